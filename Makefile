@@ -1,0 +1,76 @@
+# The README's commands.  Everything starts from a fresh machine with only
+# Python: the set-up step creates .venv, installs the project into it and
+# brings in the system tools the tests, docs and benchmarks call.
+
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+SYSTOOLS_STAMP := $(VENV)/.systools
+RUN_DIR := run
+HUB_DIR := $(RUN_DIR)/hub
+PORT    ?= 8000
+WEB_PORT ?= 9000
+ZONE_USER ?= $(shell id -un 2>/dev/null || echo me)
+
+.PHONY: run stop test bench docs clean systools
+
+$(STAMP): setup.cfg setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]' --config-settings editable_mode=compat
+	touch $@
+
+# System tools: openssl (tests and bench compare with it), graphviz (docs).
+$(SYSTOOLS_STAMP): | $(STAMP)
+	@missing=""; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v dot >/dev/null || missing="$$missing graphviz"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system tools:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	touch $@
+
+systools: $(SYSTOOLS_STAMP)
+
+run: $(STAMP) $(SYSTOOLS_STAMP)
+	@$(MAKE) --no-print-directory stop >/dev/null 2>&1 || true
+	@rm -rf $(HUB_DIR) && mkdir -p $(RUN_DIR)
+	@$(BIN)/twistd --pidfile=$(RUN_DIR)/hub.pid --logfile=$(RUN_DIR)/hub.log \
+	  pzh --data-dir $(HUB_DIR) --name $(ZONE_USER) --interface 127.0.0.1 \
+	  --port $(PORT) --web-port $(WEB_PORT)
+	@$(BIN)/pzctl --hub-dir $(HUB_DIR) wait --timeout 20
+	@code=$$($(BIN)/pzctl --hub-dir $(HUB_DIR) pair --device phone) && \
+	echo "" && \
+	echo "Hub for zone $$($(BIN)/pzctl --hub-dir $(HUB_DIR) zone) is running on 127.0.0.1:$(PORT)" && \
+	echo "  admin page: https://127.0.0.1:$(WEB_PORT)/   log: $(RUN_DIR)/hub.log" && \
+	echo "" && \
+	echo "Pairing code for a device called 'phone' (valid 10 minutes, single use):" && \
+	echo "" && \
+	echo "    $$code" && \
+	echo "" && \
+	echo "Pair a device with it (in another terminal):" && \
+	echo "    $(BIN)/twistd -n pzp --data-dir $(RUN_DIR)/phone --name phone --pair '$$code'" && \
+	echo "then watch it:   $(BIN)/pzctl --hub-dir $(HUB_DIR) devices" && \
+	echo "More codes:      $(BIN)/pzctl --hub-dir $(HUB_DIR) pair --device laptop" && \
+	echo "Stop the hub:    make stop" && \
+	echo ""
+
+stop:
+	@if [ -f $(RUN_DIR)/hub.pid ]; then kill $$(cat $(RUN_DIR)/hub.pid) && echo "hub stopped"; fi
+
+test: $(STAMP) $(SYSTOOLS_STAMP)
+	$(BIN)/trial --jobs 2 tests
+
+bench: $(STAMP) $(SYSTOOLS_STAMP)
+	$(BIN)/python -m bench
+
+docs: $(STAMP) $(SYSTOOLS_STAMP)
+	$(BIN)/python -m pz.tools.drawmachines docs/state-machines
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info _trial_temp* $(RUN_DIR) bench/out
+	find . -name __pycache__ -prune -exec rm -rf {} +
+	find . -name dropin.cache -delete

@@ -1,0 +1,61 @@
+# -*- test-case-name: tests.pz.test_wire -*-
+"""
+Stable error codes.
+
+Every refusal that crosses the wire, reaches the admin CLI or is logged
+carries one of these codes and a sentence.  Scripts and other
+implementations match on the code, people read the sentence; neither ever
+sees a traceback.
+"""
+
+__all__ = ["ZoneError", "CODES"]
+
+#: Every code the zone uses, with what it means.  Kept in one table so the
+#: documentation and the tests can check that nothing invents a new one
+#: silently.
+CODES = {
+    "BAD_FRAME": "the frame is not one UTF-8 JSON object",
+    "BAD_ENVELOPE": "the JSON object is not a valid message envelope",
+    "FRAME_TOO_LARGE": "the frame is longer than the configured limit",
+    "UNKNOWN_MESSAGE": "the message name is not one this end handles",
+    "UNKNOWN_DESTINATION": "no device of this zone has that id",
+    "DEVICE_OFFLINE": "the destination device is not connected",
+    "NOT_AUTHORISED": "the sender may not send this message here",
+    "TOO_MANY_ERRORS": "the peer sent too many bad messages and was dropped",
+    "TIMEOUT": "no answer came in time",
+    "NOT_CONNECTED": "this device is not connected to its hub",
+    "CERT_REQUIRED": "a zone device certificate is needed for this",
+    "CERT_UNTRUSTED": "the certificate was not issued by this zone's CA",
+    "CERT_EXPIRED": "the certificate is not valid at this time",
+    "CERT_REVOKED": "the certificate has been revoked",
+    "CERT_INVALID": "the certificate or request is not acceptable",
+    "CRL_INVALID": "the revocation list is not signed by the zone CA",
+    "HUB_UNTRUSTED": "the hub's certificate does not match the pairing code",
+    "TOKEN_INVALID": "the pairing code is not known to this hub",
+    "TOKEN_USED": "the pairing code has already been used",
+    "TOKEN_EXPIRED": "the pairing code has expired",
+    "RATE_LIMITED": "too many failed pairing attempts; wait and try again",
+    "NAME_TAKEN": "a device of that name is already enrolled",
+    "BAD_REQUEST": "the request is malformed",
+    "NOT_RUNNING": "the process is not running",
+    "INTERNAL": "an unexpected error; see the log",
+}
+
+
+class ZoneError(Exception):
+    """
+    A refusal with a stable code and a human sentence.
+
+    @ivar code: one of L{CODES}.
+    @ivar message: what went wrong, for a person.
+    """
+
+    def __init__(self, code: str, message: str = "") -> None:
+        if code not in CODES:
+            raise ValueError(f"unknown error code {code!r}")
+        self.code = code
+        self.message = message or CODES[code]
+        super().__init__(code, self.message)
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"

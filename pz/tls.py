@@ -1,0 +1,272 @@
+# -*- test-case-name: tests.pz.test_tls -*-
+"""
+TLS settings for the zone's links, in one place so that every link is set up
+the same way.
+
+The hub listens on one port for two kinds of client: enrolled devices, which
+present a certificate from the zone CA, and virgin devices, which have none
+yet and come to enrol.  So the hub's TLS layer I{requests} a client
+certificate but neither requires one nor judges its chain: OpenSSL still
+checks that the client holds the private key of whatever certificate it
+presents (the CertificateVerify signature), and the hub protocol then decides
+in C{handshakeCompleted}, with L{pz.pki.verifyPeerCertificate}, which identity
+the certificate proves or which stable error code (C{CERT_UNTRUSTED},
+C{CERT_REVOKED}, ...) to answer with over the encrypted link.  A device that
+learns why it was refused can act (re-enrol, wipe on a verified revocation)
+instead of seeing a bare handshake failure.
+
+Clients are strict: an enrolled device trusts only its zone CA and checks the
+hub's host name or IP address against the certificate's SANs.  An enrolling
+device does not have the CA yet; it accepts any server certificate at the TLS
+layer and checks the hub's certificate afterwards against the CA whose
+fingerprint the pairing code pinned (L{verifyHubCertificate}).
+
+Every link is TLS 1.2 or later.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from datetime import datetime
+
+import idna
+from cryptography import x509
+from OpenSSL import SSL
+from OpenSSL.crypto import X509, PKey
+from service_identity import CertificateError as _PatternError
+from service_identity import VerificationError
+from service_identity.cryptography import (
+    verify_certificate_hostname,
+    verify_certificate_ip_address,
+)
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.internet.ssl import (
+    Certificate,
+    CertificateOptions,
+    KeyPair,
+    PrivateCertificate,
+    TLSVersion,
+    optionsForClientTLS,
+)
+from zope.interface import implementer
+
+from pz import pki
+from pz.pki import CertificateError
+
+__all__ = [
+    "MINIMUM_TLS_VERSION",
+    "hubServerOptions",
+    "pzpClientOptions",
+    "enrolmentClientOptions",
+    "peerCertificate",
+    "verifyHubCertificate",
+]
+
+#: The oldest TLS version any zone link accepts.
+MINIMUM_TLS_VERSION = TLSVersion.TLSv1_2
+
+
+def _x509(cert: x509.Certificate) -> X509:
+    """
+    The pyOpenSSL form of a C{cryptography} certificate, which Twisted's TLS
+    options take.
+    """
+    if isinstance(cert, X509):
+        return cert
+    return X509.from_cryptography(cert)
+
+
+def _pkey(key) -> PKey:
+    """
+    The pyOpenSSL form of a C{cryptography} private key.
+    """
+    if isinstance(key, PKey):
+        return key
+    return PKey.from_cryptography_key(key)
+
+
+def _isIPAddress(host: str) -> bool:
+    """
+    Whether C{host} is an IPv4 or IPv6 address literal.
+    """
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _acceptEveryCertificate(connection, certificate, errno, depth, ok) -> bool:
+    """
+    OpenSSL verify callback that accepts any client certificate chain: the
+    hub protocol judges the certificate itself after the handshake.  (OpenSSL
+    checks the client's proof of key possession regardless.)
+    """
+    return True
+
+
+def _addClientCA(context: SSL.Context, caCert: x509.Certificate) -> None:
+    """
+    Name C{caCert} to clients as the CA whose certificates we want, so that
+    a device holding several picks its zone certificate.
+    """
+    try:
+        context.add_client_ca(caCert)
+    except TypeError:
+        # pyOpenSSL before 24.3 takes only its own X509 type.
+        context.add_client_ca(_x509(caCert))
+
+
+def hubServerOptions(caCert: x509.Certificate, hubKey, hubCert: x509.Certificate):
+    """
+    TLS options for the hub's listening port (and for a device that accepts
+    peer links): present C{hubCert} with C{caCert} as its chain, request a
+    client certificate from the zone CA, but let every client complete the
+    handshake with or without one.
+
+    The caller must check the client's certificate itself once the handshake
+    completes (L{peerCertificate}, then L{pz.pki.verifyPeerCertificate}).
+
+    @return: a L{CertificateOptions}, usable as the context factory of a
+        L{twisted.protocols.tls.TLSMemoryBIOFactory} or C{listenSSL}.
+    """
+    options = CertificateOptions(
+        privateKey=_pkey(hubKey),
+        certificate=_x509(hubCert),
+        extraCertChain=[_x509(caCert)],
+        raiseMinimumTo=MINIMUM_TLS_VERSION,
+    )
+    # CertificateOptions builds its context once and caches it; adjust that
+    # context before any connection uses (and so freezes) it.
+    context = options.getContext()
+    context.set_verify(
+        SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE, _acceptEveryCertificate
+    )
+    _addClientCA(context, caCert)
+    return options
+
+
+def pzpClientOptions(
+    caCert: x509.Certificate, key, cert: x509.Certificate, hubHost: str
+) -> IOpenSSLClientConnectionCreator:
+    """
+    TLS options for an enrolled device connecting to its hub (or to a peer):
+    trust only the zone CA, check that the server's certificate names
+    C{hubHost} (a DNS name, or an IP address matched against IP SANs), and
+    present the device certificate C{cert} with its C{key}.
+    """
+    clientCertificate = PrivateCertificate.fromCertificateAndKeyPair(
+        Certificate(_x509(cert)), KeyPair(_pkey(key))
+    )
+    return optionsForClientTLS(
+        hubHost,
+        trustRoot=Certificate(_x509(caCert)),
+        clientCertificate=clientCertificate,
+        extraCertificateOptions={"raiseMinimumTo": MINIMUM_TLS_VERSION},
+    )
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class _UnverifiedClientOptions:
+    """
+    Client TLS options that do not verify the server at the TLS layer, for a
+    device that does not know its zone CA yet.  The application must check
+    the server's certificate after the handshake (L{verifyHubCertificate}).
+
+    @ivar _options: the L{CertificateOptions} making connections.
+    @ivar _serverName: the SNI name to send, or C{None} for an IP address.
+    """
+
+    def __init__(self, hubHost: str) -> None:
+        self._options = CertificateOptions(raiseMinimumTo=MINIMUM_TLS_VERSION)
+        if _isIPAddress(hubHost):
+            self._serverName = None
+        else:
+            try:
+                self._serverName = hubHost.encode("ascii")
+            except UnicodeEncodeError:
+                self._serverName = idna.encode(hubHost, uts46=True)
+
+    def clientConnectionForTLS(self, tlsProtocol) -> SSL.Connection:
+        """
+        Make the client side of a TLS connection, sending SNI if the hub was
+        named by a DNS name.
+        """
+        connection = self._options.clientConnectionForTLS(tlsProtocol)
+        if self._serverName is not None:
+            connection.set_tlsext_host_name(self._serverName)
+        return connection
+
+
+def enrolmentClientOptions(hubHost: str) -> IOpenSSLClientConnectionCreator:
+    """
+    TLS options for a virgin device enrolling with the hub at C{hubHost}:
+    TLS 1.2 or later, SNI if C{hubHost} is a DNS name, no client certificate,
+    and no server verification at the TLS layer.  The caller must check the
+    hub's certificate with L{verifyHubCertificate} against the CA certificate
+    the hub sends, after checking that CA against the pinned fingerprint,
+    before sending anything secret such as the pairing token.
+    """
+    return _UnverifiedClientOptions(hubHost)
+
+
+def peerCertificate(transport) -> x509.Certificate | None:
+    """
+    The certificate the other end of a TLS C{transport} presented, or
+    C{None}.  Call it from C{handshakeCompleted}, not C{connectionMade}.
+    """
+    cert = transport.getPeerCertificate()
+    if cert is None:
+        return None
+    if isinstance(cert, x509.Certificate):
+        return cert
+    return cert.to_cryptography()
+
+
+def _carriesIdentity(cert: x509.Certificate, identity: str) -> bool:
+    """
+    Whether C{cert} has the URI SAN C{pz:<identity>}.
+    """
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return False
+    uris = san.value.get_values_for_type(x509.UniformResourceIdentifier)
+    return pki.uriForIdentity(identity) in uris
+
+
+def verifyHubCertificate(
+    hubCert, caCert, hubHost: str, now: datetime, zoneId: str | None = None
+) -> None:
+    """
+    Check that C{hubCert} is a hub certificate of the zone whose CA is
+    C{caCert}, for the host C{hubHost}: issued directly by C{caCert}, valid
+    at C{now}, with a SAN matching C{hubHost} (an IP address SAN if it is an
+    address, else a DNS name) and, if C{zoneId} is given, the URI SAN
+    C{pz:<zoneId>}.
+
+    @raise CertificateError: C{CERT_UNTRUSTED}, whatever the reason.
+    """
+    if hubCert is None:
+        raise CertificateError("CERT_UNTRUSTED", "The hub presented no certificate.")
+    if isinstance(hubCert, X509):
+        hubCert = hubCert.to_cryptography()
+    try:
+        pki.verifyPeerCertificate(hubCert, caCert, None, now)
+    except CertificateError as e:
+        raise CertificateError(
+            "CERT_UNTRUSTED", f"The hub's certificate is refused: {e.message}"
+        )
+    try:
+        if _isIPAddress(hubHost):
+            verify_certificate_ip_address(hubCert, hubHost)
+        else:
+            verify_certificate_hostname(hubCert, hubHost)
+    except (VerificationError, _PatternError, ValueError) as e:
+        raise CertificateError(
+            "CERT_UNTRUSTED", f"The hub's certificate is not for {hubHost}: {e}"
+        )
+    if zoneId is not None and not _carriesIdentity(hubCert, zoneId):
+        raise CertificateError(
+            "CERT_UNTRUSTED", f"The hub's certificate is not for zone {zoneId}."
+        )

@@ -1,0 +1,38 @@
+# -*- test-case-name: tests.pzh.test_admin -*-
+"""
+The hub's admin commands, served on its admin socket to C{pzctl}.
+
+Only what needs the running process lives here (who is connected now);
+what the store alone can answer, C{pzctl} reads from the store itself so it
+works while the hub is stopped too.
+"""
+
+from zope.interface import implementer
+
+from pz.admin import IAdminCommands
+
+__all__ = ["HubAdmin"]
+
+
+@implementer(IAdminCommands)
+class HubAdmin:
+    """
+    Admin commands of a running hub.
+    """
+
+    name = "pzh"
+
+    def __init__(self, hub) -> None:
+        self._hub = hub
+
+    def command_ping(self) -> dict:
+        """
+        Answer that the hub runs, with its zone id.
+        """
+        return {"zone": self._hub.zone.zoneId}
+
+    def command_connected(self) -> dict:
+        """
+        The devices connected now, with address and last frame time.
+        """
+        return self._hub.connectedDevices()

@@ -1,0 +1,191 @@
+# -*- test-case-name: tests.pzh.test_enrolment -*-
+"""
+Enrolment of new devices with pairing codes (Virgin mode, hub side).
+
+A pairing code's token is a one-time secret: the hub keeps only its SHA-256,
+refuses it once used or expired, and counts failed attempts per source
+address so that guessing is throttled.  The token names the device, so the
+person who asked for the code decides what the device is called.
+"""
+
+import hashlib
+import hmac
+import os
+import re
+import base64
+from collections import deque
+from typing import Optional
+
+from cryptography import x509
+from twisted.logger import Logger
+
+from pz import pki
+from pz.errors import ZoneError
+from pz.pairing import PairingCode
+from pzh.store import DeviceRecord, IHubStore, TokenRecord
+
+__all__ = ["Enrolment", "RateLimiter", "validDeviceName", "tokenHash"]
+
+_DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def validDeviceName(name: str) -> bool:
+    """
+    Whether C{name} may be a device name (the last part of a device id).
+    """
+    return isinstance(name, str) and bool(_DEVICE_NAME.match(name))
+
+
+def tokenHash(token: str) -> str:
+    """
+    What the store keeps of a token.
+    """
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class RateLimiter:
+    """
+    Counts failures per source within a sliding window.
+
+    A source with C{limit} failures in the last C{window} seconds is refused
+    until the oldest of them leaves the window.  At most C{maxSources}
+    sources are tracked, so a flood of addresses cannot exhaust memory.
+    """
+
+    def __init__(self, clock, limit: int = 5, window: float = 60.0,
+                 maxSources: int = 10000) -> None:
+        self._clock = clock
+        self._limit = limit
+        self._window = window
+        self._maxSources = maxSources
+        self._failures: dict = {}
+
+    def _recent(self, source: str) -> deque:
+        times = self._failures.get(source)
+        if times is None:
+            return deque()
+        cutoff = self._clock.seconds() - self._window
+        while times and times[0] <= cutoff:
+            times.popleft()
+        if not times:
+            del self._failures[source]
+        return times
+
+    def blocked(self, source: str) -> bool:
+        """
+        Whether C{source} is refused now.
+        """
+        return len(self._recent(source)) >= self._limit
+
+    def failed(self, source: str) -> None:
+        """
+        Count a failure for C{source}.
+        """
+        if source not in self._failures and len(self._failures) >= self._maxSources:
+            self._failures.pop(next(iter(self._failures)))
+        self._recent(source)
+        self._failures.setdefault(source, deque()).append(self._clock.seconds())
+
+
+class Enrolment:
+    """
+    Hands out pairing codes and turns a valid code plus a CSR into a device
+    certificate.
+    """
+
+    _log = Logger()
+
+    def __init__(self, zone, store: IHubStore, authority, clock,
+                 codeLifetime: float = 600.0, limiter: Optional[RateLimiter] = None) -> None:
+        self._zone = zone
+        self._store = IHubStore(store)
+        self._authority = authority
+        self._clock = clock
+        self.codeLifetime = codeLifetime
+        self._limiter = limiter if limiter is not None else RateLimiter(clock)
+
+    def deviceId(self, name: str) -> str:
+        """
+        The id a device of this zone called C{name} gets.
+        """
+        return f"{self._zone.zoneId}/{name}"
+
+    def newCode(self, deviceName: str) -> PairingCode:
+        """
+        Make a fresh single-use pairing code for a device to be called
+        C{deviceName}.
+
+        @raise ZoneError: C{BAD_REQUEST} for a bad name, C{NAME_TAKEN} if an
+            unrevoked device already has it.
+        """
+        if not validDeviceName(deviceName):
+            raise ZoneError(
+                "BAD_REQUEST",
+                "device names are 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit",
+            )
+        self._checkNameFree(deviceName)
+        token = base64.urlsafe_b64encode(os.urandom(24)).decode("ascii")
+        self._store.addToken(
+            TokenRecord(tokenHash(token), deviceName, self._clock.seconds() + self.codeLifetime)
+        )
+        return PairingCode(self._zone.host, self._zone.port, token, self._zone.caFingerprint)
+
+    def _checkNameFree(self, deviceName: str) -> None:
+        existing = self._store.getDevice(self.deviceId(deviceName))
+        if existing is not None and existing.revoked is None:
+            raise ZoneError(
+                "NAME_TAKEN",
+                f"device {existing.id} is already enrolled; revoke it or choose another name",
+            )
+
+    def _checkToken(self, token: str, source: str) -> TokenRecord:
+        if self._limiter.blocked(source):
+            raise ZoneError("RATE_LIMITED")
+        wanted = tokenHash(token if isinstance(token, str) else "")
+        record = self._store.getToken(wanted)
+        if record is None or not hmac.compare_digest(record.tokenHash, wanted):
+            self._limiter.failed(source)
+            raise ZoneError("TOKEN_INVALID")
+        if record.used is not None:
+            self._limiter.failed(source)
+            raise ZoneError("TOKEN_USED")
+        if record.expires <= self._clock.seconds():
+            self._limiter.failed(source)
+            raise ZoneError("TOKEN_EXPIRED")
+        return record
+
+    def enrol(self, token: str, csrPEM: str, source: str):
+        """
+        Enrol a device.
+
+        Nothing is written unless every check passes; the token is consumed
+        atomically, so two devices racing with one code get one certificate.
+
+        @param source: the address the request came from (for rate limits).
+        @return: C{(DeviceRecord, certificate)}.
+        @raise ZoneError: with the refusal code.
+        """
+        record = self._checkToken(token, source)
+        try:
+            csr = x509.load_pem_x509_csr(csrPEM.encode("ascii") if isinstance(csrPEM, str) else b"")
+        except (ValueError, UnicodeEncodeError):
+            raise ZoneError("CERT_INVALID", "the certificate request is not a PEM CSR")
+        self._checkNameFree(record.deviceName)
+        deviceId = self.deviceId(record.deviceName)
+        try:
+            cert = self._authority.issueDevice(csr, deviceId)
+        except pki.CertificateError as e:
+            raise ZoneError("CERT_INVALID", e.message)
+        if not self._store.useToken(record.tokenHash, self._clock.seconds()):
+            raise ZoneError("TOKEN_USED")
+        device = DeviceRecord(
+            id=deviceId,
+            name=record.deviceName,
+            serial=cert.serial_number,
+            enrolled=self._clock.seconds(),
+            notAfter=cert.not_valid_after_utc.timestamp(),
+            address=source,
+        )
+        self._store.putDevice(device)
+        self._log.info("enrolled {device} from {source}", device=deviceId, source=source)
+        return device, cert

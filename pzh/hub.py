@@ -1,0 +1,66 @@
+# -*- test-case-name: tests.pzh.test_protocol -*-
+"""
+The hub's object graph, built in one place.
+
+L{Hub} owns the zone, its store and clock, and builds the parts that act on
+them (authority, enrolment, registry, router); the protocols and the admin
+socket only ever talk to this object.
+"""
+
+from datetime import timedelta
+
+import attrs
+
+from pz.wire import DEFAULT_MAX_FRAME
+from pzh.authority import ZoneAuthority
+from pzh.enrolment import Enrolment
+from pzh.registry import Registry
+from pzh.router import Router
+from pzh.store import IHubStore
+
+__all__ = ["Hub", "HubSettings"]
+
+
+@attrs.frozen
+class HubSettings:
+    """
+    The hub's tunables, with their defaults.
+
+    @ivar idleTimeout: seconds of silence after which a device link is
+        considered dead (devices ping every third of it).
+    """
+
+    certLifetime: timedelta = timedelta(days=90)
+    codeLifetime: float = 600.0
+    idleTimeout: float = 90.0
+    handshakeTimeout: float = 30.0
+    maxFrame: int = DEFAULT_MAX_FRAME
+    coalesce: float = 0.05
+
+
+class Hub:
+    """
+    One zone's hub.
+    """
+
+    def __init__(self, zone, store: IHubStore, clock, settings: HubSettings = HubSettings()) -> None:
+        self.zone = zone
+        self.store = IHubStore(store)
+        self.clock = clock
+        self.settings = settings
+        self.idleTimeout = settings.idleTimeout
+        self.handshakeTimeout = settings.handshakeTimeout
+        self.maxFrame = settings.maxFrame
+        self.authority = ZoneAuthority(zone, store, clock, settings.certLifetime)
+        self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime)
+        self.registry = Registry(zone.zoneId, store, clock, settings.coalesce)
+        self.router = Router(zone.zoneId, self.registry, store)
+
+    def connectedDevices(self) -> dict:
+        """
+        What the admin side shows of each live link.
+        """
+        return {
+            link.deviceId: {"address": link.address, "last_seen": link.lastSeen}
+            for link in self.registry.links()
+        }

@@ -1,0 +1,125 @@
+# -*- test-case-name: tests.pzh.test_registry -*-
+"""
+Which devices of the zone are connected now, and telling them about each
+other.
+
+Every join and leave schedules one C{pzpUpdate} to every connected device.
+Changes that arrive within C{coalesce} seconds share one update, and the
+update's payload is encoded once and spliced into each recipient's
+envelope, so a burst of joins costs one encoding rather than one per pair.
+"""
+
+import json
+from typing import Optional
+
+from twisted.logger import Logger
+
+from pz import udf
+from pz.wire import newMessageId
+from pzh.store import IHubStore
+
+__all__ = ["Registry"]
+
+
+class Registry:
+    """
+    Connected devices by id.
+
+    A device that connects again replaces its older link, which is closed.
+    """
+
+    _log = Logger()
+
+    def __init__(self, zoneId: str, store: IHubStore, clock, coalesce: float = 0.05) -> None:
+        self._zoneId = zoneId
+        self._store = IHubStore(store)
+        self._clock = clock
+        self._coalesce = coalesce
+        self._links: dict = {}
+        self._pending = None
+
+    def __len__(self) -> int:
+        return len(self._links)
+
+    def get(self, deviceId: str):
+        """
+        The live link of C{deviceId}, or None.
+        """
+        return self._links.get(deviceId)
+
+    def links(self) -> list:
+        """
+        Every live link.
+        """
+        return list(self._links.values())
+
+    def register(self, link) -> None:
+        """
+        Add an authenticated link (it has C{deviceId}, C{address},
+        C{fingerprint}).
+        """
+        old = self._links.get(link.deviceId)
+        if old is not None and old is not link:
+            self._log.info("{device} connected again; closing its older link",
+                           device=link.deviceId)
+            old.replaced = True
+            old.transport.loseConnection()
+        self._links[link.deviceId] = link
+        self._store.touchDevice(link.deviceId, self._clock.seconds(), link.address)
+        self._log.info("{device} connected from {address}", device=link.deviceId,
+                       address=link.address)
+        self._changed()
+
+    def unregister(self, link) -> None:
+        """
+        Remove a link that has closed; a link already replaced is ignored.
+        """
+        if self._links.get(link.deviceId) is not link:
+            return
+        del self._links[link.deviceId]
+        self._store.touchDevice(link.deviceId, self._clock.seconds(), None)
+        self._log.info("{device} disconnected", device=link.deviceId)
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._pending is None or not self._pending.active():
+            self._pending = self._clock.callLater(self._coalesce, self.sendUpdates)
+
+    def cancel(self) -> None:
+        """
+        Drop a scheduled update (the hub is stopping).
+        """
+        if self._pending is not None and self._pending.active():
+            self._pending.cancel()
+        self._pending = None
+
+    def snapshot(self) -> list:
+        """
+        What C{pzpUpdate} says about each connected device.
+        """
+        return [
+            {"id": link.deviceId, "address": link.address, "fingerprint": link.fingerprint}
+            for link in self._links.values()
+        ]
+
+    def sendUpdates(self) -> None:
+        """
+        Send the current C{pzpUpdate} to every connected device.
+        """
+        self._pending = None
+        if not self._links:
+            return
+        payload = json.dumps(
+            {"status": "pzpUpdate", "devices": self.snapshot()}, separators=(",", ":")
+        ).encode("utf-8")
+        head = b'{"type":"prop","from":' + json.dumps(self._zoneId).encode("utf-8") + b',"to":'
+        tail = b',"id":"' + newMessageId().encode("ascii") + b'","payload":' + payload + b"}"
+        for link in list(self._links.values()):
+            link.sendString(head + json.dumps(link.deviceId).encode("utf-8") + tail)
+
+
+def linkFingerprint(cert) -> Optional[str]:
+    """
+    The UDF a device's certificate key shows in C{pzpUpdate}.
+    """
+    return udf.key_fingerprint(cert.public_key()) if cert is not None else None

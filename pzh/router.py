@@ -1,0 +1,57 @@
+# -*- test-case-name: tests.pzh.test_router -*-
+"""
+Routing: what the hub does with a message from an authenticated device.
+
+Messages addressed to another device are forwarded with C{from} rewritten
+to the identity the sender's certificate proves.  Messages addressed to the
+hub itself (the zone id) are answered here.
+"""
+
+from twisted.logger import Logger
+
+import attrs
+
+from pz.errors import ZoneError
+from pz.wire import Envelope
+from pzh.store import IHubStore
+
+__all__ = ["Router"]
+
+
+class Router:
+    """
+    Forwards by C{to}; answers C{ping}.
+    """
+
+    _log = Logger()
+
+    def __init__(self, zoneId: str, registry, store: IHubStore) -> None:
+        self._zoneId = zoneId
+        self._registry = registry
+        self._store = IHubStore(store)
+        self._handlers = {"ping": self._ping}
+
+    def dispatch(self, link, envelope: Envelope) -> None:
+        """
+        Route one envelope received on C{link}.
+
+        @raise ZoneError: if it cannot be delivered; nothing was sent.
+        """
+        envelope = attrs.evolve(envelope, sender=link.deviceId)
+        if envelope.to in ("", self._zoneId):
+            handler = self._handlers.get(envelope.name)
+            if handler is None:
+                raise ZoneError("UNKNOWN_MESSAGE", f"the hub does not handle {envelope.name!r}")
+            handler(link, envelope)
+            return
+        target = self._registry.get(envelope.to)
+        if target is not None:
+            target.sendEnvelope(envelope)
+            return
+        device = self._store.getDevice(envelope.to)
+        if device is None or device.revoked is not None:
+            raise ZoneError("UNKNOWN_DESTINATION", f"no device {envelope.to!r} in this zone")
+        raise ZoneError("DEVICE_OFFLINE", f"{envelope.to} is not connected")
+
+    def _ping(self, link, envelope: Envelope) -> None:
+        link.sendMessage(link.deviceId, {"status": "pong", "ref": envelope.id})

@@ -1,0 +1,287 @@
+# -*- test-case-name: tests.pzh.test_store -*-
+"""
+The hub's durable state: enrolled devices, pairing tokens, revocations and
+small settings.
+
+Callers only see L{IHubStore}; L{SQLiteHubStore} is the default backend.
+Another backend (PostgreSQL for a provider that runs several hub processes)
+implements the same interface and is chosen in one place, the service
+wiring, without touching the callers.  Calls are synchronous: SQLite on a
+local disk answers in microseconds, and the hub's writes are rare (pairing,
+connect, disconnect, revoke).
+"""
+
+import os
+import sqlite3
+from typing import Iterable, Optional
+
+import attrs
+from zope.interface import Interface, implementer
+
+__all__ = ["IHubStore", "SQLiteHubStore", "DeviceRecord", "TokenRecord"]
+
+
+@attrs.frozen
+class DeviceRecord:
+    """
+    One enrolled device, as the hub remembers it.
+
+    Times are POSIX seconds.  C{serial} is the serial number of the device's
+    current certificate.
+    """
+
+    id: str
+    name: str
+    serial: int
+    enrolled: float
+    notAfter: float
+    lastSeen: Optional[float] = None
+    address: Optional[str] = None
+    revoked: Optional[float] = None
+
+
+@attrs.frozen
+class TokenRecord:
+    """
+    A pairing token, kept only as its hash.
+    """
+
+    tokenHash: str
+    deviceName: str
+    expires: float
+    used: Optional[float] = None
+
+
+class IHubStore(Interface):
+    """
+    Everything the hub keeps across restarts.
+    """
+
+    def addToken(token: TokenRecord) -> None:
+        """
+        Remember a new pairing token.
+        """
+
+    def getToken(tokenHash: str) -> Optional[TokenRecord]:
+        """
+        The token with that hash, or None.
+        """
+
+    def useToken(tokenHash: str, when: float) -> bool:
+        """
+        Mark a token used.  Atomic: of two concurrent callers only one gets
+        True.
+        """
+
+    def putDevice(device: DeviceRecord) -> None:
+        """
+        Insert or replace a device record.
+        """
+
+    def getDevice(deviceId: str) -> Optional[DeviceRecord]:
+        """
+        The device with that id, or None.
+        """
+
+    def listDevices() -> list:
+        """
+        Every device ever enrolled, ordered by id.
+        """
+
+    def deviceBySerial(serial: int) -> Optional[DeviceRecord]:
+        """
+        The device whose current certificate has that serial, or None.
+        """
+
+    def touchDevice(deviceId: str, lastSeen: float, address: Optional[str]) -> None:
+        """
+        Record when and from where a device was last seen.
+        """
+
+    def addRevocation(deviceId: str, serial: int, when: float) -> None:
+        """
+        Record a revoked certificate serial (and mark the device revoked if
+        that serial is its current one).
+        """
+
+    def revocations() -> list:
+        """
+        Every revoked serial as C{(serial, when)}, oldest first.
+        """
+
+    def getSetting(name: str) -> Optional[str]:
+        """
+        A small named setting, or None.
+        """
+
+    def putSetting(name: str, value: str) -> None:
+        """
+        Store a small named setting.
+        """
+
+    def close() -> None:
+        """
+        Release the backend.
+        """
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS devices (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    serial TEXT NOT NULL,
+    enrolled REAL NOT NULL,
+    not_after REAL NOT NULL,
+    last_seen REAL,
+    address TEXT,
+    revoked REAL
+);
+CREATE INDEX IF NOT EXISTS devices_serial ON devices(serial);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY,
+    device_name TEXT NOT NULL,
+    expires REAL NOT NULL,
+    used REAL
+);
+CREATE TABLE IF NOT EXISTS revocations (
+    serial TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    revoked REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+
+
+def _device(row) -> DeviceRecord:
+    return DeviceRecord(
+        id=row[0],
+        name=row[1],
+        serial=int(row[2]),
+        enrolled=row[3],
+        notAfter=row[4],
+        lastSeen=row[5],
+        address=row[6],
+        revoked=row[7],
+    )
+
+
+_DEVICE_COLUMNS = "id, name, serial, enrolled, not_after, last_seen, address, revoked"
+
+
+@implementer(IHubStore)
+class SQLiteHubStore:
+    """
+    L{IHubStore} in one SQLite file.
+
+    WAL mode lets C{pzctl} read and add pairing tokens while the hub runs.
+    Serial numbers are stored as text because they exceed SQLite's 64-bit
+    integers.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._connection = None
+        self._pid = None
+        self._db.executescript(_SCHEMA)
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        # An SQLite connection must not cross fork(), and twistd forks
+        # after makeService when it daemonises: reopen in the new process.
+        if self._connection is None or self._pid != os.getpid():
+            self._connection = sqlite3.connect(self._path, isolation_level=None, timeout=10)
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute("PRAGMA synchronous=FULL")
+            self._pid = os.getpid()
+        return self._connection
+
+    def _one(self, sql: str, args: Iterable) -> Optional[tuple]:
+        return self._db.execute(sql, tuple(args)).fetchone()
+
+    def addToken(self, token: TokenRecord) -> None:
+        self._db.execute(
+            "INSERT INTO tokens (token_hash, device_name, expires, used) VALUES (?, ?, ?, ?)",
+            (token.tokenHash, token.deviceName, token.expires, token.used),
+        )
+
+    def getToken(self, tokenHash: str) -> Optional[TokenRecord]:
+        row = self._one(
+            "SELECT token_hash, device_name, expires, used FROM tokens WHERE token_hash = ?",
+            [tokenHash],
+        )
+        return TokenRecord(*row) if row else None
+
+    def useToken(self, tokenHash: str, when: float) -> bool:
+        cursor = self._db.execute(
+            "UPDATE tokens SET used = ? WHERE token_hash = ? AND used IS NULL",
+            (when, tokenHash),
+        )
+        return cursor.rowcount == 1
+
+    def putDevice(self, device: DeviceRecord) -> None:
+        self._db.execute(
+            f"INSERT OR REPLACE INTO devices ({_DEVICE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                device.id,
+                device.name,
+                str(device.serial),
+                device.enrolled,
+                device.notAfter,
+                device.lastSeen,
+                device.address,
+                device.revoked,
+            ),
+        )
+
+    def getDevice(self, deviceId: str) -> Optional[DeviceRecord]:
+        row = self._one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", [deviceId])
+        return _device(row) if row else None
+
+    def listDevices(self) -> list:
+        rows = self._db.execute(f"SELECT {_DEVICE_COLUMNS} FROM devices ORDER BY id")
+        return [_device(row) for row in rows]
+
+    def deviceBySerial(self, serial: int) -> Optional[DeviceRecord]:
+        row = self._one(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE serial = ?", [str(serial)]
+        )
+        return _device(row) if row else None
+
+    def touchDevice(self, deviceId: str, lastSeen: float, address: Optional[str]) -> None:
+        self._db.execute(
+            "UPDATE devices SET last_seen = ?, address = COALESCE(?, address) WHERE id = ?",
+            (lastSeen, address, deviceId),
+        )
+
+    def addRevocation(self, deviceId: str, serial: int, when: float) -> None:
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT OR IGNORE INTO revocations (serial, device_id, revoked) VALUES (?, ?, ?)",
+                (str(serial), deviceId, when),
+            )
+            self._db.execute(
+                "UPDATE devices SET revoked = ? WHERE id = ? AND serial = ?",
+                (when, deviceId, str(serial)),
+            )
+
+    def revocations(self) -> list:
+        rows = self._db.execute("SELECT serial, revoked FROM revocations ORDER BY revoked, serial")
+        return [(int(serial), when) for serial, when in rows]
+
+    def getSetting(self, name: str) -> Optional[str]:
+        row = self._one("SELECT value FROM settings WHERE name = ?", [name])
+        return row[0] if row else None
+
+    def putSetting(self, name: str, value: str) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)", (name, value)
+        )
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None

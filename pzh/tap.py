@@ -1,0 +1,140 @@
+# -*- test-case-name: tests.e2e.test_spine -*-
+"""
+C{twistd pzh}: options and service wiring for the hub.
+"""
+
+import os
+import socket
+from datetime import timedelta
+
+from twisted.application import service
+from twisted.application.internet import StreamServerEndpointService
+from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.ssl import PrivateCertificate
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python import usage
+
+from pz import pki
+from pz.admin import AdminService
+from pz.tls import hubServerOptions
+from pzh.admin import HubAdmin
+from pzh.hub import Hub, HubSettings
+from pzh.protocol import HubFactory
+from pzh.store import SQLiteHubStore
+from pzh.web import makeSite
+from pzh.zone import isIPAddress, loadOrCreateZone, validUser
+
+__all__ = ["Options", "makeService"]
+
+
+def _defaultUser() -> str:
+    try:
+        import getpass
+
+        name = getpass.getuser()
+    except Exception:
+        name = "owner"
+    return name if validUser(name) else "owner"
+
+
+class Options(usage.Options):
+    """
+    Command line of C{twistd pzh}.
+    """
+
+    synopsis = "--data-dir DIR [--name USER] [--interface 127.0.0.1] [--port 8000] [--web-port 9000]"
+    longdesc = "Run a personal zone hub: the zone's CA, router and admin web side."
+
+    optParameters = [
+        ["data-dir", "d", None, "Directory holding the zone (created on first start)."],
+        ["name", "n", None, "User part of the zone id (default: your login name)."],
+        ["interface", "i", "127.0.0.1", "Address to listen on."],
+        ["hostname", None, None, "Host name devices use to reach the hub "
+                                 "(default: the interface, or this machine's name)."],
+        ["port", "p", 8000, "Port for device links (mutual TLS).", int],
+        ["web-port", "w", 9000, "Port for the HTTPS admin side (0 to disable).", int],
+        ["idle-timeout", None, 90.0, "Seconds of silence after which a device link is dropped.", float],
+        ["code-lifetime", None, 600.0, "Seconds a pairing code stays valid.", float],
+        ["cert-lifetime", None, 90.0, "Days a device certificate is valid.", float],
+        ["max-frame", None, 1024 * 1024, "Largest frame accepted, in bytes.", int],
+    ]
+
+    def postOptions(self) -> None:
+        if not self["data-dir"]:
+            raise usage.UsageError("--data-dir is required")
+        self["data-dir"] = os.path.abspath(self["data-dir"])
+        self["name"] = self["name"] or _defaultUser()
+        if not validUser(self["name"]):
+            raise usage.UsageError("--name may hold only letters, digits, '.', '_' and '-'")
+        if not self["hostname"]:
+            wildcard = self["interface"] in ("0.0.0.0", "::", "")
+            self["hostname"] = socket.getfqdn() if wildcard else self["interface"]
+        for name in ("port", "web-port"):
+            if not 0 <= self[name] <= 65535:
+                raise usage.UsageError(f"--{name} must be a port number")
+        for name in ("idle-timeout", "code-lifetime", "cert-lifetime"):
+            if self[name] <= 0:
+                raise usage.UsageError(f"--{name} must be positive")
+        if self["max-frame"] < 1024:
+            raise usage.UsageError("--max-frame must be at least 1024")
+
+
+def _tcpEndpoint(reactor, port: int, interface: str, ssl=None):
+    if ssl is not None:
+        return SSL4ServerEndpoint(reactor, port, ssl, interface=interface)
+    if ":" in interface:
+        return TCP6ServerEndpoint(reactor, port, interface=interface)
+    return TCP4ServerEndpoint(reactor, port, interface=interface)
+
+
+class _StoreService(service.Service):
+    """
+    Closes the store and cancels pending work when the hub stops.
+    """
+
+    def __init__(self, hub) -> None:
+        self._hub = hub
+
+    def stopService(self):
+        self._hub.registry.cancel()
+        self._hub.store.close()
+        return service.Service.stopService(self)
+
+
+def makeService(options, reactor=None):
+    """
+    Build the hub: zone on disk, store, device port, web port, admin socket.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    zone = loadOrCreateZone(
+        options["data-dir"], options["name"], options["hostname"], options["interface"],
+        options["port"], options["web-port"],
+    )
+    store = SQLiteHubStore(zone.path("hub.db"))
+    settings = HubSettings(
+        certLifetime=timedelta(days=options["cert-lifetime"]),
+        codeLifetime=options["code-lifetime"],
+        idleTimeout=options["idle-timeout"],
+        maxFrame=options["max-frame"],
+    )
+    hub = Hub(zone, store, reactor, settings)
+
+    top = service.MultiService()
+    _StoreService(hub).setServiceParent(top)
+    tlsFactory = TLSMemoryBIOFactory(
+        hubServerOptions(zone.caCert, zone.hubKey, zone.hubCert), False, HubFactory(hub)
+    )
+    StreamServerEndpointService(
+        _tcpEndpoint(reactor, options["port"], options["interface"]), tlsFactory
+    ).setServiceParent(top)
+    if options["web-port"]:
+        webCert = PrivateCertificate.loadPEM(
+            pki.keyPEM(zone.hubKey) + pki.certificatePEM(zone.hubCert)
+        )
+        StreamServerEndpointService(
+            _tcpEndpoint(reactor, options["web-port"], options["interface"], webCert.options()),
+            makeSite(hub),
+        ).setServiceParent(top)
+    AdminService(reactor, zone.dataDir, HubAdmin(hub)).setServiceParent(top)
+    return top

@@ -1,0 +1,3 @@
+"""
+The personal zone proxy (PZP) that runs on every device of a zone.
+"""

@@ -1,0 +1,35 @@
+# -*- test-case-name: tests.pzp.test_proxy -*-
+"""
+The proxy's admin commands, served on its admin socket to C{pzctl}.
+"""
+
+from zope.interface import implementer
+
+from pz.admin import IAdminCommands
+
+__all__ = ["ProxyAdmin"]
+
+
+@implementer(IAdminCommands)
+class ProxyAdmin:
+    """
+    Admin commands of a running proxy.
+    """
+
+    name = "pzp"
+
+    def __init__(self, proxy) -> None:
+        self._proxy = proxy
+
+    def command_status(self) -> dict:
+        """
+        Mode, state, zone and hub of this device.
+        """
+        return self._proxy.status()
+
+    def command_send(self, to: str, text: str):
+        """
+        Send a text message; answers once the other device acknowledged it.
+        """
+        d = self._proxy.send(to, text)
+        return d.addCallback(lambda ack: {"to": to, "delivered": True})

@@ -1,0 +1,171 @@
+# -*- test-case-name: tests.pzp.test_hublink -*-
+"""
+The proxy's authenticated link to its hub (Hub mode's connection).
+
+TLS with the device certificate, trusting only the zone CA and checking the
+hub's name with C{service_identity}; then the hub registers the device.
+C{registered} fires once that happened, which is when the reconnecting
+service hands the link to the Hub machine.  While registered, the link
+pings the hub every C{keepalive} seconds and gives up on a hub that stays
+silent for three of those.
+"""
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IHandshakeListener
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.protocols.policies import TimeoutMixin
+from zope.interface import implementer
+
+from pz import pki
+from pz.errors import ZoneError
+from pz.tls import peerCertificate
+from pz.wire import Envelope, FrameProtocol
+from pzp.inbox import MAX_TEXT
+
+__all__ = ["HubLinkProtocol", "zoneErrorFrom"]
+
+
+def zoneErrorFrom(payload: dict) -> ZoneError:
+    """
+    The L{ZoneError} an error payload describes (C{INTERNAL} for a code
+    this version does not know).
+    """
+    code = payload.get("code")
+    message = str(payload.get("message", ""))
+    try:
+        return ZoneError(code, message)
+    except ValueError:
+        return ZoneError("INTERNAL", f"{code}: {message}")
+
+
+@implementer(IHandshakeListener)
+class HubLinkProtocol(FrameProtocol, TimeoutMixin):
+    """
+    The device's end of its hub link.
+
+    @ivar registered: fires with this protocol once the hub registered the
+        device, or fails with the L{ZoneError} the hub refused it with.
+    """
+
+    _log = Logger()
+
+    def __init__(self, proxy) -> None:
+        self._proxy = proxy
+        self._clock = proxy.clock
+        self.callLater = proxy.clock.callLater
+        creds = proxy.credentials
+        self.localId = creds.deviceId
+        self.peerId = creds.zoneId
+        self._zoneId = creds.zoneId
+        self._pending: dict = {}
+        self._pinger = None
+        self.registered: Deferred = Deferred()
+
+    def connectionMade(self) -> None:
+        self.setTimeout(self._proxy.settings.keepalive * 3)
+
+    def handshakeCompleted(self) -> None:
+        cert = peerCertificate(self.transport)
+        if cert is None or pki.identityOf(cert) != self._zoneId:
+            self._fail(ZoneError("HUB_UNTRUSTED", "the hub's certificate is not for this zone"))
+
+    def _fail(self, error: ZoneError) -> None:
+        if not self.registered.called:
+            self.registered.errback(error)
+        self.transport.loseConnection()
+
+    def stringReceived(self, data: bytes) -> None:
+        self.resetTimeout()
+        super().stringReceived(data)
+
+    def replyTarget(self, envelope: Envelope) -> str:
+        return envelope.sender or self.peerId
+
+    def envelopeReceived(self, envelope: Envelope) -> None:
+        name = envelope.name
+        payload = envelope.payload
+        if not self.registered.called:
+            if name == "registered":
+                self._registered()
+            elif name == "error":
+                self._fail(zoneErrorFrom(payload))
+            else:
+                raise ZoneError("UNKNOWN_MESSAGE", f"unexpected {name!r} before registration")
+            return
+        if name == "pong":
+            return
+        if name == "pzpUpdate":
+            devices = payload.get("devices")
+            if not isinstance(devices, list):
+                raise ZoneError("BAD_ENVELOPE", "pzpUpdate needs a device list")
+            self._proxy.peersUpdated(devices)
+        elif name == "message":
+            text = payload.get("text")
+            if not isinstance(text, str) or len(text) > MAX_TEXT:
+                raise ZoneError("BAD_ENVELOPE", f"a message needs a text of at most {MAX_TEXT} characters")
+            self._proxy.inbox.add(envelope.sender, text)
+            self.sendMessage(envelope.sender, {"status": "ack", "ref": envelope.id})
+        elif name in ("ack", "error"):
+            self._answer(payload)
+        else:
+            raise ZoneError("UNKNOWN_MESSAGE", f"this device does not handle {name!r}")
+
+    def _registered(self) -> None:
+        self._pinger = LoopingCall(self._ping)
+        self._pinger.clock = self._clock
+        self._pinger.start(self._proxy.settings.keepalive, now=False)
+        self.registered.callback(self)
+
+    def _ping(self) -> None:
+        self.sendMessage(self._zoneId, {"status": "ping"})
+
+    def _answer(self, payload: dict) -> None:
+        ref = payload.get("ref")
+        waiting = self._pending.pop(ref, None) if isinstance(ref, str) else None
+        if waiting is None:
+            if payload.get("status") == "error":
+                self._log.info("the hub reported {code}: {message}",
+                               code=payload.get("code"), message=payload.get("message"))
+            return
+        d, timer = waiting
+        timer.cancel()
+        if payload.get("status") == "error":
+            d.errback(zoneErrorFrom(payload))
+        else:
+            d.callback(payload)
+
+    def request(self, to: str, payload: dict) -> Deferred:
+        """
+        Send C{payload} to device C{to}; the result fires with its C{ack}
+        payload or fails with the error it or the hub answered.
+        """
+        msgId = self.sendMessage(to, payload)
+        d: Deferred = Deferred()
+
+        def expire() -> None:
+            self._pending.pop(msgId, None)
+            d.errback(ZoneError("TIMEOUT", f"{to} did not answer"))
+
+        timer = self._clock.callLater(self._proxy.settings.requestTimeout, expire)
+        self._pending[msgId] = (d, timer)
+        return d
+
+    def timeoutConnection(self) -> None:
+        self._log.info("the hub went silent; dropping the link")
+        self.transport.abortConnection()
+
+    def connectionLost(self, reason) -> None:
+        self.setTimeout(None)
+        if self._pinger is not None and self._pinger.running:
+            self._pinger.stop()
+        pending, self._pending = self._pending, {}
+        for d, timer in pending.values():
+            timer.cancel()
+            d.errback(ZoneError("NOT_CONNECTED", "the hub link closed before an answer came"))
+        if not self.registered.called:
+            self.registered.errback(ZoneError(
+                "NOT_CONNECTED", f"the hub closed the link: {reason.getErrorMessage()}"
+            ))
+        else:
+            self._proxy.hubInputs.lost(reason)

@@ -1,0 +1,269 @@
+# -*- test-case-name: tests.pzp.test_proxy -*-
+"""
+The proxy's object graph and the actions its machines call.
+
+L{Proxy} is the one place that builds things: the Virgin machine and the
+enrolment connection while the device is not in a zone, then the Hub
+machine, the reconnecting hub link and the inbox.  Protocols and the
+reconnecting service feed the machines; the machines call back into the
+action methods here.
+"""
+
+import random
+
+import attrs
+from twisted.application import service
+from twisted.application.internet import ClientService, backoffPolicy
+from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from pz import pki
+from pz.errors import ZoneError
+from pz.tls import enrolmentClientOptions, pzpClientOptions
+from pzp.enrol import EnrolmentProtocol
+from pzp.hublink import HubLinkProtocol
+from pzp.inbox import MAX_TEXT, Inbox
+from pzp.machine import (
+    HubCore, HubMachine, IHubActions, IVirginActions, VirginCore, VirginMachine,
+)
+from pzp.zonedir import Credentials, ZoneDirectory
+
+__all__ = ["Proxy", "ProxySettings"]
+
+#: Enrolment failures worth retrying: the hub may just not be up yet.
+_RETRYABLE = frozenset({"NOT_CONNECTED", "TIMEOUT"})
+
+
+@attrs.frozen
+class ProxySettings:
+    """
+    The proxy's tunables.
+
+    @ivar keepalive: seconds between pings on the hub link; a hub silent
+        for three of them is taken as gone.
+    """
+
+    keepalive: float = 30.0
+    requestTimeout: float = 10.0
+    enrolTimeout: float = 30.0
+    initialBackoff: float = 0.5
+    maxBackoff: float = 30.0
+
+
+def _asZoneError(failure) -> ZoneError:
+    if isinstance(failure.value, ZoneError):
+        return failure.value
+    return ZoneError("NOT_CONNECTED", failure.getErrorMessage())
+
+
+@implementer(IStreamClientEndpoint)
+class _ObservedEndpoint:
+    """
+    Tells the Hub machine when the reconnecting service starts an attempt
+    and when the attempt fails before any protocol exists.
+    """
+
+    def __init__(self, endpoint, proxy) -> None:
+        self._endpoint = endpoint
+        self._proxy = proxy
+
+    def connect(self, factory):
+        self._proxy.hubInputs.attempt()
+
+        def failed(failure):
+            self._proxy.hubInputs.failed(_asZoneError(failure))
+            return failure
+
+        return self._endpoint.connect(factory).addErrback(failed)
+
+
+@implementer(IVirginActions, IHubActions)
+class Proxy(service.MultiService):
+    """
+    One device's proxy.
+
+    @ivar mode: C{"Virgin"} or C{"Hub"}.
+    @ivar lastError: the last L{ZoneError} an attempt ended with, if any.
+    """
+
+    _log = Logger()
+
+    def __init__(self, dataDir: str, reactor, deviceName: str, pairCode=None,
+                 settings: ProxySettings = ProxySettings()) -> None:
+        super().__init__()
+        self.zoneDir = ZoneDirectory(dataDir)
+        self.clock = self._reactor = reactor
+        self.deviceName = deviceName
+        self.settings = settings
+        self._pairCode = pairCode
+        self._key = None
+        self._virginAttempts = 0
+        self._retry = None
+        self.mode = "Virgin"
+        self.lastError = None
+        self.credentials = None
+        self.inbox = None
+        self.peers: list = []
+        self.virginInputs = VirginMachine(VirginCore(self))
+        self.hubInputs = None
+
+    def startService(self) -> None:
+        super().startService()
+        if self.zoneDir.enrolled():
+            if self._pairCode is not None:
+                self._log.info("already enrolled in {zone}; ignoring the pairing code",
+                               zone=self.zoneDir.marker().get("zone"))
+            self._startHub()
+        elif self._pairCode is not None:
+            self.virginInputs.start()
+        else:
+            self._log.warn("this device is in no zone yet: start it with --pair CODE "
+                           "(get a code with: pzctl --hub-dir DIR pair --device NAME)")
+
+    def stopService(self):
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        return super().stopService()
+
+    # --- Virgin mode actions ------------------------------------------------
+
+    def connect(self) -> None:
+        code = self._pairCode
+        if self._key is None:
+            self._key = pki.newKey()
+        protocol = EnrolmentProtocol(code, self._key, self.deviceName, self.clock,
+                                     self.settings.enrolTimeout)
+        endpoint = wrapClientTLS(
+            enrolmentClientOptions(code.host),
+            HostnameEndpoint(self._reactor, code.host, code.port,
+                             timeout=self.settings.enrolTimeout),
+        )
+        self._log.info("enrolling as {name} with the hub at {host}:{port}",
+                       name=self.deviceName, host=code.host, port=code.port)
+        d = connectProtocol(endpoint, protocol)
+        d.addCallback(lambda _: protocol.result)
+        d.addCallbacks(self.virginInputs.connected,
+                       lambda f: self.virginInputs.failed(_asZoneError(f)))
+
+    def store(self, result) -> None:
+        try:
+            self.zoneDir.store(Credentials(
+                zoneId=result.zoneId, deviceId=result.deviceId, hubHost=result.hubHost,
+                hubPort=result.hubPort, key=self._key, cert=result.cert,
+                caCert=result.caCert, crl=result.crl,
+            ))
+        except OSError as e:
+            self.virginInputs.failed(ZoneError("INTERNAL", f"cannot store credentials: {e}"))
+            return
+        self._log.info("enrolled as {device}", device=result.deviceId)
+        self.virginInputs.stored()
+
+    def enterHub(self) -> None:
+        self._key = None
+        self._startHub()
+
+    def enrolmentFailed(self, error) -> None:
+        self.lastError = error
+        if error.code in _RETRYABLE and self.running:
+            self._virginAttempts += 1
+            delay = min(self.settings.initialBackoff * 1.5 ** self._virginAttempts,
+                        self.settings.maxBackoff) * (0.5 + random.random() / 2)
+            self._log.info("enrolment attempt failed ({code}: {message}); retrying in {delay:.1f}s",
+                           code=error.code, message=error.message, delay=delay)
+            self._retry = self.clock.callLater(delay, self.virginInputs.start)
+        else:
+            self._log.error("enrolment refused: {code}: {message}. Ask the hub for a new "
+                            "pairing code.", code=error.code, message=error.message)
+
+    # --- Hub mode -------------------------------------------------------------
+
+    def _startHub(self) -> None:
+        self.mode = "Hub"
+        self.credentials = creds = self.zoneDir.load()
+        self.inbox = Inbox(self.zoneDir.file("inbox.jsonl"), self.clock)
+        self.hubInputs = HubMachine(HubCore(self))
+        endpoint = _ObservedEndpoint(
+            wrapClientTLS(
+                pzpClientOptions(creds.caCert, creds.key, creds.cert, creds.hubHost),
+                HostnameEndpoint(self._reactor, creds.hubHost, creds.hubPort, timeout=30),
+            ),
+            self,
+        )
+        client = ClientService(
+            endpoint,
+            Factory.forProtocol(lambda: HubLinkProtocol(self)),
+            retryPolicy=backoffPolicy(self.settings.initialBackoff, self.settings.maxBackoff),
+            clock=self.clock,
+            prepareConnection=self._prepareLink,
+        )
+        client.setServiceParent(self)
+
+    def _prepareLink(self, protocol):
+        def registered(link):
+            self.hubInputs.connected(link)
+            return link
+
+        def refused(failure):
+            self.hubInputs.failed(_asZoneError(failure))
+            return failure
+
+        return protocol.registered.addCallbacks(registered, refused)
+
+    def linkUp(self, link) -> None:
+        self.lastError = None
+        self._log.info("connected to the hub as {device}", device=self.credentials.deviceId)
+
+    def cleanUp(self, reason) -> None:
+        self.peers = []
+        self._log.info("lost the hub link: {why}", why=reason.getErrorMessage())
+
+    def connectFailed(self, reason) -> None:
+        self.lastError = reason
+        self._log.info("could not reach the hub: {code}: {message}",
+                       code=reason.code, message=reason.message)
+
+    def peersUpdated(self, devices: list) -> None:
+        """
+        The hub's latest C{pzpUpdate}: the devices connected now.
+        """
+        self.peers = [d for d in devices if isinstance(d, dict) and isinstance(d.get("id"), str)]
+
+    # --- what the admin side asks for -------------------------------------
+
+    def status(self) -> dict:
+        """
+        Where this device is, for C{pzctl status}.
+        """
+        marker = self.zoneDir.marker() or {}
+        if self.mode == "Hub":
+            state = self.hubInputs.state()
+            hub = f"{self.credentials.hubHost}:{self.credentials.hubPort}"
+        else:
+            state = self.virginInputs.state()
+            code = self._pairCode
+            hub = f"{code.host}:{code.port}" if code is not None else None
+        status = {
+            "device": marker.get("device"),
+            "zone": marker.get("zone"),
+            "mode": self.mode,
+            "state": state,
+            "hub": hub,
+            "peers": [d["id"] for d in self.peers],
+        }
+        if self.lastError is not None:
+            status["error"] = {"code": self.lastError.code, "message": self.lastError.message}
+        return status
+
+    def send(self, to: str, text: str):
+        """
+        Send a text message to another device of the zone; fires once it
+        acknowledged receipt.
+        """
+        if not isinstance(to, str) or not isinstance(text, str) or len(text) > MAX_TEXT:
+            raise ZoneError("BAD_REQUEST", f"send needs a device id and a text of at most {MAX_TEXT} characters")
+        if self.mode != "Hub":
+            raise ZoneError("NOT_CONNECTED", "this device has not enrolled in a zone yet")
+        return self.hubInputs.send(to, {"status": "message", "text": text})
