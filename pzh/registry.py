@@ -4,9 +4,11 @@ Which devices of the zone are connected now, and telling them about each
 other.
 
 Every join and leave schedules one C{pzpUpdate} to every connected device.
-Changes that arrive within C{coalesce} seconds share one update, and the
-update's payload is encoded once and spliced into each recipient's
-envelope, so a burst of joins costs one encoding rather than one per pair.
+Changes that arrive within C{coalesce} seconds share one update.  A device
+that just joined gets the whole list; the others get only what changed, so
+a zone's traffic grows with the changes rather than with the zone's size
+times the changes.  Each payload is encoded once and spliced into every
+recipient's envelope.
 """
 
 import json
@@ -36,6 +38,8 @@ class Registry:
         self._clock = clock
         self._coalesce = coalesce
         self._links: dict = {}
+        self._joined: dict = {}
+        self._left: set = set()
         self._pending = None
 
     def __len__(self) -> int:
@@ -65,6 +69,8 @@ class Registry:
             old.replaced = True
             old.transport.loseConnection()
         self._links[link.deviceId] = link
+        self._joined[link.deviceId] = link
+        self._left.discard(link.deviceId)
         self._store.touchDevice(link.deviceId, self._clock.seconds(), link.address)
         self._log.info("{device} connected from {address}", device=link.deviceId,
                        address=link.address)
@@ -77,6 +83,8 @@ class Registry:
         if self._links.get(link.deviceId) is not link:
             return
         del self._links[link.deviceId]
+        self._joined.pop(link.deviceId, None)
+        self._left.add(link.deviceId)
         self._store.touchDevice(link.deviceId, self._clock.seconds(), None)
         self._log.info("{device} disconnected", device=link.deviceId)
         self._changed()
@@ -93,29 +101,46 @@ class Registry:
             self._pending.cancel()
         self._pending = None
 
+    @staticmethod
+    def _entry(link) -> dict:
+        return {"id": link.deviceId, "address": link.address, "fingerprint": link.fingerprint}
+
     def snapshot(self) -> list:
         """
         What C{pzpUpdate} says about each connected device.
         """
-        return [
-            {"id": link.deviceId, "address": link.address, "fingerprint": link.fingerprint}
-            for link in self._links.values()
-        ]
+        return [self._entry(link) for link in self._links.values()]
+
+    def _frames(self, payload: dict):
+        # Encode the payload once; only "to" differs between recipients.
+        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        head = b'{"type":"prop","from":' + json.dumps(self._zoneId).encode("utf-8") + b',"to":'
+        tail = b',"id":"' + newMessageId().encode("ascii") + b'","payload":' + body + b"}"
+        return lambda link: head + json.dumps(link.deviceId).encode("utf-8") + tail
 
     def sendUpdates(self) -> None:
         """
-        Send the current C{pzpUpdate} to every connected device.
+        Send the C{pzpUpdate} for the changes since the last one: devices
+        that just joined get the whole list (C{devices}), the others get
+        what changed (C{joined}, C{left}).
         """
         self._pending = None
-        if not self._links:
+        joined, self._joined = self._joined, {}
+        left, self._left = sorted(self._left), set()
+        if not self._links or not (joined or left):
             return
-        payload = json.dumps(
-            {"status": "pzpUpdate", "devices": self.snapshot()}, separators=(",", ":")
-        ).encode("utf-8")
-        head = b'{"type":"prop","from":' + json.dumps(self._zoneId).encode("utf-8") + b',"to":'
-        tail = b',"id":"' + newMessageId().encode("ascii") + b'","payload":' + payload + b"}"
-        for link in list(self._links.values()):
-            link.sendString(head + json.dumps(link.deviceId).encode("utf-8") + tail)
+        if joined:
+            full = self._frames({"status": "pzpUpdate", "devices": self.snapshot()})
+            for link in joined.values():
+                link.sendString(full(link))
+        delta = self._frames({
+            "status": "pzpUpdate",
+            "joined": [self._entry(link) for link in joined.values()],
+            "left": left,
+        })
+        for deviceId, link in self._links.items():
+            if deviceId not in joined:
+                link.sendString(delta(link))
 
 
 def linkFingerprint(cert) -> Optional[str]:

@@ -96,10 +96,10 @@ class HubLinkProtocol(FrameProtocol, TimeoutMixin):
         if name == "pong":
             return
         if name == "pzpUpdate":
-            devices = payload.get("devices")
-            if not isinstance(devices, list):
-                raise ZoneError("BAD_ENVELOPE", "pzpUpdate needs a device list")
-            self._proxy.peersUpdated(devices)
+            lists = [payload.get(k) for k in ("devices", "joined", "left") if k in payload]
+            if not lists or not all(isinstance(v, list) for v in lists):
+                raise ZoneError("BAD_ENVELOPE", "pzpUpdate needs device lists")
+            self._proxy.peersUpdated(payload)
         elif name == "message":
             text = payload.get("text")
             if not isinstance(text, str) or len(text) > MAX_TEXT:

@@ -106,7 +106,7 @@ class Proxy(service.MultiService):
         self.lastError = None
         self.credentials = None
         self.inbox = None
-        self.peers: list = []
+        self.peers: dict = {}
         self.virginInputs = VirginMachine(VirginCore(self))
         self.hubInputs = None
 
@@ -217,7 +217,7 @@ class Proxy(service.MultiService):
         self._log.info("connected to the hub as {device}", device=self.credentials.deviceId)
 
     def cleanUp(self, reason) -> None:
-        self.peers = []
+        self.peers = {}
         self._log.info("lost the hub link: {why}", why=reason.getErrorMessage())
 
     def connectFailed(self, reason) -> None:
@@ -225,11 +225,21 @@ class Proxy(service.MultiService):
         self._log.info("could not reach the hub: {code}: {message}",
                        code=reason.code, message=reason.message)
 
-    def peersUpdated(self, devices: list) -> None:
+    def peersUpdated(self, update: dict) -> None:
         """
-        The hub's latest C{pzpUpdate}: the devices connected now.
+        Apply the hub's C{pzpUpdate}: a whole list of the devices connected
+        now (C{devices}), or what changed since the last one (C{joined},
+        C{left}).
         """
-        self.peers = [d for d in devices if isinstance(d, dict) and isinstance(d.get("id"), str)]
+        valid = lambda entries: [e for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
+        if "devices" in update:
+            self.peers = {e["id"]: e for e in valid(update["devices"])}
+            return
+        for deviceId in update.get("left", []):
+            if isinstance(deviceId, str):
+                self.peers.pop(deviceId, None)
+        for entry in valid(update.get("joined", [])):
+            self.peers[entry["id"]] = entry
 
     # --- what the admin side asks for -------------------------------------
 
@@ -251,7 +261,7 @@ class Proxy(service.MultiService):
             "mode": self.mode,
             "state": state,
             "hub": hub,
-            "peers": [d["id"] for d in self.peers],
+            "peers": sorted(self.peers),
         }
         if self.lastError is not None:
             status["error"] = {"code": self.lastError.code, "message": self.lastError.message}
