@@ -6,14 +6,13 @@ PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-SYSTOOLS_STAMP := $(VENV)/.systools
 RUN_DIR := run
 HUB_DIR := $(RUN_DIR)/hub
 PORT    ?= 8000
 WEB_PORT ?= 9000
 ZONE_USER ?= $(shell id -un 2>/dev/null || echo me)
 
-.PHONY: run stop test bench docs clean systools
+.PHONY: run stop test bench docs clean systools docs-tools
 
 $(STAMP): setup.cfg setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,21 +20,24 @@ $(STAMP): setup.cfg setup.py
 	$(BIN)/python -m pip install --quiet -e '.[test,docs]' --config-settings editable_mode=compat
 	touch $@
 
-# System tools: openssl (tests and bench compare with it), graphviz (docs).
-$(SYSTOOLS_STAMP): | $(STAMP)
-	@missing=""; \
-	command -v openssl >/dev/null || missing="$$missing openssl"; \
-	command -v dot >/dev/null || missing="$$missing graphviz"; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing system tools:$$missing"; \
+# System tools the tests, benchmarks and docs call, installed where missing:
+# $(call need,COMMAND,DEBIAN-PACKAGE ...)
+define need
+	@if ! command -v $(1) >/dev/null 2>&1; then \
+	  echo "installing $(2)"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
 	fi
-	touch $@
+endef
 
-systools: $(SYSTOOLS_STAMP)
+systools:
+	$(call need,openssl,openssl)
 
-run: $(STAMP) $(SYSTOOLS_STAMP)
+docs-tools:
+	$(call need,dot,graphviz)
+
+run: $(STAMP) systools
 	@$(MAKE) --no-print-directory stop >/dev/null 2>&1 || true
 	@rm -rf $(HUB_DIR) && mkdir -p $(RUN_DIR)
 	@$(BIN)/twistd --pidfile=$(RUN_DIR)/hub.pid --logfile=$(RUN_DIR)/hub.log \
@@ -61,13 +63,13 @@ run: $(STAMP) $(SYSTOOLS_STAMP)
 stop:
 	@if [ -f $(RUN_DIR)/hub.pid ]; then kill $$(cat $(RUN_DIR)/hub.pid) && echo "hub stopped"; fi
 
-test: $(STAMP) $(SYSTOOLS_STAMP)
+test: $(STAMP) systools
 	$(BIN)/trial --jobs 2 tests
 
-bench: $(STAMP) $(SYSTOOLS_STAMP)
+bench: $(STAMP) systools
 	$(BIN)/python -m bench
 
-docs: $(STAMP) $(SYSTOOLS_STAMP)
+docs: $(STAMP) docs-tools
 	$(BIN)/python -m pz.tools.drawmachines docs/state-machines
 
 clean:

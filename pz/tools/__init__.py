@@ -1,0 +1,3 @@
+"""
+Developer tools run from the Makefile.
+"""
