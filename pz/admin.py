@@ -60,7 +60,7 @@ class AdminProtocol(LineOnlyReceiver):
             args = request.get("args", {})
             if not isinstance(name, str) or not isinstance(args, dict):
                 raise ValueError
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             self._answer(ZoneError("BAD_REQUEST", "not an admin request"))
             return
         method = getattr(self._commands, "command_" + name.replace("-", "_"), None)

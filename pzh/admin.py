@@ -36,3 +36,10 @@ class HubAdmin:
         The devices connected now, with address and last frame time.
         """
         return self._hub.connectedDevices()
+
+    def command_revoke(self, device: str) -> dict:
+        """
+        Revoke a device: CRL signed and stored, its link dropped, the CRL
+        pushed to every connected device, all before this answers.
+        """
+        return self._hub.revoke(device)

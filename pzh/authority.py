@@ -11,9 +11,11 @@ anyone is told about it, so a restart never serves an older list.
 import os
 from datetime import datetime, timedelta, timezone
 
+import attrs
 from twisted.logger import Logger
 
 from pz import pki
+from pz.errors import ZoneError
 from pzh.store import IHubStore
 
 __all__ = ["ZoneAuthority"]
@@ -31,12 +33,14 @@ class ZoneAuthority:
     _log = Logger()
 
     def __init__(self, zone, store: IHubStore, clock, certLifetime: timedelta,
-                 crlLifetime: timedelta = timedelta(days=7)) -> None:
+                 crlLifetime: timedelta = timedelta(days=7),
+                 gracePeriod: timedelta = timedelta(days=30)) -> None:
         self._zone = zone
         self._store = IHubStore(store)
         self._clock = clock
         self.certLifetime = certLifetime
-        self._crlLifetime = crlLifetime
+        self.crlLifetime = crlLifetime
+        self.gracePeriod = gracePeriod
         self.crl = self._loadCRL()
 
     def now(self) -> datetime:
@@ -52,6 +56,8 @@ class ZoneAuthority:
             crl = pki.readCRL(path)
             if pki.crlNumber(crl) == number and number > 0:
                 return crl
+            if pki.crlNumber(crl) > number:
+                self._store.putSetting(_CRL_NUMBER, str(pki.crlNumber(crl)))
         return self.publishCRL()
 
     def publishCRL(self):
@@ -66,7 +72,7 @@ class ZoneAuthority:
         ]
         crl = pki.buildCRL(
             self._zone.caKey, self._zone.caCert, revoked, number, self.now(),
-            self._crlLifetime,
+            self.crlLifetime,
         )
         pki.writePEM(self._zone.path("crl.pem"), pki.crlPEM(crl))
         self._store.putSetting(_CRL_NUMBER, str(number))
@@ -89,10 +95,79 @@ class ZoneAuthority:
         @raise pki.CertificateError: if the request is unacceptable.
         """
         serial = int.from_bytes(os.urandom(16), "big") >> 1
-        return pki.issueDeviceCertificate(
+        cert = pki.issueDeviceCertificate(
             self._zone.caKey, self._zone.caCert, csr, deviceId, serial, self.now(),
             self.certLifetime,
         )
+        self._store.addCertificate(deviceId, serial, cert.not_valid_after_utc.timestamp())
+        return cert
+
+    def crlDue(self) -> bool:
+        """
+        Whether the CRL has used half its life and should be re-signed
+        before devices start to see it as stale.
+        """
+        remaining = self.crl.next_update_utc - self.now()
+        return remaining < self.crlLifetime / 2
+
+    def revoke(self, deviceId: str) -> list:
+        """
+        Revoke every still-valid certificate of C{deviceId} and publish the
+        new CRL (persisted before this returns).
+
+        @return: the serials newly revoked (empty if it already was).
+        @raise ZoneError: C{UNKNOWN_DESTINATION} for a device never enrolled.
+        """
+        if self._store.getDevice(deviceId) is None:
+            raise ZoneError("UNKNOWN_DESTINATION", f"no device {deviceId!r} in this zone")
+        serials = self._store.revokeDevice(deviceId, self._clock.seconds())
+        if serials:
+            self.publishCRL()
+            self._log.info("revoked {device}: serials {serials}", device=deviceId,
+                           serials=[format(s, "x") for s in serials])
+        return serials
+
+    def renewalIdentity(self, cert) -> str:
+        """
+        The device id an expired certificate may still renew for: one of
+        this zone's, not revoked, expired less than the grace period ago.
+
+        @raise pki.CertificateError: C{CERT_EXPIRED} telling the user to pair
+            again once the grace period is over, or the code that refuses it.
+        """
+        notAfter = cert.not_valid_after_utc
+        # Everything but the date is checked as of the last moment the
+        # certificate was valid: CA signature, usage, and today's CRL.
+        deviceId = pki.verifyPeerCertificate(
+            cert, self._zone.caCert, self.crl, notAfter - timedelta(seconds=1))
+        if self.now() - notAfter > self.gracePeriod:
+            raise pki.CertificateError(
+                "CERT_EXPIRED",
+                f"this device's certificate expired on {notAfter:%Y-%m-%d} and the "
+                f"{self.gracePeriod.days}-day grace period is over: pair the device again",
+            )
+        return deviceId
+
+    def renew(self, deviceId: str, csr):
+        """
+        Issue a new certificate to an enrolled, unrevoked device (over its
+        authenticated link) and make it the device's current one.
+
+        @raise ZoneError: C{CERT_REVOKED} for a revoked device, or
+            C{CERT_INVALID} for a bad request.
+        """
+        device = self._store.getDevice(deviceId)
+        if device is None or device.revoked is not None:
+            raise ZoneError("CERT_REVOKED", f"{deviceId} has been revoked and cannot renew")
+        try:
+            cert = self.issueDevice(csr, deviceId)
+        except pki.CertificateError as e:
+            raise ZoneError("CERT_INVALID", e.message)
+        self._store.putDevice(attrs.evolve(
+            device, serial=cert.serial_number, notAfter=cert.not_valid_after_utc.timestamp()))
+        self._log.info("renewed {device}: new serial {serial}", device=deviceId,
+                       serial=format(cert.serial_number, "x"))
+        return cert
 
     def verifyDevice(self, cert) -> str:
         """

@@ -26,7 +26,7 @@ from pzh.store import DeviceRecord, IHubStore, TokenRecord
 
 __all__ = ["Enrolment", "RateLimiter", "validDeviceName", "tokenHash"]
 
-_DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 
 
 def validDeviceName(name: str) -> bool:
@@ -40,7 +40,7 @@ def tokenHash(token: str) -> str:
     """
     What the store keeps of a token.
     """
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class RateLimiter:

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import attrs
 
+from pz import pki
 from pz.wire import DEFAULT_MAX_FRAME
 from pzh.authority import ZoneAuthority
 from pzh.enrolment import Enrolment
@@ -31,6 +32,7 @@ class HubSettings:
     """
 
     certLifetime: timedelta = timedelta(days=90)
+    gracePeriod: timedelta = timedelta(days=30)
     codeLifetime: float = 600.0
     idleTimeout: float = 90.0
     handshakeTimeout: float = 30.0
@@ -51,10 +53,42 @@ class Hub:
         self.idleTimeout = settings.idleTimeout
         self.handshakeTimeout = settings.handshakeTimeout
         self.maxFrame = settings.maxFrame
-        self.authority = ZoneAuthority(zone, store, clock, settings.certLifetime)
+        self.authority = ZoneAuthority(zone, store, clock, settings.certLifetime,
+                                       gracePeriod=settings.gracePeriod)
         self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime)
         self.registry = Registry(zone.zoneId, store, clock, settings.coalesce)
-        self.router = Router(zone.zoneId, self.registry, store)
+        self.router = Router(zone.zoneId, self.registry, store, self.authority)
+
+    def revoke(self, deviceId: str) -> dict:
+        """
+        Revoke a device: CRL first (signed and on disk), then its live link
+        is dropped, then every connected device gets the new CRL.
+        """
+        serials = self.authority.revoke(deviceId)
+        link = self.registry.get(deviceId)
+        if link is not None:
+            link.transport.abortConnection()
+        if serials:
+            self.pushCRL()
+        return {
+            "device": deviceId,
+            "serials": [format(s, "x") for s in serials],
+            "crl_number": pki.crlNumber(self.authority.crl),
+        }
+
+    def pushCRL(self) -> None:
+        """
+        Send the current CRL to every connected device.
+        """
+        self.registry.broadcast({"status": "crlUpdate", "crl": self.authority.crlPEM.decode("ascii")})
+
+    def refreshCRL(self) -> None:
+        """
+        Re-sign the CRL once it has used half its life, and push it.
+        """
+        if self.authority.crlDue():
+            self.authority.publishCRL()
+            self.pushCRL()
 
     def connectedDevices(self) -> dict:
         """

@@ -42,6 +42,8 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
 
     _log = Logger()
     deviceId = None
+    renewingId = None
+    certificate = None
     enrolling = False
     replaced = False
     address = None
@@ -74,8 +76,12 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
             if not deviceId.startswith(self.hub.zone.zoneId + "/"):
                 raise pki.CertificateError("CERT_INVALID", "the certificate is not a device's")
         except pki.CertificateError as e:
-            self._refuseCertificate(e)
+            if e.code == "CERT_EXPIRED":
+                self._offerRenewal(cert)
+            else:
+                self._refuseCertificate(e)
             return
+        self.certificate = cert
         self.deviceId = self.peerId = deviceId
         self.fingerprint = linkFingerprint(cert)
         self.lastSeen = self.hub.clock.seconds()
@@ -83,6 +89,21 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         self.sendMessage(deviceId, {"status": "registered", "device": deviceId,
                                     "zone": self.hub.zone.zoneId})
         self.hub.registry.register(self)
+
+    def _offerRenewal(self, cert) -> None:
+        """
+        An expired certificate of this zone, not revoked, within the grace
+        period may still renew over this link, and do nothing else.
+        """
+        try:
+            deviceId = self.hub.authority.renewalIdentity(cert)
+        except pki.CertificateError as e:
+            self._refuseCertificate(e)
+            return
+        self.renewingId = self.peerId = deviceId
+        self._log.info("{device} presented an expired certificate; offering renewal",
+                       device=deviceId)
+        self.sendMessage(deviceId, {"status": "renewRequired", "device": deviceId})
 
     def _refuseCertificate(self, error) -> None:
         self._log.info("refused a certificate from {address}: {code} {message}",
@@ -104,6 +125,16 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
             self.hub.router.dispatch(self, envelope)
         elif self.enrolling and envelope.name == "enrol":
             self._enrol(envelope)
+        elif self.renewingId is not None and envelope.name == "renew":
+            try:
+                self.hub.router.renew(self, envelope, self.renewingId)
+            except ZoneError as e:
+                self.sendError(e, envelope.id)
+            self.transport.loseConnection()
+        elif self.renewingId is not None:
+            self.sendError(ZoneError(
+                "CERT_EXPIRED", "this certificate has expired: renew it first"), envelope.id)
+            self.transport.loseConnection()
         else:
             self.sendError(ZoneError(
                 "CERT_REQUIRED", "connect with this zone's device certificate, or enrol first"

@@ -7,10 +7,11 @@ to the identity the sender's certificate proves.  Messages addressed to the
 hub itself (the zone id) are answered here.
 """
 
+import attrs
+from cryptography import x509
 from twisted.logger import Logger
 
-import attrs
-
+from pz import pki
 from pz.errors import ZoneError
 from pz.wire import Envelope
 from pzh.store import IHubStore
@@ -25,11 +26,14 @@ class Router:
 
     _log = Logger()
 
-    def __init__(self, zoneId: str, registry, store: IHubStore) -> None:
+    def __init__(self, zoneId: str, registry, store: IHubStore, authority=None) -> None:
         self._zoneId = zoneId
         self._registry = registry
         self._store = IHubStore(store)
+        self._authority = authority
         self._handlers = {"ping": self._ping}
+        if authority is not None:
+            self._handlers["renew"] = self.renew
 
     def dispatch(self, link, envelope: Envelope) -> None:
         """
@@ -55,3 +59,23 @@ class Router:
 
     def _ping(self, link, envelope: Envelope) -> None:
         link.sendMessage(link.deviceId, {"status": "pong", "ref": envelope.id})
+
+    def renew(self, link, envelope: Envelope, deviceId=None) -> None:
+        """
+        Issue a new certificate to the device on C{link} for the key in
+        the request's CSR.  Also serves links admitted only to renew (an
+        expired certificate within the grace period).
+        """
+        csrPEM = envelope.payload.get("csr")
+        try:
+            csr = x509.load_pem_x509_csr(csrPEM.encode("ascii"))
+        except (AttributeError, ValueError, UnicodeEncodeError):
+            raise ZoneError("CERT_INVALID", "renew needs a PEM certificate request in 'csr'")
+        deviceId = deviceId or link.deviceId
+        cert = self._authority.renew(deviceId, csr)
+        link.sendMessage(deviceId, {
+            "status": "renewed",
+            "ref": envelope.id,
+            "certificate": pki.certificatePEM(cert).decode("ascii"),
+            "crl": self._authority.crlPEM.decode("ascii"),
+        })

@@ -11,7 +11,6 @@ local disk answers in microseconds, and the hub's writes are rare (pairing,
 connect, disconnect, revoke).
 """
 
-import os
 import sqlite3
 from typing import Iterable, Optional
 
@@ -109,6 +108,19 @@ class IHubStore(Interface):
         Every revoked serial as C{(serial, when)}, oldest first.
         """
 
+    def addCertificate(deviceId: str, serial: int, notAfter: float) -> None:
+        """
+        Remember a certificate issued to a device, so that revoking the
+        device can revoke every certificate of it that is still valid.
+        """
+
+    def revokeDevice(deviceId: str, when: float) -> list:
+        """
+        Revoke, in one transaction, the device's current certificate and
+        every other certificate of it still valid at C{when}; mark the
+        device revoked.  Returns the serials newly revoked.
+        """
+
     def getSetting(name: str) -> Optional[str]:
         """
         A small named setting, or None.
@@ -121,7 +133,7 @@ class IHubStore(Interface):
 
     def close() -> None:
         """
-        Release the backend.
+        Release the backend; the next call opens it again.
         """
 
 
@@ -148,6 +160,12 @@ CREATE TABLE IF NOT EXISTS revocations (
     device_id TEXT NOT NULL,
     revoked REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS certificates (
+    serial TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    not_after REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS certificates_device ON certificates(device_id);
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -184,18 +202,18 @@ class SQLiteHubStore:
     def __init__(self, path: str) -> None:
         self._path = path
         self._connection = None
-        self._pid = None
         self._db.executescript(_SCHEMA)
 
     @property
     def _db(self) -> sqlite3.Connection:
-        # An SQLite connection must not cross fork(), and twistd forks
-        # after makeService when it daemonises: reopen in the new process.
-        if self._connection is None or self._pid != os.getpid():
+        # Opened on first use, and again after close(): twistd forks after
+        # makeService when it daemonises, and an SQLite connection must not
+        # cross fork() (closing it in the child would drop the child's own
+        # locks), so the service closes the store before that.
+        if self._connection is None:
             self._connection = sqlite3.connect(self._path, isolation_level=None, timeout=10)
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA synchronous=FULL")
-            self._pid = os.getpid()
         return self._connection
 
     def _one(self, sql: str, args: Iterable) -> Optional[tuple]:
@@ -271,6 +289,36 @@ class SQLiteHubStore:
     def revocations(self) -> list:
         rows = self._db.execute("SELECT serial, revoked FROM revocations ORDER BY revoked, serial")
         return [(int(serial), when) for serial, when in rows]
+
+    def addCertificate(self, deviceId: str, serial: int, notAfter: float) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO certificates (serial, device_id, not_after) VALUES (?, ?, ?)",
+            (str(serial), deviceId, notAfter),
+        )
+
+    def revokeDevice(self, deviceId: str, when: float) -> list:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._one("SELECT serial FROM devices WHERE id = ?", [deviceId])
+            if row is None:
+                return []
+            serials = {row[0]}
+            serials.update(r[0] for r in self._db.execute(
+                "SELECT serial FROM certificates WHERE device_id = ? AND not_after > ?",
+                (deviceId, when),
+            ))
+            revoked = []
+            for serial in sorted(serials):
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO revocations (serial, device_id, revoked) VALUES (?, ?, ?)",
+                    (serial, deviceId, when),
+                )
+                if cursor.rowcount:
+                    revoked.append(int(serial))
+            self._db.execute(
+                "UPDATE devices SET revoked = COALESCE(revoked, ?) WHERE id = ?", (when, deviceId)
+            )
+        return revoked
 
     def getSetting(self, name: str) -> Optional[str]:
         row = self._one("SELECT value FROM settings WHERE name = ?", [name])

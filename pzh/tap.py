@@ -8,7 +8,7 @@ import socket
 from datetime import timedelta
 
 from twisted.application import service
-from twisted.application.internet import StreamServerEndpointService
+from twisted.application.internet import StreamServerEndpointService, TimerService
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.ssl import PrivateCertificate
 from twisted.protocols.tls import TLSMemoryBIOFactory
@@ -56,6 +56,8 @@ class Options(usage.Options):
         ["idle-timeout", None, 90.0, "Seconds of silence after which a device link is dropped.", float],
         ["code-lifetime", None, 600.0, "Seconds a pairing code stays valid.", float],
         ["cert-lifetime", None, 90.0, "Days a device certificate is valid.", float],
+        ["grace-period", None, 30.0, "Days after expiry a device may still renew instead of "
+                                     "pairing again.", float],
         ["max-frame", None, 1024 * 1024, "Largest frame accepted, in bytes.", int],
     ]
 
@@ -72,11 +74,15 @@ class Options(usage.Options):
         for name in ("port", "web-port"):
             if not 0 <= self[name] <= 65535:
                 raise usage.UsageError(f"--{name} must be a port number")
-        for name in ("idle-timeout", "code-lifetime", "cert-lifetime"):
+        for name in ("idle-timeout", "code-lifetime", "cert-lifetime", "grace-period"):
             if self[name] <= 0:
                 raise usage.UsageError(f"--{name} must be positive")
         if self["max-frame"] < 1024:
             raise usage.UsageError("--max-frame must be at least 1024")
+
+
+#: Seconds between checks whether the CRL needs re-signing.
+_CRL_CHECK_INTERVAL = 3600.0
 
 
 def _tcpEndpoint(reactor, port: int, interface: str, ssl=None):
@@ -114,6 +120,7 @@ def makeService(options, reactor=None):
     store = SQLiteHubStore(zone.path("hub.db"))
     settings = HubSettings(
         certLifetime=timedelta(days=options["cert-lifetime"]),
+        gracePeriod=timedelta(days=options["grace-period"]),
         codeLifetime=options["code-lifetime"],
         idleTimeout=options["idle-timeout"],
         maxFrame=options["max-frame"],
@@ -122,6 +129,7 @@ def makeService(options, reactor=None):
 
     top = service.MultiService()
     _StoreService(hub).setServiceParent(top)
+    TimerService(_CRL_CHECK_INTERVAL, hub.refreshCRL).setServiceParent(top)
     tlsFactory = TLSMemoryBIOFactory(
         hubServerOptions(zone.caCert, zone.hubKey, zone.hubCert), False, HubFactory(hub)
     )
@@ -137,4 +145,7 @@ def makeService(options, reactor=None):
             makeSite(hub),
         ).setServiceParent(top)
     AdminService(reactor, zone.dataDir, HubAdmin(hub)).setServiceParent(top)
+    # twistd may fork to daemonise after this returns: no database
+    # connection may cross that, so the store reopens in the child.
+    store.close()
     return top

@@ -96,7 +96,7 @@ class EnrolmentProtocol(FrameProtocol, TimeoutMixin):
             code = payload.get("code")
             try:
                 error = ZoneError(code, str(payload.get("message", "")))
-            except ValueError:
+            except (ValueError, TypeError):
                 error = ZoneError("INTERNAL", f"the hub answered with unknown code {code!r}")
             self._finish(error)
         else:
@@ -105,7 +105,7 @@ class EnrolmentProtocol(FrameProtocol, TimeoutMixin):
     def _hello(self, payload: dict) -> None:
         try:
             caCert = pki.loadCertificate(str(payload.get("ca", "")).encode("ascii"))
-        except (ValueError, UnicodeEncodeError):
+        except (pki.CertificateError, ValueError, UnicodeEncodeError):
             self._finish(ZoneError("HUB_UNTRUSTED", "the hub sent no valid CA certificate"))
             return
         if pki.caFingerprint(caCert) != self._code.caFingerprint:
@@ -115,9 +115,12 @@ class EnrolmentProtocol(FrameProtocol, TimeoutMixin):
             ))
             return
         zoneId = payload.get("zone")
+        if not isinstance(zoneId, str) or not zoneId:
+            self._finish(ZoneError("HUB_UNTRUSTED", "the hub's hello names no zone"))
+            return
         try:
             verifyHubCertificate(peerCertificate(self.transport), caCert, self._code.host,
-                                 self._now(), zoneId=zoneId if isinstance(zoneId, str) else None)
+                                 self._now(), zoneId=zoneId)
         except pki.CertificateError as e:
             self._finish(ZoneError("HUB_UNTRUSTED", e.message))
             return

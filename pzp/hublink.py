@@ -23,7 +23,31 @@ from pz.tls import peerCertificate
 from pz.wire import Envelope, FrameProtocol
 from pzp.inbox import MAX_TEXT
 
-__all__ = ["HubLinkProtocol", "zoneErrorFrom"]
+__all__ = ["HubLinkProtocol", "RevokedError", "RenewedError", "zoneErrorFrom"]
+
+
+class RevokedError(ZoneError):
+    """
+    The hub said C{CERT_REVOKED} over the authenticated link and sent a
+    CRL as evidence.  Whether the evidence holds is for the proxy to check
+    before it acts on it.
+
+    @ivar crl: the parsed CRL, or None if what came was not a CRL.
+    """
+
+    def __init__(self, message: str, crl) -> None:
+        super().__init__("CERT_REVOKED", message)
+        self.crl = crl
+
+
+class RenewedError(ZoneError):
+    """
+    The link was admitted only to renew an expired certificate; it did, and
+    closes so the next connection uses the new certificate.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("CERT_EXPIRED", "the expired certificate was renewed; reconnecting")
 
 
 def zoneErrorFrom(payload: dict) -> ZoneError:
@@ -35,8 +59,21 @@ def zoneErrorFrom(payload: dict) -> ZoneError:
     message = str(payload.get("message", ""))
     try:
         return ZoneError(code, message)
-    except ValueError:
+    except (ValueError, TypeError):
         return ZoneError("INTERNAL", f"{code}: {message}")
+
+
+def _parseCRL(pem):
+    try:
+        return pki.loadCRL(pem.encode("ascii"))
+    except (AttributeError, UnicodeEncodeError, pki.CertificateError, ValueError):
+        return None
+
+
+def _asZoneError(failure) -> ZoneError:
+    if isinstance(failure.value, ZoneError):
+        return failure.value
+    return ZoneError("INTERNAL", failure.getErrorMessage())
 
 
 @implementer(IHandshakeListener)
@@ -60,6 +97,7 @@ class HubLinkProtocol(FrameProtocol, TimeoutMixin):
         self._zoneId = creds.zoneId
         self._pending: dict = {}
         self._pinger = None
+        self._renewing = None
         self.registered: Deferred = Deferred()
 
     def connectionMade(self) -> None:
@@ -88,6 +126,14 @@ class HubLinkProtocol(FrameProtocol, TimeoutMixin):
         if not self.registered.called:
             if name == "registered":
                 self._registered()
+            elif name == "renewRequired" and self._renewing is None:
+                self._renewing = self._proxy.renew(self)
+                self._renewing.addCallbacks(lambda _: self._fail(RenewedError()),
+                                            lambda f: self._fail(_asZoneError(f)))
+            elif name in ("renewed", "error") and self._renewing is not None:
+                self._answer(payload)
+            elif name == "error" and payload.get("code") == "CERT_REVOKED":
+                self._fail(RevokedError(str(payload.get("message", "")), _parseCRL(payload.get("crl"))))
             elif name == "error":
                 self._fail(zoneErrorFrom(payload))
             else:
@@ -106,8 +152,13 @@ class HubLinkProtocol(FrameProtocol, TimeoutMixin):
                 raise ZoneError("BAD_ENVELOPE", f"a message needs a text of at most {MAX_TEXT} characters")
             self._proxy.inbox.add(envelope.sender, text)
             self.sendMessage(envelope.sender, {"status": "ack", "ref": envelope.id})
-        elif name in ("ack", "error"):
+        elif name in ("ack", "error", "renewed"):
             self._answer(payload)
+        elif name == "crlUpdate":
+            crl = _parseCRL(payload.get("crl"))
+            if crl is None:
+                raise ZoneError("CRL_INVALID", "crlUpdate carries no readable CRL")
+            self._proxy.crlReceived(crl)
         else:
             raise ZoneError("UNKNOWN_MESSAGE", f"this device does not handle {name!r}")
 
@@ -167,5 +218,6 @@ class HubLinkProtocol(FrameProtocol, TimeoutMixin):
             self.registered.errback(ZoneError(
                 "NOT_CONNECTED", f"the hub closed the link: {reason.getErrorMessage()}"
             ))
-        else:
+        elif self._pinger is not None:
+            # Only a link the hub registered was handed to the Hub machine.
             self._proxy.hubInputs.lost(reason)

@@ -155,6 +155,12 @@ class IHubActions(Interface):
         An attempt to reach the hub failed.
         """
 
+    def leaveZone(evidence) -> None:
+        """
+        The hub said this device is revoked: check the evidence and, if it
+        holds, erase the zone data and return to Virgin mode.
+        """
+
 
 class HubInputs(Protocol):
     def attempt(self) -> None:
@@ -168,6 +174,9 @@ class HubInputs(Protocol):
 
     def lost(self, reason: object) -> None:
         "The registered link failed: error, timeout or hang-up."
+
+    def revoked(self, evidence: object) -> None:
+        "The hub refused this device as revoked, with a CRL as evidence."
 
     def cleanedUp(self) -> None:
         "Clean-up after a lost link is done."
@@ -221,6 +230,10 @@ def _buildHub():
     @pep614(Connecting.upon(HubInputs.failed).to(NotConnected))
     def connectFailed(inputs: HubInputs, core: HubCore, reason: object) -> None:
         core.actions.connectFailed(reason)
+
+    @pep614(Connecting.upon(HubInputs.revoked).to(NotConnected))
+    def revoked(inputs: HubInputs, core: HubCore, evidence: object) -> None:
+        core.actions.leaveZone(evidence)
 
     @pep614(Connected.upon(HubInputs.send).loop())
     def send(inputs: HubInputs, core: HubCore, link: object, to: str, payload: dict) -> Deferred:

@@ -10,6 +10,7 @@ action methods here.
 """
 
 import random
+from datetime import datetime, timezone
 
 import attrs
 from twisted.application import service
@@ -24,7 +25,7 @@ from pz import pki
 from pz.errors import ZoneError
 from pz.tls import enrolmentClientOptions, pzpClientOptions
 from pzp.enrol import EnrolmentProtocol
-from pzp.hublink import HubLinkProtocol
+from pzp.hublink import HubLinkProtocol, RevokedError
 from pzp.inbox import MAX_TEXT, Inbox
 from pzp.machine import (
     HubCore, HubMachine, IHubActions, IVirginActions, VirginCore, VirginMachine,
@@ -63,15 +64,18 @@ def _asZoneError(failure) -> ZoneError:
 class _ObservedEndpoint:
     """
     Tells the Hub machine when the reconnecting service starts an attempt
-    and when the attempt fails before any protocol exists.
+    and when the attempt fails before any protocol exists.  The real
+    endpoint is made per attempt, so a renewed certificate is used from the
+    next connection on.
     """
 
-    def __init__(self, endpoint, proxy) -> None:
-        self._endpoint = endpoint
+    def __init__(self, makeEndpoint, proxy) -> None:
+        self._makeEndpoint = makeEndpoint
         self._proxy = proxy
 
     def connect(self, factory):
         self._proxy.hubInputs.attempt()
+        self._endpoint = self._makeEndpoint()
 
         def failed(failure):
             self._proxy.hubInputs.failed(_asZoneError(failure))
@@ -109,6 +113,8 @@ class Proxy(service.MultiService):
         self.peers: dict = {}
         self.virginInputs = VirginMachine(VirginCore(self))
         self.hubInputs = None
+        self._client = None
+        self._renewal = None
 
     def startService(self) -> None:
         super().startService()
@@ -126,6 +132,7 @@ class Proxy(service.MultiService):
     def stopService(self):
         if self._retry is not None and self._retry.active():
             self._retry.cancel()
+        self._cancelRenewal()
         return super().stopService()
 
     # --- Virgin mode actions ------------------------------------------------
@@ -140,6 +147,7 @@ class Proxy(service.MultiService):
             enrolmentClientOptions(code.host),
             HostnameEndpoint(self._reactor, code.host, code.port,
                              timeout=self.settings.enrolTimeout),
+            clock=self._reactor,
         )
         self._log.info("enrolling as {name} with the hub at {host}:{port}",
                        name=self.deviceName, host=code.host, port=code.port)
@@ -182,17 +190,20 @@ class Proxy(service.MultiService):
 
     def _startHub(self) -> None:
         self.mode = "Hub"
-        self.credentials = creds = self.zoneDir.load()
+        self.credentials = self.zoneDir.load()
         self.inbox = Inbox(self.zoneDir.file("inbox.jsonl"), self.clock)
         self.hubInputs = HubMachine(HubCore(self))
-        endpoint = _ObservedEndpoint(
-            wrapClientTLS(
+
+        def makeEndpoint():
+            creds = self.credentials
+            return wrapClientTLS(
                 pzpClientOptions(creds.caCert, creds.key, creds.cert, creds.hubHost),
                 HostnameEndpoint(self._reactor, creds.hubHost, creds.hubPort, timeout=30),
-            ),
-            self,
-        )
-        client = ClientService(
+                clock=self._reactor,
+            )
+
+        endpoint = _ObservedEndpoint(makeEndpoint, self)
+        self._client = client = ClientService(
             endpoint,
             Factory.forProtocol(lambda: HubLinkProtocol(self)),
             retryPolicy=backoffPolicy(self.settings.initialBackoff, self.settings.maxBackoff),
@@ -207,7 +218,10 @@ class Proxy(service.MultiService):
             return link
 
         def refused(failure):
-            self.hubInputs.failed(_asZoneError(failure))
+            if isinstance(failure.value, RevokedError):
+                self.hubInputs.revoked(failure.value)
+            else:
+                self.hubInputs.failed(_asZoneError(failure))
             return failure
 
         return protocol.registered.addCallbacks(registered, refused)
@@ -215,8 +229,10 @@ class Proxy(service.MultiService):
     def linkUp(self, link) -> None:
         self.lastError = None
         self._log.info("connected to the hub as {device}", device=self.credentials.deviceId)
+        self._scheduleRenewal(link)
 
     def cleanUp(self, reason) -> None:
+        self._cancelRenewal()
         self.peers = {}
         self._log.info("lost the hub link: {why}", why=reason.getErrorMessage())
 
@@ -224,6 +240,122 @@ class Proxy(service.MultiService):
         self.lastError = reason
         self._log.info("could not reach the hub: {code}: {message}",
                        code=reason.code, message=reason.message)
+
+    def leaveZone(self, evidence) -> None:
+        """
+        The hub, over the authenticated link, said this device is revoked.
+        Erase the zone only if the CRL it sent verifies under our own zone
+        CA and lists our own certificate; anything less is logged and
+        ignored (the device keeps trying to reconnect).
+        """
+        creds = self.credentials
+        crl = getattr(evidence, "crl", None)
+        if crl is None or not pki.crlListsSerial(crl, creds.caCert, creds.cert.serial_number):
+            self.lastError = ZoneError("CRL_INVALID", "a revocation notice without valid "
+                                       "evidence was ignored; nothing was erased")
+            self._log.warn("ignored a CERT_REVOKED whose CRL does not prove it: nothing erased")
+            return
+        zoneId = creds.zoneId
+        self._client.disownServiceParent()
+        self._cancelRenewal()
+        self.zoneDir.wipe()
+        self.mode = "Virgin"
+        self.credentials = self.inbox = self.hubInputs = self._client = None
+        self.peers = {}
+        self._pairCode = None
+        self.virginInputs = VirginMachine(VirginCore(self))
+        self.lastError = ZoneError("CERT_REVOKED", f"this device was revoked from {zoneId}; "
+                                   "its zone data was erased. Pair it again to rejoin.")
+        self._log.warn("revoked from {zone}: zone data erased, back in Virgin mode", zone=zoneId)
+
+    def crlReceived(self, crl) -> None:
+        """
+        A CRL pushed by the hub: kept only if our zone CA signed it and its
+        number is higher than the one we hold.
+        """
+        creds = self.credentials
+        try:
+            pki.verifyCRL(crl, creds.caCert)
+        except pki.CertificateError as e:
+            self._log.warn("ignored a CRL: {message}", message=e.message)
+            return
+        number, held = pki.crlNumber(crl), pki.crlNumber(creds.crl)
+        if number <= held:
+            self._log.info("ignored CRL number {number}: already hold {held}",
+                           number=number, held=held)
+            return
+        self.zoneDir.replaceCRL(crl)
+        self.credentials = attrs.evolve(creds, crl=crl)
+        self._log.info("stored CRL number {number}", number=number)
+
+    # --- certificate renewal ------------------------------------------------
+
+    def renewalTime(self) -> float:
+        """
+        When the current certificate should be renewed: once two thirds
+        of its life (from issue, not counting the back-dating for clock
+        skew) have passed.
+        """
+        cert = self.credentials.cert
+        issued = (cert.not_valid_before_utc + pki.CLOCK_SKEW).timestamp()
+        expires = cert.not_valid_after_utc.timestamp()
+        return issued + (expires - issued) * 2 / 3
+
+    def _scheduleRenewal(self, link) -> None:
+        self._cancelRenewal()
+        delay = max(0.0, self.renewalTime() - self.clock.seconds())
+
+        def renewNow():
+            self._renewal = None
+            self.renew(link).addErrback(self._renewalFailed, link)
+
+        self._renewal = self.clock.callLater(delay, renewNow)
+
+    def _renewalFailed(self, failure, link) -> None:
+        error = _asZoneError(failure)
+        self.lastError = error
+        expires = self.credentials.cert.not_valid_after_utc.timestamp()
+        retry = max(10.0, (expires - self.clock.seconds()) / 10)
+        self._log.warn("certificate renewal failed ({code}: {message}); retrying in {retry:.0f}s",
+                       code=error.code, message=error.message, retry=retry)
+        if link.connected:
+            self._renewal = self.clock.callLater(retry, lambda: self._scheduleRenewal(link))
+
+    def _cancelRenewal(self) -> None:
+        timer = getattr(self, "_renewal", None)
+        if timer is not None and timer.active():
+            timer.cancel()
+        self._renewal = None
+
+    def renew(self, link):
+        """
+        Renew over C{link}: a new key, a CSR, the hub's new certificate
+        checked and stored with the key in one atomic swap.  Fires when
+        the new identity is in use for the next connection.
+        """
+        creds = self.credentials
+        key = pki.newKey()
+        csr = pki.makeCSR(key, creds.deviceId)
+        d = link.request(creds.zoneId, {"status": "renew", "csr": pki.csrPEM(csr).decode("ascii")})
+
+        def renewed(payload):
+            try:
+                cert = pki.loadCertificate(str(payload.get("certificate", "")).encode("ascii"))
+                deviceId = pki.verifyPeerCertificate(cert, creds.caCert, creds.crl,
+                                                     datetime.fromtimestamp(self.clock.seconds(), timezone.utc))
+            except (pki.CertificateError, UnicodeEncodeError) as e:
+                raise ZoneError("CERT_INVALID", f"the hub's renewed certificate is unusable: {e}")
+            if deviceId != creds.deviceId or cert.public_key() != key.public_key():
+                raise ZoneError("CERT_INVALID", "the renewed certificate is not for this device's new key")
+            self.zoneDir.replaceIdentity(key, cert)
+            self.credentials = attrs.evolve(self.credentials, key=key, cert=cert)
+            self._log.info("renewed the certificate: serial {serial}, valid until {until}",
+                           serial=format(cert.serial_number, "x"), until=cert.not_valid_after_utc)
+            if link.registered.called and link.connected:
+                self._scheduleRenewal(link)
+            return cert
+
+        return d.addCallback(renewed)
 
     def peersUpdated(self, update: dict) -> None:
         """
@@ -248,9 +380,18 @@ class Proxy(service.MultiService):
         Where this device is, for C{pzctl status}.
         """
         marker = self.zoneDir.marker() or {}
+        extra = {}
         if self.mode == "Hub":
             state = self.hubInputs.state()
-            hub = f"{self.credentials.hubHost}:{self.credentials.hubPort}"
+            creds = self.credentials
+            hub = f"{creds.hubHost}:{creds.hubPort}"
+            extra = {
+                "certificate": {
+                    "serial": format(creds.cert.serial_number, "x"),
+                    "not_after": creds.cert.not_valid_after_utc.isoformat(timespec="seconds"),
+                },
+                "crl": {"number": pki.crlNumber(creds.crl)},
+            }
         else:
             state = self.virginInputs.state()
             code = self._pairCode
@@ -262,6 +403,7 @@ class Proxy(service.MultiService):
             "state": state,
             "hub": hub,
             "peers": sorted(self.peers),
+            **extra,
         }
         if self.lastError is not None:
             status["error"] = {"code": self.lastError.code, "message": self.lastError.message}

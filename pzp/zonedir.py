@@ -5,13 +5,17 @@ zone.
 
 Layout, inside the proxy's data directory::
 
-    zone/ZONE         marker: zone id, device id, hub address (JSON)
-    zone/key.pem      the device's private key (0600)
-    zone/cert.pem     its certificate        zone/ca.pem   the zone CA
-    zone/crl.pem      the zone's CRL         zone/inbox.jsonl  messages
+    zone/ZONE                  marker: zone id, device id, hub address (JSON)
+    zone/identity -> identity-SERIAL/   the current key and certificate:
+    zone/identity/key.pem      the device's private key (0600)
+    zone/identity/cert.pem     its certificate
+    zone/ca.pem                the zone CA     zone/crl.pem  the zone's CRL
+    zone/inbox.jsonl           messages received
 
 The directory is created whole (written as C{zone.new/}, then renamed), so
-a crash while enrolling leaves either no zone or a complete one.  Only a
+a crash while enrolling leaves either no zone or a complete one.  A renewed
+key and certificate go into a new C{identity-SERIAL/} and the C{identity}
+link is swapped in one rename, so the pair is never mixed.  Only a
 directory that carries the marker is ever treated, or wiped, as zone data.
 """
 
@@ -28,6 +32,7 @@ from pz import pki
 __all__ = ["ZoneDirectory", "Credentials", "MARKER"]
 
 MARKER = "ZONE"
+IDENTITY = "identity"
 _ZONE = "zone"
 
 
@@ -56,11 +61,11 @@ class ZoneDirectory:
         self.dataDir = os.path.abspath(dataDir)
         self.path = os.path.join(self.dataDir, _ZONE)
 
-    def file(self, name: str) -> str:
+    def file(self, *names: str) -> str:
         """
         Path of a file in the zone directory.
         """
-        return os.path.join(self.path, name)
+        return os.path.join(self.path, *names)
 
     def enrolled(self) -> bool:
         """
@@ -77,8 +82,7 @@ class ZoneDirectory:
         shutil.rmtree(staging, ignore_errors=True)
         os.mkdir(staging, 0o700)
         put = lambda name: os.path.join(staging, name)
-        pki.writePrivateKey(put("key.pem"), credentials.key)
-        pki.writePEM(put("cert.pem"), pki.certificatePEM(credentials.cert))
+        _writeIdentity(staging, credentials.key, credentials.cert)
         pki.writePEM(put("ca.pem"), pki.certificatePEM(credentials.caCert))
         pki.writePEM(put("crl.pem"), pki.crlPEM(credentials.crl))
         marker = {
@@ -104,11 +108,42 @@ class ZoneDirectory:
             deviceId=marker["device"],
             hubHost=host.strip("[]"),
             hubPort=int(port),
-            key=pki.readPrivateKey(self.file("key.pem")),
-            cert=pki.readCertificate(self.file("cert.pem")),
+            key=pki.readPrivateKey(self.file(IDENTITY, "key.pem")),
+            cert=pki.readCertificate(self.file(IDENTITY, "cert.pem")),
             caCert=pki.readCertificate(self.file("ca.pem")),
             crl=pki.readCRL(self.file("crl.pem")),
         )
+
+    def replaceIdentity(self, key, cert) -> None:
+        """
+        Retire the current key and certificate for new ones, atomically.
+        """
+        oldTarget = os.readlink(self.file(IDENTITY))
+        _writeIdentity(self.path, key, cert)
+        if oldTarget != os.readlink(self.file(IDENTITY)):
+            shutil.rmtree(self.file(oldTarget), ignore_errors=True)
+
+    def replaceCRL(self, crl) -> None:
+        """
+        Store a newer CRL (the caller checked it is newer and signed).
+        """
+        pki.writePEM(self.file("crl.pem"), pki.crlPEM(crl))
+
+    def wipe(self) -> bool:
+        """
+        Erase the zone data: keys, certificates, CRL, inbox, everything in
+        the zone directory, but only if it carries the zone marker.
+
+        @return: whether anything was erased.
+        """
+        if not self.enrolled() or os.path.islink(self.path):
+            return False
+        graveyard = os.path.join(self.dataDir, _ZONE + ".wiped")
+        shutil.rmtree(graveyard, ignore_errors=True)
+        os.replace(self.path, graveyard)
+        _fsyncDirectory(self.dataDir)
+        shutil.rmtree(graveyard)
+        return True
 
     def marker(self) -> Optional[dict]:
         """
@@ -119,6 +154,26 @@ class ZoneDirectory:
                 return json.load(f)
         except (FileNotFoundError, ValueError):
             return None
+
+
+def _writeIdentity(zonePath: str, key, cert) -> None:
+    """
+    Write C{key} and C{cert} into C{identity-SERIAL/} under C{zonePath}
+    and point the C{identity} link at it with one atomic rename.
+    """
+    name = f"{IDENTITY}-{cert.serial_number:x}"
+    target = os.path.join(zonePath, name)
+    os.makedirs(target, mode=0o700, exist_ok=True)
+    pki.writePrivateKey(os.path.join(target, "key.pem"), key)
+    pki.writePEM(os.path.join(target, "cert.pem"), pki.certificatePEM(cert))
+    _fsyncDirectory(target)
+    link = os.path.join(zonePath, IDENTITY)
+    staging = link + ".new"
+    if os.path.lexists(staging):
+        os.unlink(staging)
+    os.symlink(name, staging)
+    os.replace(staging, link)
+    _fsyncDirectory(zonePath)
 
 
 def _fsyncDirectory(path: str) -> None:

@@ -101,6 +101,7 @@ def cmdDevices(args) -> None:
             "state": state,
             "last_seen": _iso(lastSeen),
             "address": address,
+            "not_after": _iso(device.notAfter),
         })
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -112,6 +113,34 @@ def cmdDevices(args) -> None:
     for r in rows:
         print(f"{r['id']:<{width}}  {r['state']:<12}  {r['address'] or '-':<21}  "
               f"last seen {r['last_seen'] or 'never'}")
+
+
+def cmdRevoke(args) -> None:
+    from datetime import timedelta
+
+    from pz.admin import adminCall
+    from pzh.authority import ZoneAuthority
+
+    hubDir = _needs(args, "hub_dir", "--hub-dir")
+    try:
+        result = adminCall(hubDir, "revoke", {"device": args.device})
+    except ZoneError as e:
+        if e.code != "NOT_RUNNING":
+            raise
+        # No hub running: sign the CRL here; the hub serves it when it starts.
+        zone, store = _hubStore(hubDir)
+        authority = ZoneAuthority(zone, store, _WallClock(), timedelta(days=90))
+        serials = authority.revoke(args.device)
+        from pz import pki
+
+        result = {"device": args.device, "serials": [format(s, "x") for s in serials],
+                  "crl_number": pki.crlNumber(authority.crl)}
+    if args.json:
+        print(json.dumps(result))
+    elif result["serials"]:
+        print(f"revoked {result['device']} (CRL number {result['crl_number']})")
+    else:
+        print(f"{result['device']} was already revoked (CRL number {result['crl_number']})")
 
 
 def _waitFor(check, timeout: float, what: str):
@@ -199,6 +228,11 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("devices", help="list every device ever enrolled (hub)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmdDevices)
+
+    s = sub.add_parser("revoke", help="revoke a device: cut it off and make it erase the zone (hub)")
+    s.add_argument("device", metavar="DEVICE_ID")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmdRevoke)
 
     s = sub.add_parser("zone", help="print the zone id (hub)")
     s.add_argument("--json", action="store_true")
