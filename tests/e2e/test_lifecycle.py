@@ -1,0 +1,190 @@
+"""
+End to end: revocation that reaches every device, an authenticated wipe,
+and renewal without re-pairing, with real processes on 127.0.0.1.
+"""
+
+import calendar
+import os
+import shutil
+import time
+
+from twisted.internet import defer, utils
+from twisted.trial.unittest import TestCase
+
+from pz import pki
+from pz.admin import adminCall
+from pz.tls import pzpClientOptions
+from tests.e2e.harness import Zone, pzctl, pzctlJSON, waitFor
+from tests.e2e.rawclient import exchange
+
+#: A certificate lifetime of about nine seconds, in the days --cert-lifetime takes.
+_NINE_SECONDS = "0.0001"
+
+
+def _crlNumber(zone, name):
+    return adminCall(zone.deviceDir(name), "status", timeout=2)["crl"]["number"]
+
+
+class RevocationTests(TestCase):
+    """
+    A lost phone is revoked.
+    """
+
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def test_revokeReachesEveryDevice(self):
+        """
+        Of three connected devices one is revoked: within a second the hub
+        has dropped it and the other two hold the new CRL; on its next
+        connection it erases its zone data and reports Virgin; the others
+        stay connected; the hub, restarted, still refuses its certificate;
+        and openssl reads the zone's CRL the same way.
+        """
+        zone = Zone(self)
+        yield zone.startHub()
+        for name in ("phone", "laptop", "tablet"):
+            yield zone.pairDevice(name)
+        phone = zone.deviceId("phone")
+        saved = os.path.join(zone.root, "phone-identity")
+        shutil.copytree(os.path.join(zone.deviceDir("phone"), "zone", "identity"), saved)
+        before = _crlNumber(zone, "laptop")
+
+        result = yield pzctlJSON("--hub-dir", zone.hubDir, "revoke", phone, "--json")
+        revokedAt = time.monotonic()
+        self.assertEqual(result["crl_number"], before + 1)
+
+        yield waitFor(lambda: phone not in adminCall(zone.hubDir, "connected", timeout=2),
+                      timeout=5, interval=0.01, what="the hub to drop the phone")
+        dropped = time.monotonic() - revokedAt
+        for name in ("laptop", "tablet"):
+            yield waitFor(lambda: _crlNumber(zone, name) == before + 1, timeout=5,
+                          interval=0.01, what=f"{name} to hold the new CRL")
+        spread = time.monotonic() - revokedAt
+        self.assertLess(dropped, 1.0)
+        self.assertLess(spread, 1.0)
+
+        status = yield zone.waitState("phone", "Virgin", "NotConnected")
+        self.assertEqual(status["error"]["code"], "CERT_REVOKED")
+        self.assertFalse(os.path.exists(os.path.join(zone.deviceDir("phone"), "zone")))
+        for name in ("laptop", "tablet"):
+            status = yield zone.status(name)
+            self.assertEqual((status["mode"], status["state"]), ("Hub", "Connected"))
+        devices = yield zone.devicesList()
+        self.assertEqual({d["id"]: d["state"] for d in devices}[phone], "revoked")
+
+        # openssl agrees: revoked for the phone, OK for the laptop.
+        crl = os.path.join(zone.hubDir, "crl.pem")
+        ca = os.path.join(zone.hubDir, "ca.pem")
+        laptopCert = os.path.join(zone.deviceDir("laptop"), "zone", "identity", "cert.pem")
+        out, err, code = yield utils.getProcessOutputAndValue(
+            "openssl", ["verify", "-crl_check", "-CAfile", ca, "-CRLfile", crl,
+                        os.path.join(saved, "cert.pem")])
+        self.assertNotEqual(code, 0)
+        self.assertIn(b"certificate revoked", out + err)
+        out, err, code = yield utils.getProcessOutputAndValue(
+            "openssl", ["verify", "-crl_check", "-CAfile", ca, "-CRLfile", crl, laptopCert])
+        self.assertEqual((code, out.strip().endswith(b": OK")), (0, True))
+
+        # A restarted hub still refuses the revoked certificate, with proof.
+        yield zone.hub.stop()
+        yield zone.startHub()
+        frames = yield exchange(zone.port, pzpClientOptions(
+            pki.readCertificate(ca), pki.readPrivateKey(os.path.join(saved, "key.pem")),
+            pki.readCertificate(os.path.join(saved, "cert.pem")), "127.0.0.1"))
+        self.assertEqual([f["payload"]["code"] for f in frames], ["CERT_REVOKED"])
+        evidence = pki.loadCRL(frames[0]["payload"]["crl"].encode("ascii"))
+        self.assertTrue(pki.crlListsSerial(
+            evidence, pki.readCertificate(ca),
+            pki.readCertificate(os.path.join(saved, "cert.pem")).serial_number))
+
+    @defer.inlineCallbacks
+    def test_revokeWhileHubStopped(self):
+        """
+        pzctl revoke works with the hub stopped: the CRL is signed at once
+        and the hub serves it when it starts, so the device is refused and
+        wipes itself on its next connection.
+        """
+        zone = Zone(self)
+        yield zone.startHub()
+        yield zone.pairDevice("phone")
+        yield zone.hub.stop()
+        out = yield pzctl("--hub-dir", zone.hubDir, "revoke", zone.deviceId("phone"))
+        self.assertIn("revoked", out)
+        yield zone.startHub()
+        status = yield zone.waitState("phone", "Virgin", "NotConnected", timeout=30)
+        self.assertEqual(status["error"]["code"], "CERT_REVOKED")
+
+
+class RenewalTests(TestCase):
+    """
+    Nobody re-pairs a device because its certificate grew old.
+    """
+
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def test_renewsWhileConnected(self):
+        """
+        With a nine-second certificate lifetime a device renews on its own
+        after two thirds of it, stays connected past the first
+        certificate's expiry, and the hub lists the new serial.
+        """
+        zone = Zone(self)
+        yield zone.startHub("--cert-lifetime", _NINE_SECONDS)
+        first = yield zone.pairDevice("phone")
+        yield zone.pairDevice("laptop")
+        serial = first["certificate"]["serial"]
+
+        renewed = yield waitFor(lambda: zone.status("phone").addCallback(
+            lambda s: s if s["certificate"]["serial"] != serial else None),
+            timeout=30, what="the phone to renew")
+        self.assertEqual(renewed["state"], "Connected")
+        devices = yield zone.devicesList()
+        self.assertEqual({d["id"]: d["serial"] for d in devices}[zone.deviceId("phone")],
+                         renewed["certificate"]["serial"])
+        # Past the first certificate's end, still in the zone.
+        yield waitFor(lambda: _expired(first, margin=1), timeout=30,
+                      what="the first certificate to expire")
+        status = yield zone.status("phone")
+        self.assertEqual((status["mode"], status["state"]), ("Hub", "Connected"))
+        yield pzctl("--pzp-dir", zone.deviceDir("phone"), "send", zone.deviceId("laptop"), "still me")
+
+    @defer.inlineCallbacks
+    def test_expiredWhileOff(self):
+        """
+        A device whose certificate expired while it was off renews within
+        the grace period and reconnects; one that stayed off past the grace
+        period is refused with an error telling the user to pair again.
+        """
+        zone = Zone(self)
+        yield zone.startHub("--cert-lifetime", _NINE_SECONDS, "--grace-period", "0.0002")
+        sleeper = yield zone.pairDevice("sleeper")
+        yield zone.devices["sleeper"].stop()
+        yield waitFor(lambda: _expired(sleeper), timeout=30, what="the certificate to expire")
+        zone.startDevice("sleeper")
+        status = yield zone.waitState("sleeper", "Hub", "Connected", timeout=30)
+        self.assertNotEqual(status["certificate"]["serial"], sleeper["certificate"]["serial"])
+
+    @defer.inlineCallbacks
+    def test_refusedAfterGrace(self):
+        """
+        Past the grace period the hub refuses the old certificate with
+        CERT_EXPIRED and a message saying to pair the device again.
+        """
+        zone = Zone(self)
+        yield zone.startHub("--cert-lifetime", _NINE_SECONDS, "--grace-period", "0.00001")
+        late = yield zone.pairDevice("late")
+        yield zone.devices["late"].stop()
+        yield waitFor(lambda: _expired(late, margin=2), timeout=30, what="the grace period to end")
+        zone.startDevice("late")
+        status = yield waitFor(lambda: zone.status("late").addCallback(
+            lambda s: s if s.get("error") else None), what="the refusal")
+        self.assertEqual((status["state"], status["error"]["code"]), ("NotConnected", "CERT_EXPIRED"))
+        self.assertIn("pair the device again", status["error"]["message"])
+
+
+def _expired(status, margin: float = 0.5) -> bool:
+    notAfter = calendar.timegm(time.strptime(status["certificate"]["not_after"][:19],
+                                             "%Y-%m-%dT%H:%M:%S"))
+    return time.time() > notAfter + margin
