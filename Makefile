@@ -39,7 +39,7 @@ docs-tools:
 
 run: $(STAMP) systools
 	@$(MAKE) --no-print-directory stop >/dev/null 2>&1 || true
-	@rm -rf $(HUB_DIR) && mkdir -p $(RUN_DIR)
+	@rm -rf $(RUN_DIR) && mkdir -p $(RUN_DIR)
 	@$(BIN)/twistd --pidfile=$(RUN_DIR)/hub.pid --logfile=$(RUN_DIR)/hub.log \
 	  pzh --data-dir $(HUB_DIR) --name $(ZONE_USER) --interface 127.0.0.1 \
 	  --port $(PORT) --web-port $(WEB_PORT)

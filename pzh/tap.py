@@ -22,7 +22,7 @@ from pzh.hub import Hub, HubSettings
 from pzh.protocol import HubFactory
 from pzh.store import SQLiteHubStore
 from pzh.web import makeSite
-from pzh.zone import isIPAddress, loadOrCreateZone, validUser
+from pzh.zone import loadOrCreateZone, validUser
 
 __all__ = ["Options", "makeService"]
 

@@ -12,7 +12,6 @@ Layout of the hub's data directory::
     admin.sock  local admin socket for pzctl
 """
 
-import ipaddress
 import json
 import os
 from datetime import datetime, timezone
@@ -164,17 +163,6 @@ def loadOrCreateZone(
     pki.writePEM(zone.path("hub.pem"), pki.certificatePEM(hubCert))
     _writeMeta(zone)
     return zone
-
-
-def isIPAddress(host: str) -> bool:
-    """
-    Whether C{host} is a literal IP address rather than a DNS name.
-    """
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def validUser(name: str) -> bool:
