@@ -115,6 +115,10 @@ def _checkString(obj: dict, key: str, limit: int, optional: bool = False) -> Any
         raise ZoneError("BAD_ENVELOPE", f"field {key!r} must be a string")
     if len(value) > limit:
         raise ZoneError("BAD_ENVELOPE", f"field {key!r} is longer than {limit}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ZoneError("BAD_ENVELOPE", f"field {key!r} is not valid Unicode")
     return value
 
 
@@ -204,6 +208,8 @@ class FrameProtocol(Int32StringReceiver):
         self.sendMessage(self.peerId, errorPayload(error, ref))
 
     def stringReceived(self, data: bytes) -> None:
+        if getattr(self.transport, "disconnecting", False):
+            return
         try:
             envelope = decodeEnvelope(data)
         except ZoneError as e:

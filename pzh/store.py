@@ -282,7 +282,7 @@ class SQLiteHubStore:
                 (str(serial), deviceId, when),
             )
             self._db.execute(
-                "UPDATE devices SET revoked = ? WHERE id = ? AND serial = ?",
+                "UPDATE devices SET revoked = COALESCE(revoked, ?) WHERE id = ? AND serial = ?",
                 (when, deviceId, str(serial)),
             )
 

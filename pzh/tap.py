@@ -129,7 +129,9 @@ def makeService(options, reactor=None):
 
     top = service.MultiService()
     _StoreService(hub).setServiceParent(top)
-    TimerService(_CRL_CHECK_INTERVAL, hub.refreshCRL).setServiceParent(top)
+    crlTimer = TimerService(_CRL_CHECK_INTERVAL, hub.refreshCRL)
+    crlTimer.clock = reactor
+    crlTimer.setServiceParent(top)
     tlsFactory = TLSMemoryBIOFactory(
         hubServerOptions(zone.caCert, zone.hubKey, zone.hubCert), False, HubFactory(hub)
     )

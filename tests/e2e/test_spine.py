@@ -47,7 +47,7 @@ class SpineTests(TestCase):
         self.assertEqual(sorted(d["id"] for d in devices),
                          [zone.deviceId("laptop"), zone.deviceId("phone")])
         for d in devices:
-            self.assertEqual(set(d), {"id", "serial", "state", "last_seen", "address"})
+            self.assertEqual(set(d), {"id", "serial", "state", "last_seen", "address", "not_after"})
             self.assertEqual(d["state"], "connected")
             self.assertTrue(d["address"].startswith("127.0.0.1:"))
 

@@ -1,0 +1,294 @@
+"""
+Tests for L{pzh.registry}: who is connected, and the C{pzpUpdate} messages
+that tell the devices about each other.
+"""
+
+from datetime import datetime, timezone
+
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+
+from pz import pki
+from pz.udf import key_fingerprint
+from pz.wire import decodeEnvelope
+from pzh.registry import Registry, linkFingerprint
+from pzh.store import DeviceRecord, SQLiteHubStore
+
+ZONE = "anna@127.0.0.1"
+
+
+class _Link:
+    """
+    What the registry needs of a link: an id, an address, a fingerprint, a
+    transport and C{sendString}, recorded.
+    """
+
+    replaced = False
+
+    def __init__(self, name: str, port: int = 40000) -> None:
+        self.deviceId = f"{ZONE}/{name}"
+        self.address = f"127.0.0.1:{port}"
+        self.fingerprint = f"FP-{name}"
+        self.transport = StringTransport()
+        self.sent = []
+
+    def sendString(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    def updates(self) -> list:
+        """
+        The payloads of the frames sent, each checked to be a valid
+        envelope from the hub to this device; cleared.
+        """
+        out = []
+        for data in self.sent:
+            envelope = decodeEnvelope(data)
+            assert envelope.sender == ZONE and envelope.to == self.deviceId, envelope
+            assert envelope.type == "prop"
+            out.append(envelope.payload)
+        self.sent = []
+        return out
+
+
+class RegistryTests(SynchronousTestCase):
+    """
+    L{Registry} keeps live links by device id and sends coalesced updates.
+    """
+
+    def setUp(self):
+        self.clock = Clock()
+        self.clock.advance(1000)
+        self.store = SQLiteHubStore(":memory:")
+        self.addCleanup(self.store.close)
+        for name in ("phone", "laptop", "tablet"):
+            self.store.putDevice(DeviceRecord(f"{ZONE}/{name}", name, 1, 0.0, 1e10))
+        self.registry = Registry(ZONE, self.store, self.clock, coalesce=0.05)
+        self.addCleanup(self.assertNoDelayedCalls)
+
+    def assertNoDelayedCalls(self):
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_registerAndGet(self):
+        """
+        A registered link is found by its device id and counted.
+        """
+        phone = _Link("phone")
+        self.registry.register(phone)
+        self.assertIs(self.registry.get(phone.deviceId), phone)
+        self.assertIsNone(self.registry.get(f"{ZONE}/laptop"))
+        self.assertEqual(len(self.registry), 1)
+        self.assertEqual(self.registry.links(), [phone])
+        self.registry.cancel()
+
+    def test_touchesStore(self):
+        """
+        Registering records time and address; unregistering records the
+        time and keeps the address.
+        """
+        phone = _Link("phone", 40123)
+        self.registry.register(phone)
+        self.clock.advance(10)
+        self.registry.unregister(phone)
+        record = self.store.getDevice(phone.deviceId)
+        self.assertEqual((record.lastSeen, record.address), (1010.0, "127.0.0.1:40123"))
+        self.registry.cancel()
+
+    def test_replace(self):
+        """
+        A second link for a device replaces the first, which is marked and
+        closed; unregistering the replaced link changes nothing.
+        """
+        old, new = _Link("phone"), _Link("phone", 40001)
+        self.registry.register(old)
+        self.registry.register(new)
+        self.assertTrue(old.replaced)
+        self.assertTrue(old.transport.disconnecting)
+        self.assertFalse(new.transport.disconnecting)
+        self.registry.unregister(old)
+        self.assertIs(self.registry.get(new.deviceId), new)
+        self.clock.advance(0.05)
+        self.assertEqual(old.sent, [])
+        [update] = new.updates()
+        self.assertEqual(update["devices"],
+                         [{"id": new.deviceId, "address": new.address, "fingerprint": "FP-phone"}])
+
+    def test_registerSameLinkTwice(self):
+        """
+        Registering the very same link again does not close it.
+        """
+        phone = _Link("phone")
+        self.registry.register(phone)
+        self.registry.register(phone)
+        self.assertFalse(phone.transport.disconnecting)
+        self.assertFalse(phone.replaced)
+        self.registry.cancel()
+
+    def test_unregisterUnknown(self):
+        """
+        Unregistering a link never registered does nothing and schedules
+        nothing.
+        """
+        self.registry.unregister(_Link("phone"))
+        self.assertEqual(len(self.registry), 0)
+
+    def test_snapshot(self):
+        """
+        The snapshot lists id, address and fingerprint of every link.
+        """
+        phone, laptop = _Link("phone", 1), _Link("laptop", 2)
+        self.registry.register(phone)
+        self.registry.register(laptop)
+        self.assertEqual(
+            sorted(self.registry.snapshot(), key=lambda d: d["id"]),
+            [{"id": laptop.deviceId, "address": "127.0.0.1:2", "fingerprint": "FP-laptop"},
+             {"id": phone.deviceId, "address": "127.0.0.1:1", "fingerprint": "FP-phone"}],
+        )
+        self.registry.cancel()
+
+    def test_coalesced(self):
+        """
+        Joins within the coalesce window make one update per device, sent
+        when the window closes: the full list to each that joined.
+        """
+        phone, laptop = _Link("phone"), _Link("laptop")
+        self.registry.register(phone)
+        self.clock.advance(0.03)
+        self.registry.register(laptop)
+        self.assertEqual(phone.sent + laptop.sent, [])
+        self.clock.advance(0.02)
+        for link in (phone, laptop):
+            [update] = link.updates()
+            self.assertEqual(update["status"], "pzpUpdate")
+            self.assertEqual(sorted(d["id"] for d in update["devices"]),
+                             [laptop.deviceId, phone.deviceId])
+        self.clock.advance(1)
+        self.assertEqual(phone.sent + laptop.sent, [])
+
+    def test_deltas(self):
+        """
+        Devices already connected hear only who joined and who left.
+        """
+        phone, laptop, tablet = _Link("phone"), _Link("laptop"), _Link("tablet")
+        self.registry.register(phone)
+        self.clock.advance(0.05)
+        phone.updates()
+        self.registry.register(laptop)
+        self.registry.register(tablet)
+        self.clock.advance(0.05)
+        [toPhone] = phone.updates()
+        self.assertEqual(sorted(d["id"] for d in toPhone["joined"]),
+                         [laptop.deviceId, tablet.deviceId])
+        self.assertEqual(toPhone["left"], [])
+        self.assertNotIn("devices", toPhone)
+        [toLaptop] = laptop.updates()
+        self.assertEqual(len(toLaptop["devices"]), 3)
+        tablet.updates()
+
+        self.registry.unregister(tablet)
+        self.registry.unregister(laptop)
+        self.clock.advance(0.05)
+        [left] = phone.updates()
+        self.assertEqual(left, {"status": "pzpUpdate", "joined": [],
+                                "left": [laptop.deviceId, tablet.deviceId]})
+        self.assertEqual(laptop.sent + tablet.sent, [])
+
+    def test_joinThenLeaveInWindow(self):
+        """
+        A device that joins and leaves within one window is reported as
+        left, never as joined, and gets nothing itself.
+        """
+        phone, laptop = _Link("phone"), _Link("laptop")
+        self.registry.register(phone)
+        self.clock.advance(0.05)
+        phone.updates()
+        self.registry.register(laptop)
+        self.registry.unregister(laptop)
+        self.clock.advance(0.05)
+        [update] = phone.updates()
+        self.assertEqual((update["joined"], update["left"]), ([], [laptop.deviceId]))
+        self.assertEqual(laptop.sent, [])
+
+    def test_leaveThenRejoinInWindow(self):
+        """
+        A device that leaves and comes back within one window is reported as
+        joined, not as left.
+        """
+        phone, laptop = _Link("phone"), _Link("laptop")
+        self.registry.register(phone)
+        self.registry.register(laptop)
+        self.clock.advance(0.05)
+        phone.updates()
+        laptop.updates()
+        self.registry.unregister(laptop)
+        again = _Link("laptop", 40009)
+        self.registry.register(again)
+        self.clock.advance(0.05)
+        [update] = phone.updates()
+        self.assertEqual([d["address"] for d in update["joined"]], ["127.0.0.1:40009"])
+        self.assertEqual(update["left"], [])
+        self.assertEqual(len(again.updates()), 1)
+
+    def test_lastLeaves(self):
+        """
+        When the last device leaves there is nobody to tell.
+        """
+        phone = _Link("phone")
+        self.registry.register(phone)
+        self.clock.advance(0.05)
+        phone.updates()
+        self.registry.unregister(phone)
+        self.clock.advance(0.05)
+        self.assertEqual(phone.sent, [])
+
+    def test_cancel(self):
+        """
+        Cancelling drops the scheduled update.
+        """
+        phone = _Link("phone")
+        self.registry.register(phone)
+        self.registry.cancel()
+        self.clock.advance(1)
+        self.assertEqual(phone.sent, [])
+        self.registry.cancel()
+
+    def test_payloadIsJSON(self):
+        """
+        Ids that need escaping still make valid frames.
+        """
+        odd = _Link('qu"ote\\')
+        self.registry.register(odd)
+        self.clock.advance(0.05)
+        [update] = odd.updates()
+        self.assertEqual(update["devices"][0]["id"], odd.deviceId)
+
+    def test_broadcast(self):
+        """
+        A broadcast sends one message from the hub to every connected
+        device, at once.
+        """
+        phone, laptop = _Link("phone"), _Link("laptop")
+        self.registry.register(phone)
+        self.registry.register(laptop)
+        self.registry.cancel()
+        self.registry.broadcast({"status": "crlUpdate", "crl": "x"})
+        for link in (phone, laptop):
+            self.assertEqual(link.updates(), [{"status": "crlUpdate", "crl": "x"}])
+
+
+class LinkFingerprintTests(SynchronousTestCase):
+    """
+    L{linkFingerprint} is the UDF of a certificate's key.
+    """
+
+    def test_fingerprint(self):
+        """
+        It is the key's UDF, and None without a certificate.
+        """
+        key = pki.newKey()
+        now = datetime.now(timezone.utc)
+        caKey, caCert = pki.createZoneCA(ZONE, now)
+        cert = pki.issueDeviceCertificate(caKey, caCert, pki.makeCSR(key, "x"),
+                                          f"{ZONE}/x", 2, now)
+        self.assertEqual(linkFingerprint(cert), key_fingerprint(key.public_key()))
+        self.assertIsNone(linkFingerprint(None))

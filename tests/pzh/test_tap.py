@@ -1,0 +1,230 @@
+"""
+Tests for L{pzh.tap}: the options of C{twistd pzh} and the services they
+build.
+"""
+
+import os
+import time
+
+from twisted.application.internet import StreamServerEndpointService, TimerService
+from twisted.application.service import IServiceMaker, MultiService
+from twisted.internet.testing import MemoryReactorClock
+from twisted.plugin import getPlugins
+from twisted.protocols.tls import TLSMemoryBIOFactory
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.server import Site
+
+import pzh.tap
+from pz.admin import AdminService
+from pzh.protocol import HubFactory
+from pzh.tap import Options, makeService
+from pzh.zone import loadZone
+
+
+class OptionsTests(SynchronousTestCase):
+    """
+    L{Options} validates the command line.
+    """
+
+    def parse(self, *args) -> Options:
+        options = Options()
+        options.parseOptions(list(args))
+        return options
+
+    def assertUsage(self, *args) -> str:
+        """
+        Parsing C{args} fails with a usage error; return its text.
+        """
+        return str(self.assertRaises(usage.UsageError, self.parse, *args))
+
+    def test_defaults(self):
+        """
+        With only a data directory, the hub listens on 127.0.0.1 ports 8000
+        and 9000, calls itself by that address, and has the documented
+        limits.
+        """
+        options = self.parse("--data-dir", "zone", "--name", "anna")
+        self.assertEqual(options["data-dir"], os.path.abspath("zone"))
+        self.assertEqual((options["interface"], options["hostname"]), ("127.0.0.1", "127.0.0.1"))
+        self.assertEqual((options["port"], options["web-port"]), (8000, 9000))
+        self.assertEqual(options["idle-timeout"], 90.0)
+        self.assertEqual(options["code-lifetime"], 600.0)
+        self.assertEqual(options["cert-lifetime"], 90.0)
+        self.assertEqual(options["max-frame"], 1024 * 1024)
+
+    def test_dataDirRequired(self):
+        """
+        C{--data-dir} is required.
+        """
+        self.assertIn("--data-dir", self.assertUsage("--name", "anna"))
+
+    def test_shortOptions(self):
+        """
+        The short forms set the same options, with types converted.
+        """
+        options = self.parse("-d", "z", "-n", "bob", "-i", "127.0.0.2", "-p", "8443", "-w", "0")
+        self.assertEqual((options["name"], options["interface"], options["port"],
+                          options["web-port"]), ("bob", "127.0.0.2", 8443, 0))
+        self.assertEqual(options["hostname"], "127.0.0.2")
+
+    def test_hostname(self):
+        """
+        An explicit host name wins over the interface.
+        """
+        options = self.parse("-d", "z", "-n", "a", "--hostname", "hub.example")
+        self.assertEqual(options["hostname"], "hub.example")
+
+    def test_wildcardHostname(self):
+        """
+        Listening on every address, the hub calls itself by this machine's
+        name.
+        """
+        self.patch(pzh.tap.socket, "getfqdn", lambda: "box.example")
+        for interface in ("0.0.0.0", "::"):
+            options = self.parse("-d", "z", "-n", "a", "-i", interface)
+            self.assertEqual(options["hostname"], "box.example")
+
+    def test_defaultUser(self):
+        """
+        Without C{--name} the login name is used if it is a valid user part,
+        C{owner} otherwise.
+        """
+        import getpass
+
+        self.patch(getpass, "getuser", lambda: "carol")
+        self.assertEqual(self.parse("-d", "z")["name"], "carol")
+        self.patch(getpass, "getuser", lambda: "carol smith")
+        self.assertEqual(self.parse("-d", "z")["name"], "owner")
+
+        def broken():
+            raise OSError("no user")
+
+        self.patch(getpass, "getuser", broken)
+        self.assertEqual(self.parse("-d", "z")["name"], "owner")
+
+    def test_badName(self):
+        """
+        A user name that cannot be part of a zone id is refused.
+        """
+        for name in ("a@b", "a b", "a/b", "x" * 65):
+            self.assertIn("--name", self.assertUsage("-d", "z", "-n", name))
+
+    def test_ports(self):
+        """
+        Ports must be 0-65535 (0 turns the web side off).
+        """
+        for flag in ("--port", "--web-port"):
+            for bad in ("-1", "65536"):
+                self.assertIn(flag, self.assertUsage("-d", "z", "-n", "a", flag, bad))
+            self.parse("-d", "z", "-n", "a", flag, "65535")
+        self.assertRaises(usage.UsageError, self.parse, "-d", "z", "-n", "a", "-p", "http")
+
+    def test_positive(self):
+        """
+        Timeouts and lifetimes must be positive.
+        """
+        names = [name for name, _, _, _, kind in
+                 (p + [None] * (5 - len(p)) for p in Options.optParameters)
+                 if kind is float]
+        self.assertIn("idle-timeout", names)
+        for name in names:
+            for bad in ("0", "-1"):
+                self.assertIn(f"--{name}", self.assertUsage("-d", "z", "-n", "a",
+                                                            f"--{name}", bad))
+            self.assertEqual(self.parse("-d", "z", "-n", "a", f"--{name}", "0.5")[name], 0.5)
+
+    def test_maxFrame(self):
+        """
+        The frame limit must be at least 1 KiB.
+        """
+        self.assertIn("--max-frame", self.assertUsage("-d", "z", "-n", "a", "--max-frame", "1023"))
+        self.assertEqual(self.parse("-d", "z", "-n", "a", "--max-frame", "1024")["max-frame"], 1024)
+
+
+class MakeServiceTests(SynchronousTestCase):
+    """
+    L{makeService} builds the hub's services, without starting them.
+    """
+
+    def build(self, *args):
+        options = Options()
+        options.parseOptions(["-d", self.mktemp(), "-n", "anna", *args])
+        reactor = MemoryReactorClock()
+        reactor.advance(time.time())
+        top = makeService(options, reactor)
+        store = [s for s in top if type(s).__name__ == "_StoreService"]
+        self.addCleanup(store[0].stopService)
+        return options, top
+
+    def test_services(self):
+        """
+        The hub is a L{MultiService} with the device port (mutual TLS around
+        the hub protocol), the web site and the admin socket, over a zone
+        created in the data directory.
+        """
+        options, top = self.build("-p", "8001", "-w", "9001", "--max-frame", "4096")
+        self.assertIsInstance(top, MultiService)
+        servers = [s for s in top if isinstance(s, StreamServerEndpointService)]
+        admin = [s for s in servers if isinstance(s, AdminService)]
+        ports = [s for s in servers if not isinstance(s, AdminService)]
+        self.assertEqual(len(admin), 1)
+        self.assertEqual(len(ports), 2)
+        device, web = ports
+        self.assertIsInstance(device.factory, TLSMemoryBIOFactory)
+        self.assertIsInstance(device.factory.wrappedFactory, HubFactory)
+        hub = device.factory.wrappedFactory.hub
+        self.assertEqual(hub.maxFrame, 4096)
+        self.assertEqual(hub.zone.zoneId, "anna@127.0.0.1")
+        self.assertIsInstance(web.factory, Site)
+        self.assertEqual(device.endpoint._port, 8001)
+        self.assertEqual(device.endpoint._interface, "127.0.0.1")
+        self.assertEqual(web.endpoint._port, 9001)
+        self.assertEqual(loadZone(options["data-dir"]).port, 8001)
+
+    def test_noWeb(self):
+        """
+        With C{--web-port 0} there is no web side.
+        """
+        _, top = self.build("-w", "0")
+        servers = [s for s in top if isinstance(s, StreamServerEndpointService)
+                   and not isinstance(s, AdminService)]
+        self.assertEqual(len(servers), 1)
+
+    def test_storeClosedOnStop(self):
+        """
+        The store is left closed when the service is built (twistd may fork
+        after that), reopens on use, and is closed when the hub stops.
+        """
+        _, top = self.build()
+        [store] = [s for s in top if type(s).__name__ == "_StoreService"]
+        hub = store._hub
+        self.assertIsNone(hub.store._connection)
+        store.startService()
+        hub.store.putSetting("x", "y")
+        self.assertIsNotNone(hub.store._connection)
+        store.stopService()
+        self.assertIsNone(hub.store._connection)
+
+    def test_crlTimer(self):
+        """
+        A timer re-signs the CRL when it is due.
+        """
+        _, top = self.build()
+        [timer] = [s for s in top if isinstance(s, TimerService)]
+        [store] = [s for s in top if type(s).__name__ == "_StoreService"]
+        self.assertEqual(timer.call[0], store._hub.refreshCRL)
+
+
+class PluginTests(SynchronousTestCase):
+    """
+    The C{twistd pzh} plugin is found.
+    """
+
+    def test_plugin(self):
+        """
+        C{getPlugins(IServiceMaker)} lists C{pzh}, lazily naming this
+        module.
+        """
+        [maker] = [p for p in getPlugins(IServiceMaker) if p.tapname == "pzh"]
+        self.assertIs(maker.options, Options)

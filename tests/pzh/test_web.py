@@ -1,0 +1,124 @@
+"""
+Tests for L{pzh.web}: the hub's web side, requested in memory with
+L{treq.testing.StubTreq}.
+"""
+
+import json
+
+from treq.testing import StubTreq
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.server import Site
+
+from pzh.web import makeSite
+
+from tests.pzh._support import ZONE, HubFixture
+
+
+class _Link:
+    """
+    A connected device as the registry sees it.
+    """
+
+    replaced = False
+    fingerprint = None
+
+    def __init__(self, deviceId: str, address: str, lastSeen: float = 1.0) -> None:
+        self.deviceId = deviceId
+        self.address = address
+        self.lastSeen = lastSeen
+        self.transport = StringTransport()
+
+    def sendString(self, data: bytes) -> None:
+        pass
+
+
+class WebTests(SynchronousTestCase):
+    """
+    The home page and C{/health}.
+    """
+
+    def setUp(self):
+        self.fixture = HubFixture(self)
+        self.hub = self.fixture.hub
+        self.site = makeSite(self.hub)
+        self.treq = StubTreq(self.site.resource)
+
+    def connect(self, link) -> None:
+        """
+        Put C{link} in the hub's registry without any update going out.
+        """
+        self.hub.registry.register(link)
+        self.hub.registry.cancel()
+
+    def get(self, path: str):
+        """
+        GET C{path}; return the response and its body.
+        """
+        d = self.treq.get("https://127.0.0.1:9000" + path)
+        self.treq.flush()
+        response = self.successResultOf(d)
+        body = self.successResultOf(response.content())
+        return response, body
+
+    def test_site(self):
+        """
+        L{makeSite} returns a L{Site}.
+        """
+        self.assertIsInstance(self.site, Site)
+
+    def test_health(self):
+        """
+        C{/health} is JSON naming the zone and counting connected devices.
+        """
+        response, body = self.get("/health")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(response.headers.getRawHeaders(b"content-type"), [b"application/json"])
+        self.assertEqual(json.loads(body), {"status": "ok", "zone": ZONE, "connected": 0})
+        self.connect(_Link(f"{ZONE}/phone", "127.0.0.1:1"))
+        _, body = self.get("/health")
+        self.assertEqual(json.loads(body)["connected"], 1)
+
+    def test_home(self):
+        """
+        The home page names the zone, its CA fingerprint and the connected
+        devices with their addresses, in id order.
+        """
+        self.connect(_Link(f"{ZONE}/phone", "127.0.0.1:2"))
+        self.connect(_Link(f"{ZONE}/laptop", "127.0.0.1:1"))
+        response, body = self.get("/")
+        self.assertEqual(response.code, 200)
+        self.assertEqual(response.headers.getRawHeaders(b"content-type"),
+                         [b"text/html; charset=utf-8"])
+        page = body.decode("utf-8")
+        self.assertIn(f"Personal zone {ZONE}", page)
+        self.assertIn(self.fixture.zone.caFingerprint, page)
+        self.assertIn(f"{ZONE}/laptop — 127.0.0.1:1", page)
+        self.assertLess(page.index("/laptop"), page.index("/phone"))
+
+    def test_homeEmpty(self):
+        """
+        With nobody connected the list says so; the page is the same with
+        or without the trailing slash.
+        """
+        _, body = self.get("/")
+        self.assertIn(b"<li>none</li>", body)
+        _, again = self.get("")
+        self.assertEqual(again, body)
+
+    def test_escaped(self):
+        """
+        Device ids and addresses are HTML-escaped.
+        """
+        self.connect(_Link(f"{ZONE}/<script>", "<b>"))
+        _, body = self.get("/")
+        self.assertNotIn(b"<script>", body)
+        self.assertNotIn(b"<b>", body)
+        self.assertIn(b"&lt;script&gt;", body)
+
+    def test_notFound(self):
+        """
+        Other paths are 404.
+        """
+        response, _ = self.get("/nothing")
+        self.assertEqual(response.code, 404)
