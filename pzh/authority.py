@@ -54,7 +54,7 @@ class ZoneAuthority:
         number = int(self._store.getSetting(_CRL_NUMBER) or 0)
         if os.path.exists(path):
             crl = pki.readCRL(path)
-            if pki.crlNumber(crl) == number and number > 0:
+            if pki.crlNumber(crl) == number and number > 0 and self._listsAll(crl):
                 return crl
             if pki.crlNumber(crl) > number:
                 self._store.putSetting(_CRL_NUMBER, str(pki.crlNumber(crl)))
@@ -80,6 +80,13 @@ class ZoneAuthority:
         self._log.info("published CRL number {number} listing {count} serials",
                        number=number, count=len(revoked))
         return crl
+
+    def _listsAll(self, crl) -> bool:
+        """
+        Whether C{crl} lists every serial the store has revoked (it may not,
+        if writing it failed after the store recorded a revocation).
+        """
+        return all(pki.isRevoked(crl, serial) for serial, _ in self._store.revocations())
 
     @property
     def crlPEM(self) -> bytes:
@@ -121,7 +128,7 @@ class ZoneAuthority:
         if self._store.getDevice(deviceId) is None:
             raise ZoneError("UNKNOWN_DESTINATION", f"no device {deviceId!r} in this zone")
         serials = self._store.revokeDevice(deviceId, self._clock.seconds())
-        if serials:
+        if serials or not self._listsAll(self.crl):
             self.publishCRL()
             self._log.info("revoked {device}: serials {serials}", device=deviceId,
                            serials=[format(s, "x") for s in serials])
@@ -140,6 +147,11 @@ class ZoneAuthority:
         # certificate was valid: CA signature, usage, and today's CRL.
         deviceId = pki.verifyPeerCertificate(
             cert, self._zone.caCert, self.crl, notAfter - timedelta(seconds=1))
+        # An older certificate that expired before its device was revoked is
+        # not on the CRL; the device record still says no.
+        device = self._store.getDevice(deviceId)
+        if device is not None and device.revoked is not None:
+            raise pki.CertificateError("CERT_REVOKED", "This device has been revoked.")
         if self.now() - notAfter > self.gracePeriod:
             raise pki.CertificateError(
                 "CERT_EXPIRED",

@@ -64,11 +64,12 @@ class Hub:
         Revoke a device: CRL first (signed and on disk), then its live link
         is dropped, then every connected device gets the new CRL.
         """
+        before = self.authority.crl
         serials = self.authority.revoke(deviceId)
         link = self.registry.get(deviceId)
         if link is not None:
             link.transport.abortConnection()
-        if serials:
+        if self.authority.crl is not before:
             self.pushCRL()
         return {
             "device": deviceId,

@@ -25,7 +25,7 @@ from pz import pki
 from pz.errors import ZoneError
 from pz.tls import enrolmentClientOptions, pzpClientOptions
 from pzp.enrol import EnrolmentProtocol
-from pzp.hublink import HubLinkProtocol, RevokedError
+from pzp.hublink import HubLinkProtocol, RenewedError, RevokedError
 from pzp.inbox import MAX_TEXT, Inbox
 from pzp.machine import (
     HubCore, HubMachine, IHubActions, IVirginActions, VirginCore, VirginMachine,
@@ -36,6 +36,11 @@ __all__ = ["Proxy", "ProxySettings"]
 
 #: Enrolment failures worth retrying: the hub may just not be up yet.
 _RETRYABLE = frozenset({"NOT_CONNECTED", "TIMEOUT"})
+
+#: Hub refusals that reconnecting cannot cure: the certificate is not one
+#: this hub will take (expired past the grace period, another zone's, not a
+#: device's), or the hub is not this zone's.
+_HOPELESS = frozenset({"CERT_EXPIRED", "CERT_UNTRUSTED", "CERT_INVALID", "HUB_UNTRUSTED"})
 
 
 @attrs.frozen
@@ -213,16 +218,30 @@ class Proxy(service.MultiService):
         client.setServiceParent(self)
 
     def _prepareLink(self, protocol):
+        """
+        Wait for the hub's verdict on a new link and feed it to the Hub
+        machine.  The reconnecting service then counts the link as made
+        either way: a refused link closes right after and the service
+        reconnects as for any lost link.  (Failing here instead would leave
+        the service with no transition for the refused link's close.)  A
+        refusal that retrying cannot cure stops the reconnecting.
+        """
         def registered(link):
             self.hubInputs.connected(link)
-            return link
 
         def refused(failure):
-            if isinstance(failure.value, RevokedError):
-                self.hubInputs.revoked(failure.value)
-            else:
-                self.hubInputs.failed(_asZoneError(failure))
-            return failure
+            error = _asZoneError(failure)
+            if isinstance(error, RevokedError):
+                self.hubInputs.revoked(error)
+                return
+            self.hubInputs.failed(error)
+            if error.code in _HOPELESS and not isinstance(error, RenewedError):
+                self._log.error("the hub refused this device: {code}: {message}. Not retrying; "
+                                "restart the proxy once this is fixed.",
+                                code=error.code, message=error.message)
+                # Once the service has taken this attempt's outcome in.
+                client = self._client
+                self.clock.callLater(0, lambda: client.parent and client.disownServiceParent())
 
         return protocol.registered.addCallbacks(registered, refused)
 

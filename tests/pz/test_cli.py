@@ -1,0 +1,338 @@
+"""
+Tests for L{pz.cli.main} (C{pzctl}), run in-process: argument handling,
+the hub-store commands that work without a running hub, the device inbox,
+and the one-line errors and exit status of commands that need a running
+process when none runs.
+"""
+
+import io
+import json
+import os
+import sys
+import time
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from pz import pki
+from pz.cli.main import main
+from pz.pairing import PairingCode
+from pzh.enrolment import tokenHash
+from pzh.hub import Hub
+from pzh.store import SQLiteHubStore
+from pzh.zone import loadOrCreateZone
+from pzp.inbox import Inbox
+from pzp.zonedir import ZoneDirectory
+
+HOST = "127.0.0.1"
+ZONE = f"alice@{HOST}"
+DEVICE_KEYS = {"id", "serial", "state", "last_seen", "address", "not_after"}
+
+
+class PzctlTestBase(SynchronousTestCase):
+    """
+    Runs C{pzctl} in-process with its output captured.
+    """
+
+    def setUp(self):
+        self.hubDir = self.mktemp()
+        self.zone = loadOrCreateZone(self.hubDir, "alice", HOST, HOST, 8000, 9000)
+
+    def pzctl(self, *argv):
+        """
+        Run C{pzctl argv}: its exit status, standard output and error.
+        """
+        out, err = io.StringIO(), io.StringIO()
+        self.patch(sys, "stdout", out)
+        self.patch(sys, "stderr", err)
+        try:
+            status = main(list(argv))
+        except SystemExit as e:
+            status = e.code
+        finally:
+            self.patch(sys, "stdout", sys.__stdout__)
+            self.patch(sys, "stderr", sys.__stderr__)
+        return status, out.getvalue(), err.getvalue()
+
+    def assertError(self, result, code: str, *phrases):
+        """
+        C{pzctl} failed with exit status 1 and one line on standard error
+        naming C{code}, nothing on standard output.
+        """
+        status, out, err = result
+        self.assertEqual(status, 1)
+        self.assertEqual(out, "")
+        self.assertEqual(err.count("\n"), 1, err)
+        self.assertTrue(err.startswith(f"pzctl: {code}: "), err)
+        for phrase in phrases:
+            self.assertIn(phrase, err)
+        self.assertNotIn("Traceback", err)
+
+    def hub(self):
+        """
+        The hub's objects over the same store C{pzctl} reads.
+        """
+        store = SQLiteHubStore(self.zone.path("hub.db"))
+        self.addCleanup(store.close)
+        clock = Clock()
+        clock.advance(time.time())
+        return Hub(self.zone, store, clock), clock
+
+    def enrol(self, hub, name):
+        key = pki.newKey()
+        code = hub.enrolment.newCode(name)
+        csr = pki.csrPEM(pki.makeCSR(key, name)).decode("ascii")
+        device, cert = hub.enrolment.enrol(code.token, csr, HOST)
+        return device, cert
+
+
+class ArgumentTests(PzctlTestBase):
+    """
+    What C{pzctl} does with a wrong command line.
+    """
+
+    def test_noCommand(self):
+        """
+        Without a command, usage goes to standard error and the exit status
+        is 2.
+        """
+        status, out, err = self.pzctl()
+        self.assertEqual(status, 2)
+        self.assertIn("usage: pzctl", err)
+
+    def test_unknownCommand(self):
+        """
+        An unknown command is a usage error (exit status 2).
+        """
+        status, _, err = self.pzctl("--hub-dir", self.hubDir, "frobnicate")
+        self.assertEqual(status, 2)
+        self.assertIn("frobnicate", err)
+
+    def test_pairNeedsDevice(self):
+        """
+        C{pair} without C{--device} is a usage error.
+        """
+        status, _, err = self.pzctl("--hub-dir", self.hubDir, "pair")
+        self.assertEqual(status, 2)
+        self.assertIn("--device", err)
+
+    def test_hubCommandsNeedHubDir(self):
+        """
+        Hub commands without C{--hub-dir} fail with C{BAD_REQUEST} naming
+        the flag.
+        """
+        for argv in (["pair", "--device", "phone"], ["devices"], ["zone"],
+                     ["revoke", f"{ZONE}/phone"]):
+            self.assertError(self.pzctl(*argv), "BAD_REQUEST", "--hub-dir")
+
+    def test_deviceCommandsNeedPzpDir(self):
+        """
+        Device commands without C{--pzp-dir} fail with C{BAD_REQUEST}
+        naming the flag.
+        """
+        for argv in (["status"], ["send", f"{ZONE}/tablet", "hi"], ["inbox"]):
+            self.assertError(self.pzctl(*argv), "BAD_REQUEST", "--pzp-dir")
+
+    def test_noHubZone(self):
+        """
+        A hub directory that holds no zone: C{NOT_RUNNING}, saying so.
+        """
+        empty = self.mktemp()
+        os.makedirs(empty)
+        for argv in (["pair", "--device", "phone"], ["devices"], ["zone"]):
+            self.assertError(self.pzctl("--hub-dir", empty, *argv), "NOT_RUNNING", empty)
+
+
+class HubStoreTests(PzctlTestBase):
+    """
+    Hub commands answered from the store, with no hub running.
+    """
+
+    def test_pair(self):
+        """
+        C{pair} prints one pairing code for this hub, pinning the zone CA,
+        whose token the store now holds (as a hash) for the device name.
+        """
+        status, out, err = self.pzctl("--hub-dir", self.hubDir, "pair", "--device", "phone")
+        self.assertEqual((status, err), (0, ""))
+        code = PairingCode.parse(out.strip())
+        self.assertEqual((code.host, code.port, code.caFingerprint),
+                         (HOST, 8000, self.zone.caFingerprint))
+        hub, clock = self.hub()
+        record = hub.store.getToken(tokenHash(code.token))
+        self.assertEqual(record.deviceName, "phone")
+        self.assertIsNone(record.used)
+        self.assertLess(abs(record.expires - (time.time() + 600)), 60)
+
+    def test_pairLifetime(self):
+        """
+        C{--lifetime} sets how long the code stays valid.
+        """
+        _, out, _ = self.pzctl("--hub-dir", self.hubDir, "pair", "--device", "tv",
+                               "--lifetime", "60")
+        hub, _ = self.hub()
+        record = hub.store.getToken(tokenHash(PairingCode.parse(out.strip()).token))
+        self.assertLess(abs(record.expires - (time.time() + 60)), 30)
+
+    def test_pairBadName(self):
+        """
+        A device name that cannot be one is refused with C{BAD_REQUEST}.
+        """
+        self.assertError(self.pzctl("--hub-dir", self.hubDir, "pair", "--device", "my phone!"),
+                         "BAD_REQUEST", "device names")
+
+    def test_pairNameTaken(self):
+        """
+        A name an enrolled device has is refused with C{NAME_TAKEN}.
+        """
+        hub, _ = self.hub()
+        self.enrol(hub, "phone")
+        self.assertError(self.pzctl("--hub-dir", self.hubDir, "pair", "--device", "phone"),
+                         "NAME_TAKEN", f"{ZONE}/phone")
+
+    def test_devicesEmpty(self):
+        """
+        With no device enrolled, C{devices --json} prints an empty list and
+        C{devices} says how to pair one.
+        """
+        status, out, _ = self.pzctl("--hub-dir", self.hubDir, "devices", "--json")
+        self.assertEqual((status, json.loads(out)), (0, []))
+        status, out, _ = self.pzctl("--hub-dir", self.hubDir, "devices")
+        self.assertEqual(status, 0)
+        self.assertIn("pair", out)
+
+    def test_devicesJSON(self):
+        """
+        C{devices --json} lists every enrolled device with exactly the
+        documented keys: id, hex serial, state, last_seen (ISO time or
+        null), address and not_after.
+        """
+        hub, clock = self.hub()
+        phone, phoneCert = self.enrol(hub, "phone")
+        tablet, _ = self.enrol(hub, "tablet")
+        hub.store.touchDevice(phone.id, 1700000000, "127.0.0.1:40000")
+        status, out, err = self.pzctl("--hub-dir", self.hubDir, "devices", "--json")
+        self.assertEqual((status, err), (0, ""))
+        rows = json.loads(out)
+        for row in rows:
+            self.assertEqual(set(row), DEVICE_KEYS)
+        byId = {row["id"]: row for row in rows}
+        self.assertEqual(sorted(byId), [f"{ZONE}/phone", f"{ZONE}/tablet"])
+        phoneRow = byId[f"{ZONE}/phone"]
+        self.assertEqual(phoneRow["serial"], format(phoneCert.serial_number, "x"))
+        self.assertEqual(phoneRow["state"], "disconnected")
+        self.assertEqual(phoneRow["last_seen"], "2023-11-14T22:13:20+00:00")
+        self.assertEqual(phoneRow["address"], "127.0.0.1:40000")
+        self.assertEqual(byId[f"{ZONE}/tablet"]["address"], HOST)
+
+    def test_devicesRevoked(self):
+        """
+        A device revoked with C{revoke} (no hub running: the CRL is signed
+        by C{pzctl} itself) shows as revoked.
+        """
+        hub, _ = self.hub()
+        self.enrol(hub, "phone")
+        status, out, err = self.pzctl("--hub-dir", self.hubDir, "revoke", f"{ZONE}/phone",
+                                      "--json")
+        self.assertEqual((status, err), (0, ""))
+        self.assertEqual(len(json.loads(out)["serials"]), 1)
+        _, out, _ = self.pzctl("--hub-dir", self.hubDir, "devices", "--json")
+        [row] = json.loads(out)
+        self.assertEqual(row["state"], "revoked")
+
+    def test_revokeUnknown(self):
+        """
+        Revoking a device the zone never had fails with a clear code.
+        """
+        self.assertError(self.pzctl("--hub-dir", self.hubDir, "revoke", f"{ZONE}/ghost"),
+                         "UNKNOWN_DESTINATION", "ghost")
+
+    def test_devicesHuman(self):
+        """
+        Without C{--json}, one line per device with its id and state.
+        """
+        hub, _ = self.hub()
+        self.enrol(hub, "phone")
+        status, out, _ = self.pzctl("--hub-dir", self.hubDir, "devices")
+        self.assertEqual(status, 0)
+        [line] = out.splitlines()
+        self.assertIn(f"{ZONE}/phone", line)
+        self.assertIn("disconnected", line)
+
+    def test_zone(self):
+        """
+        C{zone} prints the zone id; with C{--json}, the id, the CA
+        fingerprint and the hub address.
+        """
+        status, out, _ = self.pzctl("--hub-dir", self.hubDir, "zone")
+        self.assertEqual((status, out), (0, ZONE + "\n"))
+        status, out, _ = self.pzctl("--hub-dir", self.hubDir, "zone", "--json")
+        self.assertEqual(json.loads(out), {"zone": ZONE,
+                                           "ca_fingerprint": self.zone.caFingerprint,
+                                           "hub": f"{HOST}:8000"})
+
+
+class DeviceTests(PzctlTestBase):
+    """
+    Device commands.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.pzpDir = self.mktemp()
+        os.makedirs(self.pzpDir)
+
+    def test_inboxEmpty(self):
+        """
+        A device with no messages (not even a zone yet) has an empty inbox.
+        """
+        status, out, _ = self.pzctl("--pzp-dir", self.pzpDir, "inbox", "--json")
+        self.assertEqual((status, json.loads(out)), (0, []))
+        self.assertEqual(self.pzctl("--pzp-dir", self.pzpDir, "inbox")[:2], (0, ""))
+
+    def test_inbox(self):
+        """
+        C{inbox --json} prints the stored messages, oldest first, as
+        written by the running proxy; without C{--json}, one line each.
+        """
+        zoneDir = ZoneDirectory(self.pzpDir)
+        os.makedirs(zoneDir.path)
+        clock = Clock()
+        clock.advance(1700000000)
+        inbox = Inbox(zoneDir.file("inbox.jsonl"), clock)
+        first = inbox.add(f"{ZONE}/tablet", "hello")
+        second = inbox.add(f"{ZONE}/tv", "b\u00e4r")
+        status, out, _ = self.pzctl("--pzp-dir", self.pzpDir, "inbox", "--json")
+        self.assertEqual((status, json.loads(out)), (0, [first, second]))
+        status, out, _ = self.pzctl("--pzp-dir", self.pzpDir, "inbox")
+        self.assertEqual(out.splitlines(), [
+            f"{first['received']}  {ZONE}/tablet: hello",
+            f"{second['received']}  {ZONE}/tv: b\u00e4r",
+        ])
+
+    def test_statusNotRunning(self):
+        """
+        C{status} of a device whose proxy does not run: C{NOT_RUNNING},
+        exit status 1.
+        """
+        self.assertError(self.pzctl("--pzp-dir", self.pzpDir, "status"), "NOT_RUNNING",
+                         self.pzpDir)
+        self.assertError(self.pzctl("--pzp-dir", self.pzpDir, "status", "--json"),
+                         "NOT_RUNNING")
+
+    def test_sendNotRunning(self):
+        """
+        C{send} through a proxy that does not run: C{NOT_RUNNING}.
+        """
+        self.assertError(self.pzctl("--pzp-dir", self.pzpDir, "send", f"{ZONE}/tablet", "hi"),
+                         "NOT_RUNNING")
+
+    def test_waitTimesOut(self):
+        """
+        C{wait} for a process that does not run gives up after its timeout
+        with C{TIMEOUT} (a zero timeout: one check, no sleeping).
+        """
+        self.assertError(self.pzctl("--pzp-dir", self.pzpDir, "wait", "--timeout", "0"),
+                         "TIMEOUT", "Hub/Connected")
+        self.assertError(self.pzctl("--hub-dir", self.hubDir, "wait", "--timeout", "0"),
+                         "TIMEOUT", "hub")

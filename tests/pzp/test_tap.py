@@ -1,0 +1,131 @@
+"""
+Tests for L{pzp.tap}: the command line of C{twistd pzp}.
+"""
+
+import os
+
+from twisted.application import service
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+
+from pz.pairing import PairingCode
+from pzp import tap
+from pzp.proxy import Proxy
+
+CODE = "pz://127.0.0.1:8000/abcdefghijklmnopqrstuv#MBSZQ-VM3XI-7JCHN-VQE7T-FT2HA-LUOGM"
+
+
+class OptionsTests(SynchronousTestCase):
+    """
+    Tests for L{tap.Options}.
+    """
+
+    def parse(self, *argv):
+        options = tap.Options()
+        options.parseOptions(list(argv))
+        return options
+
+    def refused(self, *argv) -> str:
+        return str(self.assertRaises(usage.UsageError, self.parse, *argv))
+
+    def test_dataDirRequired(self):
+        """
+        Without C{--data-dir} the options are refused, naming it.
+        """
+        self.assertIn("--data-dir", self.refused())
+        self.assertIn("--data-dir", self.refused("--pair", CODE))
+
+    def test_dataDirAbsolute(self):
+        """
+        The data directory is made absolute (twistd may chdir later).
+        """
+        options = self.parse("--data-dir", "relative/dir")
+        self.assertEqual(options["data-dir"], os.path.abspath("relative/dir"))
+
+    def test_defaults(self):
+        """
+        Without the optional settings: no pairing code, 30 s keepalive and
+        backoff, and a device name.
+        """
+        options = self.parse("-d", "x")
+        self.assertIsNone(options["pair"])
+        self.assertEqual((options["keepalive"], options["max-backoff"]), (30.0, 30.0))
+        self.assertTrue(options["name"])
+
+    def test_pairParsed(self):
+        """
+        A valid pairing code is parsed into a L{PairingCode}.
+        """
+        options = self.parse("--data-dir", "x", "--pair", CODE)
+        self.assertEqual(options["pair"], PairingCode.parse(CODE))
+
+    def test_badPairRefused(self):
+        """
+        A malformed pairing code is refused with a sentence saying what is
+        wrong, not a traceback.
+        """
+        for bad in ("http://127.0.0.1:8000/abcdefghijklmnopqrstuv#X",
+                    "pz://127.0.0.1:8000/short#MBSZQ-VM3XI-7JCHN-VQE7T-FT2HA-LUOGM",
+                    "pz://127.0.0.1:8000/abcdefghijklmnopqrstuv#nope",
+                    "pz://127.0.0.1/abcdefghijklmnopqrstuv#MBSZQ-VM3XI-7JCHN-VQE7T-FT2HA-LUOGM"):
+            self.assertIn("pairing code", self.refused("--data-dir", "x", "--pair", bad))
+
+    def test_name(self):
+        """
+        C{--name} is the device name asked for.
+        """
+        self.assertEqual(self.parse("-d", "x", "--name", "phone")["name"], "phone")
+
+    def test_defaultName(self):
+        """
+        Without C{--name}, the host name's first label is used, with
+        characters a device name cannot have replaced.
+        """
+        self.patch(tap.socket, "gethostname", lambda: "my laptop!.example.org")
+        self.assertEqual(self.parse("-d", "x")["name"], "my-laptop-")
+        self.patch(tap.socket, "gethostname", lambda: "...")
+        self.assertEqual(self.parse("-d", "x")["name"], "device")
+
+    def test_numbers(self):
+        """
+        C{--keepalive} and C{--max-backoff} are numbers.
+        """
+        options = self.parse("-d", "x", "--keepalive", "5", "--max-backoff", "2.5")
+        self.assertEqual((options["keepalive"], options["max-backoff"]), (5.0, 2.5))
+        self.assertRaises(usage.UsageError, self.parse, "-d", "x", "--keepalive", "soon")
+
+    def test_positive(self):
+        """
+        Zero or negative timings are refused.
+        """
+        for flag in ("--keepalive", "--max-backoff"):
+            for value in ("0", "-1"):
+                self.assertIn("positive", self.refused("-d", "x", flag, value))
+
+
+class MakeServiceTests(SynchronousTestCase):
+    """
+    Tests for L{tap.makeService}.
+    """
+
+    def test_service(self):
+        """
+        C{makeService} creates the data directory and returns a
+        L{service.MultiService} holding the proxy, configured from the
+        options, and its admin socket; nothing runs yet.
+        """
+        dataDir = self.mktemp()
+        options = tap.Options()
+        options.parseOptions(["-d", dataDir, "--pair", CODE, "--name", "phone",
+                              "--keepalive", "7", "--max-backoff", "9"])
+        reactor = MemoryReactorClock()
+        top = tap.makeService(options, reactor)
+        self.assertIsInstance(top, service.MultiService)
+        self.assertTrue(os.path.isdir(dataDir))
+        [proxy] = [s for s in top if isinstance(s, Proxy)]
+        self.assertEqual(proxy.deviceName, "phone")
+        self.assertEqual((proxy.settings.keepalive, proxy.settings.maxBackoff), (7.0, 9.0))
+        self.assertEqual(len(list(top)), 2)
+        self.assertEqual(reactor.tcpClients, [])
+        self.assertEqual(reactor.unixServers, [])
