@@ -207,6 +207,7 @@ class HubLinkProtocol(FrameProtocol, TimeoutMixin):
         self.transport.abortConnection()
 
     def connectionLost(self, reason) -> None:
+        self.connected = False
         self.setTimeout(None)
         if self._pinger is not None and self._pinger.running:
             self._pinger.stop()

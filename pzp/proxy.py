@@ -275,7 +275,11 @@ class Proxy(service.MultiService):
             self._log.warn("ignored a CERT_REVOKED whose CRL does not prove it: nothing erased")
             return
         zoneId = creds.zoneId
-        self._client.disownServiceParent()
+        # Stopped once the reconnecting service has taken this attempt's
+        # outcome in: stopping it now, inside prepareConnection, leaves it
+        # with no transition for the refused link's close.
+        client = self._client
+        self.clock.callLater(0, lambda: client.parent and client.disownServiceParent())
         self._cancelRenewal()
         self.zoneDir.wipe()
         self.mode = "Virgin"
