@@ -143,6 +143,9 @@ def hubServerOptions(caCert: x509.Certificate, hubKey, hubCert: x509.Certificate
         SSL.VERIFY_PEER | SSL.VERIFY_CLIENT_ONCE, _acceptEveryCertificate
     )
     _addClientCA(context, caCert)
+    # An idle link should not keep 16 KiB read and write buffers each: a hub
+    # holds thousands of mostly silent links.
+    context.set_mode(SSL.MODE_RELEASE_BUFFERS)
     return options
 
 

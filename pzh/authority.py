@@ -181,6 +181,21 @@ class ZoneAuthority:
                        serial=format(cert.serial_number, "x"))
         return cert
 
+    @property
+    def crl(self):
+        """
+        The current signed CRL.
+        """
+        return self._crl
+
+    @crl.setter
+    def crl(self, crl) -> None:
+        # Verified once here, so that each connection only looks its serial
+        # up instead of checking the CRL's signature again.
+        pki.verifyCRL(crl, self._zone.caCert)
+        self._crl = crl
+        self._revoked = frozenset(entry.serial_number for entry in crl)
+
     def verifyDevice(self, cert) -> str:
         """
         Check a presented device certificate against the zone CA and the
@@ -189,4 +204,7 @@ class ZoneAuthority:
         @return: the device id it proves.
         @raise pki.CertificateError: with the refusal code.
         """
-        return pki.verifyPeerCertificate(cert, self._zone.caCert, self.crl, self.now())
+        deviceId = pki.verifyPeerCertificate(cert, self._zone.caCert, None, self.now())
+        if cert.serial_number in self._revoked:
+            raise pki.CertificateError("CERT_REVOKED", "this device's certificate has been revoked")
+        return deviceId

@@ -43,7 +43,7 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
     _log = Logger()
     deviceId = None
     renewingId = None
-    certificate = None
+    serial = None
     enrolling = False
     replaced = False
     address = None
@@ -81,7 +81,7 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
             else:
                 self._refuseCertificate(e)
             return
-        self.certificate = cert
+        self.serial = cert.serial_number
         self.deviceId = self.peerId = deviceId
         self.fingerprint = linkFingerprint(cert)
         self.lastSeen = self.hub.clock.seconds()

@@ -41,6 +41,7 @@ class Registry:
         self._joined: dict = {}
         self._left: set = set()
         self._pending = None
+        self._touches: dict = {}
 
     def __len__(self) -> int:
         return len(self._links)
@@ -71,7 +72,7 @@ class Registry:
         self._links[link.deviceId] = link
         self._joined[link.deviceId] = link
         self._left.discard(link.deviceId)
-        self._store.touchDevice(link.deviceId, self._clock.seconds(), link.address)
+        self._touch(link.deviceId, link.address)
         self._log.info("{device} connected from {address}", device=link.deviceId,
                        address=link.address)
         self._changed()
@@ -85,9 +86,26 @@ class Registry:
         del self._links[link.deviceId]
         self._joined.pop(link.deviceId, None)
         self._left.add(link.deviceId)
-        self._store.touchDevice(link.deviceId, self._clock.seconds(), None)
+        self._touch(link.deviceId, None)
         self._log.info("{device} disconnected", device=link.deviceId)
         self._changed()
+
+    def _touch(self, deviceId: str, address) -> None:
+        # Last-seen times are bookkeeping, not security state: they are
+        # written with the next pzpUpdate, in one transaction, so that a
+        # connect or disconnect does not wait for the disk.
+        previous = self._touches.get(deviceId)
+        if address is None and previous is not None:
+            address = previous[1]
+        self._touches[deviceId] = (self._clock.seconds(), address)
+
+    def flushTouches(self) -> None:
+        """
+        Write the pending last-seen times to the store.
+        """
+        touches, self._touches = self._touches, {}
+        if touches:
+            self._store.touchDevices([(d, t, a) for d, (t, a) in touches.items()])
 
     def _changed(self) -> None:
         if self._pending is None or not self._pending.active():
@@ -95,11 +113,13 @@ class Registry:
 
     def cancel(self) -> None:
         """
-        Drop a scheduled update (the hub is stopping).
+        Drop a scheduled update and write pending last-seen times (the hub
+        is stopping).
         """
         if self._pending is not None and self._pending.active():
             self._pending.cancel()
         self._pending = None
+        self.flushTouches()
 
     @staticmethod
     def _entry(link) -> dict:
@@ -133,6 +153,7 @@ class Registry:
         what changed (C{joined}, C{left}).
         """
         self._pending = None
+        self.flushTouches()
         joined, self._joined = self._joined, {}
         left, self._left = sorted(self._left), set()
         if not self._links or not (joined or left):

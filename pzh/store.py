@@ -97,6 +97,12 @@ class IHubStore(Interface):
         Record when and from where a device was last seen.
         """
 
+    def touchDevices(touches: list) -> None:
+        """
+        L{touchDevice} for many C{(deviceId, lastSeen, address)} at once, in
+        one transaction.
+        """
+
     def addRevocation(deviceId: str, serial: int, when: float) -> None:
         """
         Record a revoked certificate serial (and mark the device revoked if
@@ -269,10 +275,15 @@ class SQLiteHubStore:
         return _device(row) if row else None
 
     def touchDevice(self, deviceId: str, lastSeen: float, address: Optional[str]) -> None:
-        self._db.execute(
-            "UPDATE devices SET last_seen = ?, address = COALESCE(?, address) WHERE id = ?",
-            (lastSeen, address, deviceId),
-        )
+        self.touchDevices([(deviceId, lastSeen, address)])
+
+    def touchDevices(self, touches: list) -> None:
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "UPDATE devices SET last_seen = ?, address = COALESCE(?, address) WHERE id = ?",
+                [(lastSeen, address, deviceId) for deviceId, lastSeen, address in touches],
+            )
 
     def addRevocation(self, deviceId: str, serial: int, when: float) -> None:
         with self._db:

@@ -257,6 +257,8 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("inbox", help="messages this device received (device)")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmdInbox)
+    from pz.cli.mesh import addMeshCommands
+    addMeshCommands(sub)
     return p
 
 

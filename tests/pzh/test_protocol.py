@@ -69,12 +69,15 @@ class RegistrationTests(_HubTestCase):
 
     def test_registrationTouchesStore(self):
         """
-        Registering records when and from where the device was seen.
+        Registering records when and from where the device was seen, in
+        the store by the time the join's pzpUpdate went out.
         """
         key, cert = self.fixture.enrolDevice("phone")
         self.fixture.connectDevice(key, cert)
+        registered = self.fixture.clock.seconds()
+        self.fixture.advance(self.hub.settings.coalesce)
         record = self.hub.store.getDevice(f"{ZONE}/phone")
-        self.assertEqual(record.lastSeen, self.fixture.clock.seconds())
+        self.assertEqual(record.lastSeen, registered)
         self.assertEqual(record.address, f"{HOST}:40000")
 
     def test_connectedDevices(self):

@@ -84,15 +84,18 @@ class RegistryTests(SynchronousTestCase):
     def test_touchesStore(self):
         """
         Registering records time and address; unregistering records the
-        time and keeps the address.
+        time and keeps the address.  Both reach the store in batches: with
+        the next pzpUpdate, or when the registry is stopped.
         """
         phone = _Link("phone", 40123)
         self.registry.register(phone)
         self.clock.advance(10)
+        record = self.store.getDevice(phone.deviceId)
+        self.assertEqual((record.lastSeen, record.address), (1000.0, "127.0.0.1:40123"))
         self.registry.unregister(phone)
+        self.registry.cancel()
         record = self.store.getDevice(phone.deviceId)
         self.assertEqual((record.lastSeen, record.address), (1010.0, "127.0.0.1:40123"))
-        self.registry.cancel()
 
     def test_replace(self):
         """

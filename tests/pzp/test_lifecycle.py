@@ -301,7 +301,7 @@ class RenewalScheduleTests(LifecycleTestBase):
         self.connectHub()
         self.assertEqual(proxy.status()["state"], "Connected")
         newServer = self.hub.registry.get(PHONE)
-        self.assertEqual(newServer.certificate.serial_number, cert.serial_number)
+        self.assertEqual(newServer.serial, cert.serial_number)
 
     def test_failedRenewalRetries(self):
         """
@@ -413,7 +413,7 @@ class GraceRenewalTests(LifecycleTestBase):
         self.connectHub()
         self.assertEqual(proxy.status()["state"], "Connected")
         self.assertNotIn("error", proxy.status())
-        self.assertEqual(self.hub.registry.get(PHONE).certificate.serial_number,
+        self.assertEqual(self.hub.registry.get(PHONE).serial,
                          cert.serial_number)
         self.assertEqual(sorted(os.listdir(dataDir)), ["keep.txt", "zone"])
 
