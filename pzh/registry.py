@@ -7,7 +7,8 @@ Every join and leave schedules one C{pzpUpdate} to every connected device.
 Changes that arrive within C{coalesce} seconds share one update.  A device
 that just joined gets the whole list; the others get only what changed, so
 a zone's traffic grows with the changes rather than with the zone's size
-times the changes.  Each payload is encoded once and spliced into every
+times the changes.  Lists are split into frames of at most L{_PAGE}
+devices, and each payload is encoded once and spliced into every
 recipient's envelope.
 """
 
@@ -159,17 +160,35 @@ class Registry:
         if not self._links or not (joined or left):
             return
         if joined:
-            full = self._frames({"status": "pzpUpdate", "devices": self.snapshot()})
+            snapshot = _pages(self.snapshot())
+            full = [self._frames({"status": "pzpUpdate", "devices": page, "page": number,
+                                  "pages": len(snapshot)})
+                    for number, page in enumerate(snapshot, 1)]
             for link in joined.values():
-                link.sendString(full(link))
-        delta = self._frames({
-            "status": "pzpUpdate",
-            "joined": [self._entry(link) for link in joined.values()],
-            "left": left,
-        })
+                for frame in full:
+                    link.sendString(frame(link))
+        entries = [self._entry(link) for link in joined.values()]
+        deltas = [self._frames({"status": "pzpUpdate", "joined": page, "left": []})
+                  for page in _pages(entries) if page] + [
+                  self._frames({"status": "pzpUpdate", "joined": [], "left": page})
+                  for page in _pages(left, _PAGE * 4) if page]
         for deviceId, link in self._links.items():
             if deviceId not in joined:
-                link.sendString(delta(link))
+                for frame in deltas:
+                    link.sendString(frame(link))
+
+
+#: Devices per pzpUpdate frame.  Large zones get several small frames rather
+#: than one large one: a large write would leave every link's TLS buffers at
+#: its size for good.
+_PAGE = 32
+
+
+def _pages(items: list, size: int = _PAGE) -> list:
+    """
+    C{items} in runs of at most C{size}; one empty run for no items.
+    """
+    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
 
 
 def linkFingerprint(cert) -> Optional[str]:

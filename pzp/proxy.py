@@ -116,6 +116,7 @@ class Proxy(service.MultiService):
         self.credentials = None
         self.inbox = None
         self.peers: dict = {}
+        self._peerPages: dict = {}
         self.virginInputs = VirginMachine(VirginCore(self))
         self.hubInputs = None
         self._client = None
@@ -388,7 +389,12 @@ class Proxy(service.MultiService):
         """
         valid = lambda entries: [e for e in entries if isinstance(e, dict) and isinstance(e.get("id"), str)]
         if "devices" in update:
-            self.peers = {e["id"]: e for e in valid(update["devices"])}
+            page, pages = update.get("page", 1), update.get("pages", 1)
+            if page == 1:
+                self._peerPages = {}
+            self._peerPages.update({e["id"]: e for e in valid(update["devices"])})
+            if page == pages:
+                self.peers, self._peerPages = self._peerPages, {}
             return
         for deviceId in update.get("left", []):
             if isinstance(deviceId, str):

@@ -69,6 +69,33 @@ class RegistryTests(SynchronousTestCase):
     def assertNoDelayedCalls(self):
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_largeZonePaged(self):
+        """
+        However large the zone, every pzpUpdate frame lists at most a page
+        of devices: a joiner gets the whole list as numbered pages, the
+        others get the joins in pages too, and together they name every
+        device exactly once.
+        """
+        from pzh.registry import _PAGE
+
+        first = _Link("first")
+        self.registry.register(first)
+        self.clock.advance(0.05)
+        first.updates()
+        burst = [_Link(f"d{i:03}", 41000 + i) for i in range(_PAGE * 2 + 5)]
+        for link in burst:
+            self.registry.register(link)
+        self.clock.advance(0.05)
+        pages = burst[0].updates()
+        self.assertEqual([(p["page"], p["pages"]) for p in pages], [(1, 3), (2, 3), (3, 3)])
+        listed = [d["id"] for p in pages for d in p["devices"]]
+        self.assertEqual(sorted(listed), sorted([first.deviceId] + [l.deviceId for l in burst]))
+        deltas = first.updates()
+        self.assertTrue(all(len(d["joined"]) <= _PAGE for d in deltas))
+        self.assertEqual(sorted(e["id"] for d in deltas for e in d["joined"]),
+                         sorted(l.deviceId for l in burst))
+        self.registry.cancel()
+
     def test_registerAndGet(self):
         """
         A registered link is found by its device id and counted.

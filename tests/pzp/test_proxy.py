@@ -444,6 +444,17 @@ class PeersTests(SynchronousTestCase):
         self.assertEqual(sorted(self.proxy.peers), ["b", "c"])
         self.assertEqual(self.proxy.peers["c"]["address"], "127.0.0.1:1")
 
+    def test_pagedList(self):
+        """
+        A whole list sent in pages replaces what was known only once its
+        last page arrived, and then holds the devices of every page.
+        """
+        self.proxy.peers = {"old": {"id": "old"}}
+        self.proxy.peersUpdated({"devices": [{"id": "a"}], "page": 1, "pages": 2})
+        self.assertEqual(sorted(self.proxy.peers), ["old"])
+        self.proxy.peersUpdated({"devices": [{"id": "b"}], "page": 2, "pages": 2})
+        self.assertEqual(sorted(self.proxy.peers), ["a", "b"])
+
 
 class ProxyAdminTests(SynchronousTestCase):
     """
