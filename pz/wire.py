@@ -115,10 +115,6 @@ def _checkString(obj: dict, key: str, limit: int, optional: bool = False) -> Any
         raise ZoneError("BAD_ENVELOPE", f"field {key!r} must be a string")
     if len(value) > limit:
         raise ZoneError("BAD_ENVELOPE", f"field {key!r} is longer than {limit}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ZoneError("BAD_ENVELOPE", f"field {key!r} is not valid Unicode")
     return value
 
 
@@ -135,6 +131,13 @@ def decodeEnvelope(data: bytes) -> Envelope:
         raise ZoneError("BAD_FRAME", "frame is not valid UTF-8 JSON")
     if not isinstance(obj, dict):
         raise ZoneError("BAD_FRAME", "frame is not a JSON object")
+    # Valid UTF-8 cannot hold lone surrogates, but JSON's \u escapes can;
+    # such text breaks every later encoder (store, logs), so refuse it here.
+    if b"\\u" in data:
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ZoneError("BAD_FRAME", "frame holds text that is not valid Unicode")
     kind = obj.get("type")
     if kind not in _TYPES:
         raise ZoneError("BAD_ENVELOPE", "field 'type' must be 'prop' or 'JSONRPC'")

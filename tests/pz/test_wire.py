@@ -164,11 +164,12 @@ class EnvelopeTests(SynchronousTestCase):
             _valid(id="x" * 513),
             _valid(**{"from": 1}),
             _valid(resp_to=1),
-            _valid(to="\ud800"),
-            _valid(id="a\udfff"),
         ]
         for body in cases:
             self.assertCode(_json(body), "BAD_ENVELOPE")
+        for body in (_valid(to="\ud800"), _valid(id="a\udfff"),
+                     _valid(payload={"status": "x", "text": "\udc80"})):
+            self.assertCode(_json(body), "BAD_FRAME")
         missing = _valid()
         del missing["id"]
         self.assertCode(_json(missing), "BAD_ENVELOPE")

@@ -609,10 +609,13 @@ class EnrolmentTests(_HubTestCase):
 
     def test_unencodableToken(self):
         """
-        A token holding a lone surrogate (valid JSON, not valid UTF-8) is
-        just an invalid token.
+        A token holding a lone surrogate (valid JSON, not valid Unicode)
+        is refused with the frame, before anything looks at it.
         """
-        self.assertRefused(self.enrolFrame("\ud800"), "TOKEN_INVALID")
+        before = self.fixture.storeState()
+        link = self.attempt(self.enrolFrame("\ud800"))
+        self.assertEqual(link.client.codes(), ["BAD_FRAME"])
+        self.assertEqual(self.fixture.storeState(), before)
 
     def test_usedToken(self):
         """
