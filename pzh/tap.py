@@ -19,6 +19,7 @@ from pz.admin import AdminService
 from pz.tls import hubServerOptions
 from pzh.admin import HubAdmin
 from pzh.hub import Hub, HubSettings
+from pzh.portal.tap import hubPortal
 from pzh.protocol import HubFactory
 from pzh.store import SQLiteHubStore
 from pzh.web import makeSite
@@ -129,6 +130,7 @@ def makeService(options, reactor=None):
 
     top = service.MultiService()
     _StoreService(hub).setServiceParent(top)
+    portal = hubPortal(hub, reactor, top)
     crlTimer = TimerService(_CRL_CHECK_INTERVAL, hub.refreshCRL)
     crlTimer.clock = reactor
     crlTimer.setServiceParent(top)
@@ -144,7 +146,7 @@ def makeService(options, reactor=None):
         )
         StreamServerEndpointService(
             _tcpEndpoint(reactor, options["web-port"], options["interface"], webCert.options()),
-            makeSite(hub),
+            makeSite(hub, portal),
         ).setServiceParent(top)
     AdminService(reactor, zone.dataDir, HubAdmin(hub)).setServiceParent(top)
     # twistd may fork to daemonise after this returns: no database

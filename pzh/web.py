@@ -2,8 +2,8 @@
 """
 The hub's HTTPS side (C{--web-port}).
 
-It serves a health page now; the admin page and the Mesh portal are
-mounted here as they arrive.
+It serves a health page, a page naming the zone and its connected
+devices, and the zone's Mesh portal under C{/.well-known/mmm/}.
 """
 
 import html
@@ -65,10 +65,15 @@ class HomeResource(Resource):
         ).encode("utf-8")
 
 
-def makeSite(hub) -> Site:
+def makeSite(hub, portal=None) -> Site:
     """
-    The hub's web site.
+    The hub's web site; with C{portal} (a L{pzh.portal.service.PortalService}),
+    the Mesh portal at C{/.well-known/mmm/}.
     """
     root = HomeResource(hub)
     root.putChild(b"health", HealthResource(hub))
+    if portal is not None:
+        from pzh.portal.resource import wellKnown
+
+        root.putChild(b".well-known", wellKnown(portal))
     return Site(root)

@@ -12,16 +12,16 @@ import twisted.plugins
 
 class PluginTests(SynchronousTestCase):
     """
-    C{twistd pzh} and C{twistd pzp} exist.
+    C{twistd pzh}, C{twistd pzp} and C{twistd meshportal} exist.
     """
 
     def test_tapnames(self):
         """
-        getPlugins(IServiceMaker) lists pzh and pzp, each naming a module
+        getPlugins(IServiceMaker) lists pzh, pzp and meshportal, each naming a module
         that imports and offers Options and makeService.
         """
         makers = {m.tapname: m for m in getPlugins(IServiceMaker, twisted.plugins)}
-        for name in ("pzh", "pzp"):
+        for name in ("pzh", "pzp", "meshportal"):
             self.assertIn(name, makers)
             self.assertTrue(callable(makers[name].makeService))
             self.assertIsNotNone(makers[name].options)

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.e2e.test_mesh -*-
+# -*- test-case-name: tests.mesh.portal.test_cli,tests.e2e.test_mesh -*-
 """
 C{pzctl mesh ...}: one device's side of the Mathematical Mesh portal.
 
@@ -27,21 +27,14 @@ Wire it into C{pzctl} with C{addMeshCommands(subparsers)}.
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import sys
 from datetime import datetime, timezone
 from typing import Optional
 
-from twisted.internet import defer, task
-from twisted.internet.error import ConnectError, DNSLookupError
-from twisted.python.failure import Failure
-from zope.interface import implementer
-
 from pz.errors import ZoneError
-from pz.mesh.errors import MeshError, MeshSignatureError
-from pz.mesh.messages import STATUS_NAMES, SearchConstraints, accountNameFingerprint
-from pz.mesh.schema import encode, encodeDateTime
 
 __all__ = ["addMeshCommands"]
 
@@ -67,14 +60,17 @@ def _defaultDeviceName() -> str:
     return name.lstrip("._-") or "device"
 
 
-def _asZoneError(failure: Failure, portal: Optional[str]) -> ZoneError:
+def _asZoneError(failure, portal: Optional[str]) -> ZoneError:
     """
     Say what went wrong in pzctl's terms: a stable code and a sentence.
     """
     from twisted.internet.defer import CancelledError
+    from twisted.internet.error import ConnectError, DNSLookupError
     from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
     from pz.mesh.client import MeshPortalError
+    from pz.mesh.errors import MeshError, MeshSignatureError
+    from pz.mesh.messages import STATUS_NAMES
 
     error = failure.value
     if isinstance(error, ZoneError):
@@ -121,7 +117,7 @@ class _Context:
         if self.device is not None:
             remembered = self.device.account() or self.device.connection() or {}
         self.portal = args.portal or remembered.get("portal")
-        self.ca = args.ca or remembered.get("ca")
+        self.ca = os.path.abspath(args.ca) if args.ca else remembered.get("ca")
         self._client = None
 
     @property
@@ -177,12 +173,13 @@ def _httpClient(reactor, caFile: Optional[str], insecure: bool):
     from twisted.internet.ssl import Certificate
     from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
     from twisted.web.iweb import IPolicyForHTTPS
+    from zope.interface import implementer
 
     if caFile:
         try:
             with open(caFile, "rb") as f:
                 root = Certificate.loadPEM(f.read())
-        except (OSError, Exception) as e:
+        except Exception as e:
             raise ZoneError("BAD_REQUEST", f"cannot read the CA certificate {caFile}: {e}")
         policy = BrowserLikePolicyForHTTPS(trustRoot=root)
     elif insecure:
@@ -202,21 +199,22 @@ def _httpClient(reactor, caFile: Optional[str], insecure: bool):
 
 def _run(verb, args) -> None:
     """
-    Run C{verb.main(context)} (a Deferred-returning function) under the
-    reactor, then print what it returned: JSON with C{--json}, else text.
+    Run the coroutine C{verb.main(context)} under the reactor, then print
+    what it returned: JSON with C{--json}, else text.
     """
-    from twisted.internet import reactor
+    from twisted.internet import defer, reactor
+    from twisted.python.failure import Failure
 
     outcome: list = []
     portal: list = [None]
 
     def start() -> None:
-        def main():
+        async def main():
             context = _Context(args, reactor, verb.needsDevice)
             portal[0] = context.portal
-            return verb.main(context)
+            return await verb.main(context)
 
-        d = defer.maybeDeferred(main)
+        d = defer.ensureDeferred(main())
         d.addBoth(outcome.append)
         d.addBoth(lambda _: reactor.stop())
 
@@ -227,17 +225,6 @@ def _run(verb, args) -> None:
         raise _asZoneError(result, portal[0])
     data, text = result
     print(json.dumps(data, indent=2) if args.json else text)
-
-
-def _profileSummary(profile) -> dict:
-    from pz.mesh.signing import unverifiedPayload
-
-    payload = unverifiedPayload(profile)
-    return {
-        "profile": payload.Identifier,
-        "devices": [d.Identifier for d in payload.Devices or ()],
-        "updated": None if payload.Updated is None else encodeDateTime(payload.Updated),
-    }
 
 
 class _Verb:
@@ -280,18 +267,17 @@ class CreateVerb(_Verb):
         parser.add_argument("account", metavar="ACCOUNT")
         parser.add_argument("--name", help="this device's name (default: the host name)")
 
-    @defer.inlineCallbacks
-    def main(self, context):
+    async def main(self, context):
         from pz.mesh.builders import MasterKeys, makePersonalProfile
+        from pz.mesh.messages import accountNameFingerprint, normaliseAccount
         from pz.mesh.signing import sign
-        from pz.mesh.messages import normaliseAccount
 
         device = context.device
         if device.account() is not None:
             raise ZoneError(
                 "BAD_REQUEST", f"this device already belongs to account {device.account()['account']}"
             )
-        validation = yield context.client.validate(context.args.account)
+        validation = await context.client.validate(context.args.account)
         if not validation.Valid:
             raise ZoneError("BAD_REQUEST", f"{context.args.account!r}: {validation.Reason}")
         name = normaliseAccount(context.args.account)
@@ -306,7 +292,7 @@ class CreateVerb(_Verb):
             names=[accountNameFingerprint(name)],
         )
         signed = sign(personal, master.online[0])
-        response = yield context.client.create(name, signed)
+        response = await context.client.create(name, signed)
         device.saveMaster(master)
         device.savePersonal(signed)
         device.saveAccount(name, context.client.url, context.ca, master.identifier, admin=True)
@@ -326,8 +312,7 @@ class PublishVerb(_Verb):
     name = "publish"
     help = "publish this device's profiles to the portal"
 
-    @defer.inlineCallbacks
-    def main(self, context):
+    async def main(self, context):
         from pz.mesh.builders import makePersonalProfile
         from pz.mesh.device import nextUpdate
         from pz.mesh.signing import sign, unverifiedPayload
@@ -350,7 +335,7 @@ class PublishVerb(_Verb):
         entries.append(device.signedProfile())
         published = []
         for entry in entries:
-            response = yield context.client.publish(entry)
+            response = await context.client.publish(entry)
             published.append({
                 "type": type(entry).__name__, "identifier": entry.Identifier,
                 "status": response.Status, "description": response.StatusDescription,
@@ -362,6 +347,8 @@ class PublishVerb(_Verb):
 
 
 def _itemJSON(item) -> dict:
+    from pz.mesh.schema import encode, encodeDateTime
+
     entry = item.Entry
     data = {
         "sequence": item.Sequence,
@@ -395,8 +382,9 @@ class GetVerb(_Verb):
         parser.add_argument("--max-bytes", type=int, help="bytes per page")
         parser.add_argument("--full", action="store_true", help="include the log chain fields")
 
-    @defer.inlineCallbacks
-    def main(self, context):
+    async def main(self, context):
+        from pz.mesh.messages import SearchConstraints
+
         args = context.args
         pairs = []
         for item in args.kv:
@@ -405,7 +393,7 @@ class GetVerb(_Verb):
                 raise ZoneError("BAD_REQUEST", f"--kv takes KEY=VALUE, not {item!r}")
             pairs.append((key, value))
         pages: list = []
-        items = yield context.client.getAll(
+        items = await context.client.getAll(
             identifier=args.identifier, account=args.account, keyValues=pairs,
             constraints=SearchConstraints(MaxEntries=args.max_entries, MaxBytes=args.max_bytes),
             full=args.full or None, pages=pages,
@@ -438,8 +426,10 @@ class ConnectVerb(_Verb):
         parser.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
                             help="how often to ask (default 1)")
 
-    @defer.inlineCallbacks
-    def main(self, context):
+    async def main(self, context):
+        from twisted.internet.task import deferLater
+
+        from pz.mesh.client import MeshPortalError
         from pz.mesh.messages import normaliseAccount
         from pz.mesh.model import ConnectionRequest
         from pz.mesh.signing import sign, verifyPersonalProfile
@@ -456,8 +446,6 @@ class ConnectVerb(_Verb):
             raise ZoneError(
                 "BAD_REQUEST", f"this device is already in zone {zoneDir.marker().get('zone')}"
             )
-        from pz.mesh.client import MeshPortalError
-
         client = context.client
         pending = device.connection()
         status = None
@@ -465,12 +453,12 @@ class ConnectVerb(_Verb):
             # Resuming: the request may have been answered meanwhile.
             request, parent = pending["request"], pending["profile"]
             try:
-                status = yield client.connectStatus(name, request.Identifier)
+                status = await client.connectStatus(name, request.Identifier)
             except MeshPortalError as e:
                 if e.status != 404:
                     raise
         else:
-            accountEntry, personal = yield client.fetchAccount(name)
+            accountEntry, personal = await client.fetchAccount(name)
             profile = verifyPersonalProfile(personal)
             if profile.Identifier != accountEntry.UserProfileUDF:
                 raise ZoneError("NOT_AUTHORISED", "the portal's profile is not the account's")
@@ -484,13 +472,14 @@ class ConnectVerb(_Verb):
             )
             device.saveConnection(name, client.url, context.ca, parent, request)
         if status is None:
-            yield client.connectStart(name, request)
+            await client.connectStart(name, request)
         udf = request.Identifier
-        print(
-            f"device {udf} asked to join account {name}; compare this with what "
-            "'pzctl mesh pending' shows on the approving device",
-            file=sys.stderr, flush=True,
-        )
+        if status is None or status.Result is None:
+            print(
+                f"device {udf} asked to join account {name}; compare this with what "
+                "'pzctl mesh pending' shows on the approving device",
+                file=sys.stderr, flush=True,
+            )
         if args.no_wait and (status is None or status.Result is None):
             return (
                 {"account": name, "device": udf, "result": "Pending"},
@@ -499,21 +488,20 @@ class ConnectVerb(_Verb):
         deadline = context.reactor.seconds() + args.wait
         while status is None or status.Result is None:
             if status is not None:
-                yield task.deferLater(context.reactor, args.interval, lambda: None)
-            status = yield client.connectStatus(name, udf)
+                await deferLater(context.reactor, args.interval, lambda: None)
+            status = await client.connectStatus(name, udf)
             if status.Result is not None:
                 break
             if context.reactor.seconds() >= deadline:
                 raise ZoneError("TIMEOUT", f"no answer from account {name} within {args.wait:g}s")
-        data = yield self._answered(context, name, parent, request, status)
+        data = await self._answered(context, name, parent, request, status)
         return data
 
-    @defer.inlineCallbacks
-    def _answered(self, context, name, parent, request, status):
+    async def _answered(self, context, name, parent, request, status):
         from pz.mesh.signing import unverifiedPayload, verifyConnectionResult, verifyPersonalProfile
 
         device, client = context.device, context.client
-        accountEntry, personal = yield client.fetchAccount(name)
+        accountEntry, personal = await client.fetchAccount(name)
         profile = verifyPersonalProfile(personal)
         if profile.Identifier != parent or accountEntry.UserProfileUDF != parent:
             raise ZoneError("NOT_AUTHORISED", f"account {name} is no longer profile {parent}")
@@ -587,12 +575,12 @@ class PendingVerb(_Verb):
     name = "pending"
     help = "list the connection requests waiting on this device's account"
 
-    @defer.inlineCallbacks
-    def main(self, context):
+    async def main(self, context):
+        from pz.mesh.errors import MeshError
         from pz.mesh.signing import unverifiedPayload, verifyConnectionRequest
 
         account = context.account()["account"]
-        pending = yield context.client.connectPendingAll(account)
+        pending = await context.client.connectPendingAll(account)
         rows = []
         for signed in pending:
             try:
@@ -619,8 +607,7 @@ class _AnswerVerb(_Verb):
         parser.add_argument("request", metavar="REQUEST",
                             help="the requesting device's UDF (or a unique prefix of it)")
 
-    @defer.inlineCallbacks
-    def main(self, context):
+    async def main(self, context):
         from pz.mesh.builders import makePersonalProfile
         from pz.mesh.device import nextUpdate
         from pz.mesh.model import ConnectionResult
@@ -629,7 +616,7 @@ class _AnswerVerb(_Verb):
         account, master, held = context.administration()
         name = account["account"]
         wanted = context.args.request.strip().upper()
-        pending = yield context.client.connectPendingAll(name)
+        pending = await context.client.connectPendingAll(name)
         matches = [
             p for p in pending
             if p.Identifier == wanted or (len(wanted) >= 5 and (p.Identifier or "").startswith(wanted))
@@ -644,7 +631,7 @@ class _AnswerVerb(_Verb):
             ConnectionResult(ParentUDF=request.ParentUDF, Device=request.Device, Result=self.answer),
             master.online[0],
         )
-        yield context.client.connectComplete(name, result)
+        await context.client.connectComplete(name, result)
         data = {"account": name, "device": signed.Identifier, "result": self.answer,
                 "name": unverifiedPayload(request.Device).Description}
         if self.answer == "Accepted":
@@ -658,9 +645,9 @@ class _AnswerVerb(_Verb):
                 ),
                 master.online[0],
             )
-            yield context.client.publish(updated)
+            await context.client.publish(updated)
             context.device.savePersonal(updated)
-            status = yield context.client.connectStatus(name, signed.Identifier)
+            status = await context.client.connectStatus(name, signed.Identifier)
             if status.Zone is not None:
                 data["zone_device"] = status.Zone.Device
         verb = "approved" if self.answer == "Accepted" else "refused"
@@ -697,9 +684,10 @@ class StatusVerb(_Verb):
     help = "the portal's last write time and log checkpoint"
     needsDevice = False
 
-    @defer.inlineCallbacks
-    def main(self, context):
-        response = yield context.client.status()
+    async def main(self, context):
+        from pz.mesh.schema import encodeDateTime
+
+        response = await context.client.status()
         when = response.LastWriteTime
         data = {
             "portal": context.client.url,

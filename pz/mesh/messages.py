@@ -12,6 +12,9 @@ L{MeshResponse} subclass (C{{"HelloResponse": {"Status": 201}}}), or of
 L{MeshResponse} itself when the request could not be read at all (section
 7.2.1 allows any parent of the specified response).
 
+It also holds the account name rules (ValidateAccount, CreateAccount),
+which the portal and its clients share.
+
 Names are the draft's. Where the draft is silent or wrong, this module says
 so where the structure is declared; in short:
 
@@ -34,7 +37,6 @@ import string
 from datetime import datetime
 
 from pz.mesh.model import Entry, SignedConnectionRequest, SignedConnectionResult, SignedPersonalProfile
-from pz.udf import fingerprint
 from pz.mesh.schema import (
     Boolean,
     DateTime,
@@ -47,6 +49,7 @@ from pz.mesh.schema import (
     meshField,
     meshStructure,
 )
+from pz.udf import fingerprint
 
 __all__ = [
     # 7.1 / 7.2 base messages
@@ -309,7 +312,8 @@ class HelloResponse(MeshResponse):
     """
 
     Version: Version | None = meshField(Struct(Version))
-    Alternates: tuple[Version, ...] | None = meshField(List(Struct(Version)))
+    # By name: inside this class body "Version" is now the field above.
+    Alternates: tuple[Version, ...] | None = meshField(List(Struct("Version")))
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,146 @@
+"""
+Tests for L{pzh.portal.tap} (C{twistd meshportal}) and its plugin.
+"""
+
+import os
+from datetime import datetime, timezone
+
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import IServiceMaker
+from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
+from twisted.internet.testing import MemoryReactorClock
+from twisted.plugin import getPlugins
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+
+from pz import pki
+from pzh.portal.replica import PortalReplica
+from pzh.portal.tap import Options, PortalStoreService, makeService
+
+
+def _options(*argv) -> Options:
+    options = Options()
+    options.parseOptions(list(argv))
+    return options
+
+
+class OptionsTests(SynchronousTestCase):
+    """
+    The command line.
+    """
+
+    def test_defaults(self):
+        """
+        Only --data-dir is needed; it is made absolute; the portal listens
+        on 127.0.0.1:8080 over HTTP and reports that URI.
+        """
+        options = _options("--data-dir", "portal")
+        self.assertEqual(options["data-dir"], os.path.abspath("portal"))
+        self.assertEqual((options["interface"], options["port"]), ("127.0.0.1", 8080))
+        self.assertEqual(options["uri"], "http://127.0.0.1:8080/.well-known/mmm/")
+        self.assertIsNone(options["follow"])
+
+    def test_https(self):
+        """
+        With --cert and --key the reported URI is https.
+        """
+        options = _options("--data-dir", "d", "--cert", "c.pem", "--key", "k.pem", "--port", "8443")
+        self.assertEqual(options["uri"], "https://127.0.0.1:8443/.well-known/mmm/")
+
+    def test_follow(self):
+        """
+        --follow takes a portal URL, normalised to its transaction URL.
+        """
+        options = _options("--data-dir", "d", "--follow", "http://127.0.0.1:9/")
+        self.assertEqual(options["follow"], "http://127.0.0.1:9/.well-known/mmm/")
+
+    def test_refused(self):
+        """
+        Missing --data-dir, --cert without --key, a bad port, a tiny body
+        limit, a non-positive interval, both --follow and --moved-to, and a
+        --follow that is not a URL are usage errors.
+        """
+        for argv in ([], ["--data-dir", "d", "--cert", "c"], ["--data-dir", "d", "--port", "70000"],
+                     ["--data-dir", "d", "--max-body", "10"], ["--data-dir", "d", "--max-pending", "0"],
+                     ["--data-dir", "d", "--follow-interval", "0"],
+                     ["--data-dir", "d", "--follow", "http://a/", "--moved-to", "http://b/"],
+                     ["--data-dir", "d", "--follow", "nowhere"]):
+            self.assertRaises(usage.UsageError, _options, *argv)
+
+
+class MakeServiceTests(SynchronousTestCase):
+    """
+    The service tree.
+    """
+
+    def build(self, *argv):
+        reactor = MemoryReactorClock()
+        top = makeService(_options("--data-dir", self.dataDir, *argv), reactor)
+        return reactor, top
+
+    def setUp(self):
+        self.dataDir = os.path.abspath(self.mktemp())
+
+    def test_plain(self):
+        """
+        HTTP on the interface and port, the store in DATA_DIR/portal.db,
+        closed before twistd forks and again when the service stops.
+        """
+        reactor, top = self.build("--port", "18080")
+        [closer] = [s for s in top if isinstance(s, PortalStoreService)]
+        [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
+        self.assertIsInstance(web.endpoint, TCP4ServerEndpoint)
+        self.assertEqual(closer.store._path, os.path.join(self.dataDir, "portal.db"))
+        self.assertIsNone(closer.store._connection)
+        self.assertEqual(os.stat(self.dataDir).st_mode & 0o777, 0o700)
+        top.startService()
+        self.assertEqual(reactor.tcpServers[0][:1], (18080,))
+        closer.store.head()
+        top.stopService()
+        self.assertIsNone(closer.store._connection)
+
+    def test_https(self):
+        """
+        With a certificate and key, the portal listens with TLS.
+        """
+        now = datetime.now(timezone.utc)
+        caKey, caCert = pki.createZoneCA("portal@127.0.0.1", now)
+        key = pki.newKey()
+        cert = pki.issueHubCertificate(caKey, caCert, "portal@127.0.0.1", ["127.0.0.1"],
+                                       key.public_key(), now)
+        os.makedirs(self.dataDir)
+        certFile, keyFile = os.path.join(self.dataDir, "c.pem"), os.path.join(self.dataDir, "k.pem")
+        pki.writePEM(certFile, pki.certificatePEM(cert))
+        pki.writePrivateKey(keyFile, key)
+        _, top = self.build("--cert", certFile, "--key", keyFile)
+        [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
+        self.assertIsInstance(web.endpoint, SSL4ServerEndpoint)
+
+    def test_badCertificate(self):
+        """
+        Certificate files that cannot be read are a usage error.
+        """
+        self.assertRaises(usage.UsageError, self.build, "--cert", "/nonexistent", "--key", "/none")
+
+    def test_follow(self):
+        """
+        With --follow, a replica follows the primary, and writes go there.
+        """
+        _, top = self.build("--follow", "http://127.0.0.1:9/")
+        [replica] = [s for s in top if isinstance(s, PortalReplica)]
+        self.assertEqual(replica._portal.settings.primary, "http://127.0.0.1:9/.well-known/mmm/")
+        self.assertEqual(replica._interval, 5.0)
+
+
+class PluginTests(SynchronousTestCase):
+    """
+    The C{twistd meshportal} dropin.
+    """
+
+    def test_plugin(self):
+        """
+        C{getPlugins(IServiceMaker)} lists C{meshportal}, naming this module.
+        """
+        [maker] = [p for p in getPlugins(IServiceMaker) if p.tapname == "meshportal"]
+        self.assertIs(maker.options, Options)
+        self.assertEqual(maker.name, "Mesh portal")
