@@ -117,12 +117,57 @@ def _addClientCA(context: SSL.Context, caCert: x509.Certificate) -> None:
         context.add_client_ca(_x509(caCert))
 
 
+#: The most plaintext the hub hands OpenSSL in one write, so the most one TLS
+#: record carries (a record of it is 2,070 bytes in TLS 1.3).
+#:
+#: The connections of Twisted's TLS layer write their records into an
+#: OpenSSL memory BIO, and Twisted reads each write's record out of it at
+#: once; but the BIO's buffer never shrinks: it keeps, for the life of the
+#: link, room for the largest record it ever held (times 4/3).  The
+#: handshake leaves it at about 2.9 KiB.  Twisted hands OpenSSL up to 16 KiB
+#: of plaintext per write, so one burst of 16 KiB or more to a link (a
+#: joining device's C{pzpUpdate} pages, a relayed message) left that link
+#: 21.4 KiB of buffer instead of 2.9 for good, 18.5 KiB more per idle link.
+#: Records of at most this size fit the buffer the handshake already made.
+#: (C{SSL_MODE_RELEASE_BUFFERS} cannot help: it frees OpenSSL's own record
+#: buffers, not the BIO's.)
+MAX_WRITE = 2048
+
+
+class _ShortWriteConnection(SSL.Connection):
+    """
+    An OpenSSL connection whose C{send} encrypts at most L{MAX_WRITE} bytes
+    per call and says how many it took, as a partial write: Twisted's TLS
+    layer then reads that record out of the memory BIO and sends the rest
+    in further calls.
+    """
+
+    def send(self, buf, flags: int = 0) -> int:
+        if len(buf) > MAX_WRITE:
+            buf = memoryview(buf)[:MAX_WRITE]
+        return super().send(buf, flags)
+
+    write = send
+
+
+class _HubServerOptions(CertificateOptions):
+    """
+    L{CertificateOptions} whose server connections write short records
+    (L{_ShortWriteConnection}).  It supports no ALPN: the hub needs none.
+    """
+
+    def serverConnectionForTLS(self, tlsProtocol) -> SSL.Connection:
+        return _ShortWriteConnection(self.getContext(), None)
+
+
 def hubServerOptions(caCert: x509.Certificate, hubKey, hubCert: x509.Certificate):
     """
     TLS options for the hub's listening port (and for a device that accepts
     peer links): present C{hubCert} with C{caCert} as its chain, request a
     client certificate from the zone CA, but let every client complete the
-    handshake with or without one.
+    handshake with or without one.  Its connections encrypt at most
+    L{MAX_WRITE} bytes per TLS record, so that an idle link keeps no more
+    buffer than its handshake needed, whatever was once written to it.
 
     The caller must check the client's certificate itself once the handshake
     completes (L{peerCertificate}, then L{pz.pki.verifyPeerCertificate}).
@@ -130,7 +175,7 @@ def hubServerOptions(caCert: x509.Certificate, hubKey, hubCert: x509.Certificate
     @return: a L{CertificateOptions}, usable as the context factory of a
         L{twisted.protocols.tls.TLSMemoryBIOFactory} or C{listenSSL}.
     """
-    options = CertificateOptions(
+    options = _HubServerOptions(
         privateKey=_pkey(hubKey),
         certificate=_x509(hubCert),
         extraCertChain=[_x509(caCert)],

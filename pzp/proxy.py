@@ -80,13 +80,12 @@ class _ObservedEndpoint:
 
     def connect(self, factory):
         self._proxy.hubInputs.attempt()
-        self._endpoint = self._makeEndpoint()
 
         def failed(failure):
             self._proxy.hubInputs.failed(_asZoneError(failure))
             return failure
 
-        return self._endpoint.connect(factory).addErrback(failed)
+        return self._makeEndpoint().connect(factory).addErrback(failed)
 
 
 @implementer(IVirginActions, IHubActions)
