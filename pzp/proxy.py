@@ -239,11 +239,18 @@ class Proxy(service.MultiService):
                 self._log.error("the hub refused this device: {code}: {message}. Not retrying; "
                                 "restart the proxy once this is fixed.",
                                 code=error.code, message=error.message)
-                # Once the service has taken this attempt's outcome in.
-                client = self._client
-                self.clock.callLater(0, lambda: client.parent and client.disownServiceParent())
+                self._stopReconnecting()
 
         return protocol.registered.addCallbacks(registered, refused)
+
+    def _stopReconnecting(self) -> None:
+        """
+        Stop the reconnecting service once it has taken the current
+        attempt's outcome in: stopped from inside prepareConnection, it
+        would have no transition for the refused link's close.
+        """
+        client = self._client
+        self.clock.callLater(0, lambda: client.parent and client.disownServiceParent())
 
     def linkUp(self, link) -> None:
         self.lastError = None
@@ -275,11 +282,7 @@ class Proxy(service.MultiService):
             self._log.warn("ignored a CERT_REVOKED whose CRL does not prove it: nothing erased")
             return
         zoneId = creds.zoneId
-        # Stopped once the reconnecting service has taken this attempt's
-        # outcome in: stopping it now, inside prepareConnection, leaves it
-        # with no transition for the refused link's close.
-        client = self._client
-        self.clock.callLater(0, lambda: client.parent and client.disownServiceParent())
+        self._stopReconnecting()
         self._cancelRenewal()
         self.zoneDir.wipe()
         self.mode = "Virgin"
