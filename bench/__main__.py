@@ -18,7 +18,12 @@ What it does, in order (see C{bench/README.md} for why):
     after start-up, a few connections and a garbage collection; then 5,000
     idle links held by L{bench.hold}; once traffic has settled, another
     collection and RSS again; the growth divided by 5,000;
- 5. prints the machine facts and one table, with ratios to the bare server
+ 5. revocation latency (L{bench.revocation}); skip with C{--skip-revocation};
+ 6. the Mesh portal (L{bench.portal}): Get and Publish transactions per
+    second over HTTP with a C{treq} client next to a bare C{twisted.web}
+    handler, and the cost of one Publish in-process; skip with
+    C{--skip-portal};
+ 7. prints the machine facts and one table, with ratios to the bare server
     and pass/fail against the targets, and writes it to
     C{bench/out/results.txt} (raw figures in C{bench/out/results.json}).
 
@@ -499,9 +504,24 @@ def parseArgs(argv):
     parser.add_argument("--skip-revocation", action="store_true", help="no revocation test")
     parser.add_argument("--revocation-devices", type=int, default=100,
                         help="connected devices that must receive the new CRL")
+    parser.add_argument("--skip-portal", action="store_true", help="no Mesh portal test")
+    parser.add_argument("--portal-concurrency", type=int, default=16,
+                        help="Mesh portal: requests the client keeps in flight")
+    parser.add_argument("--portal-warmup", type=float, default=1.0,
+                        help="Mesh portal: client warm-up per run, s")
+    parser.add_argument("--portal-duration", type=float, default=5.0,
+                        help="Mesh portal: measured seconds per run")
+    parser.add_argument("--portal-entries", type=int, default=500,
+                        help="Mesh portal: entries published first (timed in-process; "
+                        "Get reads them)")
+    parser.add_argument("--portal-publishes", type=int, default=5000,
+                        help="Mesh portal: entries signed beforehand for the Publish run")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.duration <= 0 or args.s_time < 1:
         parser.error("--repeat, --duration and --s-time must be positive")
+    if (args.portal_concurrency < 1 or args.portal_duration <= 0 or args.portal_warmup < 0
+            or args.portal_entries < 1 or args.portal_publishes < 1):
+        parser.error("the --portal-* options must be positive")
     return args
 
 
@@ -578,12 +598,20 @@ def main(argv=None) -> int:
 
             log(f"revocation: {args.revocation_devices} connected devices")
             revocation = measureRevocation(servers, args.revocation_devices, log, TOP)
+        portal = {}
+        if not args.skip_portal:
+            from bench.portal import measurePortal
+
+            log(f"portal: Get and Publish at {args.portal_concurrency} in flight")
+            portal = measurePortal(args, run, log, TOP, spawn=spawn, stop=stop, freePort=freePort,
+                                   waitForPort=waitForPort, cpuTicks=cpuTicks)
     finally:
         stopAll()
 
+    from bench.portal import portalReport
     from bench.revocation import revocationReport
 
-    lines = report(args, rate, memory, info) + revocationReport(revocation)
+    lines = report(args, rate, memory, info) + revocationReport(revocation) + portalReport(portal)
     lines.append("")
     lines.append(f"(whole run: {time.monotonic() - began:.0f} s; raw figures in "
                  f"bench/out/results.json, logs in bench/out/run/)")
@@ -593,7 +621,8 @@ def main(argv=None) -> int:
         f.write(text)
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"args": {k: v for k, v in vars(args).items()}, "facts": info,
-                   "rate": rate, "memory": memory, "revocation": revocation}, f, indent=1,
+                   "rate": rate, "memory": memory, "revocation": revocation,
+                   "portal": portal}, f, indent=1,
                   default=str)
     return 0
 
