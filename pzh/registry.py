@@ -10,9 +10,23 @@ a zone's traffic grows with the changes rather than with the zone's size
 times the changes.  Lists are split into frames of at most L{_PAGE}
 devices, and each payload is encoded once and spliced into every
 recipient's envelope.
+
+Updates are paced: a link is sent at most L{_BURST} bytes of them per
+reactor turn, and all links together about L{_TURN} bytes; what is left
+waits, in order, for the next turns (taken round-robin), and any later
+update for a link waits behind what it still has waiting, so every device
+sees pages and changes in the order they were made.  Every frame written
+is copied a few times on its way to the socket (spliced envelope, length
+prefix, TLS records) and sits in the link's send buffers until the next
+turn; written at once, a joiner's whole list (about 120 bytes a device)
+and the change sent to every other link made tens of MB of short-lived
+blocks of a few KB in one turn, among which the links connecting meanwhile
+put their long-lived state, and the C allocator kept that fragmented heap
+for good: about 16 KiB more per idle link at 5,000 links.
 """
 
 import json
+from collections import deque
 from typing import Optional
 
 from twisted.logger import Logger
@@ -43,6 +57,12 @@ class Registry:
         self._left: set = set()
         self._pending = None
         self._touches: dict = {}
+        # deviceId -> (link, deque of frame makers) not sent yet; and the
+        # device ids in the order they are to be served
+        self._backlog: dict = {}
+        self._line: deque = deque()
+        self._pumping = None
+        self._budget = _TURN
 
     def __len__(self) -> int:
         return len(self._links)
@@ -69,6 +89,7 @@ class Registry:
             self._log.info("{device} connected again; closing its older link",
                            device=link.deviceId)
             old.replaced = True
+            self._backlog.pop(old.deviceId, None)
             old.transport.loseConnection()
         self._links[link.deviceId] = link
         self._joined[link.deviceId] = link
@@ -86,6 +107,7 @@ class Registry:
             return
         del self._links[link.deviceId]
         self._joined.pop(link.deviceId, None)
+        self._backlog.pop(link.deviceId, None)
         self._left.add(link.deviceId)
         self._touch(link.deviceId, None)
         self._log.info("{device} disconnected", device=link.deviceId)
@@ -120,6 +142,11 @@ class Registry:
         if self._pending is not None and self._pending.active():
             self._pending.cancel()
         self._pending = None
+        if self._pumping is not None and self._pumping.active():
+            self._pumping.cancel()
+        self._pumping = None
+        self._backlog.clear()
+        self._line.clear()
         self.flushTouches()
 
     @staticmethod
@@ -154,6 +181,7 @@ class Registry:
         what changed (C{joined}, C{left}).
         """
         self._pending = None
+        self._budget = _TURN
         self.flushTouches()
         joined, self._joined = self._joined, {}
         left, self._left = sorted(self._left), set()
@@ -165,23 +193,89 @@ class Registry:
                                   "pages": len(snapshot)})
                     for number, page in enumerate(snapshot, 1)]
             for link in joined.values():
-                for frame in full:
-                    link.sendString(frame(link))
+                self._queue(link, full)
         entries = [self._entry(link) for link in joined.values()]
         deltas = [self._frames({"status": "pzpUpdate", "joined": page, "left": []})
                   for page in _pages(entries) if page] + [
                   self._frames({"status": "pzpUpdate", "joined": [], "left": page})
                   for page in _pages(left, _PAGE * 4) if page]
-        for deviceId, link in self._links.items():
+        for deviceId, link in list(self._links.items()):
             if deviceId not in joined:
-                for frame in deltas:
-                    link.sendString(frame(link))
+                self._queue(link, deltas)
+
+    def _queue(self, link, frames: list) -> None:
+        """
+        Send C{frames} (frame makers) to C{link} after whatever it still
+        has waiting: what this turn's budget allows now, the rest on later
+        turns.
+        """
+        entry = self._backlog.get(link.deviceId)
+        if entry is not None and entry[0] is link:
+            entry[1].extend(frames)
+            return
+        waiting = deque(frames)
+        if self._budget > 0:
+            self._send(link, waiting)
+        if waiting:
+            if link.deviceId not in self._backlog:
+                self._line.append(link.deviceId)
+            self._backlog[link.deviceId] = (link, waiting)
+            self._schedulePump()
+
+    def _send(self, link, waiting: deque) -> None:
+        """
+        Send C{link} its next L{_BURST} bytes (whole frames, at least one)
+        from C{waiting}, out of this turn's budget.
+        """
+        burst = _BURST
+        while waiting and burst > 0:
+            data = waiting.popleft()(link)
+            burst -= len(data)
+            self._budget -= len(data)
+            link.sendString(data)
+
+    def _schedulePump(self) -> None:
+        if self._pumping is None or not self._pumping.active():
+            self._pumping = self._clock.callLater(0, self._pump)
+
+    def _pump(self) -> None:
+        """
+        One turn's sending: links with frames waiting get their next
+        L{_BURST} bytes in turn until the turn's budget is spent; a link
+        served goes to the back of the line.
+        """
+        self._pumping = None
+        self._budget = _TURN
+        for _ in range(len(self._line)):
+            if self._budget <= 0:
+                break
+            deviceId = self._line.popleft()
+            link, waiting = self._backlog.get(deviceId, (None, None))
+            if link is None or self._links.get(deviceId) is not link:
+                self._backlog.pop(deviceId, None)
+                continue
+            self._send(link, waiting)
+            if self._backlog.get(deviceId, (None,))[0] is not link:
+                continue  # the link went while it was written to
+            if waiting:
+                self._line.append(deviceId)
+            else:
+                del self._backlog[deviceId]
+        if self._line:
+            self._schedulePump()
 
 
 #: Devices per pzpUpdate frame.  Large zones get several small frames rather
-#: than one large one: a large write would leave every link's TLS buffers at
-#: its size for good.
+#: than one large one, which no frame limit refuses and which can be paced.
 _PAGE = 32
+
+#: Bytes of pzpUpdate frames a link is sent per reactor turn (a page is
+#: about 4 KB); a frame is never split.
+_BURST = 16 * 1024
+
+#: Bytes of pzpUpdate frames all links together are sent per reactor turn,
+#: give or take a burst.
+_TURN = 256 * 1024
 
 
 def _pages(items: list, size: int = _PAGE) -> list:

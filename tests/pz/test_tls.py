@@ -476,6 +476,62 @@ class HubServerTests(SynchronousTestCase):
         self.assertTrue(client.handshook)
         self.assertEqual(recording.connection.get_protocol_version_name(), "TLSv1.3")
 
+    def test_shortRecords(self):
+        """
+        Whatever the hub writes at once, it goes out in TLS records of at
+        most L{tls.MAX_WRITE} bytes of plaintext (records no larger than
+        the handshake's own, so the link's memory BIO never grows past what
+        the handshake needed), and arrives whole and in order.
+        """
+        clock = Clock()
+        data = bytes(range(256)) * 400  # 100 KiB, more than Twisted's 16 KiB writes
+
+        @implementer(IHandshakeListener)
+        class Writer(Protocol):
+            def handshakeCompleted(self):
+                self.transport.write(data[:70000])
+                self.transport.write(data[70000:])
+
+        received = []
+
+        class Reader(Protocol):
+            def dataReceived(self, chunk):
+                received.append(chunk)
+
+        class Recording(FakeTransport):
+            written = []
+
+            def write(self, chunk):
+                self.written.append(chunk)
+                super().write(chunk)
+
+        key, cert = self.zone.device("phone")
+        serverFactory = TLSMemoryBIOFactory(
+            self.zone.serverOptions(), False, Factory.forProtocol(Writer), clock
+        )
+        clientFactory = TLSMemoryBIOFactory(
+            tls.pzpClientOptions(self.zone.caCert, key, cert, HUB_HOST),
+            True, Factory.forProtocol(Reader), clock,
+        )
+        connectedServerAndClient(
+            lambda: serverFactory.buildProtocol(None),
+            lambda: clientFactory.buildProtocol(None),
+            clock=clock,
+            serverTransportFactory=lambda p: Recording(p, isServer=True),
+        )
+        self.assertEqual(b"".join(received), data)
+        stream = b"".join(Recording.written)
+        appRecords = []
+        while stream:
+            contentType, _, length = struct.unpack(">BHH", stream[:5])
+            # TLS 1.3 hides every record after the ServerHello as
+            # application data; its overhead is a type byte and a 16-byte tag.
+            if contentType == 23:
+                appRecords.append(length - 17)
+            stream = stream[5 + length:]
+        self.assertGreaterEqual(sum(appRecords), len(data))
+        self.assertLessEqual(max(appRecords), tls.MAX_WRITE)
+
 
 class PZPClientTests(SynchronousTestCase):
     """

@@ -51,6 +51,21 @@ class _Link:
         return out
 
 
+class _TurnClock(Clock):
+    """
+    A L{Clock} whose L{turn} runs, as a reactor's turn does, only the calls
+    due when it starts, not those they schedule for now.
+    """
+
+    def turn(self, amount: float = 0) -> None:
+        self.rightNow += amount
+        due = [call for call in self.calls if call.getTime() <= self.seconds()]
+        for call in due:
+            self.calls.remove(call)
+            call.called = 1
+            call.func(*call.args, **call.kw)
+
+
 class RegistryTests(SynchronousTestCase):
     """
     L{Registry} keeps live links by device id and sends coalesced updates.
@@ -95,6 +110,117 @@ class RegistryTests(SynchronousTestCase):
         self.assertEqual(sorted(e["id"] for d in deltas for e in d["joined"]),
                          sorted(l.deviceId for l in burst))
         self.registry.cancel()
+
+    def _turns(self, turn: int = 2**30):
+        """
+        A registry on a clock that, like a reactor, runs in one turn only
+        the calls already due when the turn begins; it sends one frame per
+        link per turn, and C{turn} bytes in all.
+        """
+        from pzh import registry
+
+        self.patch(registry, "_BURST", 1)
+        self.patch(registry, "_TURN", turn)
+        clock = _TurnClock()
+        self.addCleanup(lambda: self.assertEqual(clock.getDelayedCalls(), []))
+        return Registry(ZONE, self.store, clock, coalesce=0.05), clock
+
+    def test_largeListPaced(self):
+        """
+        A joiner's whole list goes out at most L{registry._BURST} bytes per
+        reactor turn (a frame is never split), the pages in order; an update
+        for that device while pages still wait is sent after them.
+        """
+        from pzh.registry import _PAGE
+
+        def pages(link):
+            return [p.get("page") for p in link.updates()]
+
+        reg, clock = self._turns()
+        first = _Link("first")
+        reg.register(first)
+        clock.turn(0.05)
+        first.updates()
+        burst = [_Link(f"d{i:03}", 41000 + i) for i in range(_PAGE * 4 + 5)]
+        for link in burst:
+            reg.register(link)
+        clock.turn(0.05)
+        joiner = burst[0]
+        self.assertEqual(pages(joiner), [1])
+        late = _Link("late", 42000)
+        reg.register(late)
+        clock.turn()
+        self.assertEqual(pages(joiner), [2])
+        clock.turn(0.05)  # page 3, and the news of late queued behind 4 and 5
+        self.assertEqual(pages(joiner), [3])
+        self.assertEqual(pages(late), [1])
+        clock.turn()
+        self.assertEqual(pages(joiner), [4])
+        clock.turn()
+        self.assertEqual(pages(joiner), [5])
+        clock.turn()
+        [delta] = joiner.updates()
+        self.assertEqual([e["id"] for e in delta["joined"]], [late.deviceId])
+        for _ in range(10):
+            clock.turn()
+        self.assertEqual(pages(late), [2, 3, 4, 5])
+        self.assertEqual([e["id"] for d in first.updates() for e in d["joined"]],
+                         [link.deviceId for link in burst] + [late.deviceId])
+        reg.cancel()
+
+    def test_turnBudget(self):
+        """
+        All links together get about L{registry._TURN} bytes per turn; the
+        links waiting are served in turn, round-robin, so a long list does
+        not hold up the others' updates.
+        """
+        from pzh.registry import _PAGE
+
+        reg, clock = self._turns(turn=1)  # one frame per turn, in all
+        links = [_Link(f"d{i:03}", 41000 + i) for i in range(_PAGE * 2 + 1)]
+        for link in links:
+            reg.register(link)
+        clock.turn(0.05)  # three pages each; the first link gets page 1
+        a, b, c = links[:3]
+        self.assertEqual([p["page"] for p in a.updates()], [1])
+        self.assertEqual(b.sent + c.sent, [])
+        served = []
+        for _ in range(len(links) * 3 - 1):
+            clock.turn()
+            served.append([link for link in links if link.sent])
+            for link in links:
+                link.updates()
+        self.assertEqual([len(s) for s in served], [1] * (len(links) * 3 - 1))
+        order = [s[0] for s in served]
+        # Each link in turn, round after round; the first one is done first.
+        self.assertEqual(order, links + links + links[1:])
+        self.assertEqual(clock.getDelayedCalls(), [])
+        reg.cancel()
+
+    def test_pacedListDroppedWhenLinkGoes(self):
+        """
+        Pages still waiting for a device that leaves, or connects again on a
+        new link, are not sent to the old link; C{cancel} drops them all.
+        """
+        from pzh.registry import _PAGE
+
+        reg, clock = self._turns()
+        links = [_Link(f"d{i:03}", 41000 + i) for i in range(_PAGE * 3)]
+        for link in links:
+            reg.register(link)
+        clock.turn(0.05)
+        gone, replaced, stays = links[0], links[1], links[2]
+        for link in links:
+            self.assertEqual([p["page"] for p in link.updates()], [1])
+        reg.unregister(gone)
+        again = _Link("d001", 43000)
+        reg.register(again)
+        clock.turn()
+        self.assertEqual(gone.sent + replaced.sent, [])
+        self.assertEqual([p["page"] for p in stays.updates()], [2])
+        reg.cancel()
+        clock.turn(1)
+        self.assertEqual(gone.sent + replaced.sent + stays.sent + again.sent, [])
 
     def test_registerAndGet(self):
         """
