@@ -26,6 +26,7 @@ Wire it into C{pzctl} with C{addMeshCommands(subparsers)}.
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 import re
@@ -227,7 +228,7 @@ def _run(verb, args) -> None:
     print(json.dumps(data, indent=2) if args.json else text)
 
 
-class _Verb:
+class _Verb(abc.ABC):
     """
     One C{pzctl mesh} verb: its arguments and what it does.
     """
@@ -247,11 +248,11 @@ class _Verb:
         """
         _run(self, args)
 
+    @abc.abstractmethod
     def main(self, context: _Context):
         """
         Do it; fire with C{(jsonData, text)}.
         """
-        raise NotImplementedError()
 
 
 class CreateVerb(_Verb):

@@ -50,6 +50,7 @@ Encoding rules:
 
 from __future__ import annotations
 
+import abc
 import base64
 import binascii
 import json
@@ -118,7 +119,7 @@ def _describe(value: object) -> str:
     return withArticle(type(value).__name__)
 
 
-class FieldType:
+class FieldType(abc.ABC):
     """
     How one draft type is checked in Python and carried in JSON.
 
@@ -139,24 +140,24 @@ class FieldType:
         """
         return value
 
+    @abc.abstractmethod
     def check(self, value: Any, path: str) -> None:
         """
         Raise L{MeshFormatError} unless C{value} is acceptable.
         """
-        raise NotImplementedError()
 
+    @abc.abstractmethod
     def encode(self, value: Any) -> Any:
         """
         Return the JSON form of an acceptable Python value.
         """
-        raise NotImplementedError()
 
+    @abc.abstractmethod
     def decode(self, data: Any, path: str) -> Any:
         """
         Return the Python value of the JSON C{data}, or raise
         L{MeshFormatError} naming C{path}.
         """
-        raise NotImplementedError()
 
     def _expected(self, what: str, value: Any, path: str) -> MeshFormatError:
         return MeshFormatError(f"{path}: expected {what}, got {_describe(value)}")
