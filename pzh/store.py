@@ -11,11 +11,12 @@ local disk answers in microseconds, and the hub's writes are rare (pairing,
 connect, disconnect, revoke).
 """
 
-import sqlite3
-from typing import Iterable, Optional
+from typing import Optional
 
 import attrs
 from zope.interface import Interface, implementer
+
+from pz.sqlite import SQLiteFile
 
 __all__ = ["IHubStore", "SQLiteHubStore", "DeviceRecord", "TokenRecord"]
 
@@ -196,7 +197,7 @@ _DEVICE_COLUMNS = "id, name, serial, enrolled, not_after, last_seen, address, re
 
 
 @implementer(IHubStore)
-class SQLiteHubStore:
+class SQLiteHubStore(SQLiteFile):
     """
     L{IHubStore} in one SQLite file.
 
@@ -205,25 +206,7 @@ class SQLiteHubStore:
     integers.
     """
 
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._connection = None
-        self._db.executescript(_SCHEMA)
-
-    @property
-    def _db(self) -> sqlite3.Connection:
-        # Opened on first use, and again after close(): twistd forks after
-        # makeService when it daemonises, and an SQLite connection must not
-        # cross fork() (closing it in the child would drop the child's own
-        # locks), so the service closes the store before that.
-        if self._connection is None:
-            self._connection = sqlite3.connect(self._path, isolation_level=None, timeout=10)
-            self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.execute("PRAGMA synchronous=FULL")
-        return self._connection
-
-    def _one(self, sql: str, args: Iterable) -> Optional[tuple]:
-        return self._db.execute(sql, tuple(args)).fetchone()
+    schema = _SCHEMA
 
     def addToken(self, token: TokenRecord) -> None:
         self._db.execute(
@@ -340,7 +323,3 @@ class SQLiteHubStore:
             "INSERT OR REPLACE INTO settings (name, value) VALUES (?, ?)", (name, value)
         )
 
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None

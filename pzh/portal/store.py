@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import sqlite3
 from datetime import datetime, timezone
 from typing import Iterator, Optional
 
@@ -42,6 +41,7 @@ import attrs
 from zope.interface import Interface, implementer
 
 from pz.mesh.schema import DateTime
+from pz.sqlite import SQLiteFile
 
 __all__ = [
     "IPortalStore",
@@ -407,7 +407,7 @@ def _parseTime(text: str) -> int:
 
 
 @implementer(IPortalStore)
-class SQLitePortalStore:
+class SQLitePortalStore(SQLiteFile):
     """
     L{IPortalStore} in one SQLite file (WAL mode, synchronous writes).
 
@@ -415,25 +415,11 @@ class SQLitePortalStore:
     the log record that holds it.
     """
 
+    schema = _SCHEMA
+
     def __init__(self, path: str) -> None:
-        self._path = path
-        self._connection = None
         self._depth = 0
-        self._db.executescript(_SCHEMA)
-
-    @property
-    def _db(self) -> sqlite3.Connection:
-        # Opened on first use and again after close(): twistd forks after
-        # makeService when it daemonises, and an SQLite connection must not
-        # cross fork(), so the service closes the store before that.
-        if self._connection is None:
-            self._connection = sqlite3.connect(self._path, isolation_level=None, timeout=10)
-            self._connection.execute("PRAGMA journal_mode=WAL")
-            self._connection.execute("PRAGMA synchronous=FULL")
-        return self._connection
-
-    def _one(self, sql: str, args=()) -> Optional[tuple]:
-        return self._db.execute(sql, tuple(args)).fetchone()
+        super().__init__(path)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -674,7 +660,3 @@ class SQLitePortalStore:
         )
         return bytes(row[0]) if row else None
 
-    def close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
