@@ -315,6 +315,27 @@ def _keyUDF(key: PublicKey | None, where: str, role: str) -> str:
         raise MeshSignatureError(f"{where}: {role}: {error.message}") from None
 
 
+def _verifySelfSigned(signed, signedType, keyField: str, previous):
+    """
+    The rule master and device profiles share: the profile's C{Identifier}
+    is the UDF of its own C{keyField}, and that key signed it; with
+    C{previous}, it must also be newer.
+    """
+    profile = _open(signed, signedType)
+    name = _name(signed)
+    key = getattr(profile, keyField)
+    udf = _keyUDF(key, name, keyField)
+    if profile.Identifier != udf:
+        raise MeshSignatureError(
+            f"{name}: Identifier {profile.Identifier} is not the UDF of its {keyField} ({udf})"
+        )
+    _checkEnvelope(signed, profile.Identifier)
+    verifyPayload(signed.SignedData, [key], name, f"its {keyField}")
+    if previous is not None:
+        checkFresh(signed, previous)
+    return profile
+
+
 def verifyMasterProfile(
     signed: SignedMasterProfile, previous: SignedMasterProfile | None = None
 ) -> MasterProfile:
@@ -326,19 +347,7 @@ def verifyMasterProfile(
     @return: the verified L{MasterProfile}.
     @raise MeshSignatureError: if a rule is broken.
     """
-    profile = _open(signed, SignedMasterProfile)
-    name = _name(signed)
-    udf = _keyUDF(profile.MasterSignatureKey, name, "MasterSignatureKey")
-    if profile.Identifier != udf:
-        raise MeshSignatureError(
-            f"{name}: Identifier {profile.Identifier} is not the UDF of its "
-            f"MasterSignatureKey ({udf})"
-        )
-    _checkEnvelope(signed, profile.Identifier)
-    verifyPayload(signed.SignedData, [profile.MasterSignatureKey], name, "its MasterSignatureKey")
-    if previous is not None:
-        checkFresh(signed, previous)
-    return profile
+    return _verifySelfSigned(signed, SignedMasterProfile, "MasterSignatureKey", previous)
 
 
 def verifyDeviceProfile(
@@ -352,19 +361,7 @@ def verifyDeviceProfile(
     @return: the verified L{DeviceProfile}.
     @raise MeshSignatureError: if a rule is broken.
     """
-    profile = _open(signed, SignedDeviceProfile)
-    name = _name(signed)
-    udf = _keyUDF(profile.DeviceSignatureKey, name, "DeviceSignatureKey")
-    if profile.Identifier != udf:
-        raise MeshSignatureError(
-            f"{name}: Identifier {profile.Identifier} is not the UDF of its "
-            f"DeviceSignatureKey ({udf})"
-        )
-    _checkEnvelope(signed, profile.Identifier)
-    verifyPayload(signed.SignedData, [profile.DeviceSignatureKey], name, "its DeviceSignatureKey")
-    if previous is not None:
-        checkFresh(signed, previous)
-    return profile
+    return _verifySelfSigned(signed, SignedDeviceProfile, "DeviceSignatureKey", previous)
 
 
 def verifyPersonalProfile(
