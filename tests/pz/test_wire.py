@@ -20,6 +20,7 @@ from pz.wire import (
     errorPayload,
     newMessageId,
 )
+from tests.support import frames as _frames
 
 
 def _frame(body: bytes) -> bytes:
@@ -36,14 +37,6 @@ def _valid(**changes) -> dict:
     envelope.update(changes)
     return envelope
 
-
-def _frames(data: bytes) -> list:
-    out = []
-    while data:
-        (length,) = struct.unpack(">I", data[:4])
-        out.append(json.loads(data[4 : 4 + length]))
-        data = data[4 + length :]
-    return out
 
 
 class ZoneErrorTests(SynchronousTestCase):

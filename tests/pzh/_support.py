@@ -8,14 +8,11 @@ ends, pumped by L{twisted.test.iosim}).
 import itertools
 import json
 import sqlite3
-import struct
-import time
 from datetime import datetime, timezone
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IHandshakeListener
 from twisted.internet.protocol import Factory
-from twisted.internet.task import Clock
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.test.iosim import FakeTransport, connect
@@ -26,6 +23,7 @@ from pzh.hub import Hub, HubSettings
 from pzh.protocol import HubFactory
 from pzh.store import SQLiteHubStore
 from pzh.zone import loadOrCreateZone
+from tests.support import frames, nowClock
 
 __all__ = ["HubFixture", "FrameClient", "frames", "USER", "HOST", "ZONE"]
 
@@ -34,26 +32,6 @@ HOST = "127.0.0.1"
 ZONE = f"{USER}@{HOST}"
 
 
-def nowClock() -> Clock:
-    """
-    A L{Clock} that reads the present time, so that certificates made with
-    the real time are valid by it.
-    """
-    clock = Clock()
-    clock.advance(time.time())
-    return clock
-
-
-def frames(data: bytes) -> list:
-    """
-    Split the bytes a hub wrote into the JSON objects of its frames.
-    """
-    out = []
-    while data:
-        (length,) = struct.unpack(">I", data[:4])
-        out.append(json.loads(data[4 : 4 + length]))
-        data = data[4 + length :]
-    return out
 
 
 @implementer(IHandshakeListener)

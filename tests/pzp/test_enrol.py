@@ -10,13 +10,11 @@ L{PeerCertTransport}) are shared with the other proxy tests.
 import itertools
 import json
 import struct
-import time
 from datetime import datetime, timezone
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Factory
-from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
@@ -33,21 +31,13 @@ from pzh.store import SQLiteHubStore
 from pzh.zone import loadOrCreateZone
 from pzp.enrol import EnrolmentProtocol, EnrolmentResult
 from pzp.zonedir import Credentials
+from tests.support import frames, nowClock
 
 HOST = "127.0.0.1"
 USER = "alice"
 ZONE = f"{USER}@{HOST}"
 HUB_PORT = 8000
 
-
-def nowClock() -> Clock:
-    """
-    A L{Clock} reading the present, so certificates made with the real time
-    are valid by it.
-    """
-    clock = Clock()
-    clock.advance(time.time())
-    return clock
 
 
 def frame(obj) -> bytes:
@@ -64,17 +54,6 @@ def prop(payload: dict, to: str = "", sender: str = ZONE, msgId: str = "m1") -> 
     """
     return {"type": "prop", "from": sender, "to": to, "id": msgId, "payload": payload}
 
-
-def frames(data: bytes) -> list:
-    """
-    Split bytes written by a protocol into the JSON objects of its frames.
-    """
-    out = []
-    while data:
-        (length,) = struct.unpack(">I", data[:4])
-        out.append(json.loads(data[4 : 4 + length]))
-        data = data[4 + length :]
-    return out
 
 
 class PeerCertTransport(StringTransport):
