@@ -66,6 +66,21 @@ class CRLNumberTests(_RevocationTestCase):
     The CRL Number only grows.
     """
 
+    def failCRLWrites(self):
+        """
+        Make writing C{crl.pem} fail as on a full disk; return the real
+        L{pki.writePEM} to restore it with.
+        """
+        original = pki.writePEM
+
+        def writePEM(path, data, *args, **kwargs):
+            if os.path.basename(path) == "crl.pem":
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return original(path, data, *args, **kwargs)
+
+        self.patch(pki, "writePEM", writePEM)
+        return original
+
     def restart(self) -> ZoneAuthority:
         """
         A new authority on the same zone directory and a new connection to
@@ -163,14 +178,7 @@ class CRLNumberTests(_RevocationTestCase):
         """
         key, cert = self.fixture.enrolDevice("phone")
         before = pki.crlNumber(self.authority.crl)
-        original = pki.writePEM
-
-        def writePEM(path, data, *args, **kwargs):
-            if os.path.basename(path) == "crl.pem":
-                raise OSError(errno.ENOSPC, "No space left on device")
-            return original(path, data, *args, **kwargs)
-
-        self.patch(pki, "writePEM", writePEM)
+        original = self.failCRLWrites()
         self.assertRaises(OSError, self.authority.revoke, self.fixture.deviceId("phone"))
         self.patch(pki, "writePEM", original)
         self.assertEqual(pki.crlNumber(crlOnDisk(self.fixture)), before)
@@ -187,14 +195,7 @@ class CRLNumberTests(_RevocationTestCase):
         retrying the command is enough.
         """
         key, cert = self.fixture.enrolDevice("phone")
-        original = pki.writePEM
-
-        def writePEM(path, data, *args, **kwargs):
-            if os.path.basename(path) == "crl.pem":
-                raise OSError(errno.ENOSPC, "No space left on device")
-            return original(path, data, *args, **kwargs)
-
-        self.patch(pki, "writePEM", writePEM)
+        original = self.failCRLWrites()
         self.assertRaises(OSError, self.hub.revoke, self.fixture.deviceId("phone"))
         self.patch(pki, "writePEM", original)
         result = self.hub.revoke(self.fixture.deviceId("phone"))
