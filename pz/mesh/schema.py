@@ -36,12 +36,21 @@ Encoding rules:
       not C{1.0}).
     - Boolean: C{true} or C{false}.
     - DateTime: RFC 3339, emitted in UTC as C{2016-09-20T12:00:00Z}, or
-      with six fraction digits when there is a fraction; any RFC 3339 offset
-      is accepted and converted to UTC. Python values are timezone-aware
-      C{datetime}s, normalised to UTC.
+      with six fraction digits when there is a fraction; read in every form
+      RFC 3339 section 5.6 allows (C{t}/C{z} in lower case, any number of
+      fraction digits, truncated to microseconds, any offset, converted to
+      UTC, and a leap second, C{23:59:60} UTC, read as C{23:59:59.999999}). Python values
+      are timezone-aware C{datetime}s, normalised to UTC.
     - Binary: base64url without padding (RFC 4648 section 5), canonical
-      only; Python values are C{bytes}.
-    - Struct: the nested object's fields, untagged (its type is the field's).
+      only, except that the line breaks the Mesh reference implementation
+      puts inside long values are ignored when reading; Python values are
+      C{bytes}.
+    - Struct: the nested object's fields, untagged (its type is the
+      field's); when reading, the same object tagged with that one type is
+      accepted too, as the reference implementation sends some.
+    - A structure may declare C{readForms(data, path)}, a class method that
+      rewrites another accepted JSON form of itself into its own before
+      decoding (JWS flattened forms, the reference's RSA key form).
     - Tagged: a nested object tagged with its type name, for fields that
       may hold any subclass of a base.
     - JSONObject: any JSON object; used only for JOSE header parameters,
@@ -90,6 +99,7 @@ __all__ = [
     "encodeDateTime",
     "encodeBinary",
     "decodeBinary",
+    "withoutLineBreaks",
 ]
 
 _REGISTRY: dict[str, type] = {}
@@ -249,8 +259,12 @@ class _Boolean(FieldType):
 
 Boolean = _Boolean()
 
+# RFC 3339 section 5.6, whole: "T" and "Z" in either case (its ABNF strings
+# are case-insensitive), one or more fraction digits, "Z" or a numeric offset
+# ("-00:00" included), and a leap second (":60"). ASCII digits only.
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?" r"(Z|[+-]\d{2}:\d{2})\Z"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
 )
 
 
@@ -299,10 +313,18 @@ class _DateTime(FieldType):
         match = _RFC3339.match(data)
         if match is None:
             raise MeshFormatError(
-                f"{path}: {data!r} is not an RFC 3339 date-time " "(YYYY-MM-DDTHH:MM:SS[.ffffff]Z)"
+                f"{path}: {data!r} is not an RFC 3339 date-time "
+                "(YYYY-MM-DDTHH:MM:SS[.fraction]Z or an offset such as +01:00)"
             )
         year, month, day, hour, minute, second, fraction, zone = match.groups()
-        if zone == "Z":
+        # Python has no 60th second: a leap second is read as the last
+        # microsecond before the next minute, so order is kept. Fractions
+        # finer than a microsecond are truncated.
+        microsecond = int((fraction or "0")[:6].ljust(6, "0"))
+        leap = second == "60"
+        if leap:
+            second, microsecond = "59", 999999
+        if zone in ("Z", "z"):
             offset = timedelta(0)
         else:
             sign = -1 if zone[0] == "-" else 1
@@ -318,12 +340,15 @@ class _DateTime(FieldType):
                 int(hour),
                 int(minute),
                 int(second),
-                int((fraction or "0").ljust(6, "0")),
+                microsecond,
                 tzinfo=timezone(offset),
-            )
-            return value.astimezone(timezone.utc)
+            ).astimezone(timezone.utc)
         except (ValueError, OverflowError):
             raise MeshFormatError(f"{path}: {data!r} is not a valid date-time") from None
+        if leap and (value.hour, value.minute) != (23, 59):
+            # RFC 3339 section 5.7: leap seconds are inserted at 23:59:60 UTC.
+            raise MeshFormatError(f"{path}: {data!r} has a leap second that is not at 23:59 UTC")
+        return value
 
 
 DateTime = _DateTime()
@@ -377,10 +402,22 @@ class _Binary(FieldType):
         return encodeBinary(value)
 
     def decode(self, data: Any, path: str) -> bytes:
+        if isinstance(data, str):
+            data = withoutLineBreaks(data)
         return decodeBinary(data, path)
 
 
 Binary = _Binary()
+
+
+def withoutLineBreaks(data: str) -> str:
+    """
+    Remove the line breaks (C{\\n}, C{\\r\\n}) that the Mesh reference
+    implementation puts inside long base64url values (one before the value
+    and one after every 64 characters). Nothing else is tolerated: the rest
+    must still be canonical base64url.
+    """
+    return data.replace("\r\n", "").replace("\n", "")
 
 
 def _checkJSONValue(value: Any, path: str) -> None:
@@ -462,6 +499,14 @@ class Struct(FieldType):
         return _encodeBody(value)
 
     def decode(self, data: Any, path: str) -> Structure:
+        # Read liberally: the Mesh reference implementation sometimes tags a
+        # nested object with its own type (CreateRequest.Profile is sent as
+        # {"SignedPersonalProfile": {...}}). Only the field's own type is
+        # accepted; no structure has a field named after its own type, so
+        # this cannot be confused with an untagged body.
+        name = self.target.__name__
+        if isinstance(data, dict) and len(data) == 1 and isinstance(data.get(name), dict):
+            data = data[name]
         return _decodeBody(self.target, data, path)
 
 
@@ -665,6 +710,9 @@ def _encodeBody(obj: Structure) -> dict:
 
 
 def _decodeBody(cls: type, data: Any, path: str) -> Any:
+    reader = getattr(cls, "readForms", None)
+    if reader is not None:
+        data = reader(data, path)
     if not isinstance(data, dict):
         raise MeshFormatError(f"{path}: expected an object, got {_describe(data)}")
     specs = dict(fieldsOf(cls))
@@ -773,6 +821,10 @@ def parseJSON(data: bytes | str) -> Any:
     try:
         return json.loads(
             data,
+            # The reference implementation writes its base64url line breaks
+            # as raw newlines inside JSON strings; read them as an escaped
+            # newline would be (the same string, so nothing new gets in).
+            strict=False,
             object_pairs_hook=_refuseDuplicates,
             parse_constant=_refuseConstant,
             parse_int=_parseInteger,

@@ -210,11 +210,46 @@ class DateTimeTests(SynchronousTestCase):
             "2016-13-20T12:00:00Z",
             "2016-02-30T12:00:00Z",
             "2016-09-20T12:00:60Z",
-            "2016-09-20T12:00:00.1234567Z",
+            "2016-12-31T23:59:60+01:00",
+            "2016-09-20T12:00:00.Z",
+            "2016-09-20T12:00:00,5Z",
+            "2016-09-20x12:00:00Z",
             "2016-09-20T12:00:00+24:00",
+            "2016-09-20T12:00:00+0200",
+            "\uff12016-09-20T12:00:00Z",
+            "2016-09-20T12:00:0\u0661Z",
             "0001-01-01T00:00:00+01:00",
         ]:
             self.assertRaises(MeshFormatError, DateTime.decode, text, "t")
+
+    def test_everyRFC3339Form(self):
+        """
+        Every form RFC 3339 section 5.6 allows is read, as the Mesh reference
+        implementation and others send them: lower-case C{t} and C{z}, any
+        number of fraction digits (truncated to microseconds), offsets
+        including C{-00:00}, and a leap second at 23:59:60 UTC; what is
+        written stays the canonical form.
+        """
+        noon = datetime(2016, 9, 20, 12, 0, tzinfo=UTC)
+        for text, expected in [
+            ("2016-09-20t12:00:00z", noon),
+            ("2016-09-20T12:00:00z", noon),
+            ("2016-09-20t12:00:00Z", noon),
+            ("2016-09-20T12:00:00.5Z", noon.replace(microsecond=500000)),
+            ("2016-09-20T12:00:00.1234567Z", noon.replace(microsecond=123456)),
+            ("2016-09-20T12:00:00.123456789012345678901234567890z", noon.replace(microsecond=123456)),
+            ("2016-09-20T12:00:00.000000000Z", noon),
+            ("2016-09-20T12:00:00-00:00", noon),
+            ("2016-09-20t17:30:00.25+05:30", noon.replace(microsecond=250000)),
+            ("2016-09-20T07:00:00-05:00", noon),
+            ("2016-12-31T23:59:60Z", datetime(2016, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+            ("2017-01-01T00:59:60+01:00", datetime(2016, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+        ]:
+            self.assertEqual(DateTime.decode(text, "t"), expected, text)
+        self.assertEqual(
+            DateTime.encode(DateTime.decode("2016-09-20t14:00:00.5000000+02:00", "t")),
+            "2016-09-20T12:00:00.500000Z",
+        )
 
     def test_construction(self):
         """
