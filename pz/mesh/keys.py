@@ -15,7 +15,13 @@ Supported keys:
     - signature keys: Ed25519 (the default, JWS C{EdDSA}) or P-256
       (JWS C{ES256});
     - encryption keys: X25519 (the default) or P-256, used with JWE
-      C{ECDH-ES+A256KW}.
+      C{ECDH-ES+A256KW};
+    - RSA public keys of 2048 to 8192 bits, as the Mesh reference
+      implementation makes them, read and checked to verify its signatures
+      (JWS C{RS256} or C{RS512}). Their UDF is the reference's: the
+      fingerprint of the PKCS #1 C{RSAPublicKey} DER under the same content
+      type (the published examples' RSA key UDFs are computed so). This
+      code signs with RSA only in tests and never encrypts to RSA keys.
 """
 
 from __future__ import annotations
@@ -24,12 +30,12 @@ from typing import Union
 
 import attrs
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
 from jwcrypto import jwk
 
 from pz.mesh.errors import MeshKeyError, withArticle
 from pz.mesh.model import Key, PublicKey
-from pz.udf import key_fingerprint
+from pz.udf import KEYINFO_TYPE, fingerprint, key_fingerprint
 
 __all__ = [
     "SIGNATURE_CURVES",
@@ -41,6 +47,8 @@ __all__ = [
     "udfOf",
     "curveOf",
     "signatureAlgorithmOf",
+    "signatureAlgorithmsOf",
+    "meshKeyFingerprint",
     "toCryptography",
     "toJWK",
 ]
@@ -51,13 +59,42 @@ SIGNATURE_CURVES = ("Ed25519", "P-256")
 #: Curves an encryption key may use, the default first.
 ENCRYPTION_CURVES = ("X25519", "P-256")
 
-_JWS_ALGORITHMS = {"Ed25519": "EdDSA", "P-256": "ES256"}
+#: The JWS algorithms a signature by each key type may use, the one this
+#: code signs with first.
+_JWS_ALGORITHMS = {"Ed25519": ("EdDSA",), "P-256": ("ES256",), "RSA": ("RS512", "RS256")}
 _P256_BYTES = 32
 
-PublicKeyObject = Union[ed25519.Ed25519PublicKey, x25519.X25519PublicKey, ec.EllipticCurvePublicKey]
-PrivateKeyObject = Union[
-    ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey, ec.EllipticCurvePrivateKey
+#: RSA moduli accepted, in bits: no weaker than 2048, no larger than
+#: verifying can afford.
+RSA_MINIMUM_BITS = 2048
+RSA_MAXIMUM_BITS = 8192
+
+PublicKeyObject = Union[
+    ed25519.Ed25519PublicKey, x25519.X25519PublicKey, ec.EllipticCurvePublicKey, rsa.RSAPublicKey
 ]
+PrivateKeyObject = Union[
+    ed25519.Ed25519PrivateKey, x25519.X25519PrivateKey, ec.EllipticCurvePrivateKey,
+    rsa.RSAPrivateKey,
+]
+
+
+def meshKeyFingerprint(key: PublicKeyObject | PrivateKeyObject) -> str:
+    """
+    The UDF of a key as the Mesh names it: C{pz.udf.key_fingerprint} (over
+    the DER SubjectPublicKeyInfo) for the elliptic-curve keys, and for an
+    RSA key the reference implementation's, over the PKCS #1
+    C{RSAPublicKey} DER, so that its published RSA keys keep their names.
+    """
+    if hasattr(key, "public_key"):
+        key = key.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+        return fingerprint(KEYINFO_TYPE, der)
+    return key_fingerprint(key)
+
+
+def _unsignedBytes(value: int) -> bytes:
+    return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
 
 
 def _curveOfObject(key: object) -> str:
@@ -69,11 +106,21 @@ def _curveOfObject(key: object) -> str:
         if isinstance(key.curve, ec.SECP256R1):
             return "P-256"
         raise MeshKeyError(f"unsupported elliptic curve {key.curve.name}")
+    if isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)):
+        if not RSA_MINIMUM_BITS <= key.key_size <= RSA_MAXIMUM_BITS:
+            raise MeshKeyError(
+                f"an RSA key of {key.key_size} bits is refused "
+                f"({RSA_MINIMUM_BITS} to {RSA_MAXIMUM_BITS} bits are accepted)"
+            )
+        return "RSA"
     raise MeshKeyError(f"unsupported key type {type(key).__name__}")
 
 
 def _rawPublic(key: PublicKeyObject) -> dict:
     curve = _curveOfObject(key)
+    if curve == "RSA":
+        numbers = key.public_numbers()  # type: ignore[union-attr]
+        return {"kty": "RSA", "n": _unsignedBytes(numbers.n), "e": _unsignedBytes(numbers.e)}
     if curve == "P-256":
         numbers = key.public_numbers()  # type: ignore[union-attr]
         return {
@@ -92,6 +139,24 @@ def _parametersToPublic(key: Key, where: str) -> PublicKeyObject:
     curves and point encodings this code does not support.
     """
     try:
+        if key.kty == "RSA":
+            if key.crv is not None or key.x is not None or key.y is not None:
+                raise MeshKeyError(f"{where}: an RSA key has no 'crv', 'x' or 'y'")
+            if not key.n or not key.e:
+                raise MeshKeyError(f"{where}: an RSA key needs 'n' and 'e'")
+            if len(key.n) > RSA_MAXIMUM_BITS // 8 + 1 or len(key.e) > 8:
+                raise MeshKeyError(f"{where}: the RSA key is too large")
+            try:
+                public = rsa.RSAPublicNumbers(
+                    int.from_bytes(key.e, "big"), int.from_bytes(key.n, "big")
+                ).public_key()
+            except ValueError:
+                raise MeshKeyError(f"{where}: not a valid RSA public key") from None
+            try:
+                _curveOfObject(public)
+            except MeshKeyError as error:
+                raise MeshKeyError(f"{where}: {error.message}") from None
+            return public
         if key.kty == "OKP" and key.crv in ("Ed25519", "X25519"):
             if key.y is not None:
                 raise MeshKeyError(f"{where}: an OKP key has no 'y'")
@@ -109,11 +174,13 @@ def _parametersToPublic(key: Key, where: str) -> PublicKeyObject:
                 int.from_bytes(key.x, "big"), int.from_bytes(key.y, "big"), ec.SECP256R1()
             )
             return numbers.public_key()
+    except MeshKeyError:
+        raise
     except ValueError:
         raise MeshKeyError(f"{where}: the point is not on the curve") from None
     raise MeshKeyError(
         f"{where}: unsupported key kty={key.kty!r} crv={key.crv!r} "
-        "(supported: OKP Ed25519, OKP X25519, EC P-256)"
+        "(supported: OKP Ed25519, OKP X25519, EC P-256, RSA)"
     )
 
 
@@ -145,7 +212,7 @@ def udfOf(publicKey: PublicKey) -> str:
         raise MeshKeyError("PublicKey has no PublicParameters")
     if parameters.d is not None:
         raise MeshKeyError("PublicKey.PublicParameters contains a private key ('d')")
-    actual = key_fingerprint(_parametersToPublic(parameters, "PublicKey.PublicParameters"))
+    actual = meshKeyFingerprint(_parametersToPublic(parameters, "PublicKey.PublicParameters"))
     if publicKey.UDF is None:
         raise MeshKeyError("PublicKey has no UDF")
     if publicKey.UDF != actual:
@@ -160,15 +227,26 @@ def udfOf(publicKey: PublicKey) -> str:
 def curveOf(publicKey: PublicKey) -> str:
     """
     Return the curve name of a checked L{PublicKey}: "Ed25519", "X25519" or
-    "P-256".
+    "P-256"; "RSA" for an RSA key.
     """
     return _curveOfObject(toCryptography(publicKey))
 
 
 def signatureAlgorithmOf(publicKey: PublicKey) -> str:
     """
-    Return the JWS algorithm a signature by this key must use ("EdDSA" or
-    "ES256").
+    Return the JWS algorithm this code signs with for this key ("EdDSA",
+    "ES256", or "RS512" for RSA).
+
+    @raise MeshKeyError: for a key that cannot sign (X25519).
+    """
+    return signatureAlgorithmsOf(publicKey)[0]
+
+
+def signatureAlgorithmsOf(publicKey: PublicKey) -> tuple[str, ...]:
+    """
+    Return the JWS algorithms a signature by this key may use: exactly one
+    for an elliptic-curve key ("EdDSA" or "ES256"); "RS512" or "RS256" for
+    an RSA key, as the Mesh reference implementation signs.
 
     @raise MeshKeyError: for a key that cannot sign (X25519).
     """
@@ -192,7 +270,7 @@ def publicKeyFrom(key: PublicKeyObject | PrivateKeyObject) -> PublicKey:
     """
     if hasattr(key, "public_key"):
         key = key.public_key()
-    udf = key_fingerprint(key)
+    udf = meshKeyFingerprint(key)
     return PublicKey(UDF=udf, PublicParameters=Key(kid=udf, **_rawPublic(key)))
 
 
@@ -219,7 +297,7 @@ class KeyPair:
         _curveOfObject(value)
 
     def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "_udf", key_fingerprint(self.privateKey.public_key()))
+        object.__setattr__(self, "_udf", meshKeyFingerprint(self.privateKey.public_key()))
 
     def __repr__(self) -> str:
         return f"<KeyPair {self.curve} {self.udf}>"
@@ -235,20 +313,21 @@ class KeyPair:
     @property
     def curve(self) -> str:
         """
-        The curve: "Ed25519", "X25519" or "P-256".
+        The curve: "Ed25519", "X25519" or "P-256"; "RSA" for an RSA key.
         """
         return _curveOfObject(self.privateKey)
 
     @property
     def signatureAlgorithm(self) -> str:
         """
-        The JWS algorithm this key signs with ("EdDSA" or "ES256").
+        The JWS algorithm this key signs with ("EdDSA", "ES256", or "RS512"
+        for RSA).
 
         @raise MeshKeyError: for an X25519 key, which cannot sign.
         """
         if self.curve not in _JWS_ALGORITHMS:
             raise MeshKeyError(f"{withArticle(self.curve)} key cannot make signatures")
-        return _JWS_ALGORITHMS[self.curve]
+        return _JWS_ALGORITHMS[self.curve][0]
 
     def publicKey(self) -> PublicKey:
         """
@@ -260,7 +339,13 @@ class KeyPair:
         """
         Return the whole key, private part included, as a L{Key}, for a
         L{DevicePrivateProfile} or an L{EscrowedKeySet}.
+
+        @raise MeshKeyError: for an RSA key, whose private form L{Key} does
+            not carry (RSA keys are read to check the reference
+            implementation's signatures, not kept).
         """
+        if self.curve == "RSA":
+            raise MeshKeyError("an RSA private key cannot be written as a Mesh Key")
         public = _rawPublic(self.privateKey.public_key())
         if self.curve == "P-256":
             d = self.privateKey.private_numbers().private_value.to_bytes(_P256_BYTES, "big")

@@ -100,6 +100,8 @@ __all__ = [
     "ConnectCompleteResponse",
     "TransferRequest",
     "TransferResponse",
+    "GetRecordsRequest",
+    "GetRecordsResponse",
     # the transaction table
     "TRANSACTIONS",
     "responseTypeFor",
@@ -412,6 +414,25 @@ class GetResponse(MeshResponse):
     PageKey: str | None = meshField(String)
 
 
+@meshStructure
+class GetRecordsRequest(GetRequest):
+    """
+    The GetRecords transaction of the Client-Service Protocol draft
+    (draft-hallambaker-mathematical-mesh-protocols-00, an earlier text of
+    the same transactions), which names it and its response but gives the
+    request no fields: here it selects as L{GetRequest} does.
+    """
+
+
+@meshStructure
+class GetRecordsResponse(GetResponse):
+    """
+    "List of mesh data records matching the request": each item is the log
+    record, always with its chain fields (C{Previous}, C{Hash}), as a
+    L{GetRequest} with C{Full} gives them.
+    """
+
+
 # ---------------------------------------------------------------------------
 # 7.9 Publish
 # ---------------------------------------------------------------------------
@@ -589,6 +610,7 @@ TRANSACTIONS: tuple[tuple[str, type, type], ...] = (
     ("ValidateAccount", ValidateRequest, ValidateResponse),
     ("CreateAccount", CreateRequest, CreateResponse),
     ("Get", GetRequest, GetResponse),
+    ("GetRecords", GetRecordsRequest, GetRecordsResponse),
     ("Publish", PublishRequest, PublishResponse),
     ("Status", StatusRequest, StatusResponse),
     ("ConnectStart", ConnectStartRequest, ConnectStartResponse),

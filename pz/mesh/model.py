@@ -28,7 +28,9 @@ Extensions to the draft (each marked "Extension" where it is declared):
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from pz.mesh.errors import MeshFormatError
 from pz.mesh.schema import (
     Binary,
     Boolean,
@@ -120,18 +122,41 @@ class Key(Structure):
     C{kty} "OKP" with C{crv} "Ed25519" or "X25519" (RFC 8037), or C{kty} "EC"
     with C{crv} "P-256". Public parameters are C{x} (and C{y} for EC); C{d} is
     the private part and is present only where the draft asks for a private
-    key (L{DevicePrivateProfile}, L{EscrowedKeySet}).
+    key (L{DevicePrivateProfile}, L{EscrowedKeySet}). Public RSA keys, which
+    the Mesh reference implementation uses, have C{kty} "RSA", C{n} and C{e}
+    (RFC 7518 section 6.3.1).
 
     Extension: the draft uses the type C{Key} without defining it. Member
-    names are JOSE's, lower case.
+    names are JOSE's, lower case. The reference implementation sends an RSA
+    key tagged, C{{"PublicKeyRSA": {"kid": ..., "n": ..., "e": ...}}};
+    L{readForms} reads that as C{{"kty": "RSA", ...}}, which is what is
+    written back.
     """
 
     kty: str | None = meshField(String, required=True)
     crv: str | None = meshField(String)
     x: bytes | None = meshField(Binary)
     y: bytes | None = meshField(Binary)
+    n: bytes | None = meshField(Binary)
+    e: bytes | None = meshField(Binary)
     d: bytes | None = meshField(Binary)
     kid: str | None = meshField(String)
+
+    @classmethod
+    def readForms(cls, data: Any, path: str) -> Any:
+        """
+        Read the reference implementation's tagged public RSA key as a JWK.
+        """
+        if isinstance(data, dict) and len(data) == 1 and "PublicKeyRSA" in data:
+            body = data["PublicKeyRSA"]
+            if not isinstance(body, dict):
+                raise MeshFormatError(f"{path}.PublicKeyRSA: expected an object")
+            if "kty" in body or "d" in body:
+                raise MeshFormatError(
+                    f"{path}.PublicKeyRSA: a public RSA key has no 'kty' or 'd' member"
+                )
+            return {"kty": "RSA", **body}
+        return data
 
 
 @meshStructure
@@ -185,7 +210,10 @@ class JoseSignature(Structure):
 
     C{protected} is the JWS Protected Header, as the bytes whose base64url the
     signature covers; this code puts C{alg} and C{kid} (the signer's UDF)
-    there. C{header} is the unprotected header, which nothing here trusts.
+    there. C{header} is the unprotected header (RFC 7515 section 7.2.1); the
+    Mesh reference implementation puts C{kid} there. An unprotected C{kid}
+    or C{alg} only says which trusted key and which of its algorithms to
+    try: see L{pz.mesh.signing.verifyPayload}.
     """
 
     protected: bytes | None = meshField(Binary)
@@ -200,12 +228,35 @@ class JoseWebSignature(Structure):
     Serialization, the form the Mesh reference examples show inside
     C{SignedData}. C{payload} is the tagged JSON of the signed object,
     kept as the exact bytes that were signed.
+
+    Read liberally (L{readForms}): RFC 7515's flattened form
+    (C{{"protected", "header", "payload", "signature"}}, section 7.2.2) and
+    the same without C{protected} (C{{"header", "payload", "signature"}},
+    as the reference implementation and C{jwcrypto} write a JWS with only an
+    unprotected header) are read as a general form with one signature.
+    C{unprotected} is the member the reference implementation adds beside
+    C{payload} (C{{"dig": "S512"}}); RFC 7515 does not define it, no
+    signature covers it, and nothing reads it. What is written is the
+    general form.
     """
 
+    unprotected: dict | None = meshField(JSONObject)
     payload: bytes | None = meshField(Binary, required=True)
     signatures: tuple[JoseSignature, ...] | None = meshField(
         List(Struct("JoseSignature")), required=True
     )
+
+    @classmethod
+    def readForms(cls, data: Any, path: str) -> Any:
+        """
+        Read a flattened JWS as the general form with one signature.
+        """
+        if isinstance(data, dict) and "signature" in data and "signatures" not in data:
+            one = ("protected", "header", "signature")
+            general = {key: value for key, value in data.items() if key not in one}
+            general["signatures"] = [{key: data[key] for key in one if key in data}]
+            return general
+        return data
 
 
 @meshStructure

@@ -50,7 +50,7 @@ from pz.mesh.errors import (
     MeshStaleProfileError,
     withArticle,
 )
-from pz.mesh.keys import KeyPair, signatureAlgorithmOf, toJWK, udfOf
+from pz.mesh.keys import KeyPair, signatureAlgorithmsOf, toJWK, udfOf
 from pz.mesh.model import (
     ApplicationProfile,
     ConnectionRequest,
@@ -100,8 +100,10 @@ __all__ = [
     "checkFresh",
 ]
 
-#: The JWS algorithms accepted; each key type allows exactly one of them.
-SIGNATURE_ALGORITHMS = ("EdDSA", "ES256")
+#: The JWS algorithms accepted. Each elliptic-curve key type allows exactly
+#: one of them; an RSA key (the Mesh reference implementation's) RS512 or
+#: RS256.
+SIGNATURE_ALGORITHMS = ("EdDSA", "ES256", "RS256", "RS512")
 
 
 def _compactJSON(value: dict) -> bytes:
@@ -143,10 +145,17 @@ def verifyPayload(
     Check that one of the signatures on C{signature} was made by one of the
     C{trusted} keys, and return the signed bytes and that key.
 
-    The signer is found by the C{kid} in the I{protected} header (nothing
-    unprotected is trusted), must be one of C{trusted}, must use the one
-    algorithm its key type allows, and the signature must verify with
-    C{jwcrypto}.
+    The signer is named by the C{kid} of the signature's JOSE Header: the
+    union of its protected header and its unprotected C{header}, which
+    must not share a parameter (RFC 7515 section 7.2.1). This code writes
+    C{kid} and C{alg} protected; the Mesh reference implementation puts
+    C{kid} in the unprotected header, and a JWS in the
+    C{{"header", "payload", "signature"}} form has only that. An
+    unprotected C{kid} or C{alg} is no weaker: the key it names must be one
+    of C{trusted}, the algorithm one that key's type allows (EdDSA, ES256;
+    RS512 or RS256 for RSA), and the signature must verify with
+    C{jwcrypto} under that key and algorithm, over the protected header (if
+    any) and the payload. Changing either only makes it fail.
 
     @param what: names the signed object in error messages.
     @param allowed: describes the trusted keys in error messages.
@@ -158,43 +167,37 @@ def verifyPayload(
     byUDF = {}
     for key in trusted:
         try:
-            byUDF[udfOf(key)] = (key, signatureAlgorithmOf(key))
+            byUDF[udfOf(key)] = (key, signatureAlgorithmsOf(key))
         except MeshError as error:
             raise MeshSignatureError(
                 f"{what}: a key that may sign it is unusable: {error.message}"
             ) from None
     reasons = []
     for entry in signature.signatures:
-        if entry.protected is None:
-            reasons.append("a signature has no protected header")
-            continue
-        try:
-            header = parseJSON(entry.protected)
-        except MeshFormatError:
-            reasons.append("a signature's protected header is not JSON")
-            continue
-        if not isinstance(header, dict):
-            reasons.append("a signature's protected header is not an object")
+        header = _joseHeader(entry)
+        if isinstance(header, str):
+            reasons.append(header)
             continue
         kid, alg = header.get("kid"), header.get("alg")
         if not isinstance(kid, str) or kid not in byUDF:
             reasons.append(f"signed by {kid!r}, which is not {allowed}")
             continue
         key, expected = byUDF[kid]
-        if alg != expected:
-            reasons.append(f"signature by {kid} uses {alg!r}, not {expected}")
+        if alg not in expected:
+            reasons.append(f"signature by {kid} uses {alg!r}, not {' or '.join(expected)}")
             continue
         flattened = {
             "payload": encodeBinary(signature.payload),
-            "protected": encodeBinary(entry.protected),
             "signature": encodeBinary(entry.signature),
         }
+        if entry.protected is not None:
+            flattened["protected"] = encodeBinary(entry.protected)
         if entry.header is not None:
             flattened["header"] = entry.header
         try:
             token = jws.JWS()
             token.allowed_algs = list(SIGNATURE_ALGORITHMS)
-            token.deserialize(json.dumps(flattened), key=toJWK(key), alg=expected)
+            token.deserialize(json.dumps(flattened), key=toJWK(key), alg=alg)
         except (JWException, ValueError, TypeError):
             reasons.append(f"the signature by {kid} does not verify")
             continue
@@ -202,6 +205,28 @@ def verifyPayload(
     if not reasons:
         reasons.append("it carries no signature")
     raise MeshSignatureError(f"{what}: " + "; ".join(reasons))
+
+
+def _joseHeader(entry: JoseSignature) -> dict | str:
+    """
+    The JOSE Header of one signature: its protected and unprotected
+    parameters together, or a reason why there is none.
+    """
+    protected: Any = {}
+    if entry.protected is not None:
+        try:
+            protected = parseJSON(entry.protected)
+        except MeshFormatError:
+            return "a signature's protected header is not JSON"
+        if not isinstance(protected, dict):
+            return "a signature's protected header is not an object"
+    unprotected = entry.header or {}
+    shared = sorted(set(protected) & set(unprotected))
+    if shared:
+        return f"a signature's header has {', '.join(shared)} both protected and unprotected"
+    if not protected and not unprotected:
+        return "a signature has no header"
+    return {**protected, **unprotected}
 
 
 def signData(data: bytes, signer: KeyPair) -> SignedData:

@@ -35,7 +35,14 @@ C{Master-<UDF>} (the draft's section 3.3 name, "Master" + UDF), an account
 as C{Account-<name>}, and escrow and encrypted entries, which anyone could
 name anything, as C{Escrow-<Identifier>} and C{Encrypted-<Identifier>}. An
 identifier already used by another kind of entry, or by another account's,
-is refused (409): first come, first served.
+is refused (409): first come, first served. An escrow entry is also found
+by its own C{Identifier}, as the Mesh reference implementation's recovery
+asks for it (the UDF of the key that encrypts it), when no other entry has
+that identifier: a real entry is never hidden by an escrow entry named
+after it.
+
+GetRecords (of the Client-Service Protocol draft) selects as Get does and
+returns the log records, always with their chain fields.
 """
 
 from __future__ import annotations
@@ -81,6 +88,8 @@ from pz.mesh.messages import (
     CreateResponse,
     DataItem,
     Encoding,
+    GetRecordsRequest,
+    GetRecordsResponse,
     GetRequest,
     GetResponse,
     HelloRequest,
@@ -312,6 +321,7 @@ class PortalService:
         ValidateRequest: "_validate",
         CreateRequest: "_create",
         GetRequest: "_get",
+        GetRecordsRequest: "_getRecords",
         PublishRequest: "_publish",
         StatusRequest: "_status",
         ConnectStartRequest: "_connectStart",
@@ -760,11 +770,27 @@ class PortalService:
             **fields,
         )
 
-    def _get(self, request: GetRequest) -> GetResponse:
+    def _getRecords(self, request: GetRecordsRequest) -> GetRecordsResponse:
+        return self._get(request, GetRecordsResponse, alwaysFull=True)
+
+    def _identifierFor(self, identifier: Optional[str]) -> Optional[str]:
+        """
+        Where Get looks for C{identifier}: there, or, when nothing is filed
+        under it, the escrow entry of that Identifier (the reference's
+        recovery flow asks for the escrow entry by its own Identifier).
+        """
+        if identifier is None or self.store.entry(identifier) is not None:
+            return identifier
+        escrow = "Escrow-" + identifier
+        return escrow if self.store.entry(escrow) is not None else identifier
+
+    def _get(self, request: GetRequest, responseType: type = GetResponse,
+             alwaysFull: bool = False) -> GetResponse:
         constraints = request.SearchConstraints or SearchConstraints()
         limit, budget = self._limits(constraints)
         if constraints.PageKey is not None:
             query, snapshot, after, full = self._getPage(constraints.PageKey)
+            full = full or alwaysFull
             multiple = True
         else:
             pairs = []
@@ -778,14 +804,15 @@ class PortalService:
             if request.Identifier is None and account is None and not pairs:
                 raise PortalError(BAD_REQUEST, "GetRequest needs an Identifier, an Account or KeyValues")
             notBefore, before = self._window(constraints)
-            query = Query(request.Identifier, account, pairs, notBefore, before)
+            identifier = self._identifierFor(request.Identifier)
+            query = Query(identifier, account, pairs, notBefore, before)
             snapshot, after = self.store.head().sequence, (0, "")
-            full, multiple = bool(request.Full), bool(request.Multiple)
+            full, multiple = bool(request.Full) or alwaysFull, bool(request.Multiple)
         if not multiple:
             rows = self.store.search(query, snapshot, after, 1, newestFirst=True)
             if not rows:
                 raise PortalError(NOT_FOUND, "no entry matches")
-            return _success(GetResponse, DataItems=(self._item(rows[0], full),))
+            return _success(responseType, DataItems=(self._item(rows[0], full),))
         rows = self.store.search(query, snapshot, after, limit + 1)
         taken, more = self._page(rows, limit, budget, lambda row: len(row.data))
         if not taken and constraints.PageKey is None:
@@ -800,7 +827,7 @@ class PortalService:
                 "snapshot": snapshot, "after": [last.sequence, last.identifier], "full": full,
             })
         return _success(
-            GetResponse, DataItems=tuple(self._item(row, full) for row in taken), PageKey=pageKey
+            responseType, DataItems=tuple(self._item(row, full) for row in taken), PageKey=pageKey
         )
 
     def _getPage(self, pageKey: str) -> tuple:

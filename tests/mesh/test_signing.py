@@ -110,9 +110,12 @@ class PayloadSignatureTests(RefusalMixin, SynchronousTestCase):
         )
         self.assertRefused("does not verify", verifyPayload, token, [trusted.publicKey()])
 
-    def test_unprotectedKidIgnored(self):
+    def test_unprotectedKidOnlyNamesAKeyToTry(self):
         """
-        A C{kid} in the unprotected header is not used to find the signer.
+        A C{kid} in the unprotected header (where the Mesh reference
+        implementation puts it) only says which trusted key to try: moving
+        it out of a protected header the signature covered breaks the
+        signature, and one naming an untrusted key is refused.
         """
         key = generateSignatureKey()
         token = signPayload(b"hello", key)
@@ -127,7 +130,9 @@ class PayloadSignatureTests(RefusalMixin, SynchronousTestCase):
                 )
             ],
         )
-        self.assertRefused("None", verifyPayload, stripped, [key.publicKey()])
+        self.assertRefused("does not verify", verifyPayload, stripped, [key.publicKey()])
+        other = generateSignatureKey()
+        self.assertRefused("which is not", verifyPayload, stripped, [other.publicKey()])
 
     def test_tamperedPayload(self):
         """
@@ -169,12 +174,12 @@ class PayloadSignatureTests(RefusalMixin, SynchronousTestCase):
 
     def test_malformedHeaders(self):
         """
-        Signatures without a protected header, or with one that is not a
+        Signatures without any header, or with a protected one that is not a
         JSON object, are refused; so is a JWS with no signature at all.
         """
         key = generateSignatureKey()
         for protected, fragment in [
-            (None, "no protected header"),
+            (None, "no header"),
             (b"not json", "not JSON"),
             (b"[1]", "not an object"),
         ]:

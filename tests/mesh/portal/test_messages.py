@@ -29,13 +29,15 @@ _MESSAGES = [getattr(messages, name) for name in messages.__all__
 
 class TransactionTableTests(SynchronousTestCase):
     """
-    The eleven transactions of the draft.
+    The eleven transactions of the Reference draft, and GetRecords of the
+    Client-Service Protocol draft.
     """
 
     def test_names(self):
         """
-        Every transaction of section 7, named as the draft names it, with
-        request and response types named as the draft spells them.
+        Every transaction of section 7, and GetRecords, named as the drafts
+        name them, with request and response types named as the drafts
+        spell them.
         """
         self.assertEqual(
             [(name, req.__name__, resp.__name__) for name, req, resp in TRANSACTIONS],
@@ -43,6 +45,7 @@ class TransactionTableTests(SynchronousTestCase):
              ("ValidateAccount", "ValidateRequest", "ValidateResponse"),
              ("CreateAccount", "CreateRequest", "CreateResponse"),
              ("Get", "GetRequest", "GetResponse"),
+             ("GetRecords", "GetRecordsRequest", "GetRecordsResponse"),
              ("Publish", "PublishRequest", "PublishResponse"),
              ("Status", "StatusRequest", "StatusResponse"),
              ("ConnectStart", "ConnectStartRequest", "ConnectStartResponse"),
