@@ -3,6 +3,7 @@ Tests for L{pz.mesh.keys}: key generation, UDF naming and conversions.
 """
 
 import attrs
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -12,14 +13,18 @@ from pz.mesh.keys import (
     curveOf,
     generateEncryptionKey,
     generateSignatureKey,
+    meshKeyFingerprint,
     publicKeyFrom,
     signatureAlgorithmOf,
+    signatureAlgorithmsOf,
     toCryptography,
     toJWK,
     udfOf,
 )
 from pz.mesh.model import Key, PublicKey
-from pz.udf import key_fingerprint
+from pz.udf import KEYINFO_TYPE, fingerprint, key_fingerprint
+
+from tests.mesh.reference import rsaKey
 
 ALL_KEYS = [
     ("Ed25519", generateSignatureKey),
@@ -190,7 +195,53 @@ class PublicKeyTests(SynchronousTestCase):
 
     def test_rsaPublicKeyFrom(self):
         """
-        Describing an unsupported cryptography key is refused.
+        Describing an RSA key weaker than 2048 bits is refused.
         """
         key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
         self.assertRaises(MeshKeyError, publicKeyFrom, key)
+
+
+class RSAKeyTests(SynchronousTestCase):
+    """
+    RSA public keys, as the Mesh reference implementation uses them.
+    """
+
+    def test_rsaKeyPair(self):
+        """
+        An RSA key signs RS512 (RS256 also verifies), is described as a JWK
+        with C{n} and C{e}, and is named by the reference's UDF: over its
+        PKCS #1 encoding, not its SubjectPublicKeyInfo.
+        """
+        pair = rsaKey(0)
+        self.assertEqual((pair.curve, pair.signatureAlgorithm), ("RSA", "RS512"))
+        public = pair.publicKey()
+        self.assertEqual(public.PublicParameters.kty, "RSA")
+        self.assertEqual(public.PublicParameters.e, b"\x01\x00\x01")
+        der = pair.privateKey.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+        self.assertEqual(udfOf(public), fingerprint(KEYINFO_TYPE, der))
+        self.assertEqual(pair.udf, meshKeyFingerprint(pair.privateKey))
+        self.assertNotEqual(pair.udf, key_fingerprint(pair.privateKey))
+        self.assertEqual(curveOf(public), "RSA")
+        self.assertEqual(signatureAlgorithmsOf(public), ("RS512", "RS256"))
+        self.assertRaises(MeshKeyError, pair.privateParameters)
+
+    def test_rsaRefused(self):
+        """
+        RSA parameters mixed with elliptic-curve ones, missing, not a valid
+        key, or too large are refused.
+        """
+        good = rsaKey(0).publicKey().PublicParameters
+        for parameters, fragment in [
+            (attrs.evolve(good, crv="P-256"), "no 'crv'"),
+            (attrs.evolve(good, x=b"\x01" * 32), "no 'crv'"),
+            (attrs.evolve(good, n=None), "needs 'n' and 'e'"),
+            (attrs.evolve(good, e=b"\x02"), "not a valid RSA"),
+            (attrs.evolve(good, n=b"\xff" * 1030), "too large"),
+            (attrs.evolve(good, e=b"\x01" * 9), "too large"),
+            (attrs.evolve(good, n=good.n[:128]), "1024 bits"),
+        ]:
+            error = self.assertRaises(
+                MeshKeyError, udfOf,
+                PublicKey(UDF="x", PublicParameters=attrs.evolve(parameters, kid=None)))
+            self.assertIn(fragment, error.message)

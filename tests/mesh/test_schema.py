@@ -299,12 +299,63 @@ class BinaryTests(SynchronousTestCase):
             self.assertRaises(MeshFormatError, Binary.decode, text, "b")
         self.assertEqual(Binary.decode("YQ", "b"), b"a")
 
+    def test_referenceLineBreaks(self):
+        """
+        The line breaks the Mesh reference implementation puts inside long
+        values (one first, then one every 64 characters) are ignored when
+        reading a Binary field; L{schema.decodeBinary} itself stays strict.
+        """
+        self.assertEqual(Binary.decode("\nYWJj\nZGVm", "b"), b"abcdef")
+        self.assertEqual(Binary.decode("\r\nYWJj\r\nZGVm\n", "b"), b"abcdef")
+        self.assertRaises(MeshFormatError, schema.decodeBinary, "\nYWJj", "b")
+        for text in ["\tYWJj", "YW\vJj", "YWJj\n=", "\n\rYWJj"]:
+            self.assertRaises(MeshFormatError, Binary.decode, text, "b")
+
+    def test_rawNewlinesInStrings(self):
+        """
+        JSON strings with raw line breaks inside, as the reference writes
+        its base64url, are read as if the newline were escaped.
+        """
+        self.assertEqual(schema.parseJSON('{"n": "\nYWJj\nZGVm"}'), {"n": "\nYWJj\nZGVm"})
+        key = PublicKey.fromJSON('{"PublicKey": {"PublicParameters": {"kty": "OKP", "x": "\nYWJj"}}}')
+        self.assertEqual(key.PublicParameters.x, b"abc")
+
     def test_construction(self):
         """
         Bytes-like values are converted to C{bytes}; text is refused.
         """
         self.assertEqual(Key(kty="OKP", x=bytearray(b"ab")).x, b"ab")
         self.assertRaises(MeshFormatError, Key, kty="OKP", x="YWI")
+
+
+class LiberalFormTests(SynchronousTestCase):
+    """
+    Other forms of the same value, as the Mesh reference implementation
+    writes them, are read; this project's form is written.
+    """
+
+    def test_structTaggedWithItsOwnType(self):
+        """
+        A structure field may come tagged with its own type, never with
+        another.
+        """
+        plain = {"PublicKey": {"PublicParameters": {"kty": "OKP", "x": "YWJj"}}}
+        tagged = {"PublicKey": {"PublicParameters": {"Key": {"kty": "OKP", "x": "YWJj"}}}}
+        self.assertEqual(PublicKey.fromDict(tagged), PublicKey.fromDict(plain))
+        self.assertEqual(PublicKey.fromDict(tagged).toDict(), plain)
+        wrong = {"PublicKey": {"PublicParameters": {"PublicKey": {"kty": "OKP", "x": "YWJj"}}}}
+        self.assertRaises(MeshFormatError, PublicKey.fromDict, wrong)
+
+    def test_publicKeyRSA(self):
+        """
+        C{{"PublicKeyRSA": {kid, n, e}}} is read as an RSA JWK and written
+        so; with C{kty} or C{d} inside, or not an object, it is refused.
+        """
+        key = Key.fromDict({"Key": {"PublicKeyRSA": {"kid": "K", "n": "\nAQAB", "e": "AQAB"}}})
+        self.assertEqual(key, Key(kty="RSA", kid="K", n=b"\x01\x00\x01", e=b"\x01\x00\x01"))
+        self.assertEqual(key.toDict(), {"Key": {"kty": "RSA", "n": "AQAB", "e": "AQAB", "kid": "K"}})
+        for body in [{"kty": "RSA", "n": "AQAB"}, {"n": "AQAB", "d": "AQAB"}, "AQAB"]:
+            self.assertRaises(MeshFormatError, Key.fromDict, {"Key": {"PublicKeyRSA": body}})
 
 
 class ConstructionTests(SynchronousTestCase):
