@@ -35,6 +35,7 @@ from pz.mesh.messages import (
     ConnectStartRequest,
     ConnectStatusRequest,
     CreateRequest,
+    GetRecordsRequest,
     GetRequest,
     HelloRequest,
     KeyValue,
@@ -99,6 +100,17 @@ def portalEndpoint(url: str) -> str:
     if path[-2:] != [".well-known", "mmm"]:
         path += [".well-known", "mmm"]
     return parsed.replace(path=(*path, ""), query=(), fragment="").to_text()
+
+
+def _keyValues(pairs: Iterable) -> Optional[tuple]:
+    """
+    C{(key, value)} pairs or L{KeyValue}s as the KeyValues of a request.
+    """
+    values = tuple(
+        pair if isinstance(pair, KeyValue) else KeyValue(Key=pair[0], Value=pair[1])
+        for pair in pairs
+    )
+    return values or None
 
 
 class _Limit:
@@ -207,13 +219,22 @@ class MeshClient:
         Get: fires with one L{GetResponse} (one page). C{keyValues} holds
         C{(key, value)} pairs or L{KeyValue}s.
         """
-        pairs = tuple(
-            pair if isinstance(pair, KeyValue) else KeyValue(Key=pair[0], Value=pair[1])
-            for pair in keyValues
-        )
         return self.transact(GetRequest(
-            Identifier=identifier, Account=account, KeyValues=pairs or None,
+            Identifier=identifier, Account=account, KeyValues=_keyValues(keyValues),
             SearchConstraints=constraints, Multiple=multiple, Full=full,
+        ))
+
+    def getRecords(self, identifier: Optional[str] = None, account: Optional[str] = None,
+                   keyValues: Iterable = (), constraints: Optional[SearchConstraints] = None,
+                   multiple: Optional[bool] = None) -> Deferred:
+        """
+        GetRecords (the Client-Service Protocol draft's): the same search as
+        L{get}; fires with one L{GetRecordsResponse} whose items are log
+        records, each with its C{Previous} and C{Hash}.
+        """
+        return self.transact(GetRecordsRequest(
+            Identifier=identifier, Account=account, KeyValues=_keyValues(keyValues),
+            SearchConstraints=constraints, Multiple=multiple,
         ))
 
     @inlineCallbacks

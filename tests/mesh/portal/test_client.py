@@ -12,6 +12,7 @@ from pz.mesh.client import MeshClient, MeshPortalError, portalEndpoint
 from pz.mesh.errors import MeshFormatError
 from pz.mesh.messages import (
     ConnectStatusResponse,
+    GetRecordsResponse,
     GetResponse,
     HelloResponse,
     SearchConstraints,
@@ -87,7 +88,7 @@ class ClientTests(SynchronousTestCase):
 
     def test_accountLifecycle(self):
         """
-        validate, create, fetchAccount, publish, get and getAll.
+        validate, create, fetchAccount, publish, get, getAll and getRecords.
         """
         self.assertTrue(self.result(self.client.validate("alice", reserve=True, language=["en"])).Valid)
         self.assertEqual(self.result(self.client.create("alice", self.alice.personal)).Status, 201)
@@ -106,6 +107,13 @@ class ClientTests(SynchronousTestCase):
             constraints=SearchConstraints(MaxEntries=1)))
         self.assertEqual([i.Entry for i in items], [d.profile for d in devices])
         self.assertEqual(len(pages), 3)
+        records = self.result(self.client.getRecords(
+            keyValues=[("Type", "SignedDeviceProfile")], multiple=True))
+        self.assertIsInstance(records, GetRecordsResponse)
+        self.assertEqual([i.Entry for i in records.DataItems], [d.profile for d in devices[:2]])
+        self.assertIsNotNone(records.PageKey)
+        for item in records.DataItems:
+            self.assertEqual(item.Hash, self.portal.store.record(item.Sequence).hash.hex())
 
     def test_connection(self):
         """
