@@ -346,6 +346,21 @@ class LiberalFormTests(SynchronousTestCase):
         wrong = {"PublicKey": {"PublicParameters": {"PublicKey": {"kty": "OKP", "x": "YWJj"}}}}
         self.assertRaises(MeshFormatError, PublicKey.fromDict, wrong)
 
+    def test_tagCannotBeAField(self):
+        """
+        Reading a tagged structure field is unambiguous because no structure
+        that a field holds has a field named after its own type.
+        """
+        import pz.mesh.messages  # noqa: F401 - registers the portal's structures
+
+        for cls in schema.registeredTypes().values():
+            for _, spec in schema.fieldsOf(cls):
+                fieldType = spec.type.item if isinstance(spec.type, schema.List) else spec.type
+                if isinstance(fieldType, schema.Struct):
+                    target = fieldType.target
+                    names = [name for name, _ in schema.fieldsOf(target)]
+                    self.assertNotIn(target.__name__, names)
+
     def test_publicKeyRSA(self):
         """
         C{{"PublicKeyRSA": {kid, n, e}}} is read as an RSA JWK and written
