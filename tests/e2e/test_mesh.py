@@ -2,7 +2,8 @@
 End to end: the Mesh portal as real processes on 127.0.0.1, driven through
 C{pzctl mesh} as a person would: a standalone C{twistd meshportal} (accounts,
 profiles, a second device connected and approved from the first, a refusal,
-Get paging, bad input, a second portal replaying the first's log), and the
+Get paging, bad input, what the Mesh reference implementation sends, a second
+portal replaying the first's log), and the
 portal inside C{twistd pzh}, where an approved device joins the zone.
 """
 
@@ -17,6 +18,7 @@ from twisted.web.client import Agent, HTTPConnectionPool
 from pz.mesh.messages import CreateRequest, StatusRequest
 
 from tests.e2e.harness import Twistd, Zone, freePort, pzctl, pzctlJSON, shortTempDir, waitFor
+from tests.mesh import reference as ref
 from tests.mesh.portal._support import makePerson
 
 
@@ -163,6 +165,26 @@ class MeshEndToEndTests(TestCase):
         self.assertEqual(code, 1)
         self.assertIn("404", err)
         self.assertEqual((yield self.status(url)), before)
+
+        # What the Mesh reference implementation sends: a device profile with
+        # RSA keys in its form, signed RS512 in its JWS form with its line
+        # breaks, and an escrow entry asked for by its own Identifier. The
+        # mirror below replays them too.
+        signer = ref.rsaKey(0)
+        device = ref.referenceSigned(
+            ref.rsaDevicePayload(signer, ref.rsaKey(1), ref.rsaKey(2)), signer)
+        escrow = {"Identifier": "MBSZQ-VM3XI-7JCHN-VQE7T-FT2HA-LUOGM",
+                  "EncryptedData": {"recipients": [{"header": {"kid": "x"}}], "ciphertext": "MQ"}}
+        for entry in ({"SignedDeviceProfile": device}, {"OfflineEscrowEntry": escrow}):
+            code, payload = yield rawPost(
+                endpoint, json.dumps({"PublishRequest": {"Entry": entry}}, indent=2).encode())
+            self.assertEqual(code, 201, payload)
+        for identifier, tag in ((signer.udf, "SignedDeviceProfile"),
+                                (escrow["Identifier"], "OfflineEscrowEntry")):
+            code, payload = yield rawPost(
+                endpoint, json.dumps({"GetRequest": {"Identifier": identifier}}).encode())
+            self.assertEqual(code, 201, payload)
+            self.assertEqual(list(payload["GetResponse"]["DataItems"][0]["Entry"]), [tag])
 
         # A second portal replays the first's log and reaches its checkpoint.
         mirror = yield self.startPortal("mirror", "--follow", url, "--follow-interval", "0.2")

@@ -43,6 +43,7 @@ __all__ = [
     "wrap",
     "rsaKey",
     "referenceKey",
+    "rsaDevicePayload",
     "referenceJWS",
     "referenceSigned",
     "mangled",
@@ -222,6 +223,22 @@ def referenceKey(pair: KeyPair) -> dict:
         "UDF": pair.udf,
         "PublicParameters": {"PublicKeyRSA": {"kid": pair.udf, "n": wrap(n), "e": wrap(e)}},
     }
+
+
+def rsaDevicePayload(signature: KeyPair, authentication: KeyPair, encryption: KeyPair,
+                     updated: str = "2016-09-20T12:00:00Z") -> dict:
+    """
+    A device profile with RSA keys, tagged, as the reference writes it.
+    """
+    return {"DeviceProfile": {
+        "Identifier": signature.udf,
+        "Names": ["Default"],
+        "Updated": updated,
+        "Description": "Unknown",
+        "DeviceSignatureKey": referenceKey(signature),
+        "DeviceAuthenticationKey": referenceKey(authentication),
+        "DeviceEncryptiontionKey": referenceKey(encryption),
+    }}
 
 
 def _pretty(value: dict) -> bytes:

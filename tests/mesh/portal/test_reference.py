@@ -36,21 +36,6 @@ def devicePayload(keys: DeviceKeys, updated=T0) -> dict:
     return keys.profile(updated=updated, description="reference").toDict()
 
 
-def rsaDevicePayload(signature, authentication, encryption, updated="2016-09-20T12:00:00Z"):
-    """
-    A device profile with RSA keys, as the reference writes it.
-    """
-    return {"DeviceProfile": {
-        "Identifier": signature.udf,
-        "Names": ["Default"],
-        "Updated": updated,
-        "Description": "Unknown",
-        "DeviceSignatureKey": ref.referenceKey(signature),
-        "DeviceAuthenticationKey": ref.referenceKey(authentication),
-        "DeviceEncryptiontionKey": ref.referenceKey(encryption),
-    }}
-
-
 class ReferenceTestBase(ResourceTestBase):
     """
     Posting the reference's forms.
@@ -267,7 +252,7 @@ class RSAKeyTests(ReferenceTestBase):
         """
         for index, alg in ((0, "RS512"), (3, "RS256")):
             signer = ref.rsaKey(index)
-            payload = rsaDevicePayload(signer, ref.rsaKey(1), ref.rsaKey(2))
+            payload = ref.rsaDevicePayload(signer, ref.rsaKey(1), ref.rsaKey(2))
             self.publish(ref.referenceSigned(payload, signer, "general", alg=alg))
             [item] = self.get(Identifier=signer.udf)["DataItems"]
             self.assertEqual(item["Entry"]["SignedDeviceProfile"]["Identifier"], signer.udf)
@@ -279,7 +264,7 @@ class RSAKeyTests(ReferenceTestBase):
         refused.
         """
         signer = ref.rsaKey(0)
-        payload = rsaDevicePayload(signer, ref.rsaKey(1), ref.rsaKey(2))
+        payload = ref.rsaDevicePayload(signer, ref.rsaKey(1), ref.rsaKey(2))
         for form in ref.JWS_FORMS:
             self.publish(ref.mangled(ref.referenceSigned(payload, signer, form)), 401,
                          "does not verify")
@@ -288,7 +273,7 @@ class RSAKeyTests(ReferenceTestBase):
             signed["SignedData"]["header"]["alg"] = alg
             self.publish(signed, 401, "not RS512 or RS256")
         weak = _LooseRSASigner(1024)
-        weakPayload = rsaDevicePayload(weak, ref.rsaKey(1), ref.rsaKey(2))
+        weakPayload = ref.rsaDevicePayload(weak, ref.rsaKey(1), ref.rsaKey(2))
         self.publish(ref.referenceSigned(weakPayload, weak, "general"), 401, "1024 bits")
         tagged = json.loads(json.dumps(payload))
         tagged["DeviceProfile"]["DeviceSignatureKey"]["PublicParameters"]["PublicKeyRSA"]["kty"] = "EC"
@@ -316,7 +301,7 @@ class ReferenceSessionTests(ReferenceTestBase):
             "MasterEscrowKeys": [ref.referenceKey(escrow)],
             "OnlineSignatureKeys": [ref.referenceKey(online)],
         }}, master)
-        signedLaptop = ref.referenceSigned(rsaDevicePayload(*laptop), laptop[0])
+        signedLaptop = ref.referenceSigned(ref.rsaDevicePayload(*laptop), laptop[0])
         signedPersonal = ref.referenceSigned({"PersonalProfile": {
             "Identifier": master.udf,
             "Names": [accountNameFingerprint("test@prismproof.org")],
@@ -333,7 +318,7 @@ class ReferenceSessionTests(ReferenceTestBase):
         self.assertEqual(found[0]["Entry"]["SignedPersonalProfile"]["Identifier"], master.udf)
 
         tablet = [ref.rsaKey(7), ref.rsaKey(1), ref.rsaKey(2)]
-        signedTablet = ref.referenceSigned(rsaDevicePayload(*tablet), tablet[0])
+        signedTablet = ref.referenceSigned(ref.rsaDevicePayload(*tablet), tablet[0])
         connection = {"ParentUDF": master.udf, "Device": signedTablet}
         self.assertAnswer(request("ConnectStartRequest", {
             "SignedRequest": ref.referenceSigned(
