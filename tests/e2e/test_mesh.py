@@ -2,9 +2,9 @@
 End to end: the Mesh portal as real processes on 127.0.0.1, driven through
 C{pzctl mesh} as a person would: a standalone C{twistd meshportal} (accounts,
 profiles, a second device connected and approved from the first, a refusal,
-Get paging, bad input, what the Mesh reference implementation sends, a second
-portal replaying the first's log), and the
-portal inside C{twistd pzh}, where an approved device joins the zone.
+Get paging, bad input, a second portal replaying the first's log), what the
+Mesh reference implementation sends, and the portal inside C{twistd pzh},
+where an approved device joins the zone.
 """
 
 import json
@@ -166,10 +166,30 @@ class MeshEndToEndTests(TestCase):
         self.assertIn("404", err)
         self.assertEqual((yield self.status(url)), before)
 
-        # What the Mesh reference implementation sends: a device profile with
-        # RSA keys in its form, signed RS512 in its JWS form with its line
-        # breaks, and an escrow entry asked for by its own Identifier. The
-        # mirror below replays them too.
+        # A second portal replays the first's log and reaches its checkpoint.
+        mirror = yield self.startPortal("mirror", "--follow", url, "--follow-interval", "0.2")
+        expected = yield self.status(url)
+        yield waitFor(lambda: self.status(mirror).addCallback(
+            lambda s: s["checkpoint"] == expected["checkpoint"]), what="the mirror to catch up")
+        mirrored = yield self.mesh("laptop", "get", "--account", "alice", "--portal", mirror)
+        self.assertEqual(mirrored["items"], whole["items"])
+        code, payload = yield rawPost(mirror + ".well-known/mmm/", StatusRequest().toJSON())
+        self.assertEqual(payload["StatusResponse"]["CheckpointValue"], expected["checkpoint"])
+        code, payload = yield rawPost(mirror + ".well-known/mmm/",
+                                      CreateRequest(Account="bob", Profile=alice.personal).toJSON())
+        self.assertEqual((code, payload["CreateResponse"]["StatusDescription"]),
+                         (307, url + ".well-known/mmm/"))
+
+    @defer.inlineCallbacks
+    def test_referenceForms(self):
+        """
+        What the Mesh reference implementation sends, to a real
+        C{twistd meshportal}: a device profile with RSA keys in its form,
+        signed RS512 in its JWS form with its line breaks, is published, and
+        an escrow entry is found by its own Identifier.
+        """
+        url = yield self.startPortal("reference")
+        endpoint = url + ".well-known/mmm/"
         signer = ref.rsaKey(0)
         device = ref.referenceSigned(
             ref.rsaDevicePayload(signer, ref.rsaKey(1), ref.rsaKey(2)), signer)
@@ -185,20 +205,6 @@ class MeshEndToEndTests(TestCase):
                 endpoint, json.dumps({"GetRequest": {"Identifier": identifier}}).encode())
             self.assertEqual(code, 201, payload)
             self.assertEqual(list(payload["GetResponse"]["DataItems"][0]["Entry"]), [tag])
-
-        # A second portal replays the first's log and reaches its checkpoint.
-        mirror = yield self.startPortal("mirror", "--follow", url, "--follow-interval", "0.2")
-        expected = yield self.status(url)
-        yield waitFor(lambda: self.status(mirror).addCallback(
-            lambda s: s["checkpoint"] == expected["checkpoint"]), what="the mirror to catch up")
-        mirrored = yield self.mesh("laptop", "get", "--account", "alice", "--portal", mirror)
-        self.assertEqual(mirrored["items"], whole["items"])
-        code, payload = yield rawPost(mirror + ".well-known/mmm/", StatusRequest().toJSON())
-        self.assertEqual(payload["StatusResponse"]["CheckpointValue"], expected["checkpoint"])
-        code, payload = yield rawPost(mirror + ".well-known/mmm/",
-                                      CreateRequest(Account="bob", Profile=alice.personal).toJSON())
-        self.assertEqual((code, payload["CreateResponse"]["StatusDescription"]),
-                         (307, url + ".well-known/mmm/"))
 
     @defer.inlineCallbacks
     def test_meshEnrolmentInHub(self):

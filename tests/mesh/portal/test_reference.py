@@ -13,12 +13,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz.mesh.builders import DeviceKeys
 from pz.mesh.keys import udfOf
-from pz.mesh.messages import accountNameFingerprint
+from pz.mesh.messages import TransferRequest, accountNameFingerprint
 from pz.mesh.model import DeviceProfile, PublicKey
 from pz.mesh.schema import fromJSON
 
 from tests.mesh import reference as ref
-from tests.mesh.portal._support import T0, makeDevice, makePerson
+from tests.mesh.portal._support import T0, PortalFixture, makeDevice, makePerson
 from tests.mesh.portal.test_resource import ResourceTestBase
 
 
@@ -290,7 +290,8 @@ class ReferenceSessionTests(ReferenceTestBase):
         """
         CreateAccount (tagged profile, reference JWS, RSA, line breaks,
         lower-case dates), Get by account, ConnectStart, ConnectPending,
-        ConnectComplete (RS256) and ConnectStatus all succeed.
+        ConnectComplete (RS256) and ConnectStatus all succeed, and a
+        second portal replays what was stored.
         """
         master, online, escrow = ref.rsaKey(4), ref.rsaKey(5), ref.rsaKey(6)
         laptop = [ref.rsaKey(0), ref.rsaKey(1), ref.rsaKey(2)]
@@ -341,6 +342,16 @@ class ReferenceSessionTests(ReferenceTestBase):
             "MAYJZ-GSL37-5BUII-PA37T-SRIX4-M7ICM", tablet[0].udf)
         _, answer = self.assertAnswer(status.encode(), 201, "ConnectStatusResponse")
         self.assertEqual(answer["ConnectStatusResponse"]["Result"]["Identifier"], tablet[0].udf)
+
+        # What was stored is this project's form, which a second portal
+        # replays record by record (every signature checked again) to the
+        # same checkpoint.
+        mirror = PortalFixture(self)
+        transfer = self.portal.service.dispatch(TransferRequest())
+        self.assertIsNone(transfer.PageKey)
+        for item in transfer.DataItems:
+            mirror.service.replicate(item)
+        self.assertEqual(mirror.store.head(), self.portal.store.head())
 
     def test_verbatimRequests(self):
         """
