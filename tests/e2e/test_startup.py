@@ -5,12 +5,14 @@ What real C{twistd} processes do when they cannot start: one line, status
 
 import json
 import os
+import signal
 import socket
 
 from twisted.internet import defer
+from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
-from tests.e2e.harness import Twistd, Zone, pzctl
+from tests.e2e.harness import TWISTD, Twistd, Zone, freePort, pzctl, shortTempDir, waitFor
 
 
 def _oneLine(test, proc, expected: str) -> None:
@@ -134,3 +136,55 @@ class StartupTests(TestCase):
         self.assertEqual((yield portal.exited()), 1)
         _oneLine(self, portal, f"meshportal: cannot listen on 127.0.0.1:{port}: "
                                "address already in use")
+
+
+def _killFromPidFile(path: str) -> None:
+    try:
+        with open(path) as f:
+            os.kill(int(f.read()), signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
+
+
+class DaemonTests(TestCase):
+    """
+    Daemonised services started from one folder, as docs/mesh-portal.md's
+    example does.
+    """
+
+    timeout = 90
+
+    @defer.inlineCallbacks
+    def test_portalAndMirrorInOneFolder(self):
+        """
+        C{twistd meshportal --data-dir portal ...} and C{twistd meshportal
+        --data-dir mirror --follow ...}, run as printed from one folder, both
+        start, each with its pid and log file in its data directory, and the
+        mirror answers.
+        """
+        work = shortTempDir(self)
+        port, mirrorPort = freePort(), freePort()
+        commands = [
+            ["meshportal", "--data-dir", "portal", "--port", str(port)],
+            ["meshportal", "--data-dir", "mirror", "--port", str(mirrorPort), "--follow",
+             f"http://127.0.0.1:{port}/", "--follow-interval", "1"],
+        ]
+        for argv in commands:
+            name = argv[2]
+            self.addCleanup(_killFromPidFile, os.path.join(work, name, "twistd.pid"))
+            out, err, code = yield getProcessOutputAndValue(TWISTD, argv, env=dict(os.environ),
+                                                            path=work)
+            self.assertEqual(code, 0, (out + err).decode("utf-8", "replace"))
+        for name in ("portal", "mirror"):
+            self.assertTrue(os.path.exists(os.path.join(work, name, "twistd.pid")))
+            yield waitFor(lambda name=name: os.path.exists(os.path.join(work, name, "twistd.log")),
+                          what=f"{name}'s log")
+        self.assertEqual(sorted(n for n in os.listdir(work) if n.startswith("twistd")), [])
+
+        @defer.inlineCallbacks
+        def answers():
+            _, _, code = yield pzctl("mesh", "status", "--portal",
+                                     f"http://127.0.0.1:{mirrorPort}/", check=False)
+            return code == 0
+
+        yield waitFor(answers, what="the mirror to answer")
