@@ -206,9 +206,11 @@ class ProcessRoot(service.MultiService):
         return super().setServiceParent(parent)
 
     def stopService(self):
-        d = super().stopService()
-        d.addBoth(lambda result: (self.lock.release(), result)[1])
-        return d
+        def release(result):
+            self.lock.release()
+            return result
+
+        return super().stopService().addBoth(release)
 
 
 #: Where a process that gave up records why, for C{pzctl wait} to report.
