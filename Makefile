@@ -11,13 +11,15 @@ HUB_DIR := $(RUN_DIR)/hub
 PORT    ?= 8000
 WEB_PORT ?= 9000
 ZONE_USER ?= $(shell id -un 2>/dev/null || echo me)
+# The data directories the README's tutorial and docs/mesh-portal.md's example make here.
+TUTORIAL_DIRS := hub phone laptop portal mirror
 
 .PHONY: run stop test bench docs clean systools docs-tools
 
 $(STAMP): setup.cfg setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install --quiet -e '.[test,docs]' --config-settings editable_mode=compat
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	touch $@
 
 # System tools the tests, benchmarks and docs call, installed where missing:
@@ -60,8 +62,12 @@ run: $(STAMP) systools
 	echo "Stop the hub:    make stop" && \
 	echo ""
 
+# A pid file whose process is gone (a crash, a reboot) is removed, not an error.
 stop:
-	@if [ -f $(RUN_DIR)/hub.pid ]; then kill $$(cat $(RUN_DIR)/hub.pid) && echo "hub stopped"; fi
+	@if [ -f $(RUN_DIR)/hub.pid ]; then \
+	  if kill $$(cat $(RUN_DIR)/hub.pid) 2>/dev/null; then echo "hub stopped"; \
+	  else echo "hub was not running (stale $(RUN_DIR)/hub.pid removed)"; rm -f $(RUN_DIR)/hub.pid; fi; \
+	fi
 
 test: $(STAMP) systools
 	$(BIN)/trial --jobs 2 tests
@@ -73,6 +79,6 @@ docs: $(STAMP) docs-tools
 	$(BIN)/python -m pz.tools.drawmachines docs/state-machines
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info _trial_temp* $(RUN_DIR) bench/out
+	rm -rf $(VENV) build dist *.egg-info _trial_temp* $(RUN_DIR) bench/out $(TUTORIAL_DIRS)
 	find . -name __pycache__ -prune -exec rm -rf {} +
 	find . -name dropin.cache -delete

@@ -8,6 +8,7 @@ import socket
 from datetime import timedelta
 
 from twisted.application import service
+from twisted.logger import Logger
 from twisted.application.internet import StreamServerEndpointService, TimerService
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.ssl import PrivateCertificate
@@ -16,6 +17,9 @@ from twisted.python import usage
 
 from pz import pki
 from pz.admin import AdminService
+from pz.process import (
+    DataDirLock, ProcessRoot, checkCanListen, exitOnStartupError, logObserverFor, placeTwistdFiles,
+)
 from pz.tls import hubServerOptions
 from pzh.admin import HubAdmin
 from pzh.hub import Hub, HubSettings
@@ -23,7 +27,7 @@ from pzh.portal.tap import hubPortal
 from pzh.protocol import HubFactory
 from pzh.store import SQLiteHubStore
 from pzh.web import makeSite
-from pzh.zone import loadOrCreateZone, validUser
+from pzh.zone import loadOrCreateZone, validUser, zoneExists
 
 __all__ = ["Options", "makeService"]
 
@@ -48,7 +52,8 @@ class Options(usage.Options):
 
     optParameters = [
         ["data-dir", "d", None, "Directory holding the zone (created on first start)."],
-        ["name", "n", None, "User part of the zone id (default: your login name)."],
+        ["name", "n", None, "User part of the zone id (default: the existing zone's, or your "
+                            "login name for a new zone; a zone is never renamed)."],
         ["interface", "i", "127.0.0.1", "Address to listen on."],
         ["hostname", None, None, "Host name devices use to reach the hub "
                                  "(default: the interface, or this machine's name)."],
@@ -66,8 +71,7 @@ class Options(usage.Options):
         if not self["data-dir"]:
             raise usage.UsageError("--data-dir is required")
         self["data-dir"] = os.path.abspath(self["data-dir"])
-        self["name"] = self["name"] or _defaultUser()
-        if not validUser(self["name"]):
+        if self["name"] is not None and not validUser(self["name"]):
             raise usage.UsageError("--name may hold only letters, digits, '.', '_' and '-'")
         if not self["hostname"]:
             wildcard = self["interface"] in ("0.0.0.0", "::", "")
@@ -80,6 +84,7 @@ class Options(usage.Options):
                 raise usage.UsageError(f"--{name} must be positive")
         if self["max-frame"] < 1024:
             raise usage.UsageError("--max-frame must be at least 1024")
+        placeTwistdFiles(self, self["data-dir"], "pzh")
 
 
 #: Seconds between checks whether the CRL needs re-signing.
@@ -99,8 +104,16 @@ class _StoreService(service.Service):
     Closes the store and cancels pending work when the hub stops.
     """
 
+    _log = Logger()
+
     def __init__(self, hub) -> None:
         self._hub = hub
+
+    def startService(self):
+        zone = self._hub.zone
+        self._log.info("zone {zone}, CA fingerprint {fingerprint}, device port {port}",
+                       zone=zone.zoneId, fingerprint=zone.caFingerprint, port=zone.port)
+        return service.Service.startService(self)
 
     def stopService(self):
         self._hub.registry.cancel()
@@ -111,13 +124,31 @@ class _StoreService(service.Service):
 def makeService(options, reactor=None):
     """
     Build the hub: zone on disk, store, device port, web port, admin socket.
+
+    A hub that cannot start (its data directory in use, a port taken, a
+    zone it would rename) exits with one line before writing anything.
     """
+    with exitOnStartupError("pzh"):
+        return _makeService(options, reactor)
+
+
+def _makeService(options, reactor):
     if reactor is None:
         from twisted.internet import reactor
-    zone = loadOrCreateZone(
-        options["data-dir"], options["name"], options["hostname"], options["interface"],
-        options["port"], options["web-port"],
-    )
+    lock = DataDirLock(options["data-dir"]).acquire()
+    try:
+        for name in ("port", "web-port"):
+            checkCanListen(options["interface"], options[name])
+        user = options["name"]
+        if user is None and not zoneExists(options["data-dir"]):
+            user = _defaultUser()
+        zone = loadOrCreateZone(
+            options["data-dir"], user, options["hostname"], options["interface"],
+            options["port"], options["web-port"],
+        )
+    except BaseException:
+        lock.release()
+        raise
     store = SQLiteHubStore(zone.path("hub.db"))
     settings = HubSettings(
         certLifetime=timedelta(days=options["cert-lifetime"]),
@@ -128,7 +159,7 @@ def makeService(options, reactor=None):
     )
     hub = Hub(zone, store, reactor, settings)
 
-    top = service.MultiService()
+    top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))
     _StoreService(hub).setServiceParent(top)
     portal = hubPortal(hub, reactor, top)
     crlTimer = TimerService(_CRL_CHECK_INTERVAL, hub.refreshCRL)

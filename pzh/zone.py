@@ -15,6 +15,7 @@ Layout of the hub's data directory::
 import json
 import os
 from datetime import datetime, timezone
+from typing import Optional
 
 
 import attrs
@@ -22,7 +23,7 @@ import attrs
 from pz import pki
 from pz.errors import ZoneError
 
-__all__ = ["HubZone", "loadOrCreateZone", "loadZone", "ZONE_FILE"]
+__all__ = ["HubZone", "loadOrCreateZone", "loadZone", "zoneExists", "ZONE_FILE"]
 
 ZONE_FILE = "zone.json"
 
@@ -126,19 +127,39 @@ def _writeMeta(zone: HubZone) -> None:
     pki.writePEM(zone.path(ZONE_FILE), json.dumps(meta, indent=2).encode("utf-8"))
 
 
+def zoneExists(dataDir: str) -> bool:
+    """
+    Whether C{dataDir} already holds a zone.
+    """
+    return os.path.exists(os.path.join(dataDir, ZONE_FILE))
+
+
 def loadOrCreateZone(
-    dataDir: str, user: str, host: str, interface: str, port: int, webPort: int
+    dataDir: str, user: Optional[str], host: str, interface: str, port: int, webPort: int
 ) -> HubZone:
     """
     Load the zone in C{dataDir}, creating it (CA, hub key and certificate)
     on first use.  The hub certificate is re-issued when the hub is now
     reached under a name it does not carry, and the advertised ports follow
     the latest start.
+
+    @param user: the user part of the zone id; L{None} takes the existing
+        zone's.  A zone id is in every certificate of the zone, so a zone
+        is never renamed.
+
+    @raise ZoneError: C{BAD_REQUEST} if C{user} is not the existing zone's
+        user (nothing is written then).
     """
     os.makedirs(dataDir, mode=0o700, exist_ok=True)
     now = _now()
-    if os.path.exists(os.path.join(dataDir, ZONE_FILE)):
+    if zoneExists(dataDir):
         zone = loadZone(dataDir)
+        if user is not None and user != zone.user:
+            raise ZoneError(
+                "BAD_REQUEST",
+                f"the zone in {dataDir} is {zone.zoneId}; a zone cannot be renamed: "
+                f"start with --name {zone.user} or without --name",
+            )
         zone.port, zone.webPort = port, webPort
         wanted = set(_hostnames(zone.host, interface))
         if not wanted <= _certificateNames(zone.hubCert):
@@ -150,6 +171,8 @@ def loadOrCreateZone(
             pki.writePEM(zone.path("hub.pem"), pki.certificatePEM(zone.hubCert))
         _writeMeta(zone)
         return zone
+    if user is None:
+        raise ValueError("a new zone needs a user name")
     zoneId = f"{user}@{host}"
     caKey, caCert = pki.createZoneCA(zoneId, now)
     hubKey = pki.newKey()

@@ -100,8 +100,14 @@ class Proxy(service.MultiService):
     _log = Logger()
 
     def __init__(self, dataDir: str, reactor, deviceName: str, pairCode=None,
-                 settings: ProxySettings = ProxySettings()) -> None:
+                 settings: ProxySettings = ProxySettings(), giveUp=None) -> None:
+        """
+        @param giveUp: called with a L{ZoneError} when the proxy cannot do
+            its job whatever it retries (a refused pairing code, a hub that
+            is not the zone's, no code and no zone): C{twistd pzp} exits.
+        """
         super().__init__()
+        self._giveUp = giveUp or (lambda error: None)
         self.zoneDir = ZoneDirectory(dataDir)
         self.clock = self._reactor = reactor
         self.deviceName = deviceName
@@ -131,8 +137,11 @@ class Proxy(service.MultiService):
         elif self._pairCode is not None:
             self.virginInputs.start()
         else:
-            self._log.warn("this device is in no zone yet: start it with --pair CODE "
-                           "(get a code with: pzctl --hub-dir DIR pair --device NAME)")
+            self.lastError = ZoneError(
+                "BAD_REQUEST", "this device is in no zone yet: start it with --pair CODE "
+                "(get a code with: pzctl --hub-dir DIR pair --device NAME)")
+            self._log.warn("{message}", message=self.lastError.message)
+            self._giveUp(self.lastError)
 
     def stopService(self):
         if self._retry is not None and self._retry.active():
@@ -172,7 +181,22 @@ class Proxy(service.MultiService):
             self.virginInputs.failed(ZoneError("INTERNAL", f"cannot store credentials: {e}"))
             return
         self._log.info("enrolled as {device}", device=result.deviceId)
+        self._warnIfRenamed(result.deviceId)
         self.virginInputs.stored()
+
+    def _warnIfRenamed(self, deviceId: str) -> None:
+        """
+        A pairing code is made for one device name, and the hub enrols
+        under that name whatever the device asked for: say so loudly
+        rather than let a different name pass unnoticed.
+        """
+        enrolledAs = deviceId.rsplit("/", 1)[-1]
+        if enrolledAs != self.deviceName:
+            self._log.warn(
+                "enrolled as {device}, not {asked!r}: the pairing code was made for "
+                "{name!r}, and the code's name is the one that counts. To use another name, "
+                "revoke this device and pair it with a code made for that name.",
+                device=deviceId, asked=self.deviceName, name=enrolledAs)
 
     def enterHub(self) -> None:
         self._key = None
@@ -190,6 +214,7 @@ class Proxy(service.MultiService):
         else:
             self._log.error("enrolment refused: {code}: {message}. Ask the hub for a new "
                             "pairing code.", code=error.code, message=error.message)
+            self._giveUp(error)
 
     # --- Hub mode -------------------------------------------------------------
 
@@ -240,6 +265,7 @@ class Proxy(service.MultiService):
                                 "restart the proxy once this is fixed.",
                                 code=error.code, message=error.message)
                 self._stopReconnecting()
+                self._giveUp(error)
 
         return protocol.registered.addCallbacks(registered, refused)
 

@@ -11,10 +11,15 @@ from twisted.application import service
 from twisted.python import usage
 
 from pz.admin import AdminService
+from pz.process import (
+    DataDirLock, ProcessExit, ProcessRoot, StartupError, clearExitRecord, exitOnStartupError,
+    logObserverFor, placeTwistdFiles,
+)
 from pz.errors import ZoneError
 from pz.pairing import PairingCode
 from pzp.admin import ProxyAdmin
 from pzp.proxy import Proxy, ProxySettings
+from pzp.zonedir import ZoneDirectory
 
 __all__ = ["Options", "makeService"]
 
@@ -53,18 +58,36 @@ class Options(usage.Options):
         self["name"] = self["name"] or _defaultDeviceName()
         if self["keepalive"] <= 0 or self["max-backoff"] <= 0:
             raise usage.UsageError("--keepalive and --max-backoff must be positive")
+        placeTwistdFiles(self, self["data-dir"], "pzp")
 
 
 def makeService(options, reactor=None):
     """
     Build the proxy and its admin socket.
+
+    A proxy that cannot start (its data directory in use, no pairing code
+    and no zone) exits with one line; one that meets a hopeless error
+    while running (a refused code, a hub that is not its zone's) exits
+    with status 1 and leaves the reason for C{pzctl wait}.
     """
+    with exitOnStartupError("pzp"):
+        return _makeService(options, reactor)
+
+
+def _makeService(options, reactor):
     if reactor is None:
         from twisted.internet import reactor
-    os.makedirs(options["data-dir"], mode=0o700, exist_ok=True)
+    dataDir = options["data-dir"]
+    lock = DataDirLock(dataDir).acquire()
+    if options["pair"] is None and not ZoneDirectory(dataDir).enrolled():
+        lock.release()
+        raise StartupError(f"{dataDir} is in no zone yet: start with --pair CODE "
+                           "(get one with: pzctl --hub-dir HUB_DIR pair --device NAME)")
+    clearExitRecord(dataDir)
     settings = ProxySettings(keepalive=options["keepalive"], maxBackoff=options["max-backoff"])
-    proxy = Proxy(options["data-dir"], reactor, options["name"], options["pair"], settings)
-    top = service.MultiService()
+    exit = ProcessExit(reactor, "pzp", dataDir)
+    proxy = Proxy(dataDir, reactor, options["name"], options["pair"], settings, giveUp=exit.fail)
+    top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))
     proxy.setServiceParent(top)
     AdminService(reactor, options["data-dir"], ProxyAdmin(proxy)).setServiceParent(top)
     return top

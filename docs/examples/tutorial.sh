@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The README's five-minute tutorial as one script: a hub, two devices, a
-# message.  tests/e2e/test_tutorial.py runs it, so the tutorial stays true.
+# message, a hub restart.  The commands are the README's, as written, run
+# from one folder; the foreground services the README starts in their own
+# terminals run here in the background.  tests/e2e/test_tutorial.py runs
+# it, so the tutorial stays true.
 #
 #   BIN   directory holding twistd and pzctl   (default: .venv/bin)
 #   WORK  scratch directory                    (default: a new temporary one)
@@ -10,30 +13,39 @@ BIN=${BIN:-.venv/bin}
 WORK=${WORK:-$(mktemp -d)}
 PORT=${PORT:-8000}
 WEB_PORT=${WEB_PORT:-9000}
+PATH="$BIN:$PATH"
 cd "$WORK"
-trap 'for p in hub phone laptop; do [ -f $p.pid ] && kill $(cat $p.pid) 2>/dev/null; done; true' EXIT
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait' EXIT
 
-# 1. Start a hub for the zone "alice@127.0.0.1" (in the background here;
-#    add -n to keep it in the foreground).
-"$BIN/twistd" --pidfile hub.pid --logfile hub.log \
-    pzh --data-dir hub --name alice --interface 127.0.0.1 --port "$PORT" --web-port "$WEB_PORT"
-"$BIN/pzctl" --hub-dir hub wait
+# 1. Start a hub (terminal 1).
+twistd -n pzh --data-dir hub --name alice --interface 127.0.0.1 --port "$PORT" --web-port "$WEB_PORT" >hub.out 2>&1 &
+hub=$!; pids+=("$hub")
+pzctl --hub-dir hub wait
 
-# 2. Ask the hub for a pairing code per device and start each device with it.
-phone_code=$("$BIN/pzctl" --hub-dir hub pair --device phone)
-laptop_code=$("$BIN/pzctl" --hub-dir hub pair --device laptop)
+# 2. Pair a device (terminal 2, then one terminal per device).
+phone_code=$(pzctl --hub-dir hub pair --device phone)
 echo "pairing code for the phone: $phone_code"
-"$BIN/twistd" --pidfile phone.pid --logfile phone.log \
-    pzp --data-dir phone --name phone --pair "$phone_code"
-"$BIN/twistd" --pidfile laptop.pid --logfile laptop.log \
-    pzp --data-dir laptop --name laptop --pair "$laptop_code"
+twistd -n pzp --data-dir phone --name phone --pair "$phone_code" >phone.out 2>&1 &
+pids+=($!)
 
-# 3. Watch them connect.
-"$BIN/pzctl" --pzp-dir phone wait --timeout 30 >/dev/null
-"$BIN/pzctl" --pzp-dir laptop wait --timeout 30 >/dev/null
-"$BIN/pzctl" --pzp-dir phone status
-"$BIN/pzctl" --hub-dir hub devices
+# 3. Watch it connect: pair a second device (laptop) the same way.
+laptop_code=$(pzctl --hub-dir hub pair --device laptop)
+twistd -n pzp --data-dir laptop --name laptop --pair "$laptop_code" >laptop.out 2>&1 &
+pids+=($!)
+pzctl --pzp-dir phone wait --timeout 30 >/dev/null
+pzctl --pzp-dir laptop wait --timeout 30 >/dev/null
+pzctl --pzp-dir phone status
+pzctl --hub-dir hub devices
 
-# 4. Route a message from the phone to the laptop through the hub.
-"$BIN/pzctl" --pzp-dir phone send alice@127.0.0.1/laptop "hello from the phone"
-"$BIN/pzctl" --pzp-dir laptop inbox
+# 4. Route a message.
+pzctl --pzp-dir phone send alice@127.0.0.1/laptop "hello from the phone"
+pzctl --pzp-dir laptop inbox
+
+# Stop the hub and start it again: the devices reconnect on their own.
+kill "$hub"; wait "$hub" || true
+pzctl --pzp-dir phone wait --state NotConnected --timeout 30 >/dev/null
+twistd -n pzh --data-dir hub --name alice --interface 127.0.0.1 --port "$PORT" --web-port "$WEB_PORT" >>hub.out 2>&1 &
+pids+=($!)
+pzctl --pzp-dir phone wait >/dev/null
+echo "phone reconnected"

@@ -165,14 +165,32 @@ def cmdWait(args) -> None:
         _waitFor(lambda: adminCall(args.hub_dir, "ping", timeout=2), args.timeout,
                  "a running hub")
         return
+    from pz.process import readExitRecord
+
     pzpDir = _needs(args, "pzp_dir", "--pzp-dir or --hub-dir")
     state = args.state
+    last = {}
 
     def reached():
-        status = adminCall(pzpDir, "status", timeout=2)
+        try:
+            status = adminCall(pzpDir, "status", timeout=2)
+        except ZoneError as e:
+            # A proxy that gave up left its reason: no point waiting on.
+            stopped = readExitRecord(pzpDir) if e.code == "NOT_RUNNING" else None
+            if stopped is not None:
+                raise ZoneError(stopped.code, f"the proxy stopped: {stopped.message}")
+            raise
+        last["error"] = status.get("error")
         return status if status["state"] == state and status["mode"] == args.mode else None
 
-    status = _waitFor(reached, args.timeout, f"{args.mode}/{state}")
+    try:
+        status = _waitFor(reached, args.timeout, f"{args.mode}/{state}")
+    except ZoneError as e:
+        if e.code == "TIMEOUT" and last.get("error"):
+            error = last["error"]
+            raise ZoneError("TIMEOUT", f"{e.message}; the device's last error: "
+                                       f"{error['code']}: {error['message']}")
+        raise
     print(json.dumps(status))
 
 

@@ -5,8 +5,8 @@ draft's L{PublicKey}, C{cryptography} keys and C{jwcrypto} JWKs.
 
 A key's name is its UDF: C{pz.udf.key_fingerprint} over its DER
 SubjectPublicKeyInfo, the same fingerprint the rest of the zone shows people
-(DESIGN section 3). Wherever a PublicKey is used to check a signature or to
-encrypt, L{udfOf} first recomputes that fingerprint from the key's
+(docs/zone-spine.md, "Identities"). Wherever a PublicKey is used to check a
+signature or to encrypt, L{udfOf} first recomputes that fingerprint from the key's
 parameters and refuses a PublicKey whose C{UDF} says otherwise: otherwise a
 profile could list someone else's UDF beside its own key and borrow their
 identity.

@@ -10,7 +10,7 @@ exists, 500 an internal error, 503 overloaded; plus 400 for a request that
 breaks the protocol's rules. Nothing is stored unless the answer is 201 or
 202, and nothing a failed transaction did is left behind.
 
-Who may change what (DESIGN section 13: no unauthenticated input changes
+Who may change what (the zone's rule: no unauthenticated input changes
 state). Every record the portal accepts is checked by
 L{PortalService._admit}, the same way when a client sends it and when a
 replica replays it:

@@ -23,6 +23,9 @@ from twisted.python import usage
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from pz.process import (
+    DataDirLock, ProcessRoot, checkCanListen, exitOnStartupError, logObserverFor, placeTwistdFiles,
+)
 from pzh.portal.resource import MAX_BODY, PATH, wellKnown
 from pzh.portal.service import PortalService, PortalSettings
 from pzh.portal.store import SQLitePortalStore
@@ -84,6 +87,7 @@ class Options(usage.Options):
             scheme = "https" if self["cert"] else "http"
             host = f"[{self['interface']}]" if ":" in self["interface"] else self["interface"]
             self["uri"] = f"{scheme}://{host}:{self['port']}{PATH}"
+        placeTwistdFiles(self, self["data-dir"], "meshportal")
 
 
 class PortalStoreService(service.Service):
@@ -138,13 +142,25 @@ def _followClient(reactor, url: str, caFile):
 def makeService(options, reactor=None):
     """
     Build C{twistd meshportal}: the store, the portal, its web site, and the
-    replica if it follows another portal.
+    replica if it follows another portal.  A portal that cannot start (its
+    data directory in use, its port taken) exits with one line before
+    writing anything.
     """
+    with exitOnStartupError("meshportal"):
+        return _makeService(options, reactor)
+
+
+def _makeService(options, reactor):
     if reactor is None:
         from twisted.internet import reactor
     from pzh.portal.replica import PortalReplica
 
-    os.makedirs(options["data-dir"], mode=0o700, exist_ok=True)
+    lock = DataDirLock(options["data-dir"]).acquire()
+    try:
+        checkCanListen(options["interface"], options["port"])
+    except BaseException:
+        lock.release()
+        raise
     store = SQLitePortalStore(os.path.join(options["data-dir"], PORTAL_DB))
     portal = PortalService(store, reactor, PortalSettings(
         uri=options["uri"],
@@ -156,7 +172,7 @@ def makeService(options, reactor=None):
     root.putChild(b".well-known", wellKnown(portal, options["max-body"]))
     tls = _tlsOptions(options["cert"], options["key"]) if options["cert"] else None
 
-    top = service.MultiService()
+    top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))
     PortalStoreService(store).setServiceParent(top)
     StreamServerEndpointService(
         _endpoint(reactor, options["port"], options["interface"], tls), Site(root)

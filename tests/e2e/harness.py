@@ -54,6 +54,7 @@ class _Process(protocol.ProcessProtocol):
     errReceived = outReceived
 
     def processEnded(self, reason) -> None:
+        self.exitCode = reason.value.exitCode
         self.ended.callback(reason.value.exitCode)
 
 
@@ -80,6 +81,14 @@ class Twistd:
     @property
     def running(self) -> bool:
         return self._proc is not None and not self._proc.ended.called
+
+    def exited(self):
+        """
+        Fires with the exit status once the process has ended on its own.
+        """
+        d = defer.Deferred()
+        self._proc.ended.addBoth(lambda result: (d.callback(self._proc.exitCode), result)[1])
+        return d
 
     def kill(self, sig=signal.SIGKILL):
         """

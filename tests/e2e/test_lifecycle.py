@@ -170,7 +170,8 @@ class RenewalTests(TestCase):
     def test_refusedAfterGrace(self):
         """
         Past the grace period the hub refuses the old certificate with
-        CERT_EXPIRED and a message saying to pair the device again.
+        CERT_EXPIRED and a message saying to pair the device again; the
+        proxy gives up (status 1) and C{pzctl wait} gives that reason.
         """
         zone = Zone(self)
         yield zone.startHub("--cert-lifetime", _NINE_SECONDS, "--grace-period", "0.00001")
@@ -178,10 +179,11 @@ class RenewalTests(TestCase):
         yield zone.devices["late"].stop()
         yield waitFor(lambda: _expired(late, margin=2), timeout=30, what="the grace period to end")
         zone.startDevice("late")
-        status = yield waitFor(lambda: zone.status("late").addCallback(
-            lambda s: s if s.get("error") else None), what="the refusal")
-        self.assertEqual((status["state"], status["error"]["code"]), ("NotConnected", "CERT_EXPIRED"))
-        self.assertIn("pair the device again", status["error"]["message"])
+        self.assertEqual((yield zone.devices["late"].exited()), 1)
+        _, err, code = yield pzctl("--pzp-dir", zone.deviceDir("late"), "wait", check=False)
+        self.assertEqual(code, 1)
+        self.assertTrue(err.startswith("pzctl: CERT_EXPIRED: the proxy stopped: "), err)
+        self.assertIn("pair the device again", err)
 
 
 def _expired(status, margin: float = 0.5) -> bool:

@@ -70,12 +70,29 @@ class SpineTests(TestCase):
         self.assertEqual({d["state"] for d in devices}, {"connected"})
 
     @defer.inlineCallbacks
+    def assertGaveUp(self, zone, name: str, code: str):
+        """
+        The device's proxy exits with status 1, its log saying why in one
+        line, and C{pzctl wait} reports that reason at once.
+        """
+        status = yield zone.devices[name].exited()
+        self.assertEqual(status, 1)
+        lines = [line for line in zone.devices[name].log().splitlines() if f"pzp: {code}: " in line]
+        self.assertEqual(len(lines), 1, zone.devices[name].log())
+        self.assertTrue(lines[0].endswith("; exiting"), lines[0])
+        _, err, exitCode = yield pzctl("--pzp-dir", zone.deviceDir(name), "wait", "--timeout", "10",
+                                       check=False)
+        self.assertEqual(exitCode, 1)
+        self.assertTrue(err.startswith(f"pzctl: {code}: the proxy stopped: "), err)
+
+    @defer.inlineCallbacks
     def test_refusals(self):
         """
         A client with a certificate from another CA, a client with no
         certificate, a wrong token, a reused token and an expired token are
-        each refused with their own error code, and the hub keeps serving
-        the connected devices throughout.
+        each refused with their own error code (a proxy refused so gives up
+        and exits with status 1), and the hub keeps serving the connected
+        devices throughout.
         """
         zone = Zone(self)
         yield zone.startHub()
@@ -102,18 +119,13 @@ class SpineTests(TestCase):
         good = yield zone.pairCode("tablet")
         wrong = good.replace(good.split("/")[3].split("#")[0], "A" * 32)
         zone.startDevice("wrong", wrong)
-        status = yield waitFor(lambda: zone.status("wrong").addCallback(
-            lambda s: s if s.get("error") else None), what="wrong token refusal")
-        self.assertEqual((status["mode"], status["state"], status["error"]["code"]),
-                         ("Virgin", "NotConnected", "TOKEN_INVALID"))
+        yield self.assertGaveUp(zone, "wrong", "TOKEN_INVALID")
 
         # The good code works once, then is used up.
         zone.startDevice("tablet", good)
         yield zone.waitState("tablet", "Hub", "Connected")
         zone.startDevice("copycat", good)
-        status = yield waitFor(lambda: zone.status("copycat").addCallback(
-            lambda s: s if s.get("error") else None), what="reused token refusal")
-        self.assertEqual(status["error"]["code"], "TOKEN_USED")
+        yield self.assertGaveUp(zone, "copycat", "TOKEN_USED")
 
         # A code that lived one second.
         short = yield zone.pairCode("watch", "--lifetime", "1")
@@ -121,9 +133,7 @@ class SpineTests(TestCase):
         yield waitFor(lambda: datetime.now(timezone.utc).timestamp() > madeAt + 1.5,
                       what="the code to expire")
         zone.startDevice("watch", short)
-        status = yield waitFor(lambda: zone.status("watch").addCallback(
-            lambda s: s if s.get("error") else None), what="expired token refusal")
-        self.assertEqual(status["error"]["code"], "TOKEN_EXPIRED")
+        yield self.assertGaveUp(zone, "watch", "TOKEN_EXPIRED")
 
         # The hub kept serving the devices that belong.
         for name in ("phone", "laptop"):

@@ -3,15 +3,72 @@ The README's tutorial, run as written.
 """
 
 import os
+import re
 import sys
 
 from twisted.internet import defer
 from twisted.internet.utils import getProcessOutputAndValue
-from twisted.trial.unittest import TestCase
+from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.e2e.harness import freePort, shortTempDir
 
-_SCRIPT = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "examples", "tutorial.sh")
+_ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
+_SCRIPT = os.path.join(_ROOT, "docs", "examples", "tutorial.sh")
+_README = os.path.join(_ROOT, "README.md")
+
+
+def _commands(text: str, section: str) -> list:
+    """
+    The C{twistd} and C{pzctl} command lines in the code blocks of the
+    README section whose title starts with C{section}, without a C{$ }
+    prompt.
+    """
+    start = text.index("\n## " + section)
+    end = text.find("\n## ", start + 1)
+    body = text[start:end if end > 0 else None]
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", body, re.S):
+        for line in block.splitlines():
+            line = line.removeprefix("$ ").strip()
+            if line.startswith(("twistd ", "pzctl ")):
+                commands.append(line)
+    return commands
+
+
+def _asScripted(command: str) -> str:
+    """
+    A README command as the script writes it: its ports and pairing codes
+    are variables.
+    """
+    command = command.replace("--port 8000", '--port "$PORT"')
+    command = command.replace("--web-port 9000", '--web-port "$WEB_PORT"')
+    return re.sub(r"--pair '[^']*'", "--pair CODE", command)
+
+
+class TutorialScriptTests(SynchronousTestCase):
+    """
+    The script runs the README's commands, not look-alikes.
+    """
+
+    def test_sameCommands(self):
+        """
+        Every C{twistd}/C{pzctl} command of the README's tutorial is a line
+        of the script (ports and codes as variables), with no extra
+        C{--pidfile} or C{--logfile}.
+        """
+        with open(_README, encoding="utf-8") as f:
+            readme = _commands(f.read(), "Five-minute tutorial")
+        with open(_SCRIPT, encoding="utf-8") as f:
+            script = f.read()
+        scriptLines = []
+        for line in script.splitlines():
+            line = re.sub(r"^\w+=\$\((.*)\)$", r"\1", line.split(" >")[0].strip())
+            scriptLines.append(re.sub(r'--pair "\$\w+"', "--pair CODE", line))
+        self.assertGreaterEqual(len(readme), 8)
+        for command in readme:
+            self.assertIn(_asScripted(command), scriptLines)
+        self.assertNotIn("--pidfile", script)
+        self.assertNotIn("--logfile", script)
 
 
 class TutorialTests(TestCase):
@@ -19,15 +76,18 @@ class TutorialTests(TestCase):
     docs/examples/tutorial.sh is what the README tells people to type.
     """
 
-    timeout = 90
+    timeout = 120
 
     @defer.inlineCallbacks
     def test_tutorialRuns(self):
         """
-        The tutorial starts a hub and two devices, shows them connected and
-        delivers the phone's message into the laptop's inbox.
+        The tutorial starts a hub and two devices in one folder (each
+        service's pid file in its own data directory, none in the folder),
+        shows them connected, delivers the phone's message into the laptop's
+        inbox, and the phone reconnects to a restarted hub.
         """
-        env = dict(os.environ, BIN=os.path.dirname(sys.executable), WORK=shortTempDir(self),
+        work = shortTempDir(self)
+        env = dict(os.environ, BIN=os.path.dirname(sys.executable), WORK=work,
                    PORT=str(freePort()), WEB_PORT=str(freePort()))
         out, err, code = yield getProcessOutputAndValue("/bin/bash", [_SCRIPT], env=env)
         out = out.decode("utf-8")
@@ -36,3 +96,6 @@ class TutorialTests(TestCase):
         self.assertIn("alice@127.0.0.1/laptop  connected", out)
         self.assertIn("delivered to alice@127.0.0.1/laptop", out)
         self.assertIn("alice@127.0.0.1/phone: hello from the phone", out)
+        self.assertIn("phone reconnected", out)
+        self.assertFalse(os.path.exists(os.path.join(work, "twistd.pid")))
+        self.assertFalse(os.path.exists(os.path.join(work, "twistd.log")))

@@ -12,10 +12,12 @@ import sys
 import time
 
 from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
 from pz.cli.main import main
+from pz.errors import ZoneError
 from pz.pairing import PairingCode
 from pzh.enrolment import tokenHash
 from pzh.hub import Hub
@@ -336,3 +338,32 @@ class DeviceTests(PzctlTestBase):
                          "TIMEOUT", "Hub/Connected")
         self.assertError(self.pzctl("--hub-dir", self.hubDir, "wait", "--timeout", "0"),
                          "TIMEOUT", "hub")
+
+    def test_waitShowsLastError(self):
+        """
+        C{wait} that times out on a running device gives the device's last
+        error with the C{TIMEOUT}.
+        """
+        import pz.admin
+
+        status = {"mode": "Hub", "state": "NotConnected",
+                  "error": {"code": "NOT_CONNECTED", "message": "connection refused"}}
+        self.patch(pz.admin, "adminCall", lambda *a, **kw: status)
+        self.assertError(self.pzctl("--pzp-dir", self.pzpDir, "wait", "--timeout", "0"),
+                         "TIMEOUT", "Hub/Connected not reached",
+                         "the device's last error: NOT_CONNECTED: connection refused")
+
+    def test_waitStoppedProxy(self):
+        """
+        C{wait} on a proxy that gave up (its reason left in its data
+        directory) answers at once with that reason, not C{TIMEOUT}.
+        """
+        from pz.process import ProcessExit
+
+        os.makedirs(self.pzpDir, exist_ok=True)
+        ProcessExit(MemoryReactorClock(), "pzp", self.pzpDir, lambda f: None).fail(
+            ZoneError("TOKEN_USED", "the pairing code has already been used"))
+        started = time.monotonic()
+        self.assertError(self.pzctl("--pzp-dir", self.pzpDir, "wait", "--timeout", "5"),
+                         "TOKEN_USED", "the proxy stopped: the pairing code has already been used")
+        self.assertLess(time.monotonic() - started, 4)

@@ -3,12 +3,15 @@ Tests for L{pzh.tap}: the options of C{twistd pzh} and the services they
 build.
 """
 
+import json
 import os
+import socket
 import time
 
 from twisted.application.internet import StreamServerEndpointService, TimerService
 from twisted.application.service import IServiceMaker, MultiService
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import formatEvent
 from twisted.plugin import getPlugins
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
@@ -87,21 +90,10 @@ class OptionsTests(SynchronousTestCase):
 
     def test_defaultUser(self):
         """
-        Without C{--name} the login name is used if it is a valid user part,
-        C{owner} otherwise.
+        Without C{--name} the name is left to L{makeService}: the existing
+        zone's, or the login name for a new zone.
         """
-        import getpass
-
-        self.patch(getpass, "getuser", lambda: "carol")
-        self.assertEqual(self.parse("-d", "z")["name"], "carol")
-        self.patch(getpass, "getuser", lambda: "carol smith")
-        self.assertEqual(self.parse("-d", "z")["name"], "owner")
-
-        def broken():
-            raise OSError("no user")
-
-        self.patch(getpass, "getuser", broken)
-        self.assertEqual(self.parse("-d", "z")["name"], "owner")
+        self.assertIsNone(self.parse("-d", "z")["name"])
 
     def test_badName(self):
         """
@@ -155,6 +147,7 @@ class MakeServiceTests(SynchronousTestCase):
         top = makeService(options, reactor)
         store = [s for s in top if type(s).__name__ == "_StoreService"]
         self.addCleanup(store[0].stopService)
+        self.addCleanup(top.lock.release)
         return options, top
 
     def test_services(self):
@@ -214,6 +207,148 @@ class MakeServiceTests(SynchronousTestCase):
         [timer] = [s for s in top if isinstance(s, TimerService)]
         [store] = [s for s in top if type(s).__name__ == "_StoreService"]
         self.assertEqual(timer.call[0], store._hub.refreshCRL)
+
+
+class StartupRefusalTests(SynchronousTestCase):
+    """
+    A hub that cannot start says why in one line (C{SystemExit}, which
+    twistd prints before it daemonises) and writes nothing.
+    """
+
+    def setUp(self):
+        self.dataDir = os.path.abspath(self.mktemp())
+        self.tops = []
+
+    def tearDown(self):
+        for top in self.tops:
+            self.stop(top)
+
+    def stop(self, top) -> None:
+        """
+        What stopping the hub's process does to its data directory: the
+        store closed, the lock released.
+        """
+        [store] = [s for s in top if type(s).__name__ == "_StoreService"]
+        store.stopService()
+        top.lock.release()
+
+    def start(self, *args):
+        """
+        Build a hub on C{self.dataDir}; fail with the C{SystemExit} text if
+        it refuses.
+        """
+        options = Options()
+        options.parseOptions(["-d", self.dataDir, *args])
+        reactor = MemoryReactorClock()
+        reactor.advance(time.time())
+        top = makeService(options, reactor)
+        self.tops.append(top)
+        return top
+
+    def refused(self, *args) -> str:
+        return str(self.assertRaises(SystemExit, self.start, *args))
+
+    def zoneFile(self) -> bytes:
+        with open(os.path.join(self.dataDir, "zone.json"), "rb") as f:
+            return f.read()
+
+    def takenPort(self) -> int:
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        self.addCleanup(taken.close)
+        return taken.getsockname()[1]
+
+    def test_portTaken(self):
+        """
+        A device port that something else listens on stops the hub before
+        it creates anything: one line naming the address.
+        """
+        port = self.takenPort()
+        message = self.refused("-n", "anna", "-p", str(port), "-w", "0")
+        self.assertEqual(message, f"pzh: cannot listen on 127.0.0.1:{port}: address already in use")
+        self.assertFalse(os.path.exists(os.path.join(self.dataDir, "zone.json")))
+
+    def test_webPortTaken(self):
+        """
+        The web port is checked too, and an existing zone keeps its ports.
+        """
+        self.stop(self.start("-n", "anna", "-p", "0", "-w", "0"))
+        before = self.zoneFile()
+        port = self.takenPort()
+        self.assertIn(f"cannot listen on 127.0.0.1:{port}",
+                      self.refused("-n", "anna", "-p", "0", "-w", str(port)))
+        self.assertEqual(self.zoneFile(), before)
+
+    def test_dataDirInUse(self):
+        """
+        A second hub on a data directory that a running hub holds is refused
+        in one line, and the first hub's C{zone.json} (its ports) is not
+        rewritten.
+        """
+        self.start("-n", "anna", "-p", "0", "-w", "0")
+        before = self.zoneFile()
+        message = self.refused("-n", "anna", "-p", "0", "-w", "0", "--hostname", "other.example")
+        self.assertEqual(message, "pzh: another process is already using the data directory "
+                                  f"{self.dataDir}")
+        self.assertEqual(self.zoneFile(), before)
+
+    def test_defaultUserForNewZone(self):
+        """
+        A new zone without C{--name} takes the login name if it is a valid
+        user part, C{owner} otherwise; a restart without C{--name} keeps the
+        zone's name whoever starts it.
+        """
+        import getpass
+
+        self.patch(getpass, "getuser", lambda: "carol")
+        top = self.start("-p", "0", "-w", "0")
+        self.assertEqual(json.loads(self.zoneFile())["zone"], "carol@127.0.0.1")
+        self.stop(top)
+        self.patch(getpass, "getuser", lambda: "dave")
+        self.start("-p", "0", "-w", "0")
+        self.assertEqual(json.loads(self.zoneFile())["zone"], "carol@127.0.0.1")
+        for name, expected in (("carol smith", "owner"), (OSError, "owner")):
+            def user(name=name):
+                if name is OSError:
+                    raise OSError("no user")
+                return name
+            self.patch(getpass, "getuser", user)
+            self.assertEqual(pzh.tap._defaultUser(), expected)
+
+    def test_renameRefused(self):
+        """
+        A restart with another C{--name} is refused in one line: the zone id
+        is in every certificate of the zone, so it cannot change, and
+        nothing is rewritten.
+        """
+        top = self.start("-n", "anna", "-p", "0", "-w", "0")
+        self.stop(top)
+        before = self.zoneFile()
+        message = self.refused("-n", "bob", "-p", "0", "-w", "0")
+        self.assertTrue(message.startswith("pzh: BAD_REQUEST: the zone in "), message)
+        self.assertIn("is anna@127.0.0.1; a zone cannot be renamed: start with --name anna",
+                      message)
+        self.assertNotIn("\n", message)
+        self.assertEqual(self.zoneFile(), before)
+        self.start("-n", "anna", "-p", "0", "-w", "0")
+
+    def test_startupLog(self):
+        """
+        The hub's start-up log names the zone and its CA fingerprint.
+        """
+        from twisted.logger import globalLogPublisher
+
+        top = self.start("-n", "anna", "-p", "0", "-w", "0")
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        [store] = [s for s in top if type(s).__name__ == "_StoreService"]
+        store.startService()
+        zone = store._hub.zone
+        text = [formatEvent(e) for e in events]
+        self.assertIn(f"zone anna@127.0.0.1, CA fingerprint {zone.caFingerprint}, device port 0",
+                      text)
 
 
 class PluginTests(SynchronousTestCase):

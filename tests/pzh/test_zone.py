@@ -70,10 +70,12 @@ class LoadOrCreateZoneTests(SynchronousTestCase):
     def test_reloaded(self):
         """
         A second start reuses the same CA and hub key and keeps the zone id,
-        whatever user and host it is given; the ports follow the latest
-        start.
+        given no user or the zone's own, whatever host it is given; the
+        ports follow the latest start.
         """
-        again = loadOrCreateZone(self.dataDir, "bob", "other.example", "127.0.0.1", 8001, 0)
+        again = loadOrCreateZone(self.dataDir, None, "other.example", "127.0.0.1", 8001, 0)
+        self.assertEqual(again.zoneId, "anna@hub.example")
+        again = loadOrCreateZone(self.dataDir, "anna", "other.example", "127.0.0.1", 8001, 0)
         self.assertEqual(again.zoneId, "anna@hub.example")
         self.assertEqual(again.caCert, self.zone.caCert)
         self.assertEqual(again.hubKey.public_key(), self.zone.hubKey.public_key())
@@ -81,6 +83,21 @@ class LoadOrCreateZoneTests(SynchronousTestCase):
         self.assertEqual((again.port, again.webPort), (8001, 0))
         self.assertEqual((loadZone(self.dataDir).port, loadZone(self.dataDir).webPort),
                          (8001, 0))
+
+    def test_renameRefused(self):
+        """
+        Another user name for an existing zone is refused with
+        C{BAD_REQUEST}, naming the zone's, and nothing is written.
+        """
+        with open(os.path.join(self.dataDir, ZONE_FILE), "rb") as f:
+            before = f.read()
+        error = self.assertRaises(ZoneError, loadOrCreateZone, self.dataDir, "bob",
+                                  "hub.example", "127.0.0.1", 8001, 0)
+        self.assertEqual(error.code, "BAD_REQUEST")
+        self.assertIn("is anna@hub.example; a zone cannot be renamed: start with --name anna",
+                      error.message)
+        with open(os.path.join(self.dataDir, ZONE_FILE), "rb") as f:
+            self.assertEqual(f.read(), before)
 
     def test_newInterface(self):
         """

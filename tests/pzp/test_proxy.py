@@ -46,9 +46,12 @@ class ProxyTestBase(SynchronousTestCase):
               start=True) -> Proxy:
         """
         A proxy on the memory reactor, started unless told otherwise, and
-        stopped when the test ends.
+        stopped when the test ends.  What it gives up on lands in
+        C{self.gaveUp}.
         """
-        proxy = Proxy(dataDir or self.mktemp(), self.reactor, name, pairCode, settings)
+        self.gaveUp = []
+        proxy = Proxy(dataDir or self.mktemp(), self.reactor, name, pairCode, settings,
+                      giveUp=self.gaveUp.append)
         if start:
             proxy.startService()
             self.addCleanup(self.stop, proxy)
@@ -123,6 +126,17 @@ class VirginModeTests(ProxyTestBase):
         self.assertEqual((status["mode"], status["state"], status["hub"]),
                          ("Virgin", "NotConnected", None))
 
+    def test_noCodeGivesUp(self):
+        """
+        With no code and no zone the proxy can do nothing: it gives up,
+        saying how to start it.
+        """
+        proxy = self.proxy()
+        [error] = self.gaveUp
+        self.assertEqual(error.code, "BAD_REQUEST")
+        self.assertIn("start it with --pair CODE", error.message)
+        self.assertIs(proxy.lastError, error)
+
     def test_retryAfterRefusedConnection(self):
         """
         A refused connection is retryable: C{NOT_CONNECTED} is reported and
@@ -182,6 +196,51 @@ class VirginModeTests(ProxyTestBase):
         self.reactor.advance(3600)
         self.assertEqual(self.reactor.tcpClients, [])
         self.assertFalse(proxy.zoneDir.enrolled())
+        self.assertEqual([e.code for e in self.gaveUp], ["TOKEN_INVALID"])
+
+    def test_tokenUsedGivesUp(self):
+        """
+        A code already used: the proxy gives up with C{TOKEN_USED}.
+        """
+        code = self.hub.enrolment.newCode("phone")
+        self.proxy(code)
+        self.completeConnection()
+        self.proxy(code)
+        self.completeConnection()
+        self.assertEqual([e.code for e in self.gaveUp], ["TOKEN_USED"])
+
+    def test_retryableDoesNotGiveUp(self):
+        """
+        A hub that is not up yet is worth retrying: the proxy does not give
+        up.
+        """
+        self.proxy(self.hub.enrolment.newCode("phone"))
+        [(_, _, factory, _, _)] = self.reactor.tcpClients
+        factory.clientConnectionFailed(self.reactor.connectors[0],
+                                       Failure(ConnectionRefusedError()))
+        self.reactor.advance(0.3)
+        self.assertEqual(self.gaveUp, [])
+
+    def test_codeNameWins(self):
+        """
+        A code made for C{phone} used by a proxy asking for C{television}
+        enrols as C{phone}, with a warning that says so and how to get
+        another name.
+        """
+        from twisted.logger import formatEvent, globalLogPublisher
+
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        proxy = self.proxy(self.hub.enrolment.newCode("phone"), name="television")
+        self.completeConnection()
+        self.assertEqual(proxy.status()["device"], f"{ZONE}/phone")
+        warnings = [formatEvent(e) for e in events if e.get("log_level") is not None
+                    and e["log_level"].name == "warn"]
+        self.assertEqual(len(warnings), 1, warnings)
+        self.assertIn(f"enrolled as {ZONE}/phone, not 'television': the pairing code was made "
+                      "for 'phone'", warnings[0])
+        self.assertIn("pair it with a code made for that name", warnings[0])
 
     def test_enrolThenHub(self):
         """
@@ -358,6 +417,7 @@ class HubModeTests(ProxyTestBase):
         status = proxy.status()
         self.assertEqual((status["state"], status["error"]["code"]),
                          ("NotConnected", "HUB_UNTRUSTED"))
+        self.assertEqual([e.code for e in self.gaveUp], ["HUB_UNTRUSTED"])
 
     def test_sendAndReceive(self):
         """

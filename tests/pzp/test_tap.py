@@ -10,6 +10,7 @@ from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz.pairing import PairingCode
+from pz.process import ProcessExit
 from pzp import tap
 from pzp.proxy import Proxy
 
@@ -121,6 +122,7 @@ class MakeServiceTests(SynchronousTestCase):
                               "--keepalive", "7", "--max-backoff", "9"])
         reactor = MemoryReactorClock()
         top = tap.makeService(options, reactor)
+        self.addCleanup(top.lock.release)
         self.assertIsInstance(top, service.MultiService)
         self.assertTrue(os.path.isdir(dataDir))
         [proxy] = [s for s in top if isinstance(s, Proxy)]
@@ -129,3 +131,48 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(len(list(top)), 2)
         self.assertEqual(reactor.tcpClients, [])
         self.assertEqual(reactor.unixServers, [])
+
+
+class StartupRefusalTests(SynchronousTestCase):
+    """
+    A proxy that cannot start says why in one line and writes nothing.
+    """
+
+    def build(self, *args):
+        options = tap.Options()
+        options.parseOptions(list(args))
+        return tap.makeService(options, MemoryReactorClock())
+
+    def test_noCodeNoZone(self):
+        """
+        No C{--pair} and no zone: one line saying how to start it.
+        """
+        dataDir = os.path.abspath(self.mktemp())
+        error = self.assertRaises(SystemExit, self.build, "-d", dataDir)
+        self.assertEqual(str(error), f"pzp: {dataDir} is in no zone yet: start with --pair CODE "
+                                     "(get one with: pzctl --hub-dir HUB_DIR pair --device NAME)")
+        self.assertEqual(os.listdir(dataDir), [])
+
+    def test_dataDirInUse(self):
+        """
+        A second proxy on one data directory is refused in one line; the
+        first one's files are untouched.
+        """
+        dataDir = os.path.abspath(self.mktemp())
+        top = self.build("-d", dataDir, "--pair", CODE)
+        self.addCleanup(top.lock.release)
+        before = sorted(os.listdir(dataDir))
+        error = self.assertRaises(SystemExit, self.build, "-d", dataDir, "--pair", CODE)
+        self.assertEqual(str(error),
+                         f"pzp: another process is already using the data directory {dataDir}")
+        self.assertEqual(sorted(os.listdir(dataDir)), before)
+
+    def test_givesUpByExiting(self):
+        """
+        The proxy's hopeless errors end the process (L{ProcessExit}).
+        """
+        dataDir = os.path.abspath(self.mktemp())
+        top = self.build("-d", dataDir, "--pair", CODE)
+        self.addCleanup(top.lock.release)
+        [proxy] = [s for s in top if isinstance(s, Proxy)]
+        self.assertIsInstance(proxy._giveUp.__self__, ProcessExit)
