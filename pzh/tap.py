@@ -23,6 +23,7 @@ from pzh.portal.tap import hubPortal
 from pzh.protocol import HubFactory
 from pzh.store import SQLiteHubStore
 from pzh.web import makeSite
+from pzh.weblimits import limitOptions, limitsFromOptions, raiseFileLimit, sizedForFileLimit
 from pzh.zone import loadOrCreateZone, validUser
 
 __all__ = ["Options", "makeService"]
@@ -60,7 +61,7 @@ class Options(usage.Options):
         ["grace-period", None, 30.0, "Days after expiry a device may still renew instead of "
                                      "pairing again.", float],
         ["max-frame", None, 1024 * 1024, "Largest frame accepted, in bytes.", int],
-    ]
+    ] + limitOptions("web-")
 
     def postOptions(self) -> None:
         if not self["data-dir"]:
@@ -80,6 +81,7 @@ class Options(usage.Options):
                 raise usage.UsageError(f"--{name} must be positive")
         if self["max-frame"] < 1024:
             raise usage.UsageError("--max-frame must be at least 1024")
+        self["web-limits"] = limitsFromOptions(self, "web-")
 
 
 #: Seconds between checks whether the CRL needs re-signing.
@@ -146,7 +148,8 @@ def makeService(options, reactor=None):
         )
         StreamServerEndpointService(
             _tcpEndpoint(reactor, options["web-port"], options["interface"], webCert.options()),
-            makeSite(hub, portal),
+            makeSite(hub, portal, sizedForFileLimit(options["web-limits"], raiseFileLimit()),
+                     reactor),
         ).setServiceParent(top)
     AdminService(reactor, zone.dataDir, HubAdmin(hub)).setServiceParent(top)
     # twistd may fork to daemonise after this returns: no database

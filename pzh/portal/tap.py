@@ -21,11 +21,17 @@ from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, T
 from twisted.internet.ssl import Certificate, PrivateCertificate
 from twisted.python import usage
 from twisted.web.resource import Resource
-from twisted.web.server import Site
 
 from pzh.portal.resource import MAX_BODY, PATH, wellKnown
 from pzh.portal.service import PortalService, PortalSettings
 from pzh.portal.store import SQLitePortalStore
+from pzh.weblimits import (
+    GuardedSite,
+    limitOptions,
+    limitsFromOptions,
+    raiseFileLimit,
+    sizedForFileLimit,
+)
 
 __all__ = ["Options", "makeService", "hubPortal", "PortalStoreService", "PORTAL_DB"]
 
@@ -55,7 +61,7 @@ class Options(usage.Options):
         ["follow-ca", None, None, "PEM CA certificate to trust for an https --follow portal."],
         ["follow-interval", None, 5.0, "Seconds between replays of the followed portal's log.", float],
         ["moved-to", None, None, "Answer every request 303 RedirectPermanent with this URL."],
-    ]
+    ] + limitOptions(withBody=False)
 
     def postOptions(self) -> None:
         if not self["data-dir"]:
@@ -65,8 +71,7 @@ class Options(usage.Options):
             raise usage.UsageError("--port must be a port number")
         if bool(self["cert"]) != bool(self["key"]):
             raise usage.UsageError("--cert and --key go together")
-        if self["max-body"] < 1024:
-            raise usage.UsageError("--max-body must be at least 1024")
+        self["limits"] = limitsFromOptions(self)
         if self["max-pending"] < 1:
             raise usage.UsageError("--max-pending must be at least 1")
         if self["follow-interval"] <= 0:
@@ -153,13 +158,15 @@ def makeService(options, reactor=None):
         movedTo=options["moved-to"],
     ))
     root = Resource()
-    root.putChild(b".well-known", wellKnown(portal, options["max-body"]))
+    limits = sizedForFileLimit(options["limits"], raiseFileLimit())
+    root.putChild(b".well-known", wellKnown(portal, limits.maxBody))
     tls = _tlsOptions(options["cert"], options["key"]) if options["cert"] else None
 
     top = service.MultiService()
     PortalStoreService(store).setServiceParent(top)
     StreamServerEndpointService(
-        _endpoint(reactor, options["port"], options["interface"], tls), Site(root)
+        _endpoint(reactor, options["port"], options["interface"], tls),
+        GuardedSite(root, limits, reactor=reactor),
     ).setServiceParent(top)
     if options["follow"]:
         PortalReplica(

@@ -16,6 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from pz import pki
 from pzh.portal.replica import PortalReplica
 from pzh.portal.tap import Options, PortalStoreService, makeService
+from pzh.weblimits import GuardedSite, WebLimits
 
 
 def _options(*argv) -> Options:
@@ -68,6 +69,20 @@ class OptionsTests(SynchronousTestCase):
             self.assertRaises(usage.UsageError, _options, *argv)
 
 
+    def test_webLimits(self):
+        """
+        The web limits are options, with the hub's defaults; a limit that
+        is not positive is a usage error.
+        """
+        self.assertEqual(_options("--data-dir", "d")["limits"], WebLimits())
+        options = _options("--data-dir", "d", "--max-body", "2048", "--request-timeout", "5",
+                           "--max-connections", "40", "--max-per-address", "4")
+        self.assertEqual(options["limits"], WebLimits(2048, 5.0, 40, 4))
+        for name in ("--request-timeout", "--max-connections", "--max-per-address"):
+            error = self.assertRaises(usage.UsageError, _options, "--data-dir", "d", name, "0")
+            self.assertIn(name, str(error))
+
+
 class MakeServiceTests(SynchronousTestCase):
     """
     The service tree.
@@ -98,6 +113,19 @@ class MakeServiceTests(SynchronousTestCase):
         closer.store.head()
         top.stopService()
         self.assertIsNone(closer.store._connection)
+
+    def test_guarded(self):
+        """
+        The portal is served by a L{GuardedSite} with the limits asked
+        for, whose portal takes bodies up to the same limit.
+        """
+        _, top = self.build("--max-body", "4096", "--max-per-address", "3")
+        [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
+        self.assertIsInstance(web.factory, GuardedSite)
+        self.assertEqual(web.factory.limits.maxBody, 4096)
+        self.assertEqual(web.factory.limits.maxPerAddress, 3)
+        portal = web.factory.resource.children[b".well-known"].children[b"mmm"]
+        self.assertEqual(portal._maxBody, 4096)
 
     def test_https(self):
         """

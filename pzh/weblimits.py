@@ -1,0 +1,378 @@
+# -*- test-case-name: tests.pzh.test_weblimits -*-
+"""
+A web site that no client can hold open or use to fill the disk: what the
+hub's HTTPS port and C{twistd meshportal} serve through.
+
+C{twisted.web} on its own spools any body a client announces (to a
+temporary file above 100 kB) before a resource can look at it, restarts
+its idle timer on every byte received, and accepts as many connections as
+the process has file descriptors.  L{GuardedSite} closes each of those:
+
+    - a C{Content-Length} over the limit is refused with 413 as soon as the
+      headers end, before any of the body is read; a chunked body is
+      refused the moment it passes the limit, so no more than the limit is
+      ever kept;
+    - a whole request (request line, headers and body) must arrive within
+      C{requestTimeout} seconds of the connection opening, or of the
+      previous response, however the bytes trickle in; a connection that
+      does not manage it gets 408 (or, if it sent nothing, is just closed);
+    - at most C{maxConnections} connections at once, and C{maxPerAddress}
+      from one address; others are closed as soon as they are accepted, so
+      the descriptors left serve the device port and the admin socket
+      (L{sizedForFileLimit} fits the caps to the process's descriptor
+      limit, which L{raiseFileLimit} raises as far as it may go).
+
+Every answer carries the headers a browser needs to keep the pages to
+themselves (L{SECURITY_HEADERS}, plus C{Strict-Transport-Security} over
+HTTPS), and a C{Server} header naming no software version.
+"""
+
+import collections
+import json
+
+import attrs
+from twisted.logger import Logger
+from twisted.web.http import HTTPChannel
+from twisted.web.server import Request, Site
+
+__all__ = [
+    "WebLimits",
+    "GuardedSite",
+    "SECURITY_HEADERS",
+    "HSTS",
+    "SERVER",
+    "raiseFileLimit",
+    "sizedForFileLimit",
+    "limitOptions",
+    "limitsFromOptions",
+]
+
+#: What the C{Server} header says: no product name, no version.
+SERVER = b"pz"
+
+#: Headers on every response: no MIME sniffing, no framing, and a content
+#: policy that lets a page load nothing at all (the hub's pages are plain
+#: HTML with no script, style sheet, image or form).
+SECURITY_HEADERS = (
+    (b"X-Content-Type-Options", b"nosniff"),
+    (b"X-Frame-Options", b"DENY"),
+    (b"Content-Security-Policy",
+     b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+    (b"Referrer-Policy", b"no-referrer"),
+)
+
+#: Over HTTPS: browsers use HTTPS only for this host for a year.
+HSTS = (b"Strict-Transport-Security", b"max-age=31536000")
+
+#: Descriptors kept back from the web port for everything else: device
+#: links, the admin socket, the databases, logs and the listening sockets.
+RESERVED_DESCRIPTORS = 64
+
+
+def _positive(instance, attribute, value) -> None:
+    if value <= 0:
+        raise ValueError(f"{attribute.name} must be positive, not {value!r}")
+
+
+@attrs.frozen
+class WebLimits:
+    """
+    What one web client may take.
+
+    @ivar maxBody: the largest request body, in bytes.
+    @ivar requestTimeout: seconds to send one whole request, counted from
+        the connection or from the previous response.
+    @ivar maxConnections: connections open at once, from everyone.
+    @ivar maxPerAddress: connections open at once from one address.
+    """
+
+    maxBody: int = attrs.field(default=1024 * 1024, validator=_positive)
+    requestTimeout: float = attrs.field(default=30.0, validator=_positive)
+    maxConnections: int = attrs.field(default=512, validator=_positive)
+    maxPerAddress: int = attrs.field(default=32, validator=_positive)
+
+
+def raiseFileLimit(resource=None) -> int:
+    """
+    Raise this process's soft limit on open files to its hard limit (at
+    most 65,536), and return the soft limit now in force.  Without it a
+    Linux process gets 1,024 descriptors whatever the machine allows.
+    """
+    if resource is None:
+        import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError):
+            pass
+    return 65536 if soft == resource.RLIM_INFINITY else soft
+
+
+def sizedForFileLimit(limits: WebLimits, fileLimit: int) -> WebLimits:
+    """
+    C{limits} with the connection caps lowered, where needed, so the web
+    port can hold at most half of the descriptors left after
+    L{RESERVED_DESCRIPTORS}: the device port and the admin socket always
+    keep the other half.
+    """
+    share = max(1, (fileLimit - RESERVED_DESCRIPTORS) // 2)
+    total = min(limits.maxConnections, share)
+    return attrs.evolve(limits, maxConnections=total,
+                        maxPerAddress=min(limits.maxPerAddress, total))
+
+
+def _rawResponse(status: bytes, body: dict, secure: bool) -> bytes:
+    payload = json.dumps(body).encode("utf-8")
+    headers = [
+        (b"Server", SERVER),
+        (b"Content-Type", b"application/json"),
+        (b"Content-Length", str(len(payload)).encode("ascii")),
+        (b"Connection", b"close"),
+        (b"Cache-Control", b"no-store"),
+        *SECURITY_HEADERS,
+    ]
+    if secure:
+        headers.append(HSTS)
+    head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+    return b"HTTP/1.1 " + status + b"\r\n" + head + b"\r\n" + payload
+
+
+class GuardedRequest(Request):
+    """
+    A request that refuses a body past the site's limit instead of storing
+    it, and answers with the security headers and a neutral C{Server}.
+    """
+
+    _bodySize = 0
+
+    def handleContentChunk(self, data: bytes) -> None:
+        self._bodySize += len(data)
+        if self._bodySize > self.channel.limits.maxBody:
+            self.channel.refuseTooLarge()
+            return
+        super().handleContentChunk(data)
+
+    def render(self, resrc) -> None:
+        self.setHeader(b"server", SERVER)
+        for name, value in SECURITY_HEADERS:
+            self.setHeader(name, value)
+        if self.isSecure():
+            self.setHeader(*HSTS)
+        super().render(resrc)
+
+
+class GuardedChannel(HTTPChannel):
+    """
+    An HTTP/1.1 connection with a deadline for each whole request and a
+    body limit applied before the body is read.
+    """
+
+    _guardLog = Logger()
+
+    _deadline = None
+    _refused = False
+    _started = False
+    _address = None
+
+    @property
+    def limits(self) -> WebLimits:
+        return self.site.limits
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        self._armDeadline()
+
+    def dataReceived(self, data: bytes) -> None:
+        if self._refused:
+            return
+        self._started = True
+        super().dataReceived(data)
+
+    def rawDataReceived(self, data: bytes) -> None:
+        if not self._refused:
+            super().rawDataReceived(data)
+
+    def allHeadersReceived(self) -> None:
+        if self.length is not None and self.length > self.limits.maxBody:
+            self.refuseTooLarge()
+            return
+        super().allHeadersReceived()
+
+    def allContentReceived(self) -> None:
+        if self._refused:
+            return
+        self._cancelDeadline()
+        super().allContentReceived()
+
+    def requestDone(self, request) -> None:
+        pending = bool(self._dataBuffer)
+        super().requestDone(request)
+        if not self.persistent:
+            self._abortLater()
+        elif not (self._refused or self._handlingRequest or self._deadline):
+            # The next request's clock starts now (a pipelined one that was
+            # already handled armed its own).
+            self._started = pending
+            self._armDeadline()
+
+    def connectionLost(self, reason) -> None:
+        self._cancelDeadline()
+        super().connectionLost(reason)
+        self.site.channelClosed(self)
+
+    def refuseTooLarge(self) -> None:
+        """
+        Answer 413 and close, reading nothing more.
+        """
+        self._refuse(b"413 Payload Too Large", {
+            "error": "TOO_LARGE",
+            "message": f"the request body exceeds {self.limits.maxBody} bytes",
+        })
+
+    def _refuse(self, status: bytes, body: dict) -> None:
+        if self._refused:
+            return
+        self._refused = True
+        self._cancelDeadline()
+        self._guardLog.info("refused a web request from {peer}: {status}",
+                      peer=str(self.transport.getPeer()), status=status.decode("ascii"))
+        self.transport.write(_rawResponse(status, body, self.isSecure()))
+        self._close()
+
+    def _close(self) -> None:
+        """
+        Close, and abort if the peer does not let the close finish.
+        """
+        self._abortLater()
+        if not self.transport.disconnecting:
+            self.loseConnection()
+
+    def _abortLater(self) -> None:
+        if self._abortingCall is None and self.abortTimeout is not None:
+            self._abortingCall = self.callLater(self.abortTimeout, self.forceAbortClient)
+
+    def _armDeadline(self) -> None:
+        self._cancelDeadline()
+        self._deadline = self.callLater(self.limits.requestTimeout, self._deadlinePassed)
+
+    def _cancelDeadline(self) -> None:
+        if self._deadline is not None:
+            if self._deadline.active():
+                self._deadline.cancel()
+            self._deadline = None
+
+    def _deadlinePassed(self) -> None:
+        self._deadline = None
+        if not self._started:
+            self._refused = True
+            self._close()
+            return
+        self._refuse(b"408 Request Timeout", {
+            "error": "TIMEOUT",
+            "message": f"a request must arrive whole within {self.limits.requestTimeout:g} s",
+        })
+
+
+class GuardedSite(Site):
+    """
+    A L{Site} served through L{GuardedChannel} and L{GuardedRequest}, with
+    the connection caps of C{limits}.
+
+    @ivar limits: the L{WebLimits} in force.
+    """
+
+    protocol = GuardedChannel
+    requestFactory = GuardedRequest
+    _guardLog = Logger()
+
+    def __init__(self, resource, limits: WebLimits = WebLimits(), reactor=None) -> None:
+        # Twisted's idle timer runs exactly while the deadline does (it
+        # stops while a request is handled), and restarts on every byte:
+        # the deadline replaces it.
+        super().__init__(resource, timeout=None, reactor=reactor)
+        self.limits = limits
+        self._open = collections.Counter()
+
+    @property
+    def openConnections(self) -> int:
+        """
+        How many web connections are open now.
+        """
+        return sum(self._open.values())
+
+    def buildProtocol(self, addr):
+        """
+        A channel for a new connection, or L{None} (closing it at once) when
+        the caps are reached.
+        """
+        address = getattr(addr, "host", "")
+        if self.openConnections >= self.limits.maxConnections:
+            self._guardLog.debug("web connection from {address} refused: {count} open",
+                           address=address, count=self.openConnections)
+            return None
+        if self._open[address] >= self.limits.maxPerAddress:
+            self._guardLog.debug("web connection from {address} refused: {count} open from it",
+                           address=address, count=self._open[address])
+            return None
+        channel = super().buildProtocol(addr)
+        channel._address = address
+        self._open[address] += 1
+        return channel
+
+    def channelClosed(self, channel: GuardedChannel) -> None:
+        """
+        C{channel}'s connection is gone: it no longer counts.
+        """
+        address = channel._address
+        if address is None or self._open[address] <= 0:
+            return
+        channel._address = None
+        self._open[address] -= 1
+        if not self._open[address]:
+            del self._open[address]
+
+
+def limitOptions(prefix: str = "", withBody: bool = True) -> list:
+    """
+    The C{usage.Options} parameters that set L{WebLimits}, their names
+    starting with C{prefix} (C{"web-"} on the hub, whose web port is one of
+    several).
+    """
+    defaults = WebLimits()
+    options = [
+        [prefix + "request-timeout", None, defaults.requestTimeout,
+         "Seconds a web client has to send a whole request (headers and body).", float],
+        [prefix + "max-connections", None, defaults.maxConnections,
+         "Web connections open at once, from everyone (lowered to fit the open-file limit).",
+         int],
+        [prefix + "max-per-address", None, defaults.maxPerAddress,
+         "Web connections open at once from one address.", int],
+    ]
+    if withBody:
+        options.insert(0, [prefix + "max-body", None, defaults.maxBody,
+                           "Largest web request body accepted, in bytes.", int])
+    return options
+
+
+def limitsFromOptions(options, prefix: str = "") -> WebLimits:
+    """
+    The L{WebLimits} that C{options} (parsed with L{limitOptions}) ask for.
+
+    @raise usage.UsageError: naming the option that is out of range.
+    """
+    from twisted.python import usage
+
+    if options[prefix + "max-body"] < 1024:
+        raise usage.UsageError(f"--{prefix}max-body must be at least 1024")
+    for name in ("request-timeout", "max-connections", "max-per-address"):
+        if options[prefix + name] <= 0:
+            raise usage.UsageError(f"--{prefix}{name} must be positive")
+    return WebLimits(
+        maxBody=options[prefix + "max-body"],
+        requestTimeout=options[prefix + "request-timeout"],
+        maxConnections=options[prefix + "max-connections"],
+        maxPerAddress=options[prefix + "max-per-address"],
+    )

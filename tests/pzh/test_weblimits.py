@@ -1,0 +1,405 @@
+"""
+Tests for L{pzh.weblimits}: the web port's body limit, whole-request
+deadline, connection caps and response headers, driven in memory with
+L{StringTransport} and a L{MemoryReactorClock}.
+"""
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import ISSLTransport
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
+from zope.interface import implementer
+
+from pzh.weblimits import (
+    RESERVED_DESCRIPTORS,
+    GuardedSite,
+    WebLimits,
+    raiseFileLimit,
+    sizedForFileLimit,
+)
+
+LIMITS = WebLimits(maxBody=1000, requestTimeout=30.0, maxConnections=4, maxPerAddress=2)
+
+
+class _Recorder(Resource):
+    """
+    Records the bodies it is given; C{/slow} answers only when told to.
+    """
+
+    isLeaf = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies = []
+        self.waiting = []
+
+    def render_GET(self, request):
+        if request.path == b"/slow":
+            self.waiting.append(request)
+            return NOT_DONE_YET
+        return b"<!doctype html><p>hello</p>"
+
+    def render_POST(self, request):
+        self.bodies.append(request.content.read())
+        return b"ok"
+
+
+def _post(length: int, body: bytes = b"", extra: bytes = b"") -> bytes:
+    return (b"POST /x HTTP/1.1\r\nHost: hub\r\nContent-Length: "
+            + str(length).encode("ascii") + b"\r\n" + extra + b"\r\n" + body)
+
+
+@implementer(ISSLTransport)
+class _TLSTransport(StringTransport):
+    """
+    A transport that says it is TLS.
+    """
+
+    def setTcpNoDelay(self, enabled) -> None:
+        pass
+
+
+class _Connection:
+    """
+    One client connection to a site, over a L{StringTransport}.
+    """
+
+    def __init__(self, site, host: str = "127.0.0.1", port: int = 40000) -> None:
+        self.address = IPv4Address("TCP", host, port)
+        self.channel = site.buildProtocol(self.address)
+        self.transport = StringTransport(peerAddress=self.address)
+        if self.channel is not None:
+            self.channel.makeConnection(self.transport)
+
+    def send(self, data: bytes) -> None:
+        self.channel.dataReceived(data)
+
+    def close(self) -> None:
+        """
+        The connection went away, as the reactor reports it.
+        """
+        self.channel.connectionLost(Failure(ConnectionDone()))
+
+    @property
+    def written(self) -> bytes:
+        return self.transport.value()
+
+    def headers(self) -> dict:
+        head = self.written.split(b"\r\n\r\n", 1)[0].split(b"\r\n")[1:]
+        return {name.lower(): value for name, value in (line.split(b": ", 1) for line in head)}
+
+
+class _SiteTestCase(SynchronousTestCase):
+    def setUp(self):
+        self.reactor = MemoryReactorClock()
+        self.resource = _Recorder()
+        self.site = GuardedSite(self.resource, LIMITS, reactor=self.reactor)
+        self.connections = []
+        self.addCleanup(self._closeAll)
+
+    def _closeAll(self):
+        for connection in self.connections:
+            if connection.channel is not None and connection.channel.transport is not None:
+                connection.close()
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
+    def connect(self, host: str = "127.0.0.1", port: int = 40000) -> _Connection:
+        connection = _Connection(self.site, host, port)
+        self.connections.append(connection)
+        return connection
+
+
+class BodyLimitTests(_SiteTestCase):
+    """
+    A body over the limit is refused before it is read.
+    """
+
+    def test_contentLengthRefusedBeforeBody(self):
+        """
+        A C{Content-Length} over the limit gets 413 and a close as soon as
+        the headers end, with no body sent; the resource is never called
+        and no body file is opened.
+        """
+        client = self.connect()
+        client.send(_post(10 ** 12))
+        self.assertTrue(client.written.startswith(b"HTTP/1.1 413 "), client.written)
+        self.assertIn(b"TOO_LARGE", client.written)
+        self.assertTrue(client.transport.disconnecting)
+        self.assertIsNone(client.channel.requests[0].content)
+        self.assertEqual(self.resource.bodies, [])
+
+    def test_bodyAfterRefusalIgnored(self):
+        """
+        Body bytes that still arrive after the 413 are neither stored nor
+        answered.
+        """
+        client = self.connect()
+        client.send(_post(LIMITS.maxBody + 1))
+        answered = client.written
+        client.send(b"x" * (LIMITS.maxBody + 1))
+        self.assertEqual(client.written, answered)
+        self.assertIsNone(client.channel.requests[0].content)
+        self.assertEqual(self.resource.bodies, [])
+
+    def test_noContinueWhenRefused(self):
+        """
+        C{Expect: 100-continue} with a body over the limit gets the 413
+        alone, never a 100 inviting the body.
+        """
+        client = self.connect()
+        client.send(_post(LIMITS.maxBody + 1, extra=b"Expect: 100-continue\r\n"))
+        self.assertNotIn(b"100 Continue", client.written)
+        self.assertTrue(client.written.startswith(b"HTTP/1.1 413 "))
+
+    def test_chunkedRefusedAtLimit(self):
+        """
+        A chunked body is refused the moment it passes the limit; no more
+        than the limit was kept.
+        """
+        client = self.connect()
+        client.send(b"POST /x HTTP/1.1\r\nHost: hub\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"x" * 600
+        client.send(b"258\r\n" + chunk + b"\r\n")
+        self.assertEqual(client.written, b"")
+        client.send(b"258\r\n" + chunk + b"\r\n")
+        self.assertTrue(client.written.startswith(b"HTTP/1.1 413 "))
+        content = client.channel.requests[0].content
+        content.seek(0)
+        self.assertLessEqual(len(content.read()), LIMITS.maxBody)
+        client.send(b"0\r\n\r\n")
+        self.assertEqual(self.resource.bodies, [])
+
+    def test_bodyAtLimit(self):
+        """
+        A body of exactly the limit is handed to the resource.
+        """
+        client = self.connect()
+        client.send(_post(LIMITS.maxBody, b"y" * LIMITS.maxBody))
+        self.assertTrue(client.written.startswith(b"HTTP/1.1 200 "), client.written)
+        self.assertEqual(self.resource.bodies, [b"y" * LIMITS.maxBody])
+
+
+class DeadlineTests(_SiteTestCase):
+    """
+    A whole request must arrive within C{requestTimeout}, however the bytes
+    trickle in.
+    """
+
+    def test_tricklingClosed(self):
+        """
+        A client sending one byte every 10 s (each restarting the idle
+        timer) gets 408 and is closed when the deadline passes.
+        """
+        client = self.connect()
+        for byte in b"GET / HTTP/1.1\r\n":
+            if self.reactor.seconds() >= LIMITS.requestTimeout:
+                break
+            client.send(bytes([byte]))
+            self.reactor.advance(10)
+        self.assertTrue(client.written.startswith(b"HTTP/1.1 408 "), client.written)
+        self.assertTrue(client.transport.disconnecting)
+        self.assertLessEqual(self.reactor.seconds(), LIMITS.requestTimeout + 10)
+
+    def test_silentClosed(self):
+        """
+        A connection that sends nothing is closed at the deadline, with no
+        answer.
+        """
+        client = self.connect()
+        self.reactor.advance(LIMITS.requestTimeout - 1)
+        self.assertFalse(client.transport.disconnecting)
+        self.reactor.advance(1)
+        self.assertTrue(client.transport.disconnecting)
+        self.assertEqual(client.written, b"")
+
+    def test_abortIfNotClosed(self):
+        """
+        A peer that does not let the close finish is aborted.
+        """
+        client = self.connect()
+        self.reactor.advance(LIMITS.requestTimeout)
+        self.assertFalse(client.transport.disconnected)
+        self.reactor.advance(client.channel.abortTimeout)
+        self.assertTrue(client.transport.disconnected)
+
+    def test_slowBodyClosed(self):
+        """
+        The deadline covers the body too.
+        """
+        client = self.connect()
+        client.send(_post(100, b"z" * 10))
+        self.reactor.advance(LIMITS.requestTimeout)
+        self.assertTrue(client.written.startswith(b"HTTP/1.1 408 "))
+        self.assertEqual(self.resource.bodies, [])
+
+    def test_notWhileHandled(self):
+        """
+        Once a request has arrived whole, the deadline stops: a response
+        that takes longer still goes out.
+        """
+        client = self.connect()
+        client.send(b"GET /slow HTTP/1.1\r\nHost: hub\r\n\r\n")
+        self.reactor.advance(LIMITS.requestTimeout * 2)
+        self.assertFalse(client.transport.disconnecting)
+        [request] = self.resource.waiting
+        request.write(b"late")
+        request.finish()
+        self.assertTrue(client.written.startswith(b"HTTP/1.1 200 "))
+
+    def test_rearmedForNextRequest(self):
+        """
+        On a kept-alive connection each request gets its own deadline,
+        counted from the previous response.
+        """
+        client = self.connect()
+        self.reactor.advance(LIMITS.requestTimeout - 5)
+        client.send(b"GET / HTTP/1.1\r\nHost: hub\r\n\r\n")
+        self.assertTrue(client.written.startswith(b"HTTP/1.1 200 "))
+        self.reactor.advance(LIMITS.requestTimeout - 1)
+        self.assertFalse(client.transport.disconnecting)
+        self.reactor.advance(1)
+        self.assertTrue(client.transport.disconnecting)
+
+
+class ConnectionCapTests(_SiteTestCase):
+    """
+    Connections are capped per address and in all.
+    """
+
+    def test_perAddress(self):
+        """
+        Past C{maxPerAddress} connections from one address, more from it
+        are refused (closed at once) while another address still gets in;
+        one closing frees its place.
+        """
+        first, second = self.connect(port=1), self.connect(port=2)
+        self.assertIsNone(self.connect(port=3).channel)
+        self.assertIsNotNone(self.connect("127.0.0.2").channel)
+        first.close()
+        self.assertIsNotNone(self.connect(port=4).channel)
+        self.assertEqual(self.site.openConnections, 3)
+
+    def test_total(self):
+        """
+        Past C{maxConnections} in all, every new connection is refused.
+        """
+        for n in range(LIMITS.maxConnections):
+            self.assertIsNotNone(self.connect(f"127.0.0.{n + 1}").channel)
+        self.assertIsNone(self.connect("127.0.1.1").channel)
+        self.assertEqual(self.site.openConnections, LIMITS.maxConnections)
+
+    def test_closedOnce(self):
+        """
+        A connection counts once, however it ends.
+        """
+        client = self.connect()
+        client.send(_post(10 ** 9))
+        client.close()
+        self.site.channelClosed(client.channel)
+        self.assertEqual(self.site.openConnections, 0)
+
+
+class HeaderTests(_SiteTestCase):
+    """
+    Responses carry the security headers and a neutral C{Server}.
+    """
+
+    def test_headers(self):
+        """
+        An HTML page comes with C{nosniff}, C{DENY} framing, a content
+        policy that loads nothing, and C{Server} naming no version.
+        """
+        client = self.connect()
+        client.send(b"GET / HTTP/1.1\r\nHost: hub\r\n\r\n")
+        headers = client.headers()
+        self.assertEqual(headers[b"x-content-type-options"], b"nosniff")
+        self.assertEqual(headers[b"x-frame-options"], b"DENY")
+        self.assertIn(b"default-src 'none'", headers[b"content-security-policy"])
+        self.assertIn(b"frame-ancestors 'none'", headers[b"content-security-policy"])
+        self.assertEqual(headers[b"server"], b"pz")
+        self.assertNotIn(b"strict-transport-security", headers)
+
+    def test_hstsOverTLS(self):
+        """
+        Over TLS, C{Strict-Transport-Security} is sent too, also on a
+        refusal.
+        """
+        for send in (b"GET / HTTP/1.1\r\nHost: hub\r\n\r\n", _post(10 ** 6)):
+            address = IPv4Address("TCP", "127.0.0.1", 1)
+            channel = self.site.buildProtocol(address)
+            transport = _TLSTransport(peerAddress=address)
+            channel.makeConnection(transport)
+            channel.dataReceived(send)
+            self.assertIn(b"Strict-Transport-Security: max-age=", transport.value())
+            channel.connectionLost(Failure(ConnectionDone()))
+
+    def test_refusalHeaders(self):
+        """
+        A refusal carries the same headers.
+        """
+        client = self.connect()
+        client.send(_post(10 ** 6))
+        headers = client.headers()
+        self.assertEqual(headers[b"server"], b"pz")
+        self.assertEqual(headers[b"x-frame-options"], b"DENY")
+        self.assertEqual(headers[b"connection"], b"close")
+
+
+class _FakeResource:
+    RLIMIT_NOFILE = 7
+    RLIM_INFINITY = -1
+
+    def __init__(self, soft, hard, fail=False) -> None:
+        self.limits = (soft, hard)
+        self.fail = fail
+
+    def getrlimit(self, which):
+        return self.limits
+
+    def setrlimit(self, which, limits):
+        if self.fail:
+            raise ValueError("not permitted")
+        self.limits = limits
+
+
+class FileLimitTests(SynchronousTestCase):
+    """
+    The caps fit the process's descriptor limit.
+    """
+
+    def test_raise(self):
+        """
+        The soft limit is raised to the hard one, at most 65,536.
+        """
+        fake = _FakeResource(1024, 4096)
+        self.assertEqual(raiseFileLimit(fake), 4096)
+        self.assertEqual(fake.limits, (4096, 4096))
+        fake = _FakeResource(1024, _FakeResource.RLIM_INFINITY)
+        self.assertEqual(raiseFileLimit(fake), 65536)
+
+    def test_raiseRefused(self):
+        """
+        If raising is refused, the current soft limit stands.
+        """
+        self.assertEqual(raiseFileLimit(_FakeResource(1024, 4096, fail=True)), 1024)
+
+    def test_sized(self):
+        """
+        The web port gets at most half of the descriptors left after the
+        reserve; caps already below stay.
+        """
+        limits = sizedForFileLimit(WebLimits(maxConnections=5000, maxPerAddress=4000), 1024)
+        self.assertEqual(limits.maxConnections, (1024 - RESERVED_DESCRIPTORS) // 2)
+        self.assertEqual(limits.maxPerAddress, limits.maxConnections)
+        self.assertEqual(sizedForFileLimit(WebLimits(), 65536), WebLimits())
+
+    def test_invalid(self):
+        """
+        Limits must be positive.
+        """
+        self.assertRaises(ValueError, WebLimits, maxBody=0)
+        self.assertRaises(ValueError, WebLimits, requestTimeout=-1)
