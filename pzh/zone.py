@@ -8,8 +8,11 @@ Layout of the hub's data directory::
     zone.json   zone id, user, advertised host and ports
     ca.key      zone CA private key (0600)    ca.pem   zone CA certificate
     hub.key     hub TLS private key (0600)    hub.pem  hub certificate
-    crl.pem     current revocation list       hub.db   hub state (SQLite)
+    crl.pem     current revocation list       hub.db   hub state (SQLite, 0600)
     admin.sock  local admin socket for pzctl
+
+The directory itself is kept 0700, tightened at every start if an older
+version or a hand-made directory left it wider.
 """
 
 import json
@@ -21,6 +24,7 @@ import attrs
 
 from pz import pki
 from pz.errors import ZoneError
+from pz.files import privateDirectory
 
 __all__ = ["HubZone", "loadOrCreateZone", "loadZone", "ZONE_FILE"]
 
@@ -135,7 +139,7 @@ def loadOrCreateZone(
     reached under a name it does not carry, and the advertised ports follow
     the latest start.
     """
-    os.makedirs(dataDir, mode=0o700, exist_ok=True)
+    privateDirectory(dataDir)
     now = _now()
     if os.path.exists(os.path.join(dataDir, ZONE_FILE)):
         zone = loadZone(dataDir)

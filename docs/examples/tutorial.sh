@@ -19,14 +19,17 @@ trap 'for p in hub phone laptop; do [ -f $p.pid ] && kill $(cat $p.pid) 2>/dev/n
     pzh --data-dir hub --name alice --interface 127.0.0.1 --port "$PORT" --web-port "$WEB_PORT"
 "$BIN/pzctl" --hub-dir hub wait
 
-# 2. Ask the hub for a pairing code per device and start each device with it.
+# 2. Ask the hub for a pairing code per device and start each device with it,
+#    passed on standard input (--pair -) or in a file (--pair-file), so it
+#    never shows in the process list.
 phone_code=$("$BIN/pzctl" --hub-dir hub pair --device phone)
-laptop_code=$("$BIN/pzctl" --hub-dir hub pair --device laptop)
 echo "pairing code for the phone: $phone_code"
-"$BIN/twistd" --pidfile phone.pid --logfile phone.log \
-    pzp --data-dir phone --name phone --pair "$phone_code"
+printf '%s\n' "$phone_code" | "$BIN/twistd" --pidfile phone.pid --logfile phone.log \
+    pzp --data-dir phone --name phone --pair -
+(umask 077 && "$BIN/pzctl" --hub-dir hub pair --device laptop > laptop.code)
 "$BIN/twistd" --pidfile laptop.pid --logfile laptop.log \
-    pzp --data-dir laptop --name laptop --pair "$laptop_code"
+    pzp --data-dir laptop --name laptop --pair-file laptop.code
+rm laptop.code
 
 # 3. Watch them connect.
 "$BIN/pzctl" --pzp-dir phone wait --timeout 30 >/dev/null

@@ -22,6 +22,7 @@ from twisted.internet.ssl import Certificate, PrivateCertificate
 from twisted.python import usage
 from twisted.web.resource import Resource
 
+from pz.files import privateDirectory
 from pzh.portal.resource import MAX_BODY, PATH, wellKnown
 from pzh.portal.service import PortalService, PortalSettings
 from pzh.portal.store import SQLitePortalStore
@@ -149,7 +150,7 @@ def makeService(options, reactor=None):
         from twisted.internet import reactor
     from pzh.portal.replica import PortalReplica
 
-    os.makedirs(options["data-dir"], mode=0o700, exist_ok=True)
+    privateDirectory(options["data-dir"])
     store = SQLitePortalStore(os.path.join(options["data-dir"], PORTAL_DB))
     portal = PortalService(store, reactor, PortalSettings(
         uri=options["uri"],

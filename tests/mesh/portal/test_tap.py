@@ -114,6 +114,15 @@ class MakeServiceTests(SynchronousTestCase):
         top.stopService()
         self.assertIsNone(closer.store._connection)
 
+    def test_dataDirTightened(self):
+        """
+        A data directory left 0755 is 0700 once the portal is built.
+        """
+        os.mkdir(self.dataDir, 0o755)
+        os.chmod(self.dataDir, 0o755)
+        self.build()
+        self.assertEqual(os.stat(self.dataDir).st_mode & 0o777, 0o700)
+
     def test_guarded(self):
         """
         The portal is served by a L{GuardedSite} with the limits asked
