@@ -16,6 +16,7 @@ from pz.errors import ZoneError
 from pz.files import privateDirectory
 from pz.pairing import PairingCode
 from pzp.admin import ProxyAdmin
+from pzp.inbox import MAX_BYTES, MAX_MESSAGES, MIN_BYTES
 from pzp.proxy import Proxy, ProxySettings
 
 __all__ = ["Options", "makeService"]
@@ -46,6 +47,10 @@ class Options(usage.Options):
         ["name", "n", None, "Device name to ask for (default: this machine's host name)."],
         ["keepalive", None, 30.0, "Seconds between pings to the hub.", float],
         ["max-backoff", None, 30.0, "Longest wait between reconnection attempts, in seconds.", float],
+        ["inbox-max-messages", None, MAX_MESSAGES, "Messages the inbox keeps; the oldest are "
+                                                   "dropped (and counted) past it.", int],
+        ["inbox-max-bytes", None, MAX_BYTES, "Largest size of the inbox file, in bytes "
+                                             f"(at least {MIN_BYTES}).", int],
     ]
 
     def postOptions(self) -> None:
@@ -61,6 +66,10 @@ class Options(usage.Options):
         self["name"] = self["name"] or _defaultDeviceName()
         if self["keepalive"] <= 0 or self["max-backoff"] <= 0:
             raise usage.UsageError("--keepalive and --max-backoff must be positive")
+        if self["inbox-max-messages"] < 1:
+            raise usage.UsageError("--inbox-max-messages must be positive")
+        if self["inbox-max-bytes"] < MIN_BYTES:
+            raise usage.UsageError(f"--inbox-max-bytes must be at least {MIN_BYTES}")
 
 
     def _pairingCode(self):
@@ -95,7 +104,9 @@ def makeService(options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
     privateDirectory(options["data-dir"])
-    settings = ProxySettings(keepalive=options["keepalive"], maxBackoff=options["max-backoff"])
+    settings = ProxySettings(keepalive=options["keepalive"], maxBackoff=options["max-backoff"],
+                             inboxMessages=options["inbox-max-messages"],
+                             inboxBytes=options["inbox-max-bytes"])
     proxy = Proxy(options["data-dir"], reactor, options["name"], options["pair"], settings)
     top = service.MultiService()
     proxy.setServiceParent(top)

@@ -110,6 +110,17 @@ class OptionsTests(SynchronousTestCase):
         self.patch(tap.sys, "stdin", io.StringIO(""))
         self.assertIn("standard input", self.refused("-d", "x", "--pair", "-"))
 
+    def test_inboxBounds(self):
+        """
+        The inbox bounds default to 10,000 messages and 16 MiB; a bound
+        that could not hold the longest message is refused.
+        """
+        options = self.parse("-d", "x")
+        self.assertEqual((options["inbox-max-messages"], options["inbox-max-bytes"]),
+                         (10_000, 16 * 1024 * 1024))
+        self.assertIn("positive", self.refused("-d", "x", "--inbox-max-messages", "0"))
+        self.assertIn("at least", self.refused("-d", "x", "--inbox-max-bytes", "1000"))
+
     def test_name(self):
         """
         C{--name} is the device name asked for.
@@ -157,7 +168,8 @@ class MakeServiceTests(SynchronousTestCase):
         dataDir = self.mktemp()
         options = tap.Options()
         options.parseOptions(["-d", dataDir, "--pair", CODE, "--name", "phone",
-                              "--keepalive", "7", "--max-backoff", "9"])
+                              "--keepalive", "7", "--max-backoff", "9",
+                              "--inbox-max-messages", "50", "--inbox-max-bytes", "2000000"])
         reactor = MemoryReactorClock()
         top = tap.makeService(options, reactor)
         self.assertIsInstance(top, service.MultiService)
@@ -165,6 +177,8 @@ class MakeServiceTests(SynchronousTestCase):
         [proxy] = [s for s in top if isinstance(s, Proxy)]
         self.assertEqual(proxy.deviceName, "phone")
         self.assertEqual((proxy.settings.keepalive, proxy.settings.maxBackoff), (7.0, 9.0))
+        self.assertEqual((proxy.settings.inboxMessages, proxy.settings.inboxBytes),
+                         (50, 2000000))
         self.assertEqual(len(list(top)), 2)
         self.assertEqual(reactor.tcpClients, [])
         self.assertEqual(reactor.unixServers, [])
