@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService, TimerService
-from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.ssl import PrivateCertificate
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
@@ -23,7 +23,13 @@ from pzh.portal.tap import hubPortal
 from pzh.protocol import HubFactory
 from pzh.store import SQLiteHubStore
 from pzh.web import makeSite
-from pzh.weblimits import limitOptions, limitsFromOptions, raiseFileLimit, sizedForFileLimit
+from pzh.weblimits import (
+    limitOptions,
+    limitsFromOptions,
+    raiseFileLimit,
+    sizedForFileLimit,
+    webFactory,
+)
 from pzh.zone import loadOrCreateZone, validUser
 
 __all__ = ["Options", "makeService"]
@@ -88,9 +94,7 @@ class Options(usage.Options):
 _CRL_CHECK_INTERVAL = 3600.0
 
 
-def _tcpEndpoint(reactor, port: int, interface: str, ssl=None):
-    if ssl is not None:
-        return SSL4ServerEndpoint(reactor, port, ssl, interface=interface)
+def _tcpEndpoint(reactor, port: int, interface: str):
     if ":" in interface:
         return TCP6ServerEndpoint(reactor, port, interface=interface)
     return TCP4ServerEndpoint(reactor, port, interface=interface)
@@ -146,10 +150,11 @@ def makeService(options, reactor=None):
         webCert = PrivateCertificate.loadPEM(
             pki.keyPEM(zone.hubKey) + pki.certificatePEM(zone.hubCert)
         )
+        site = makeSite(hub, portal, sizedForFileLimit(options["web-limits"], raiseFileLimit()),
+                        reactor)
         StreamServerEndpointService(
-            _tcpEndpoint(reactor, options["web-port"], options["interface"], webCert.options()),
-            makeSite(hub, portal, sizedForFileLimit(options["web-limits"], raiseFileLimit()),
-                     reactor),
+            _tcpEndpoint(reactor, options["web-port"], options["interface"]),
+            webFactory(site, webCert.options()),
         ).setServiceParent(top)
     AdminService(reactor, zone.dataDir, HubAdmin(hub)).setServiceParent(top)
     # twistd may fork to daemonise after this returns: no database

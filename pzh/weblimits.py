@@ -6,21 +6,24 @@ hub's HTTPS port and C{twistd meshportal} serve through.
 C{twisted.web} on its own spools any body a client announces (to a
 temporary file above 100 kB) before a resource can look at it, restarts
 its idle timer on every byte received, and accepts as many connections as
-the process has file descriptors.  L{GuardedSite} closes each of those:
+the process has file descriptors.  L{GuardedSite} and L{ConnectionCaps}
+close each of those:
 
     - a C{Content-Length} over the limit is refused with 413 as soon as the
       headers end, before any of the body is read; a chunked body is
       refused the moment it passes the limit, so no more than the limit is
       ever kept;
-    - a whole request (request line, headers and body) must arrive within
-      C{requestTimeout} seconds of the connection opening, or of the
-      previous response, however the bytes trickle in; a connection that
-      does not manage it gets 408 (or, if it sent nothing, is just closed);
+    - a whole request (request line, headers and body, and the TLS
+      handshake before them) must arrive within C{requestTimeout} seconds
+      of the connection opening, or of the previous response, however the
+      bytes trickle in; a connection that does not manage it gets 408 (or,
+      if it sent nothing, is just closed);
     - at most C{maxConnections} connections at once, and C{maxPerAddress}
-      from one address; others are closed as soon as they are accepted, so
-      the descriptors left serve the device port and the admin socket
-      (L{sizedForFileLimit} fits the caps to the process's descriptor
-      limit, which L{raiseFileLimit} raises as far as it may go).
+      from one address (L{ConnectionCaps}, outside the TLS layer, as
+      L{webFactory} assembles them); others are closed as soon as they are
+      accepted, so the descriptors left serve the device port and the admin
+      socket (L{sizedForFileLimit} fits the caps to the process's
+      descriptor limit, which L{raiseFileLimit} raises as far as it may go).
 
 Every answer carries the headers a browser needs to keep the pages to
 themselves (L{SECURITY_HEADERS}, plus C{Strict-Transport-Security} over
@@ -32,12 +35,16 @@ import json
 
 import attrs
 from twisted.logger import Logger
+from twisted.protocols.policies import WrappingFactory
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.web.http import HTTPChannel
 from twisted.web.server import Request, Site
 
 __all__ = [
     "WebLimits",
     "GuardedSite",
+    "ConnectionCaps",
+    "webFactory",
     "SECURITY_HEADERS",
     "HSTS",
     "SERVER",
@@ -175,7 +182,6 @@ class GuardedChannel(HTTPChannel):
     _deadline = None
     _refused = False
     _started = False
-    _address = None
 
     @property
     def limits(self) -> WebLimits:
@@ -221,7 +227,6 @@ class GuardedChannel(HTTPChannel):
     def connectionLost(self, reason) -> None:
         self._cancelDeadline()
         super().connectionLost(reason)
-        self.site.channelClosed(self)
 
     def refuseTooLarge(self) -> None:
         """
@@ -278,15 +283,13 @@ class GuardedChannel(HTTPChannel):
 
 class GuardedSite(Site):
     """
-    A L{Site} served through L{GuardedChannel} and L{GuardedRequest}, with
-    the connection caps of C{limits}.
+    A L{Site} served through L{GuardedChannel} and L{GuardedRequest}.
 
     @ivar limits: the L{WebLimits} in force.
     """
 
     protocol = GuardedChannel
     requestFactory = GuardedRequest
-    _guardLog = Logger()
 
     def __init__(self, resource, limits: WebLimits = WebLimits(), reactor=None) -> None:
         # Twisted's idle timer runs exactly while the deadline does (it
@@ -294,45 +297,68 @@ class GuardedSite(Site):
         # the deadline replaces it.
         super().__init__(resource, timeout=None, reactor=reactor)
         self.limits = limits
+
+
+class ConnectionCaps(WrappingFactory):
+    """
+    Caps the connections open at once to C{wrappedFactory}: in all, and
+    from one address.  A connection past a cap is closed as soon as it is
+    accepted, before any TLS handshake, so it holds a descriptor for no
+    time.  It must be the outermost factory on the port: a factory that
+    L{TLSMemoryBIOFactory} wraps cannot refuse a connection.
+    """
+
+    _capsLog = Logger()
+
+    def __init__(self, wrappedFactory, limits: WebLimits) -> None:
+        super().__init__(wrappedFactory)
+        self.limits = limits
         self._open = collections.Counter()
 
     @property
     def openConnections(self) -> int:
         """
-        How many web connections are open now.
+        How many connections are open now.
         """
-        return sum(self._open.values())
+        return len(self.protocols)
 
     def buildProtocol(self, addr):
         """
-        A channel for a new connection, or L{None} (closing it at once) when
-        the caps are reached.
+        A protocol for a new connection, or L{None} (closing it at once)
+        when a cap is reached.
         """
         address = getattr(addr, "host", "")
-        if self.openConnections >= self.limits.maxConnections:
-            self._guardLog.debug("web connection from {address} refused: {count} open",
-                           address=address, count=self.openConnections)
+        if len(self.protocols) >= self.limits.maxConnections:
+            self._capsLog.debug("web connection from {address} refused: {count} open",
+                                address=address, count=len(self.protocols))
             return None
         if self._open[address] >= self.limits.maxPerAddress:
-            self._guardLog.debug("web connection from {address} refused: {count} open from it",
-                           address=address, count=self._open[address])
+            self._capsLog.debug("web connection from {address} refused: {count} open from it",
+                                address=address, count=self._open[address])
             return None
-        channel = super().buildProtocol(addr)
-        channel._address = address
-        self._open[address] += 1
-        return channel
+        protocol = super().buildProtocol(addr)
+        protocol.capAddress = address
+        return protocol
 
-    def channelClosed(self, channel: GuardedChannel) -> None:
-        """
-        C{channel}'s connection is gone: it no longer counts.
-        """
-        address = channel._address
-        if address is None or self._open[address] <= 0:
-            return
-        channel._address = None
-        self._open[address] -= 1
-        if not self._open[address]:
-            del self._open[address]
+    def registerProtocol(self, p) -> None:
+        super().registerProtocol(p)
+        self._open[p.capAddress] += 1
+
+    def unregisterProtocol(self, p) -> None:
+        super().unregisterProtocol(p)
+        self._open[p.capAddress] -= 1
+        if self._open[p.capAddress] <= 0:
+            del self._open[p.capAddress]
+
+
+def webFactory(site: GuardedSite, tlsOptions=None) -> ConnectionCaps:
+    """
+    What to listen with on a plain TCP endpoint to serve C{site}: its
+    connection caps, then TLS with C{tlsOptions} (an
+    L{IOpenSSLServerConnectionCreator}) if given, then the site.
+    """
+    inner = site if tlsOptions is None else TLSMemoryBIOFactory(tlsOptions, False, site)
+    return ConnectionCaps(inner, site.limits)
 
 
 def limitOptions(prefix: str = "", withBody: bool = True) -> list:

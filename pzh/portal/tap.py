@@ -17,7 +17,7 @@ import os
 
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.ssl import Certificate, PrivateCertificate
 from twisted.python import usage
 from twisted.web.resource import Resource
@@ -32,6 +32,7 @@ from pzh.weblimits import (
     limitsFromOptions,
     raiseFileLimit,
     sizedForFileLimit,
+    webFactory,
 )
 
 __all__ = ["Options", "makeService", "hubPortal", "PortalStoreService", "PORTAL_DB"]
@@ -105,9 +106,7 @@ class PortalStoreService(service.Service):
         return service.Service.stopService(self)
 
 
-def _endpoint(reactor, port: int, interface: str, tls=None):
-    if tls is not None:
-        return SSL4ServerEndpoint(reactor, port, tls, interface=interface)
+def _endpoint(reactor, port: int, interface: str):
     if ":" in interface:
         return TCP6ServerEndpoint(reactor, port, interface=interface)
     return TCP4ServerEndpoint(reactor, port, interface=interface)
@@ -166,8 +165,8 @@ def makeService(options, reactor=None):
     top = service.MultiService()
     PortalStoreService(store).setServiceParent(top)
     StreamServerEndpointService(
-        _endpoint(reactor, options["port"], options["interface"], tls),
-        GuardedSite(root, limits, reactor=reactor),
+        _endpoint(reactor, options["port"], options["interface"]),
+        webFactory(GuardedSite(root, limits, reactor=reactor), tls),
     ).setServiceParent(top)
     if options["follow"]:
         PortalReplica(

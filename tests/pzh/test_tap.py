@@ -18,7 +18,7 @@ import pzh.tap
 from pz.admin import AdminService
 from pzh.protocol import HubFactory
 from pzh.tap import Options, makeService
-from pzh.weblimits import GuardedSite, WebLimits
+from pzh.weblimits import ConnectionCaps, GuardedSite, WebLimits
 from pzh.zone import loadZone
 
 
@@ -190,11 +190,14 @@ class MakeServiceTests(SynchronousTestCase):
         hub = device.factory.wrappedFactory.hub
         self.assertEqual(hub.maxFrame, 4096)
         self.assertEqual(hub.zone.zoneId, "anna@127.0.0.1")
-        self.assertIsInstance(web.factory, GuardedSite)
+        self.assertIsInstance(web.factory, ConnectionCaps)
+        self.assertIsInstance(web.factory.wrappedFactory, TLSMemoryBIOFactory)
+        self.assertIsInstance(web.factory.wrappedFactory.wrappedFactory, GuardedSite)
         self.assertEqual(device.endpoint._port, 8001)
         self.assertEqual(device.endpoint._interface, "127.0.0.1")
         self.assertEqual(web.endpoint._port, 9001)
         self.assertEqual(web.factory.limits.maxBody, WebLimits().maxBody)
+        self.assertEqual(web.factory.wrappedFactory.wrappedFactory.limits, web.factory.limits)
         self.assertEqual(loadZone(options["data-dir"]).port, 8001)
 
     def test_noWeb(self):

@@ -8,6 +8,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import ISSLTransport
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
@@ -20,6 +21,7 @@ from pzh.weblimits import (
     WebLimits,
     raiseFileLimit,
     sizedForFileLimit,
+    webFactory,
 )
 
 LIMITS = WebLimits(maxBody=1000, requestTimeout=30.0, maxConnections=4, maxPerAddress=2)
@@ -53,14 +55,20 @@ def _post(length: int, body: bytes = b"", extra: bytes = b"") -> bytes:
             + str(length).encode("ascii") + b"\r\n" + extra + b"\r\n" + body)
 
 
-@implementer(ISSLTransport)
-class _TLSTransport(StringTransport):
+class _TCPTransport(StringTransport):
     """
-    A transport that says it is TLS.
+    A transport with the TCP option the HTTP channel sets.
     """
 
     def setTcpNoDelay(self, enabled) -> None:
         pass
+
+
+@implementer(ISSLTransport)
+class _TLSTransport(_TCPTransport):
+    """
+    A transport that says it is TLS.
+    """
 
 
 class _Connection:
@@ -267,8 +275,30 @@ class DeadlineTests(_SiteTestCase):
 
 class ConnectionCapTests(_SiteTestCase):
     """
-    Connections are capped per address and in all.
+    Connections are capped per address and in all, outside TLS.
     """
+
+    def setUp(self):
+        super().setUp()
+        self.caps = webFactory(self.site)
+        self.open = []
+        self.addCleanup(self._closeCapped)
+
+    def _closeCapped(self):
+        for protocol in self.open:
+            if protocol in self.caps.protocols:
+                protocol.connectionLost(Failure(ConnectionDone()))
+
+    def connectCapped(self, host: str = "127.0.0.1", port: int = 40000):
+        """
+        A connection through the caps: its protocol, or L{None} if refused.
+        """
+        address = IPv4Address("TCP", host, port)
+        protocol = self.caps.buildProtocol(address)
+        if protocol is not None:
+            protocol.makeConnection(StringTransport(peerAddress=address))
+            self.open.append(protocol)
+        return protocol
 
     def test_perAddress(self):
         """
@@ -276,31 +306,65 @@ class ConnectionCapTests(_SiteTestCase):
         are refused (closed at once) while another address still gets in;
         one closing frees its place.
         """
-        first, second = self.connect(port=1), self.connect(port=2)
-        self.assertIsNone(self.connect(port=3).channel)
-        self.assertIsNotNone(self.connect("127.0.0.2").channel)
-        first.close()
-        self.assertIsNotNone(self.connect(port=4).channel)
-        self.assertEqual(self.site.openConnections, 3)
+        first = self.connectCapped(port=1)
+        self.connectCapped(port=2)
+        self.assertIsNone(self.connectCapped(port=3))
+        self.assertIsNotNone(self.connectCapped("127.0.0.2"))
+        first.connectionLost(Failure(ConnectionDone()))
+        self.assertIsNotNone(self.connectCapped(port=4))
+        self.assertEqual(self.caps.openConnections, 3)
 
     def test_total(self):
         """
         Past C{maxConnections} in all, every new connection is refused.
         """
         for n in range(LIMITS.maxConnections):
-            self.assertIsNotNone(self.connect(f"127.0.0.{n + 1}").channel)
-        self.assertIsNone(self.connect("127.0.1.1").channel)
-        self.assertEqual(self.site.openConnections, LIMITS.maxConnections)
+            self.assertIsNotNone(self.connectCapped(f"127.0.0.{n + 1}"))
+        self.assertIsNone(self.connectCapped("127.0.1.1"))
+        self.assertEqual(self.caps.openConnections, LIMITS.maxConnections)
 
-    def test_closedOnce(self):
+    def test_refusedBeforeTLS(self):
         """
-        A connection counts once, however it ends.
+        With TLS, the caps refuse before the TLS layer exists: a refused
+        connection gets no protocol at all, so the port closes it at once.
         """
-        client = self.connect()
-        client.send(_post(10 ** 9))
-        client.close()
-        self.site.channelClosed(client.channel)
-        self.assertEqual(self.site.openConnections, 0)
+        caps = webFactory(self.site, _serverTLS())
+        for n in range(LIMITS.maxPerAddress):
+            address = IPv4Address("TCP", "127.0.0.1", n)
+            protocol = caps.buildProtocol(address)
+            self.assertIsInstance(protocol.wrappedProtocol, TLSMemoryBIOProtocol)
+            protocol.makeConnection(_TCPTransport(peerAddress=address))
+            self.addCleanup(protocol.connectionLost, Failure(ConnectionDone()))
+        self.assertIsNone(caps.buildProtocol(IPv4Address("TCP", "127.0.0.1", 99)))
+
+    def test_channelClosesCount(self):
+        """
+        A connection the site closes (here after a 413) stops counting
+        once the transport reports it gone.
+        """
+        protocol = self.connectCapped()
+        protocol.dataReceived(_post(10 ** 9))
+        self.assertTrue(protocol.transport.disconnecting)
+        protocol.connectionLost(Failure(ConnectionDone()))
+        self.assertEqual(self.caps.openConnections, 0)
+
+
+def _serverTLS():
+    """
+    TLS server options with a throwaway certificate.
+    """
+    from datetime import datetime, timezone
+
+    from twisted.internet.ssl import PrivateCertificate
+
+    from pz import pki
+
+    now = datetime.now(timezone.utc)
+    caKey, caCert = pki.createZoneCA("web@127.0.0.1", now)
+    key = pki.newKey()
+    cert = pki.issueHubCertificate(caKey, caCert, "web@127.0.0.1", ["127.0.0.1"],
+                                   key.public_key(), now)
+    return PrivateCertificate.loadPEM(pki.keyPEM(key) + pki.certificatePEM(cert)).options()
 
 
 class HeaderTests(_SiteTestCase):

@@ -7,16 +7,17 @@ from datetime import datetime, timezone
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IServiceMaker
-from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
+from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.testing import MemoryReactorClock
 from twisted.plugin import getPlugins
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
 from pzh.portal.replica import PortalReplica
 from pzh.portal.tap import Options, PortalStoreService, makeService
-from pzh.weblimits import GuardedSite, WebLimits
+from pzh.weblimits import ConnectionCaps, GuardedSite, WebLimits
 
 
 def _options(*argv) -> Options:
@@ -130,10 +131,12 @@ class MakeServiceTests(SynchronousTestCase):
         """
         _, top = self.build("--max-body", "4096", "--max-per-address", "3")
         [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
-        self.assertIsInstance(web.factory, GuardedSite)
-        self.assertEqual(web.factory.limits.maxBody, 4096)
+        self.assertIsInstance(web.factory, ConnectionCaps)
+        site = web.factory.wrappedFactory
+        self.assertIsInstance(site, GuardedSite)
+        self.assertEqual(site.limits.maxBody, 4096)
         self.assertEqual(web.factory.limits.maxPerAddress, 3)
-        portal = web.factory.resource.children[b".well-known"].children[b"mmm"]
+        portal = site.resource.children[b".well-known"].children[b"mmm"]
         self.assertEqual(portal._maxBody, 4096)
 
     def test_https(self):
@@ -151,7 +154,8 @@ class MakeServiceTests(SynchronousTestCase):
         pki.writePrivateKey(keyFile, key)
         _, top = self.build("--cert", certFile, "--key", keyFile)
         [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
-        self.assertIsInstance(web.endpoint, SSL4ServerEndpoint)
+        self.assertIsInstance(web.endpoint, TCP4ServerEndpoint)
+        self.assertIsInstance(web.factory.wrappedFactory, TLSMemoryBIOFactory)
 
     def test_badCertificate(self):
         """
