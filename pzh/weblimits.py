@@ -45,6 +45,7 @@ __all__ = [
     "GuardedSite",
     "ConnectionCaps",
     "webFactory",
+    "RefusalLog",
     "SECURITY_HEADERS",
     "HSTS",
     "SERVER",
@@ -147,6 +148,34 @@ def _rawResponse(status: bytes, body: dict, secure: bool) -> bytes:
     return b"HTTP/1.1 " + status + b"\r\n" + head + b"\r\n" + payload
 
 
+class RefusalLog:
+    """
+    Logs refusals without letting a client flood the log: the first one,
+    then at most one line per C{interval} seconds counting the rest.
+    """
+
+    log = Logger()
+
+    def __init__(self, clock, interval: float = 60.0) -> None:
+        self._clock = clock
+        self._interval = interval
+        self._loggedAt = None
+        self._unlogged = 0
+
+    def note(self, peer: str, reason: str) -> None:
+        """
+        A client at C{peer} was refused for C{reason}.
+        """
+        now = self._clock.seconds()
+        self._unlogged += 1
+        if self._loggedAt is not None and now - self._loggedAt < self._interval:
+            return
+        self.log.info("web port refused {count} request(s) or connection(s) since the last "
+                      "report; the latest from {peer}: {reason}",
+                      count=self._unlogged, peer=peer, reason=reason)
+        self._loggedAt, self._unlogged = now, 0
+
+
 class GuardedRequest(Request):
     """
     A request that refuses a body past the site's limit instead of storing
@@ -176,8 +205,6 @@ class GuardedChannel(HTTPChannel):
     An HTTP/1.1 connection with a deadline for each whole request and a
     body limit applied before the body is read.
     """
-
-    _guardLog = Logger()
 
     _deadline = None
     _refused = False
@@ -242,8 +269,7 @@ class GuardedChannel(HTTPChannel):
             return
         self._refused = True
         self._cancelDeadline()
-        self._guardLog.info("refused a web request from {peer}: {status}",
-                      peer=str(self.transport.getPeer()), status=status.decode("ascii"))
+        self.site.refusals.note(str(self.transport.getPeer()), status.decode("ascii"))
         self.transport.write(_rawResponse(status, body, self.isSecure()))
         self._close()
 
@@ -286,6 +312,7 @@ class GuardedSite(Site):
     A L{Site} served through L{GuardedChannel} and L{GuardedRequest}.
 
     @ivar limits: the L{WebLimits} in force.
+    @ivar refusals: the L{RefusalLog} of this site and its caps.
     """
 
     protocol = GuardedChannel
@@ -297,6 +324,7 @@ class GuardedSite(Site):
         # the deadline replaces it.
         super().__init__(resource, timeout=None, reactor=reactor)
         self.limits = limits
+        self.refusals = RefusalLog(self.reactor)
 
 
 class ConnectionCaps(WrappingFactory):
@@ -308,11 +336,10 @@ class ConnectionCaps(WrappingFactory):
     L{TLSMemoryBIOFactory} wraps cannot refuse a connection.
     """
 
-    _capsLog = Logger()
-
-    def __init__(self, wrappedFactory, limits: WebLimits) -> None:
+    def __init__(self, wrappedFactory, limits: WebLimits, refusals: RefusalLog) -> None:
         super().__init__(wrappedFactory)
         self.limits = limits
+        self.refusals = refusals
         self._open = collections.Counter()
 
     @property
@@ -329,12 +356,10 @@ class ConnectionCaps(WrappingFactory):
         """
         address = getattr(addr, "host", "")
         if len(self.protocols) >= self.limits.maxConnections:
-            self._capsLog.debug("web connection from {address} refused: {count} open",
-                                address=address, count=len(self.protocols))
+            self.refusals.note(address, f"{len(self.protocols)} web connections open")
             return None
         if self._open[address] >= self.limits.maxPerAddress:
-            self._capsLog.debug("web connection from {address} refused: {count} open from it",
-                                address=address, count=self._open[address])
+            self.refusals.note(address, f"{self._open[address]} web connections open from it")
             return None
         protocol = super().buildProtocol(addr)
         protocol.capAddress = address
@@ -358,7 +383,7 @@ def webFactory(site: GuardedSite, tlsOptions=None) -> ConnectionCaps:
     L{IOpenSSLServerConnectionCreator}) if given, then the site.
     """
     inner = site if tlsOptions is None else TLSMemoryBIOFactory(tlsOptions, False, site)
-    return ConnectionCaps(inner, site.limits)
+    return ConnectionCaps(inner, site.limits, site.refusals)
 
 
 def limitOptions(prefix: str = "", withBody: bool = True) -> list:

@@ -7,7 +7,9 @@ L{StringTransport} and a L{MemoryReactorClock}.
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import ISSLTransport
+from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.logger import Logger
 from twisted.protocols.tls import TLSMemoryBIOProtocol
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -18,6 +20,7 @@ from zope.interface import implementer
 from pzh.weblimits import (
     RESERVED_DESCRIPTORS,
     GuardedSite,
+    RefusalLog,
     WebLimits,
     raiseFileLimit,
     sizedForFileLimit,
@@ -467,3 +470,47 @@ class FileLimitTests(SynchronousTestCase):
         """
         self.assertRaises(ValueError, WebLimits, maxBody=0)
         self.assertRaises(ValueError, WebLimits, requestTimeout=-1)
+
+
+class RefusalLogTests(SynchronousTestCase):
+    """
+    Refusals are logged without flooding the log.
+    """
+
+    def test_rateLimited(self):
+        """
+        The first refusal is logged; the next ones within a minute only
+        counted, and reported in the next line.
+        """
+        clock = Clock()
+        refusals = RefusalLog(clock)
+        events = []
+        refusals.log = Logger(observer=events.append)
+        for n in range(1000):
+            refusals.note(f"127.0.0.{n % 200}", "408 Request Timeout")
+        self.assertEqual(len(events), 1)
+        clock.advance(60)
+        refusals.note("127.0.0.9", "413 Payload Too Large")
+        self.assertEqual(len(events), 2)
+        self.assertEqual(events[1]["count"], 1000)
+        self.assertEqual(events[1]["peer"], "127.0.0.9")
+
+    def test_siteRefusalsLogged(self):
+        """
+        A site's refusals (here 300 connections timing out) write one line.
+        """
+        reactor = MemoryReactorClock()
+        site = GuardedSite(_Recorder(), LIMITS, reactor=reactor)
+        events = []
+        site.refusals.log = Logger(observer=events.append)
+        channels = []
+        for n in range(300):
+            address = IPv4Address("TCP", "127.0.0.1", n)
+            channel = site.buildProtocol(address)
+            channel.makeConnection(StringTransport(peerAddress=address))
+            channel.dataReceived(b"G")
+            channels.append(channel)
+        reactor.advance(LIMITS.requestTimeout)
+        self.assertEqual(len(events), 1)
+        for channel in channels:
+            channel.connectionLost(Failure(ConnectionDone()))
