@@ -11,7 +11,7 @@ import os
 import sys
 
 from twisted.internet import defer, protocol, reactor, task
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, wrapClientTLS
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.trial.unittest import TestCase
 from twisted.web.client import Agent, readBody
@@ -69,6 +69,22 @@ class _Trickle(protocol.Protocol):
         self.closed.callback(reactor.seconds())
 
 
+class _Collect(protocol.Protocol):
+    """
+    Collects what the server sends until it closes.
+    """
+
+    def __init__(self) -> None:
+        self.closed = defer.Deferred()
+        self._data = []
+
+    def dataReceived(self, data: bytes) -> None:
+        self._data.append(data)
+
+    def connectionLost(self, reason) -> None:
+        self.closed.callback(b"".join(self._data))
+
+
 @implementer(IPolicyForHTTPS)
 class _ZoneCA:
     def __init__(self, caPEM: bytes) -> None:
@@ -107,15 +123,37 @@ class WebPortHeldTests(TestCase):
             agent = Agent(reactor, contextFactory=_ZoneCA(f.read()))
         response = yield agent.request(b"GET", f"https://127.0.0.1:{zone.webPort}/health".encode())
         body = yield readBody(response)
-        return response.code, body
+        return response.code, body, response.headers
+
+    @defer.inlineCallbacks
+    def assertRefusedAtOnce(self, zone):
+        """
+        A request over TLS announcing a 10**12-byte body, and sending none
+        of it, is answered 413 and closed at once.
+        """
+        with open(os.path.join(zone.hubDir, "ca.pem"), "rb") as f:
+            ca = Certificate.loadPEM(f.read())
+        client = _Collect()
+        endpoint = wrapClientTLS(optionsForClientTLS("127.0.0.1", trustRoot=ca),
+                                 TCP4ClientEndpoint(reactor, "127.0.0.1", zone.webPort))
+        yield connectProtocol(endpoint, client)
+        client.transport.write(b"POST /.well-known/mmm/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               b"Content-Length: 1000000000000\r\n\r\n")
+        timer = reactor.callLater(DEADLINE / 2, client.transport.abortConnection)
+        received = yield client.closed
+        self.assertTrue(timer.active(), "the hub did not close the connection")
+        timer.cancel()
+        self.assertTrue(received.startswith(b"HTTP/1.1 413 "), received[:200])
 
     @defer.inlineCallbacks
     def test_heldPortStillServes(self):
         """
         With C{SLOW} trickling connections opened from one address, the
-        hub still answers C{/health} (from another), C{pzctl} over the
-        admin socket, and a new pairing; every slow connection is closed
-        soon after the deadline although it keeps sending.
+        hub still answers C{/health} (from another, with the security
+        headers), C{pzctl} over the admin socket, a new pairing (whose code
+        stays out of the proxy's command line), and a request announcing a
+        huge body (413 at once); every slow connection is closed soon after
+        the deadline although it keeps sending.
         """
         zone = Zone(self)
         zone.hub = _LimitedTwistd(self, "pzh", [
@@ -129,10 +167,13 @@ class WebPortHeldTests(TestCase):
         slow = yield self.startSlow(zone)
 
         try:
-            code, body = yield self.health(zone)
+            code, body, headers = yield self.health(zone)
         except Exception as e:
             self.fail(f"/health failed: {e!r}; the hub's log ends:\n{zone.hub.log()[-2000:]}")
         self.assertEqual(code, 200, body)
+        self.assertEqual(headers.getRawHeaders(b"server"), [b"pz"])
+        self.assertEqual(headers.getRawHeaders(b"x-frame-options"), [b"DENY"])
+        self.assertTrue(headers.getRawHeaders(b"strict-transport-security"))
         yield pzctl("--hub-dir", zone.hubDir, "wait", "--timeout", "5")
         self.assertEqual((yield pzctlJSON("--hub-dir", zone.hubDir, "devices", "--json")), [])
 
@@ -148,9 +189,11 @@ class WebPortHeldTests(TestCase):
         self.assertNotIn(token.encode("ascii"), commandLine)
         self.assertIn(b"--pair-file", commandLine)
 
+        yield self.assertRefusedAtOnce(zone)
+
         closedAt = yield waitFor(
             lambda: all(c.closed.called for c in slow) and [c.closed.result for c in slow],
             timeout=DEADLINE + 30, interval=0.5, what="the hub to close every slow connection")
         self.assertLess(max(closedAt) - started, DEADLINE + 30)
-        code, _ = yield self.health(zone)
+        code, _, _ = yield self.health(zone)
         self.assertEqual(code, 200)
