@@ -76,8 +76,10 @@ def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None) ->
     """
     root = HomeResource(hub)
     root.putChild(b"health", HealthResource(hub))
+    refusals = {}
     if portal is not None:
-        from pzh.portal.resource import wellKnown
+        from pzh.portal.resource import PATH, refusalBody, wellKnown
 
         root.putChild(b".well-known", wellKnown(portal, limits.maxBody))
-    return GuardedSite(root, limits, reactor=reactor)
+        refusals[PATH.encode("ascii")] = refusalBody
+    return GuardedSite(root, limits, reactor=reactor, refusalBodies=refusals)

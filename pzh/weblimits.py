@@ -46,6 +46,7 @@ __all__ = [
     "ConnectionCaps",
     "webFactory",
     "RefusalLog",
+    "plainRefusal",
     "SECURITY_HEADERS",
     "HSTS",
     "SERVER",
@@ -132,8 +133,7 @@ def sizedForFileLimit(limits: WebLimits, fileLimit: int) -> WebLimits:
                         maxPerAddress=min(limits.maxPerAddress, total))
 
 
-def _rawResponse(status: bytes, body: dict, secure: bool) -> bytes:
-    payload = json.dumps(body).encode("utf-8")
+def _rawResponse(status: int, reason: bytes, payload: bytes, secure: bool) -> bytes:
     headers = [
         (b"Server", SERVER),
         (b"Content-Type", b"application/json"),
@@ -145,7 +145,15 @@ def _rawResponse(status: bytes, body: dict, secure: bool) -> bytes:
     if secure:
         headers.append(HSTS)
     head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
-    return b"HTTP/1.1 " + status + b"\r\n" + head + b"\r\n" + payload
+    return b"HTTP/1.1 %d %s\r\n%s\r\n%s" % (status, reason, head, payload)
+
+
+def plainRefusal(status: int, code: str, message: str) -> bytes:
+    """
+    The body of a refusal where no resource says otherwise:
+    C{{"error": CODE, "message": "..."}}.
+    """
+    return json.dumps({"error": code, "message": message}).encode("utf-8")
 
 
 class RefusalLog:
@@ -259,18 +267,19 @@ class GuardedChannel(HTTPChannel):
         """
         Answer 413 and close, reading nothing more.
         """
-        self._refuse(b"413 Payload Too Large", {
-            "error": "TOO_LARGE",
-            "message": f"the request body exceeds {self.limits.maxBody} bytes",
-        })
+        self._refuse(413, b"Payload Too Large", "TOO_LARGE",
+                     f"the request body exceeds {self.limits.maxBody} bytes")
 
-    def _refuse(self, status: bytes, body: dict) -> None:
+    def _refuse(self, status: int, reason: bytes, code: str, message: str) -> None:
         if self._refused:
             return
         self._refused = True
         self._cancelDeadline()
-        self.site.refusals.note(str(self.transport.getPeer()), status.decode("ascii"))
-        self.transport.write(_rawResponse(status, body, self.isSecure()))
+        self.site.refusals.note(str(self.transport.getPeer()), f"{status} {reason.decode()}")
+        # The request line, if it came, says which resource would have
+        # answered, and so in which form to refuse.
+        payload = self.site.refusalBody(getattr(self, "_path", b""), status, code, message)
+        self.transport.write(_rawResponse(status, reason, payload, self.isSecure()))
         self._close()
 
     def _close(self) -> None:
@@ -301,10 +310,8 @@ class GuardedChannel(HTTPChannel):
             self._refused = True
             self._close()
             return
-        self._refuse(b"408 Request Timeout", {
-            "error": "TIMEOUT",
-            "message": f"a request must arrive whole within {self.limits.requestTimeout:g} s",
-        })
+        self._refuse(408, b"Request Timeout", "TIMEOUT",
+                     f"a request must arrive whole within {self.limits.requestTimeout:g} s")
 
 
 class GuardedSite(Site):
@@ -313,18 +320,35 @@ class GuardedSite(Site):
 
     @ivar limits: the L{WebLimits} in force.
     @ivar refusals: the L{RefusalLog} of this site and its caps.
+    @param refusalBodies: for a path prefix (bytes), the callable making
+        the body of a 413 or 408 there from the status and a sentence, so
+        a refusal keeps the form of the resource it stands in for.
     """
 
     protocol = GuardedChannel
     requestFactory = GuardedRequest
 
-    def __init__(self, resource, limits: WebLimits = WebLimits(), reactor=None) -> None:
+    def __init__(self, resource, limits: WebLimits = WebLimits(), reactor=None,
+                 refusalBodies=None) -> None:
         # Twisted's idle timer runs exactly while the deadline does (it
         # stops while a request is handled), and restarts on every byte:
         # the deadline replaces it.
         super().__init__(resource, timeout=None, reactor=reactor)
         self.limits = limits
         self.refusals = RefusalLog(self.reactor)
+        self._refusalBodies = dict(refusalBodies or {})
+
+    def refusalBody(self, path: bytes, status: int, code: str, message: str) -> bytes:
+        """
+        The body refusing a request for C{path}: in the form of the
+        resource mounted there if it gave one (C{refusalBodies} maps a path
+        prefix to a callable taking the status and the message), else
+        L{plainRefusal}.
+        """
+        for prefix, body in self._refusalBodies.items():
+            if path.startswith(prefix):
+                return body(status, message)
+        return plainRefusal(status, code, message)
 
 
 class ConnectionCaps(WrappingFactory):

@@ -23,7 +23,7 @@ from twisted.python import usage
 from twisted.web.resource import Resource
 
 from pz.files import privateDirectory
-from pzh.portal.resource import MAX_BODY, PATH, wellKnown
+from pzh.portal.resource import MAX_BODY, PATH, refusalBody, wellKnown
 from pzh.portal.service import PortalService, PortalSettings
 from pzh.portal.store import SQLitePortalStore
 from pzh.weblimits import (
@@ -166,7 +166,8 @@ def makeService(options, reactor=None):
     PortalStoreService(store).setServiceParent(top)
     StreamServerEndpointService(
         _endpoint(reactor, options["port"], options["interface"]),
-        webFactory(GuardedSite(root, limits, reactor=reactor), tls),
+        webFactory(GuardedSite(root, limits, reactor=reactor,
+                               refusalBodies={PATH.encode("ascii"): refusalBody}), tls),
     ).setServiceParent(top)
     if options["follow"]:
         PortalReplica(

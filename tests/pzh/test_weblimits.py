@@ -184,6 +184,20 @@ class BodyLimitTests(_SiteTestCase):
         client.send(b"0\r\n\r\n")
         self.assertEqual(self.resource.bodies, [])
 
+    def test_refusalForm(self):
+        """
+        Under a prefix given in C{refusalBodies}, a refusal's body is the
+        one that prefix's callable makes; elsewhere the plain JSON error.
+        """
+        self.site = GuardedSite(self.resource, LIMITS, reactor=self.reactor, refusalBodies={
+            b"/api/": lambda status, message: b'{"Status": %d}' % (status,)})
+        client = self.connect()
+        client.send(_post(10 ** 6).replace(b"/x", b"/api/x"))
+        self.assertTrue(client.written.endswith(b'\r\n\r\n{"Status": 413}'), client.written)
+        other = self.connect(port=2)
+        other.send(_post(10 ** 6))
+        self.assertIn(b'"error": "TOO_LARGE"', other.written)
+
     def test_bodyAtLimit(self):
         """
         A body of exactly the limit is handed to the resource.

@@ -2,16 +2,20 @@
 Tests for L{pzh.portal.tap} (C{twistd meshportal}) and its plugin.
 """
 
+import json
 import os
 from datetime import datetime, timezone
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IServiceMaker
 from twisted.internet.endpoints import TCP4ServerEndpoint
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.plugin import getPlugins
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
@@ -138,6 +142,24 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(web.factory.limits.maxPerAddress, 3)
         portal = site.resource.children[b".well-known"].children[b"mmm"]
         self.assertEqual(portal._maxBody, 4096)
+
+    def test_tooLargeInMeshForm(self):
+        """
+        A body over the limit is refused before it is read, with a tagged
+        L{MeshResponse} whose Status is 413, as the portal itself would.
+        """
+        _, top = self.build("--max-body", "4096")
+        [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
+        address = IPv4Address("TCP", "127.0.0.1", 1)
+        protocol = web.factory.buildProtocol(address)
+        transport = StringTransport(peerAddress=address)
+        protocol.makeConnection(transport)
+        self.addCleanup(protocol.connectionLost, Failure(ConnectionDone()))
+        protocol.dataReceived(b"POST /.well-known/mmm/ HTTP/1.1\r\nHost: p\r\n"
+                              b"Content-Length: 4097\r\n\r\n")
+        head, body = transport.value().split(b"\r\n\r\n", 1)
+        self.assertTrue(head.startswith(b"HTTP/1.1 413 "))
+        self.assertEqual(json.loads(body)["MeshResponse"]["Status"], 413)
 
     def test_https(self):
         """
