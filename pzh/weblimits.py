@@ -220,6 +220,9 @@ class GuardedChannel(HTTPChannel):
 
     @property
     def limits(self) -> WebLimits:
+        """
+        The site's L{WebLimits}: one set for every connection of a port.
+        """
         return self.site.limits
 
     def connectionMade(self) -> None:
@@ -307,7 +310,9 @@ class GuardedChannel(HTTPChannel):
     def _deadlinePassed(self) -> None:
         self._deadline = None
         if not self._started:
+            # Nothing to answer: a client that sent nothing is just closed.
             self._refused = True
+            self.site.refusals.note(str(self.transport.getPeer()), "no request in time")
             self._close()
             return
         self._refuse(408, b"Request Timeout", "TIMEOUT",
