@@ -148,6 +148,12 @@ def _rawResponse(status: int, reason: bytes, payload: bytes, secure: bool) -> by
     return b"HTTP/1.1 %d %s\r\n%s\r\n%s" % (status, reason, head, payload)
 
 
+def _peer(transport) -> str:
+    peer = transport.getPeer()
+    host = getattr(peer, "host", None)
+    return f"{host}:{peer.port}" if host is not None else str(peer)
+
+
 def plainRefusal(status: int, code: str, message: str) -> bytes:
     """
     The body of a refusal where no resource says otherwise:
@@ -278,7 +284,7 @@ class GuardedChannel(HTTPChannel):
             return
         self._refused = True
         self._cancelDeadline()
-        self.site.refusals.note(str(self.transport.getPeer()), f"{status} {reason.decode()}")
+        self.site.refusals.note(_peer(self.transport), f"{status} {reason.decode()}")
         # The request line, if it came, says which resource would have
         # answered, and so in which form to refuse.
         payload = self.site.refusalBody(getattr(self, "_path", b""), status, code, message)
@@ -312,7 +318,7 @@ class GuardedChannel(HTTPChannel):
         if not self._started:
             # Nothing to answer: a client that sent nothing is just closed.
             self._refused = True
-            self.site.refusals.note(str(self.transport.getPeer()), "no request in time")
+            self.site.refusals.note(_peer(self.transport), "no request in time")
             self._close()
             return
         self._refuse(408, b"Request Timeout", "TIMEOUT",
