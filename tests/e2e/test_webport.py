@@ -129,7 +129,7 @@ class WebPortHeldTests(TestCase):
     def assertRefusedAtOnce(self, zone):
         """
         A request over TLS announcing a 10**12-byte body, and sending none
-        of it, is answered 413 and closed at once.
+        of it, is answered 413 and closed without waiting for the body.
         """
         with open(os.path.join(zone.hubDir, "ca.pem"), "rb") as f:
             ca = Certificate.loadPEM(f.read())
@@ -139,7 +139,9 @@ class WebPortHeldTests(TestCase):
         yield connectProtocol(endpoint, client)
         client.transport.write(b"POST /.well-known/mmm/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                b"Content-Length: 1000000000000\r\n\r\n")
-        timer = reactor.callLater(DEADLINE / 2, client.transport.abortConnection)
+        # A 413 cannot come from the deadline (that answers 408): the
+        # timer only bounds the test.
+        timer = reactor.callLater(20, client.transport.abortConnection)
         received = yield client.closed
         self.assertTrue(timer.active(), "the hub did not close the connection")
         timer.cancel()
