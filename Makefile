@@ -56,7 +56,7 @@ run: $(STAMP) systools
 	echo "    $$code" && \
 	echo "" && \
 	echo "Pair a device with it (in another terminal):" && \
-	echo "    $(BIN)/twistd -n pzp --data-dir $(RUN_DIR)/phone --name phone --pair '$$code'" && \
+	echo "    echo '$$code' | $(BIN)/twistd -n pzp --data-dir $(RUN_DIR)/phone --name phone --pair -" && \
 	echo "then watch it:   $(BIN)/pzctl --hub-dir $(HUB_DIR) devices" && \
 	echo "More codes:      $(BIN)/pzctl --hub-dir $(HUB_DIR) pair --device laptop" && \
 	echo "Stop the hub:    make stop" && \

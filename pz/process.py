@@ -34,6 +34,7 @@ from twisted.logger import ILogObserver, Logger, textFileLogObserver
 from twisted.python.logfile import LogFile
 
 from pz.errors import ZoneError
+from pz.files import privateDirectory
 
 __all__ = [
     "StartupError", "placeTwistdFiles", "DataDirLock", "checkCanListen", "exitOnStartupError",
@@ -99,7 +100,9 @@ class DataDirLock:
 
     def acquire(self) -> "DataDirLock":
         """
-        Create the directory if needed (0700) and lock it.
+        Create the directory if needed, lock it, then make it 0700 even if
+        it was wider: the lock comes first, so a refused process changes
+        nothing.
 
         @raise StartupError: another process holds it.
         """
@@ -111,6 +114,7 @@ class DataDirLock:
             os.close(fd)
             raise StartupError(_inUse(self.path))
         self._fd = fd
+        privateDirectory(self.path)
         return self
 
     def release(self) -> None:

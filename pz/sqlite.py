@@ -8,10 +8,17 @@ connection must not cross fork() (closing it in the child would drop the
 child's own locks), so the services close their stores before that.  WAL
 mode lets C{pzctl} read while the hub writes; C{synchronous=FULL} makes a
 commit durable before the caller reports success.
+
+The database file is created 0600 before SQLite opens it, and an older
+one is tightened to 0600: SQLite gives its C{-wal} and C{-shm} files the
+database's permissions, so they are 0600 too.
 """
 
+import os
 import sqlite3
 from typing import Iterable, Optional
+
+from pz.files import privateFile
 
 __all__ = ["SQLiteFile"]
 
@@ -31,6 +38,11 @@ class SQLiteFile:
     @property
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
+            if self._path != ":memory:":
+                privateFile(self._path)
+                for suffix in ("-wal", "-shm"):
+                    if os.path.exists(self._path + suffix):
+                        privateFile(self._path + suffix)
             self._connection = sqlite3.connect(self._path, isolation_level=None, timeout=10)
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA synchronous=FULL")

@@ -10,7 +10,7 @@ from datetime import timedelta
 from twisted.application import service
 from twisted.logger import Logger
 from twisted.application.internet import StreamServerEndpointService, TimerService
-from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.ssl import PrivateCertificate
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
@@ -27,6 +27,13 @@ from pzh.portal.tap import hubPortal
 from pzh.protocol import HubFactory
 from pzh.store import SQLiteHubStore
 from pzh.web import makeSite
+from pzh.weblimits import (
+    limitOptions,
+    limitsFromOptions,
+    raiseFileLimit,
+    sizedForFileLimit,
+    webFactory,
+)
 from pzh.zone import loadOrCreateZone, validUser, zoneExists
 
 __all__ = ["Options", "makeService"]
@@ -65,7 +72,7 @@ class Options(usage.Options):
         ["grace-period", None, 30.0, "Days after expiry a device may still renew instead of "
                                      "pairing again.", float],
         ["max-frame", None, 1024 * 1024, "Largest frame accepted, in bytes.", int],
-    ]
+    ] + limitOptions("web-")
 
     def postOptions(self) -> None:
         if not self["data-dir"]:
@@ -84,6 +91,7 @@ class Options(usage.Options):
                 raise usage.UsageError(f"--{name} must be positive")
         if self["max-frame"] < 1024:
             raise usage.UsageError("--max-frame must be at least 1024")
+        self["web-limits"] = limitsFromOptions(self, "web-")
         placeTwistdFiles(self, self["data-dir"], "pzh")
 
 
@@ -91,9 +99,7 @@ class Options(usage.Options):
 _CRL_CHECK_INTERVAL = 3600.0
 
 
-def _tcpEndpoint(reactor, port: int, interface: str, ssl=None):
-    if ssl is not None:
-        return SSL4ServerEndpoint(reactor, port, ssl, interface=interface)
+def _tcpEndpoint(reactor, port: int, interface: str):
     if ":" in interface:
         return TCP6ServerEndpoint(reactor, port, interface=interface)
     return TCP4ServerEndpoint(reactor, port, interface=interface)
@@ -175,9 +181,11 @@ def _makeService(options, reactor):
         webCert = PrivateCertificate.loadPEM(
             pki.keyPEM(zone.hubKey) + pki.certificatePEM(zone.hubCert)
         )
+        site = makeSite(hub, portal, sizedForFileLimit(options["web-limits"], raiseFileLimit()),
+                        reactor)
         StreamServerEndpointService(
-            _tcpEndpoint(reactor, options["web-port"], options["interface"], webCert.options()),
-            makeSite(hub, portal),
+            _tcpEndpoint(reactor, options["web-port"], options["interface"]),
+            webFactory(site, webCert.options()),
         ).setServiceParent(top)
     AdminService(reactor, zone.dataDir, HubAdmin(hub)).setServiceParent(top)
     # twistd may fork to daemonise after this returns: no database

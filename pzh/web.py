@@ -3,14 +3,17 @@
 The hub's HTTPS side (C{--web-port}).
 
 It serves a health page, a page naming the zone and its connected
-devices, and the zone's Mesh portal under C{/.well-known/mmm/}.
+devices, and the zone's Mesh portal under C{/.well-known/mmm/}, through a
+L{pzh.weblimits.GuardedSite}: bounded bodies, a deadline per request,
+capped connections and the security headers.
 """
 
 import html
 import json
 
 from twisted.web.resource import Resource
-from twisted.web.server import Site
+
+from pzh.weblimits import GuardedSite, WebLimits
 
 __all__ = ["makeSite"]
 
@@ -65,15 +68,18 @@ class HomeResource(Resource):
         ).encode("utf-8")
 
 
-def makeSite(hub, portal=None) -> Site:
+def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None) -> GuardedSite:
     """
-    The hub's web site; with C{portal} (a L{pzh.portal.service.PortalService}),
-    the Mesh portal at C{/.well-known/mmm/}.
+    The hub's web site, within C{limits}; with C{portal} (a
+    L{pzh.portal.service.PortalService}), the Mesh portal at
+    C{/.well-known/mmm/}, taking bodies up to C{limits.maxBody}.
     """
     root = HomeResource(hub)
     root.putChild(b"health", HealthResource(hub))
+    refusals = {}
     if portal is not None:
-        from pzh.portal.resource import wellKnown
+        from pzh.portal.resource import PATH, refusalBody, wellKnown
 
-        root.putChild(b".well-known", wellKnown(portal))
-    return Site(root)
+        root.putChild(b".well-known", wellKnown(portal, limits.maxBody))
+        refusals[PATH.encode("ascii")] = refusalBody
+    return GuardedSite(root, limits, reactor=reactor, refusalBodies=refusals)

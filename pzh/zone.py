@@ -8,8 +8,11 @@ Layout of the hub's data directory::
     zone.json   zone id, user, advertised host and ports
     ca.key      zone CA private key (0600)    ca.pem   zone CA certificate
     hub.key     hub TLS private key (0600)    hub.pem  hub certificate
-    crl.pem     current revocation list       hub.db   hub state (SQLite)
+    crl.pem     current revocation list       hub.db   hub state (SQLite, 0600)
     admin.sock  local admin socket for pzctl
+
+The directory itself is kept 0700, tightened at every start if an older
+version or a hand-made directory left it wider.
 """
 
 import json
@@ -22,6 +25,7 @@ import attrs
 
 from pz import pki
 from pz.errors import ZoneError
+from pz.files import privateDirectory
 
 __all__ = ["HubZone", "loadOrCreateZone", "loadZone", "zoneExists", "ZONE_FILE"]
 
@@ -150,7 +154,7 @@ def loadOrCreateZone(
     @raise ZoneError: C{BAD_REQUEST} if C{user} is not the existing zone's
         user (nothing is written then).
     """
-    os.makedirs(dataDir, mode=0o700, exist_ok=True)
+    privateDirectory(dataDir)
     now = _now()
     if zoneExists(dataDir):
         zone = loadZone(dataDir)

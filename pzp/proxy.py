@@ -26,7 +26,7 @@ from pz.errors import ZoneError
 from pz.tls import enrolmentClientOptions, pzpClientOptions
 from pzp.enrol import EnrolmentProtocol
 from pzp.hublink import HubLinkProtocol, RenewedError, RevokedError
-from pzp.inbox import MAX_TEXT, Inbox
+from pzp.inbox import MAX_BYTES, MAX_MESSAGES, MAX_TEXT, Inbox
 from pzp.machine import (
     HubCore, HubMachine, IHubActions, IVirginActions, VirginCore, VirginMachine,
 )
@@ -50,6 +50,8 @@ class ProxySettings:
 
     @ivar keepalive: seconds between pings on the hub link; a hub silent
         for three of them is taken as gone.
+    @ivar inboxMessages: the most messages the inbox keeps.
+    @ivar inboxBytes: the largest the inbox file grows, in bytes.
     """
 
     keepalive: float = 30.0
@@ -57,6 +59,8 @@ class ProxySettings:
     enrolTimeout: float = 30.0
     initialBackoff: float = 0.5
     maxBackoff: float = 30.0
+    inboxMessages: int = MAX_MESSAGES
+    inboxBytes: int = MAX_BYTES
 
 
 def _asZoneError(failure) -> ZoneError:
@@ -221,7 +225,8 @@ class Proxy(service.MultiService):
     def _startHub(self) -> None:
         self.mode = "Hub"
         self.credentials = self.zoneDir.load()
-        self.inbox = Inbox(self.zoneDir.file("inbox.jsonl"), self.clock)
+        self.inbox = Inbox(self.zoneDir.file("inbox.jsonl"), self.clock,
+                           self.settings.inboxMessages, self.settings.inboxBytes)
         self.hubInputs = HubMachine(HubCore(self))
 
         def makeEndpoint():

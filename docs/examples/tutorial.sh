@@ -23,18 +23,22 @@ twistd -n pzh --data-dir hub --name alice --interface 127.0.0.1 --port "$PORT" -
 hub=$!; pids+=("$hub")
 pzctl --hub-dir hub wait
 
-# 2. Pair a device (terminal 2, then one terminal per device).
+# 2. Pair a device (terminal 2, then one terminal per device).  The code
+#    goes in on standard input (--pair -), as a person pastes it, so it
+#    never shows in the process list.
 phone_code=$(pzctl --hub-dir hub pair --device phone)
 echo "pairing code for the phone: $phone_code"
-twistd -n pzp --data-dir phone --name phone --pair "$phone_code" >phone.out 2>&1 &
+printf '%s\n' "$phone_code" | twistd -n pzp --data-dir phone --name phone --pair - >phone.out 2>&1 &
 pids+=($!)
 
-# 3. Watch it connect: pair a second device (laptop) the same way.
-laptop_code=$(pzctl --hub-dir hub pair --device laptop)
-twistd -n pzp --data-dir laptop --name laptop --pair "$laptop_code" >laptop.out 2>&1 &
+# 3. Watch it connect: pair a second device (laptop) the same way, its code
+#    in a file this time (--pair-file).
+(umask 077 && pzctl --hub-dir hub pair --device laptop >laptop.code)
+twistd -n pzp --data-dir laptop --name laptop --pair-file laptop.code >laptop.out 2>&1 &
 pids+=($!)
 pzctl --pzp-dir phone wait --timeout 30 >/dev/null
 pzctl --pzp-dir laptop wait --timeout 30 >/dev/null
+rm laptop.code
 pzctl --pzp-dir phone status
 pzctl --hub-dir hub devices
 

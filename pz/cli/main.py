@@ -223,11 +223,13 @@ def cmdInbox(args) -> None:
     from pzp.zonedir import ZoneDirectory
 
     zoneDir = ZoneDirectory(_needs(args, "pzp_dir", "--pzp-dir"))
-    messages = Inbox(zoneDir.file("inbox.jsonl"), _WallClock()).messages()
+    contents = Inbox(zoneDir.file("inbox.jsonl"), _WallClock()).contents()
     if args.json:
-        print(json.dumps(messages, indent=2))
+        print(json.dumps({"dropped": contents.dropped, "messages": contents.messages}, indent=2))
         return
-    for m in messages:
+    if contents.dropped:
+        print(f"({contents.dropped} older messages dropped: the inbox is full)")
+    for m in contents.messages:
         print(f"{m['received']}  {m['from']}: {m['text']}")
 
 

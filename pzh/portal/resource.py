@@ -42,7 +42,7 @@ from pz.mesh.messages import (
 )
 from pz.mesh.schema import Structure, decode, parseJSON, registeredTypes
 
-__all__ = ["MeshPortalResource", "wellKnown", "parseRequest", "MAX_BODY", "PATH"]
+__all__ = ["MeshPortalResource", "wellKnown", "parseRequest", "refusalBody", "MAX_BODY", "PATH"]
 
 #: The largest request body accepted, in bytes.
 MAX_BODY = 1024 * 1024
@@ -153,6 +153,15 @@ class MeshPortalResource(Resource):
         if status in (REDIRECT_PERMANENT, REDIRECT_TEMPORARY) and response.StatusDescription:
             request.setHeader(b"location", response.StatusDescription.encode("utf-8"))
         return response.toJSON()
+
+
+def refusalBody(status: int, description: str) -> bytes:
+    """
+    A L{MeshResponse} with C{status}: how the web port refuses, before any
+    resource runs, a request to the portal that is too large or too slow
+    (L{pzh.weblimits.GuardedSite}'s C{refusalBodies}).
+    """
+    return MeshResponse(Status=status, StatusDescription=description).toJSON()
 
 
 def wellKnown(service, maxBody: int = MAX_BODY) -> Resource:

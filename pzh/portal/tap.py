@@ -17,18 +17,25 @@ import os
 
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
+from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.ssl import Certificate, PrivateCertificate
 from twisted.python import usage
 from twisted.web.resource import Resource
-from twisted.web.server import Site
 
 from pz.process import (
     DataDirLock, ProcessRoot, checkCanListen, exitOnStartupError, logObserverFor, placeTwistdFiles,
 )
-from pzh.portal.resource import MAX_BODY, PATH, wellKnown
+from pzh.portal.resource import MAX_BODY, PATH, refusalBody, wellKnown
 from pzh.portal.service import PortalService, PortalSettings
 from pzh.portal.store import SQLitePortalStore
+from pzh.weblimits import (
+    GuardedSite,
+    limitOptions,
+    limitsFromOptions,
+    raiseFileLimit,
+    sizedForFileLimit,
+    webFactory,
+)
 
 __all__ = ["Options", "makeService", "hubPortal", "PortalStoreService", "PORTAL_DB"]
 
@@ -58,7 +65,7 @@ class Options(usage.Options):
         ["follow-ca", None, None, "PEM CA certificate to trust for an https --follow portal."],
         ["follow-interval", None, 5.0, "Seconds between replays of the followed portal's log.", float],
         ["moved-to", None, None, "Answer every request 303 RedirectPermanent with this URL."],
-    ]
+    ] + limitOptions(withBody=False)
 
     def postOptions(self) -> None:
         if not self["data-dir"]:
@@ -68,8 +75,7 @@ class Options(usage.Options):
             raise usage.UsageError("--port must be a port number")
         if bool(self["cert"]) != bool(self["key"]):
             raise usage.UsageError("--cert and --key go together")
-        if self["max-body"] < 1024:
-            raise usage.UsageError("--max-body must be at least 1024")
+        self["limits"] = limitsFromOptions(self)
         if self["max-pending"] < 1:
             raise usage.UsageError("--max-pending must be at least 1")
         if self["follow-interval"] <= 0:
@@ -103,9 +109,7 @@ class PortalStoreService(service.Service):
         return service.Service.stopService(self)
 
 
-def _endpoint(reactor, port: int, interface: str, tls=None):
-    if tls is not None:
-        return SSL4ServerEndpoint(reactor, port, tls, interface=interface)
+def _endpoint(reactor, port: int, interface: str):
     if ":" in interface:
         return TCP6ServerEndpoint(reactor, port, interface=interface)
     return TCP4ServerEndpoint(reactor, port, interface=interface)
@@ -169,13 +173,16 @@ def _makeService(options, reactor):
         movedTo=options["moved-to"],
     ))
     root = Resource()
-    root.putChild(b".well-known", wellKnown(portal, options["max-body"]))
+    limits = sizedForFileLimit(options["limits"], raiseFileLimit())
+    root.putChild(b".well-known", wellKnown(portal, limits.maxBody))
     tls = _tlsOptions(options["cert"], options["key"]) if options["cert"] else None
 
     top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))
     PortalStoreService(store).setServiceParent(top)
     StreamServerEndpointService(
-        _endpoint(reactor, options["port"], options["interface"], tls), Site(root)
+        _endpoint(reactor, options["port"], options["interface"]),
+        webFactory(GuardedSite(root, limits, reactor=reactor,
+                               refusalBodies={PATH.encode("ascii"): refusalBody}), tls),
     ).setServiceParent(top)
     if options["follow"]:
         PortalReplica(

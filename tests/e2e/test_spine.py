@@ -57,8 +57,9 @@ class SpineTests(TestCase):
         out = yield pzctl("--pzp-dir", zone.deviceDir("phone"), "send",
                           zone.deviceId("laptop"), "hello from the phone")
         self.assertIn("delivered", out)
-        messages = yield pzctlJSON("--pzp-dir", zone.deviceDir("laptop"), "inbox", "--json")
-        self.assertEqual([(m["from"], m["text"]) for m in messages],
+        inbox = yield pzctlJSON("--pzp-dir", zone.deviceDir("laptop"), "inbox", "--json")
+        self.assertEqual(inbox["dropped"], 0)
+        self.assertEqual([(m["from"], m["text"]) for m in inbox["messages"]],
                          [(zone.deviceId("phone"), "hello from the phone")])
 
         yield zone.hub.kill()

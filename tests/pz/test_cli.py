@@ -289,7 +289,7 @@ class DeviceTests(PzctlTestBase):
         A device with no messages (not even a zone yet) has an empty inbox.
         """
         status, out, _ = self.pzctl("--pzp-dir", self.pzpDir, "inbox", "--json")
-        self.assertEqual((status, json.loads(out)), (0, []))
+        self.assertEqual((status, json.loads(out)), (0, {"dropped": 0, "messages": []}))
         self.assertEqual(self.pzctl("--pzp-dir", self.pzpDir, "inbox")[:2], (0, ""))
 
     def test_inbox(self):
@@ -305,12 +305,31 @@ class DeviceTests(PzctlTestBase):
         first = inbox.add(f"{ZONE}/tablet", "hello")
         second = inbox.add(f"{ZONE}/tv", "b\u00e4r")
         status, out, _ = self.pzctl("--pzp-dir", self.pzpDir, "inbox", "--json")
-        self.assertEqual((status, json.loads(out)), (0, [first, second]))
+        self.assertEqual((status, json.loads(out)),
+                         (0, {"dropped": 0, "messages": [first, second]}))
         status, out, _ = self.pzctl("--pzp-dir", self.pzpDir, "inbox")
         self.assertEqual(out.splitlines(), [
             f"{first['received']}  {ZONE}/tablet: hello",
             f"{second['received']}  {ZONE}/tv: b\u00e4r",
         ])
+
+    def test_inboxDropped(self):
+        """
+        When the inbox dropped old messages, C{inbox} says how many, in
+        C{--json} and as a first line.
+        """
+        zoneDir = ZoneDirectory(self.pzpDir)
+        os.makedirs(zoneDir.path)
+        inbox = Inbox(zoneDir.file("inbox.jsonl"), Clock(), maxMessages=10)
+        for i in range(12):
+            inbox.add(f"{ZONE}/tablet", f"m{i}")
+        status, out, _ = self.pzctl("--pzp-dir", self.pzpDir, "inbox", "--json")
+        result = json.loads(out)
+        self.assertEqual(result["dropped"], 2)
+        self.assertEqual([m["text"] for m in result["messages"]], [f"m{i}" for i in range(2, 12)])
+        status, out, _ = self.pzctl("--pzp-dir", self.pzpDir, "inbox")
+        self.assertEqual(out.splitlines()[0], "(2 older messages dropped: the inbox is full)")
+        self.assertEqual(len(out.splitlines()), 11)
 
     def test_statusNotRunning(self):
         """

@@ -16,12 +16,12 @@ from twisted.plugin import getPlugins
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.server import Site
 
 import pzh.tap
 from pz.admin import AdminService
 from pzh.protocol import HubFactory
 from pzh.tap import Options, makeService
+from pzh.weblimits import ConnectionCaps, GuardedSite, WebLimits
 from pzh.zone import loadZone
 
 
@@ -55,6 +55,20 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(options["code-lifetime"], 600.0)
         self.assertEqual(options["cert-lifetime"], 90.0)
         self.assertEqual(options["max-frame"], 1024 * 1024)
+
+    def test_webLimits(self):
+        """
+        The web port's limits default to L{WebLimits}'s and are options; one
+        that is too small is a usage error naming it.
+        """
+        self.assertEqual(self.parse("-d", "z", "-n", "a")["web-limits"], WebLimits())
+        options = self.parse("-d", "z", "-n", "a", "--web-max-body", "4096",
+                             "--web-request-timeout", "2.5", "--web-max-connections", "100",
+                             "--web-max-per-address", "10")
+        self.assertEqual(options["web-limits"], WebLimits(4096, 2.5, 100, 10))
+        self.assertIn("--web-max-body", self.assertUsage("-d", "z", "--web-max-body", "100"))
+        for name in ("--web-request-timeout", "--web-max-connections", "--web-max-per-address"):
+            self.assertIn(name, self.assertUsage("-d", "z", name, "0"))
 
     def test_dataDirRequired(self):
         """
@@ -169,10 +183,14 @@ class MakeServiceTests(SynchronousTestCase):
         hub = device.factory.wrappedFactory.hub
         self.assertEqual(hub.maxFrame, 4096)
         self.assertEqual(hub.zone.zoneId, "anna@127.0.0.1")
-        self.assertIsInstance(web.factory, Site)
+        self.assertIsInstance(web.factory, ConnectionCaps)
+        self.assertIsInstance(web.factory.wrappedFactory, TLSMemoryBIOFactory)
+        self.assertIsInstance(web.factory.wrappedFactory.wrappedFactory, GuardedSite)
         self.assertEqual(device.endpoint._port, 8001)
         self.assertEqual(device.endpoint._interface, "127.0.0.1")
         self.assertEqual(web.endpoint._port, 9001)
+        self.assertEqual(web.factory.limits.maxBody, WebLimits().maxBody)
+        self.assertEqual(web.factory.wrappedFactory.wrappedFactory.limits, web.factory.limits)
         self.assertEqual(loadZone(options["data-dir"]).port, 8001)
 
     def test_noWeb(self):

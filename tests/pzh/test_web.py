@@ -6,11 +6,15 @@ L{treq.testing.StubTreq}.
 import json
 
 from treq.testing import StubTreq
-from twisted.internet.testing import StringTransport
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.server import Site
 
 from pzh.web import makeSite
+from pzh.weblimits import WebLimits
 
 from tests.pzh._support import ZONE, HubFixture
 
@@ -122,3 +126,45 @@ class WebTests(SynchronousTestCase):
         """
         response, _ = self.get("/nothing")
         self.assertEqual(response.code, 404)
+
+
+class GuardedWebTests(SynchronousTestCase):
+    """
+    The hub's site as the web port serves it, over a L{StringTransport}.
+    """
+
+    def setUp(self):
+        self.fixture = HubFixture(self)
+        self.reactor = MemoryReactorClock()
+        self.site = makeSite(self.fixture.hub, limits=WebLimits(maxBody=2048), reactor=self.reactor)
+
+    def request(self, data: bytes) -> StringTransport:
+        address = IPv4Address("TCP", "127.0.0.1", 1)
+        channel = self.site.buildProtocol(address)
+        transport = StringTransport(peerAddress=address)
+        channel.makeConnection(transport)
+        channel.dataReceived(data)
+        self.addCleanup(channel.connectionLost, Failure(ConnectionDone()))
+        return transport
+
+    def test_tooLargeBeforeBody(self):
+        """
+        A POST announcing a body over the limit is refused with 413 and
+        closed before any of the body arrives.
+        """
+        transport = self.request(b"POST /.well-known/mmm/ HTTP/1.1\r\nHost: hub\r\n"
+                                 b"Content-Length: 1000000000000\r\n\r\n")
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
+        self.assertTrue(transport.disconnecting)
+
+    def test_headers(self):
+        """
+        The home page comes with the security headers and a C{Server}
+        header naming no version.
+        """
+        value = self.request(b"GET / HTTP/1.1\r\nHost: hub\r\n\r\n").value()
+        self.assertIn(b"X-Frame-Options: DENY", value)
+        self.assertIn(b"X-Content-Type-Options: nosniff", value)
+        self.assertIn(b"Content-Security-Policy: default-src 'none'", value)
+        self.assertIn(b"Server: pz\r\n", value)
+        self.assertNotIn(b"Twisted", value)

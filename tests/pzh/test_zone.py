@@ -51,6 +51,15 @@ class LoadOrCreateZoneTests(SynchronousTestCase):
                                             "host": "hub.example", "port": 8000,
                                             "web_port": 9000})
 
+    def test_directoryTightened(self):
+        """
+        A data directory left 0755 (by an older version, or made by hand)
+        is 0700 again after the next start.
+        """
+        os.chmod(self.dataDir, 0o755)
+        loadOrCreateZone(self.dataDir, "anna", "hub.example", "127.0.0.1", 8000, 9000)
+        self.assertEqual(_mode(self.dataDir), 0o700)
+
     def test_identity(self):
         """
         The zone id is C{user@host}, the CA names it, and the hub

@@ -2,6 +2,7 @@
 Tests for L{pzp.tap}: the command line of C{twistd pzp}.
 """
 
+import io
 import os
 
 from twisted.application import service
@@ -72,6 +73,55 @@ class OptionsTests(SynchronousTestCase):
                     "pz://127.0.0.1/abcdefghijklmnopqrstuv#MBSZQ-VM3XI-7JCHN-VQE7T-FT2HA-LUOGM"):
             self.assertIn("pairing code", self.refused("--data-dir", "x", "--pair", bad))
 
+    def test_pairFile(self):
+        """
+        C{--pair-file PATH} reads the code from the first non-blank line of
+        a file, so it never shows in the process's command line.
+        """
+        path = self.mktemp()
+        with open(path, "w") as f:
+            f.write("\n  " + CODE + "  \nignored\n")
+        options = self.parse("--data-dir", "x", "--pair-file", path)
+        self.assertEqual(options["pair"], PairingCode.parse(CODE))
+
+    def test_pairStdin(self):
+        """
+        C{--pair -} reads the code from standard input.
+        """
+        self.patch(tap.sys, "stdin", io.StringIO(CODE + "\n"))
+        options = self.parse("--data-dir", "x", "--pair", "-")
+        self.assertEqual(options["pair"], PairingCode.parse(CODE))
+
+    def test_pairFileRefused(self):
+        """
+        A missing or empty file, empty standard input, a bad code in the
+        file, and both C{--pair} and C{--pair-file} are refused with one
+        sentence.
+        """
+        empty = self.mktemp()
+        with open(empty, "w") as f:
+            f.write("\n \n")
+        bad = self.mktemp()
+        with open(bad, "w") as f:
+            f.write("pz://nope\n")
+        self.assertIn("cannot read --pair-file", self.refused("-d", "x", "--pair-file", "/nonexistent/c"))
+        self.assertIn("no pairing code in --pair-file", self.refused("-d", "x", "--pair-file", empty))
+        self.assertIn("pairing code", self.refused("-d", "x", "--pair-file", bad))
+        self.assertIn("not both", self.refused("-d", "x", "--pair", CODE, "--pair-file", empty))
+        self.patch(tap.sys, "stdin", io.StringIO(""))
+        self.assertIn("standard input", self.refused("-d", "x", "--pair", "-"))
+
+    def test_inboxBounds(self):
+        """
+        The inbox bounds default to 10,000 messages and 16 MiB; a bound
+        that could not hold the longest message is refused.
+        """
+        options = self.parse("-d", "x")
+        self.assertEqual((options["inbox-max-messages"], options["inbox-max-bytes"]),
+                         (10_000, 16 * 1024 * 1024))
+        self.assertIn("positive", self.refused("-d", "x", "--inbox-max-messages", "0"))
+        self.assertIn("at least", self.refused("-d", "x", "--inbox-max-bytes", "1000"))
+
     def test_name(self):
         """
         C{--name} is the device name asked for.
@@ -119,7 +169,8 @@ class MakeServiceTests(SynchronousTestCase):
         dataDir = self.mktemp()
         options = tap.Options()
         options.parseOptions(["-d", dataDir, "--pair", CODE, "--name", "phone",
-                              "--keepalive", "7", "--max-backoff", "9"])
+                              "--keepalive", "7", "--max-backoff", "9",
+                              "--inbox-max-messages", "50", "--inbox-max-bytes", "2000000"])
         reactor = MemoryReactorClock()
         top = tap.makeService(options, reactor)
         self.addCleanup(top.lock.release)
@@ -128,9 +179,24 @@ class MakeServiceTests(SynchronousTestCase):
         [proxy] = [s for s in top if isinstance(s, Proxy)]
         self.assertEqual(proxy.deviceName, "phone")
         self.assertEqual((proxy.settings.keepalive, proxy.settings.maxBackoff), (7.0, 9.0))
+        self.assertEqual((proxy.settings.inboxMessages, proxy.settings.inboxBytes),
+                         (50, 2000000))
         self.assertEqual(len(list(top)), 2)
         self.assertEqual(reactor.tcpClients, [])
         self.assertEqual(reactor.unixServers, [])
+
+    def test_dataDirTightened(self):
+        """
+        A data directory left 0755 is 0700 once the proxy is built.
+        """
+        dataDir = self.mktemp()
+        os.mkdir(dataDir, 0o755)
+        os.chmod(dataDir, 0o755)
+        options = tap.Options()
+        options.parseOptions(["-d", dataDir, "--pair", CODE])
+        top = tap.makeService(options, MemoryReactorClock())
+        self.addCleanup(top.lock.release)
+        self.assertEqual(os.stat(dataDir).st_mode & 0o777, 0o700)
 
 
 class StartupRefusalTests(SynchronousTestCase):

@@ -2,20 +2,26 @@
 Tests for L{pzh.portal.tap} (C{twistd meshportal}) and its plugin.
 """
 
+import json
 import os
 from datetime import datetime, timezone
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IServiceMaker
-from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.plugin import getPlugins
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
 from pzh.portal.replica import PortalReplica
 from pzh.portal.tap import Options, PortalStoreService, makeService
+from pzh.weblimits import ConnectionCaps, GuardedSite, WebLimits
 
 
 def _options(*argv) -> Options:
@@ -68,6 +74,20 @@ class OptionsTests(SynchronousTestCase):
             self.assertRaises(usage.UsageError, _options, *argv)
 
 
+    def test_webLimits(self):
+        """
+        The web limits are options, with the hub's defaults; a limit that
+        is not positive is a usage error.
+        """
+        self.assertEqual(_options("--data-dir", "d")["limits"], WebLimits())
+        options = _options("--data-dir", "d", "--max-body", "2048", "--request-timeout", "5",
+                           "--max-connections", "40", "--max-per-address", "4")
+        self.assertEqual(options["limits"], WebLimits(2048, 5.0, 40, 4))
+        for name in ("--request-timeout", "--max-connections", "--max-per-address"):
+            error = self.assertRaises(usage.UsageError, _options, "--data-dir", "d", name, "0")
+            self.assertIn(name, str(error))
+
+
 class MakeServiceTests(SynchronousTestCase):
     """
     The service tree.
@@ -99,6 +119,48 @@ class MakeServiceTests(SynchronousTestCase):
         top.stopService()
         self.assertIsNone(closer.store._connection)
 
+    def test_dataDirTightened(self):
+        """
+        A data directory left 0755 is 0700 once the portal is built.
+        """
+        os.mkdir(self.dataDir, 0o755)
+        os.chmod(self.dataDir, 0o755)
+        self.build()
+        self.assertEqual(os.stat(self.dataDir).st_mode & 0o777, 0o700)
+
+    def test_guarded(self):
+        """
+        The portal is served by a L{GuardedSite} with the limits asked
+        for, whose portal takes bodies up to the same limit.
+        """
+        _, top = self.build("--max-body", "4096", "--max-per-address", "3")
+        [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
+        self.assertIsInstance(web.factory, ConnectionCaps)
+        site = web.factory.wrappedFactory
+        self.assertIsInstance(site, GuardedSite)
+        self.assertEqual(site.limits.maxBody, 4096)
+        self.assertEqual(web.factory.limits.maxPerAddress, 3)
+        portal = site.resource.children[b".well-known"].children[b"mmm"]
+        self.assertEqual(portal._maxBody, 4096)
+
+    def test_tooLargeInMeshForm(self):
+        """
+        A body over the limit is refused before it is read, with a tagged
+        L{MeshResponse} whose Status is 413, as the portal itself would.
+        """
+        _, top = self.build("--max-body", "4096")
+        [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
+        address = IPv4Address("TCP", "127.0.0.1", 1)
+        protocol = web.factory.buildProtocol(address)
+        transport = StringTransport(peerAddress=address)
+        protocol.makeConnection(transport)
+        self.addCleanup(protocol.connectionLost, Failure(ConnectionDone()))
+        protocol.dataReceived(b"POST /.well-known/mmm/ HTTP/1.1\r\nHost: p\r\n"
+                              b"Content-Length: 4097\r\n\r\n")
+        head, body = transport.value().split(b"\r\n\r\n", 1)
+        self.assertTrue(head.startswith(b"HTTP/1.1 413 "))
+        self.assertEqual(json.loads(body)["MeshResponse"]["Status"], 413)
+
     def test_https(self):
         """
         With a certificate and key, the portal listens with TLS.
@@ -114,7 +176,8 @@ class MakeServiceTests(SynchronousTestCase):
         pki.writePrivateKey(keyFile, key)
         _, top = self.build("--cert", certFile, "--key", keyFile)
         [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
-        self.assertIsInstance(web.endpoint, SSL4ServerEndpoint)
+        self.assertIsInstance(web.endpoint, TCP4ServerEndpoint)
+        self.assertIsInstance(web.factory.wrappedFactory, TLSMemoryBIOFactory)
 
     def test_badCertificate(self):
         """
