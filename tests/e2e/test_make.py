@@ -91,14 +91,18 @@ class MakeTests(TestCase):
         self.assertEqual(code, 0, out)
         [pzp] = [line.strip() for line in out.splitlines() if " -n pzp " in line]
         [devices] = re.findall(r"then watch it:\s+(.*)", out)
-        argv = shlex.split(pzp)
+        # Printed as "echo 'CODE' | twistd ... --pair -": the code goes in
+        # on standard input, as the shell's pipe would give it.
+        [(phoneCode, command)] = re.findall(r"^echo '([^']+)' \| (.*)$", pzp)
+        argv = shlex.split(command)
         self.assertNotIn("--pidfile", argv)
-        device = _AsPrinted(self, argv).start()
+        self.assertEqual(argv[-2:], ["--pair", "-"])
+        device = _AsPrinted(self, argv, phoneCode).start()
         [more] = re.findall(r"More codes:\s+(.*)", out)
         more = shlex.split(more)
         laptopCode = yield pzctl(*more[1:])
-        laptop = [a.replace("phone", "laptop") for a in argv[:-1]] + [laptopCode.strip()]
-        second = _AsPrinted(self, laptop).start()
+        laptop = [a.replace("phone", "laptop") for a in argv]
+        second = _AsPrinted(self, laptop, laptopCode.strip()).start()
         for name in ("phone", "laptop"):
             dataDir = os.path.join(self.runDir, name)
             yield pzctl("--pzp-dir", dataDir, "wait", "--timeout", "30")
@@ -123,13 +127,16 @@ class _AsPrinted(Twistd):
     A command line run exactly as printed, from the project folder.
     """
 
-    def __init__(self, testCase, argv: list) -> None:
+    def __init__(self, testCase, argv: list, stdin: str) -> None:
         super().__init__(testCase, argv[argv.index("-n") + 1], [], "")
         self._argv = argv
+        self._stdin = stdin
 
     def start(self) -> "Twistd":
         self._proc = _Process()
         self._transport = reactor.spawnProcess(self._proc, self._argv[0], self._argv,
                                                env=dict(os.environ), path=_ROOT)
+        self._transport.write(self._stdin.encode("utf-8") + b"\n")
+        self._transport.closeStdin()
         self._testCase.addCleanup(self.stop)
         return self
