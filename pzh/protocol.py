@@ -25,7 +25,8 @@ from zope.interface import implementer
 from pz import pki
 from pz.errors import ZoneError
 from pz.tls import peerCertificate
-from pz.wire import Envelope, FrameProtocol, errorPayload
+from pz.wire import Envelope, FrameProtocol, decodeEnvelope, errorPayload
+from pzh.flow import LinkTransport, Outbox, frameCost
 from pzh.registry import linkFingerprint
 
 __all__ = ["HubProtocol", "HubFactory"]
@@ -50,11 +51,28 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
     fingerprint = None
     lastSeen = None
 
+    _rateTimer = None
+
     def __init__(self, hub) -> None:
         self.hub = hub
         self.callLater = hub.clock.callLater
         self.localId = hub.zone.zoneId
         self.MAX_LENGTH = hub.maxFrame
+        self.refusals = hub.refusals
+        self._holds: set = set()
+        self._bucket = hub.newBucket()
+
+    def makeConnection(self, transport) -> None:
+        """
+        Put this link's L{Outbox} between the protocol and its TLS
+        transport, as the producer the transport pauses when the peer
+        stops reading.
+        """
+        settings = self.hub.settings
+        self._outbox = Outbox(transport, self.hub.queues, settings.linkQueue,
+                              settings.slowTimeout, self.hub.clock, self._tooSlow)
+        super().makeConnection(LinkTransport(transport, self._outbox))
+        transport.registerProducer(self._outbox, True)
 
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
@@ -83,6 +101,7 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
             return
         self.serial = cert.serial_number
         self.deviceId = self.peerId = deviceId
+        self._bucket = self.hub.bucketFor(deviceId)
         self.fingerprint = linkFingerprint(cert)
         self.lastSeen = self.hub.clock.seconds()
         self.setTimeout(self.hub.idleTimeout)
@@ -118,7 +137,77 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         self.resetTimeout()
         if self.deviceId is not None:
             self.lastSeen = self.hub.clock.seconds()
+        wait = self._bucket.take(frameCost(len(data)))
+        if wait:
+            self._rateLimited(data, wait)
+            return
         super().stringReceived(data)
+        if self._outbox.congested:
+            self.waitFor(self)  # its own answers are piling up
+
+    def _rateLimited(self, data: bytes, wait: float) -> None:
+        """
+        The device has spent its share: refuse this frame (the refusal
+        counts towards the bad-frame limit) and read nothing more from it
+        until its bucket holds a token again.
+        """
+        try:
+            ref = decodeEnvelope(data).id
+        except ZoneError:
+            ref = None
+        bucket = self._bucket
+        self.refuse(ZoneError(
+            "RATE_LIMITED", f"more than {bucket.rate:g} messages a second (burst {bucket.burst}); "
+                            f"reading paused for {wait:.3f} s"), ref)
+        if self.transport.disconnecting:
+            return
+        self.hold(bucket)
+        self._rateTimer = self.callLater(wait, self.release, bucket)
+
+    def hold(self, reason) -> None:
+        """
+        Stop reading from this link until C{reason} is released (reading
+        resumes once no reason is left).
+        """
+        if not self._holds:
+            self.pauseProducing()
+        self._holds.add(reason)
+
+    def release(self, reason) -> None:
+        """
+        Drop one reason to keep reading paused.
+        """
+        if reason not in self._holds:
+            return
+        self._holds.discard(reason)
+        if not self._holds and self.transport is not None and not self.transport.disconnecting:
+            self.resumeProducing()
+
+    def waitFor(self, target: "HubProtocol") -> None:
+        """
+        Read nothing more from this link until C{target}'s queue drains.
+        """
+        target._outbox.waiters.add(self)
+        self.hold(target._outbox)
+
+    def deliver(self, data: bytes, sender: "HubProtocol") -> None:
+        """
+        Forward one frame body from C{sender}; if this link's queue is now
+        past its limit, C{sender} waits until it drains.
+        """
+        self.sendString(data)
+        if self._outbox.congested:
+            sender.waitFor(self)
+
+    def _tooSlow(self, why: str) -> None:
+        """
+        The peer does not read what is sent to it: drop it.  It would not
+        read an error either, so the code goes to the log.
+        """
+        self.refusals.info("dropping {who}: TOO_SLOW {message} ({why})",
+                           who=self.deviceId or self.address, message=ZoneError("TOO_SLOW").message,
+                           why=why)
+        self.transport.abortConnection()
 
     def envelopeReceived(self, envelope: Envelope) -> None:
         if self.deviceId is not None:
@@ -172,6 +261,9 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
 
     def connectionLost(self, reason) -> None:
         self.setTimeout(None)
+        if self._rateTimer is not None and self._rateTimer.active():
+            self._rateTimer.cancel()
+        self._outbox.close()
         if self.deviceId is not None:
             self.hub.registry.unregister(self)
 

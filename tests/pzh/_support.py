@@ -49,6 +49,7 @@ class FrameClient(Int32StringReceiver):
 
     def __init__(self) -> None:
         self.received = []
+        self.sizes = []
         self.handshook = False
         self.lost = None
 
@@ -60,8 +61,9 @@ class FrameClient(Int32StringReceiver):
 
     def stringReceived(self, data: bytes) -> None:
         """
-        Record one frame.
+        Record one frame, and its size.
         """
+        self.sizes.append(len(data))
         self.received.append(json.loads(data))
 
     def connectionLost(self, reason) -> None:
