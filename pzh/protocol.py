@@ -52,6 +52,7 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
     lastSeen = None
 
     _rateTimer = None
+    _resuming = None
 
     def __init__(self, hub) -> None:
         self.hub = hub
@@ -169,18 +170,25 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         Stop reading from this link until C{reason} is released (reading
         resumes once no reason is left).
         """
-        if not self._holds:
+        if not self._holds and not self.paused:
             self.pauseProducing()
         self._holds.add(reason)
 
     def release(self, reason) -> None:
         """
-        Drop one reason to keep reading paused.
+        Drop one reason to keep reading paused.  Reading resumes on the
+        next reactor turn, never inside the write or frame that released
+        it: this link may be in the middle of its own frames.
         """
         if reason not in self._holds:
             return
         self._holds.discard(reason)
-        if not self._holds and self.transport is not None and not self.transport.disconnecting:
+        if not self._holds and (self._resuming is None or not self._resuming.active()):
+            self._resuming = self.callLater(0, self._resume)
+
+    def _resume(self) -> None:
+        self._resuming = None
+        if not self._holds and self.paused and not self.transport.disconnecting:
             self.resumeProducing()
 
     def waitFor(self, target: "HubProtocol") -> None:
@@ -194,7 +202,11 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         """
         Forward one frame body from C{sender}; if this link's queue is now
         past its limit, C{sender} waits until it drains.
+
+        @raise ZoneError: C{DEVICE_OFFLINE} if this link is closing.
         """
+        if self.transport.disconnecting:
+            raise ZoneError("DEVICE_OFFLINE", f"{self.deviceId} is disconnecting")
         self.sendString(data)
         if self._outbox.congested:
             sender.waitFor(self)
@@ -261,8 +273,9 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
 
     def connectionLost(self, reason) -> None:
         self.setTimeout(None)
-        if self._rateTimer is not None and self._rateTimer.active():
-            self._rateTimer.cancel()
+        for call in (self._rateTimer, self._resuming):
+            if call is not None and call.active():
+                call.cancel()
         self._outbox.close()
         if self.deviceId is not None:
             self.hub.registry.unregister(self)
