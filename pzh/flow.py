@@ -260,11 +260,18 @@ class LinkTransport:
     """
     The transport a link protocol sees: its own TLS transport, with every
     write going through the link's L{Outbox}.
+
+    A TLS close waits for the peer's answer, which a peer that floods, or
+    whose reading the hub has paused, may never let through: a link still
+    open C{closeGrace} seconds after C{loseConnection} is aborted.
     """
 
-    def __init__(self, transport, outbox: Outbox) -> None:
+    def __init__(self, transport, outbox: Outbox, clock, closeGrace: float) -> None:
         self._transport = transport
         self._outbox = outbox
+        self._clock = clock
+        self._closeGrace = closeGrace
+        self._abortCall = None
 
     def write(self, data: bytes) -> None:
         self._outbox.write(data)
@@ -274,12 +281,20 @@ class LinkTransport:
 
     def loseConnection(self) -> None:
         self._outbox.finish()
+        if self._abortCall is None:
+            self._abortCall = self._clock.callLater(self._closeGrace, self.abortConnection)
         self._transport.loseConnection()
 
     def abortConnection(self) -> None:
         self._outbox.close()
         self._transport.abortConnection()
 
+    def connectionLost(self) -> None:
+        """
+        The connection is gone: nothing left to abort.
+        """
+        if self._abortCall is not None and self._abortCall.active():
+            self._abortCall.cancel()
+
     def __getattr__(self, name: str):
         return getattr(self._transport, name)
-

@@ -31,6 +31,10 @@ from pzh.registry import linkFingerprint
 
 __all__ = ["HubProtocol", "HubFactory"]
 
+#: Seconds a link that is closing may take to finish its TLS close before
+#: it is aborted.
+_CLOSE_GRACE = 5.0
+
 
 @implementer(IHandshakeListener)
 class HubProtocol(FrameProtocol, TimeoutMixin):
@@ -72,7 +76,8 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         settings = self.hub.settings
         self._outbox = Outbox(transport, self.hub.queues, settings.linkQueue,
                               settings.slowTimeout, self.hub.clock, self._tooSlow)
-        super().makeConnection(LinkTransport(transport, self._outbox))
+        self._link = LinkTransport(transport, self._outbox, self.hub.clock, _CLOSE_GRACE)
+        super().makeConnection(self._link)
         transport.registerProducer(self._outbox, True)
 
     def connectionMade(self) -> None:
@@ -277,6 +282,7 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
             if call is not None and call.active():
                 call.cancel()
         self._outbox.close()
+        self._link.connectionLost()
         if self.deviceId is not None:
             self.hub.registry.unregister(self)
 
