@@ -276,7 +276,7 @@ class FrameProtocol(Int32StringReceiver):
         self._errors += 1
         if self._errors >= self.maxErrors:
             self.sendError(ZoneError("TOO_MANY_ERRORS"))
-            self.transport.loseConnection()
+            self.dropPeer()
 
     def lengthLimitExceeded(self, length: int) -> None:
         self._dropping = True
@@ -287,6 +287,13 @@ class FrameProtocol(Int32StringReceiver):
                 f"frame of {length} bytes exceeds the limit of {self.MAX_LENGTH}",
             )
         )
+        self.dropPeer()
+
+    def dropPeer(self) -> None:
+        """
+        Close the link to a peer that broke the rules (too many bad frames,
+        an oversized one), after what was written to it.
+        """
         self.transport.loseConnection()
 
     def _peerAddress(self) -> str:

@@ -31,9 +31,15 @@ from pzh.registry import linkFingerprint
 
 __all__ = ["HubProtocol", "HubFactory"]
 
+#: Frames, and bytes, read from one link before it gives the other links a
+#: turn: a burst is read over several reactor turns, not in one go.
+_TURN_FRAMES = 16
+_TURN_BYTES = 256 * 1024
+_TURN = "turn"
+
 #: Seconds a link that is closing may take to finish its TLS close before
 #: it is aborted.
-_CLOSE_GRACE = 5.0
+_CLOSE_GRACE = 2.0
 
 
 @implementer(IHandshakeListener)
@@ -57,6 +63,8 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
 
     _rateTimer = None
     _resuming = None
+    _turnFrames = 0
+    _turnBytes = 0
 
     def __init__(self, hub) -> None:
         self.hub = hub
@@ -150,6 +158,20 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         super().stringReceived(data)
         if self._outbox.congested:
             self.waitFor(self)  # its own answers are piling up
+        self._turnFrames += 1
+        self._turnBytes += len(data)
+        if self._turnFrames >= _TURN_FRAMES or self._turnBytes >= _TURN_BYTES:
+            self._turnFrames = self._turnBytes = 0
+            self._yieldTurn()
+
+    def _yieldTurn(self) -> None:
+        """
+        Let the other links be read before this one's next frames.
+        """
+        if self.transport.disconnecting:
+            return
+        self.hold(_TURN)
+        self.release(_TURN)
 
     def _rateLimited(self, data: bytes, wait: float) -> None:
         """
@@ -215,6 +237,15 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         self.sendString(data)
         if self._outbox.congested:
             sender.waitFor(self)
+
+    def dropPeer(self) -> None:
+        """
+        Read nothing more from a peer that broke the rules: what it still
+        sends is not even decrypted while the TLS close runs (which,
+        unanswered, ends in an abort after the close grace).
+        """
+        self.transport.pauseProducing()
+        self.transport.loseConnection()
 
     def _tooSlow(self, why: str) -> None:
         """
