@@ -274,18 +274,31 @@ class LinkTransport:
         self._abortCall = None
 
     def write(self, data: bytes) -> None:
+        """
+        Send C{data} through the outbox.
+        """
         self._outbox.write(data)
 
     def writeSequence(self, data) -> None:
+        """
+        Send the joined C{data} through the outbox.
+        """
         self._outbox.write(b"".join(data))
 
     def loseConnection(self) -> None:
+        """
+        Hand the queue over, unregister the outbox, close (and abort if
+        the close does not finish within the grace).
+        """
         self._outbox.finish()
         if self._abortCall is None:
             self._abortCall = self._clock.callLater(self._closeGrace, self.abortConnection)
         self._transport.loseConnection()
 
     def abortConnection(self) -> None:
+        """
+        Drop the queue and close at once.
+        """
         self._outbox.close()
         self._transport.abortConnection()
 
@@ -297,4 +310,6 @@ class LinkTransport:
             self._abortCall.cancel()
 
     def __getattr__(self, name: str):
+        # everything else (peer, certificate, producer calls) is the TLS
+        # transport's own
         return getattr(self._transport, name)

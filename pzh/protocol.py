@@ -244,8 +244,9 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         sends is not even decrypted while the TLS close runs (which,
         unanswered, ends in an abort after the close grace).
         """
-        self.transport.pauseProducing()
-        self.transport.loseConnection()
+        if not self.transport.disconnecting:
+            self.transport.pauseProducing()
+            self.transport.loseConnection()
 
     def _tooSlow(self, why: str) -> None:
         """

@@ -389,6 +389,24 @@ class RateLimitTests(_FlowTestCase):
         self.assertEqual(second.client.codes(), ["RATE_LIMITED"])
         self.fixture.advance(1)
 
+    def test_burstReadOverTurns(self):
+        """
+        A burst within the device's share is read sixteen frames at a time,
+        the link pausing between them so that other links get their turn;
+        every frame is still answered, in order.
+        """
+        self.hub.settings = HubSettings(rate=1e6, burst=10 ** 6)
+        phone = self.device("phone")
+        phone.server._bucket = self.hub.newBucket()
+        self.ping(phone, 64)
+        phone.pump.pump()
+        self.assertTrue(phone.server.paused)
+        self.assertTrue(phone.server._unprocessed)
+        self.fixture.flush()
+        self.assertEqual([f["payload"]["ref"] for f in phone.client.take()],
+                         [f"p{i}" for i in range(64)])
+        self.assertFalse(phone.server.paused)
+
     def test_floodLogBounded(self):
         """
         A thousand undeliverable messages get a thousand answers but only a
