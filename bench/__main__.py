@@ -505,6 +505,13 @@ def parseArgs(argv):
     parser.add_argument("--revocation-devices", type=int, default=100,
                         help="connected devices that must receive the new CRL")
     parser.add_argument("--skip-portal", action="store_true", help="no Mesh portal test")
+    parser.add_argument("--skip-attack", action="store_true", help="no under-attack table")
+    parser.add_argument("--attack-seconds", type=float, default=10.0,
+                        help="seconds each attack lasts (under-attack table)")
+    parser.add_argument("--recover-seconds", type=float, default=30.0,
+                        help="seconds after each attack before RSS is read again")
+    parser.add_argument("--slow-connections", type=int, default=1000,
+                        help="slow web connections in attack (c)")
     parser.add_argument("--portal-concurrency", type=int, default=16,
                         help="Mesh portal: requests the client keeps in flight")
     parser.add_argument("--portal-warmup", type=float, default=1.0,
@@ -522,10 +529,50 @@ def parseArgs(argv):
     if (args.portal_concurrency < 1 or args.portal_duration <= 0 or args.portal_warmup < 0
             or args.portal_entries < 1 or args.portal_publishes < 1):
         parser.error("the --portal-* options must be positive")
+    if not (0 < args.attack_seconds <= 120 and 0 <= args.recover_seconds <= 120
+            and 1 <= args.slow_connections <= 5000):
+        parser.error("--attack-seconds must be in (0, 120], --recover-seconds in [0, 120] and "
+                     "--slow-connections in [1, 5000]")
     return args
 
 
+def mainAttack(argv) -> int:
+    """
+    C{python -m bench attack}: the under-attack table only.
+    """
+    from bench.attack import attackReport, measureAttack
+
+    args = parseArgs(argv)
+    began = time.monotonic()
+    run = os.path.join(OUT, "run-attack")
+    shutil.rmtree(run, ignore_errors=True)
+    os.makedirs(run)
+    info = facts()
+    for line in info:
+        log(line)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+    try:
+        attack = measureAttack(args, run, log, TOP, spawn=spawn, stop=stop, freePort=freePort,
+                               waitForPort=waitForPort)
+    finally:
+        stopAll()
+    lines = info + attackReport(attack)
+    lines.append("")
+    lines.append(f"(whole run: {time.monotonic() - began:.0f} s; raw figures in "
+                 f"bench/out/attack.json, logs in bench/out/run-attack/)")
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    with open(os.path.join(OUT, "attack.txt"), "w") as f:
+        f.write(text)
+    with open(os.path.join(OUT, "attack.json"), "w") as f:
+        json.dump({"facts": info, "attack": attack}, f, indent=1, default=str)
+    return 0
+
+
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["attack"]:
+        return mainAttack(argv[1:])
     args = parseArgs(argv)
     began = time.monotonic()
     run = os.path.join(OUT, "run")
@@ -605,13 +652,22 @@ def main(argv=None) -> int:
             log(f"portal: Get and Publish at {args.portal_concurrency} in flight")
             portal = measurePortal(args, run, log, TOP, spawn=spawn, stop=stop, freePort=freePort,
                                    waitForPort=waitForPort, cpuTicks=cpuTicks)
+        attack = {}
+        if not args.skip_attack:
+            from bench.attack import measureAttack
+
+            log("attack: a normal device's round trip, quiet and under three attacks")
+            attack = measureAttack(args, run, log, TOP, spawn=spawn, stop=stop,
+                                   freePort=freePort, waitForPort=waitForPort)
     finally:
         stopAll()
 
+    from bench.attack import attackReport
     from bench.portal import portalReport
     from bench.revocation import revocationReport
 
-    lines = report(args, rate, memory, info) + revocationReport(revocation) + portalReport(portal)
+    lines = (report(args, rate, memory, info) + revocationReport(revocation)
+             + portalReport(portal) + attackReport(attack))
     lines.append("")
     lines.append(f"(whole run: {time.monotonic() - began:.0f} s; raw figures in "
                  f"bench/out/results.json, logs in bench/out/run/)")
@@ -622,7 +678,7 @@ def main(argv=None) -> int:
     with open(os.path.join(OUT, "results.json"), "w") as f:
         json.dump({"args": {k: v for k, v in vars(args).items()}, "facts": info,
                    "rate": rate, "memory": memory, "revocation": revocation,
-                   "portal": portal}, f, indent=1,
+                   "portal": portal, "attack": attack}, f, indent=1,
                   default=str)
     return 0
 

@@ -23,6 +23,7 @@ from twisted.logger import Logger
 from twisted.protocols.basic import Int32StringReceiver
 
 from pz.errors import ZoneError
+from pz.lograte import RateLimitedLog
 
 __all__ = [
     "Envelope",
@@ -103,8 +104,19 @@ class Envelope:
 def encodeEnvelope(envelope: Envelope) -> bytes:
     """
     Serialise an envelope into the bytes of one frame body.
+
+    Text goes out as UTF-8, not as C{\\u} escapes: escaped, an emoji's four
+    bytes become twelve, so a message that fitted the limit as its sender
+    wrote it would not fit once re-encoded for its receiver.  Text that is
+    not valid Unicode (lone surrogates, which only local callers can
+    produce: received frames holding them are refused) is escaped, and
+    every receiver refuses it.
     """
-    return json.dumps(envelope.toJSON(), separators=(",", ":")).encode("utf-8")
+    obj = envelope.toJSON()
+    try:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode("utf-8")
 
 
 def _checkString(obj: dict, key: str, limit: int, optional: bool = False) -> Any:
@@ -186,7 +198,13 @@ class FrameProtocol(Int32StringReceiver):
     localId = ""
     peerId = ""
     _errors = 0
+    _dropping = False
     _log = Logger()
+
+    #: Where refusals are logged: a L{RateLimitedLog} the owner sets, so a
+    #: peer sending garbage cannot fill the disk with lines about it; None
+    #: logs every one.
+    refusals: Optional[RateLimitedLog] = None
 
     def sendEnvelope(self, envelope: Envelope) -> None:
         """
@@ -209,6 +227,14 @@ class FrameProtocol(Int32StringReceiver):
         Answer with an error reply.
         """
         self.sendMessage(self.peerId, errorPayload(error, ref))
+
+    def dataReceived(self, data: bytes) -> None:
+        # Once an oversized frame has been refused the rest of the stream is
+        # its body or worse: read none of it (and log nothing more) while
+        # the link closes.
+        if self._dropping:
+            return
+        super().dataReceived(data)
 
     def stringReceived(self, data: bytes) -> None:
         if getattr(self.transport, "disconnecting", False):
@@ -236,29 +262,38 @@ class FrameProtocol(Int32StringReceiver):
         Reply with C{error} and log it.  Malformed frames (C{counts}) add
         up: a peer that keeps sending them is disconnected.
         """
-        self._log.info(
+        if self.transport is None or getattr(self.transport, "disconnecting", False):
+            return
+        (self.refusals or self._log).info(
             "refused a message from {peer}: {code} {message}",
             peer=self.peerId or self._peerAddress(),
             code=error.code,
             message=error.message,
         )
-        if self.transport is None or getattr(self.transport, "disconnecting", False):
-            return
         self.sendMessage(self.peerId if to is None else to, errorPayload(error, ref))
         if not counts:
             return
         self._errors += 1
         if self._errors >= self.maxErrors:
             self.sendError(ZoneError("TOO_MANY_ERRORS"))
-            self.transport.loseConnection()
+            self.dropPeer()
 
     def lengthLimitExceeded(self, length: int) -> None:
+        self._dropping = True
+        self._unprocessed = b""
         self.refuse(
             ZoneError(
                 "FRAME_TOO_LARGE",
                 f"frame of {length} bytes exceeds the limit of {self.MAX_LENGTH}",
             )
         )
+        self.dropPeer()
+
+    def dropPeer(self) -> None:
+        """
+        Close the link to a peer that broke the rules (too many bad frames,
+        an oversized one), after what was written to it.
+        """
         self.transport.loseConnection()
 
     def _peerAddress(self) -> str:

@@ -10,11 +10,14 @@ socket only ever talk to this object.
 from datetime import timedelta
 
 import attrs
+from twisted.logger import Logger
 
 from pz import pki
+from pz.lograte import RateLimitedLog
 from pz.wire import DEFAULT_MAX_FRAME
 from pzh.authority import ZoneAuthority
 from pzh.enrolment import Enrolment
+from pzh.flow import QueueBudget, TokenBucket
 from pzh.registry import Registry
 from pzh.router import Router
 from pzh.store import IHubStore
@@ -29,6 +32,13 @@ class HubSettings:
 
     @ivar idleTimeout: seconds of silence after which a device link is
         considered dead (devices ping every third of it).
+    @ivar rate: frames a second each device may send, once C{burst} is
+        spent (a frame costs one per started 64 KiB).
+    @ivar linkQueue: bytes that may wait to be sent on one link before the
+        links feeding it stop being read.
+    @ivar slowTimeout: seconds a link's queue may stay past C{linkQueue}
+        before the link is dropped.
+    @ivar queueBudget: bytes that may wait on all links together.
     """
 
     certLifetime: timedelta = timedelta(days=90)
@@ -38,6 +48,11 @@ class HubSettings:
     handshakeTimeout: float = 30.0
     maxFrame: int = DEFAULT_MAX_FRAME
     coalesce: float = 0.05
+    rate: float = 200.0
+    burst: int = 400
+    linkQueue: int = 4 * 1024 * 1024
+    slowTimeout: float = 30.0
+    queueBudget: int = 64 * 1024 * 1024
 
 
 class Hub:
@@ -57,7 +72,28 @@ class Hub:
                                        gracePeriod=settings.gracePeriod)
         self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime)
         self.registry = Registry(zone.zoneId, store, clock, settings.coalesce)
-        self.router = Router(zone.zoneId, self.registry, store, self.authority)
+        self.router = Router(zone.zoneId, self.registry, store, self.authority,
+                             maxFrame=settings.maxFrame)
+        self.queues = QueueBudget(settings.queueBudget)
+        self.refusals = RateLimitedLog(Logger(namespace="pzh.protocol"), clock.seconds)
+        self._buckets: dict = {}
+
+    def newBucket(self) -> TokenBucket:
+        """
+        A fresh token bucket at the configured rate, for a link not yet
+        known to be a device.
+        """
+        return TokenBucket(self.settings.rate, self.settings.burst, self.clock.seconds)
+
+    def bucketFor(self, deviceId: str) -> TokenBucket:
+        """
+        The device's token bucket: one per device, kept across its
+        connections, so that reconnecting does not refill it.
+        """
+        bucket = self._buckets.get(deviceId)
+        if bucket is None:
+            bucket = self._buckets[deviceId] = self.newBucket()
+        return bucket
 
     def revoke(self, deviceId: str) -> dict:
         """

@@ -25,10 +25,21 @@ from zope.interface import implementer
 from pz import pki
 from pz.errors import ZoneError
 from pz.tls import peerCertificate
-from pz.wire import Envelope, FrameProtocol, errorPayload
+from pz.wire import Envelope, FrameProtocol, decodeEnvelope, errorPayload
+from pzh.flow import LinkTransport, Outbox, frameCost
 from pzh.registry import linkFingerprint
 
 __all__ = ["HubProtocol", "HubFactory"]
+
+#: Frames, and bytes, read from one link before it gives the other links a
+#: turn: a burst is read over several reactor turns, not in one go.
+_TURN_FRAMES = 16
+_TURN_BYTES = 256 * 1024
+_TURN = "turn"
+
+#: Seconds a link that is closing may take to finish its TLS close before
+#: it is aborted.
+_CLOSE_GRACE = 2.0
 
 
 @implementer(IHandshakeListener)
@@ -50,11 +61,32 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
     fingerprint = None
     lastSeen = None
 
+    _rateTimer = None
+    _resuming = None
+    _turnFrames = 0
+    _turnBytes = 0
+
     def __init__(self, hub) -> None:
         self.hub = hub
         self.callLater = hub.clock.callLater
         self.localId = hub.zone.zoneId
         self.MAX_LENGTH = hub.maxFrame
+        self.refusals = hub.refusals
+        self._holds: set = set()
+        self._bucket = hub.newBucket()
+
+    def makeConnection(self, transport) -> None:
+        """
+        Put this link's L{Outbox} between the protocol and its TLS
+        transport, as the producer the transport pauses when the peer
+        stops reading.
+        """
+        settings = self.hub.settings
+        self._outbox = Outbox(transport, self.hub.queues, settings.linkQueue,
+                              settings.slowTimeout, self.hub.clock, self._tooSlow)
+        self._link = LinkTransport(transport, self._outbox, self.hub.clock, _CLOSE_GRACE)
+        super().makeConnection(self._link)
+        transport.registerProducer(self._outbox, True)
 
     def connectionMade(self) -> None:
         peer = self.transport.getPeer()
@@ -83,6 +115,7 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
             return
         self.serial = cert.serial_number
         self.deviceId = self.peerId = deviceId
+        self._bucket = self.hub.bucketFor(deviceId)
         self.fingerprint = linkFingerprint(cert)
         self.lastSeen = self.hub.clock.seconds()
         self.setTimeout(self.hub.idleTimeout)
@@ -118,7 +151,112 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         self.resetTimeout()
         if self.deviceId is not None:
             self.lastSeen = self.hub.clock.seconds()
+        wait = self._bucket.take(frameCost(len(data)))
+        if wait:
+            self._rateLimited(data, wait)
+            return
         super().stringReceived(data)
+        if self._outbox.congested:
+            self.waitFor(self)  # its own answers are piling up
+        self._turnFrames += 1
+        self._turnBytes += len(data)
+        if self._turnFrames >= _TURN_FRAMES or self._turnBytes >= _TURN_BYTES:
+            self._turnFrames = self._turnBytes = 0
+            self._yieldTurn()
+
+    def _yieldTurn(self) -> None:
+        """
+        Let the other links be read before this one's next frames.
+        """
+        if self.transport.disconnecting:
+            return
+        self.hold(_TURN)
+        self.release(_TURN)
+
+    def _rateLimited(self, data: bytes, wait: float) -> None:
+        """
+        The device has spent its share: refuse this frame (the refusal
+        counts towards the bad-frame limit) and read nothing more from it
+        until its bucket holds a token again.
+        """
+        try:
+            ref = decodeEnvelope(data).id
+        except ZoneError:
+            ref = None
+        bucket = self._bucket
+        self.refuse(ZoneError(
+            "RATE_LIMITED", f"more than {bucket.rate:g} messages a second (burst {bucket.burst}); "
+                            f"reading paused for {wait:.3f} s"), ref)
+        if self.transport.disconnecting:
+            return
+        self.hold(bucket)
+        self._rateTimer = self.callLater(wait, self.release, bucket)
+
+    def hold(self, reason) -> None:
+        """
+        Stop reading from this link until C{reason} is released (reading
+        resumes once no reason is left).
+        """
+        if not self._holds and not self.paused:
+            self.pauseProducing()
+        self._holds.add(reason)
+
+    def release(self, reason) -> None:
+        """
+        Drop one reason to keep reading paused.  Reading resumes on the
+        next reactor turn, never inside the write or frame that released
+        it: this link may be in the middle of its own frames.
+        """
+        if reason not in self._holds:
+            return
+        self._holds.discard(reason)
+        if not self._holds and (self._resuming is None or not self._resuming.active()):
+            self._resuming = self.callLater(0, self._resume)
+
+    def _resume(self) -> None:
+        self._resuming = None
+        if not self._holds and self.paused and not self.transport.disconnecting:
+            self.resumeProducing()
+
+    def waitFor(self, target: "HubProtocol") -> None:
+        """
+        Read nothing more from this link until C{target}'s queue drains.
+        """
+        target._outbox.waiters.add(self)
+        self.hold(target._outbox)
+
+    def deliver(self, data: bytes, sender: "HubProtocol") -> None:
+        """
+        Forward one frame body from C{sender}; if this link's queue is now
+        past its limit, C{sender} waits until it drains.
+
+        @raise ZoneError: C{DEVICE_OFFLINE} if this link is closing.
+        """
+        if self.transport.disconnecting:
+            raise ZoneError("DEVICE_OFFLINE", f"{self.deviceId} is disconnecting")
+        self.sendString(data)
+        if self._outbox.congested:
+            sender.waitFor(self)
+
+    def dropPeer(self) -> None:
+        """
+        Read nothing more from a peer that broke the rules: what it still
+        sends is not even decrypted while the TLS close runs (which,
+        unanswered, ends in an abort after the close grace).
+        """
+        if not self.transport.disconnecting:
+            self.transport.pauseProducing()
+            self.transport.loseConnection()
+
+    def _tooSlow(self, why: str) -> None:
+        """
+        The peer does not read what is sent to it: drop it.  It would not
+        read an error either, so the code goes to the log.
+        """
+        self.refusals.info("dropping {who}: TOO_SLOW {message} ({why})",
+                           who=self.deviceId or self.address, message=ZoneError("TOO_SLOW").message,
+                           why=why)
+        self.transport.abortConnection()
 
     def envelopeReceived(self, envelope: Envelope) -> None:
         if self.deviceId is not None:
@@ -172,6 +310,11 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
 
     def connectionLost(self, reason) -> None:
         self.setTimeout(None)
+        for call in (self._rateTimer, self._resuming):
+            if call is not None and call.active():
+                call.cancel()
+        self._outbox.close()
+        self._link.connectionLost()
         if self.deviceId is not None:
             self.hub.registry.unregister(self)
 

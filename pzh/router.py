@@ -13,7 +13,7 @@ from twisted.logger import Logger
 
 from pz import pki
 from pz.errors import ZoneError
-from pz.wire import Envelope
+from pz.wire import DEFAULT_MAX_FRAME, Envelope, encodeEnvelope
 from pzh.store import IHubStore
 
 __all__ = ["Router"]
@@ -26,8 +26,10 @@ class Router:
 
     _log = Logger()
 
-    def __init__(self, zoneId: str, registry, store: IHubStore, authority=None) -> None:
+    def __init__(self, zoneId: str, registry, store: IHubStore, authority=None,
+                 maxFrame: int = DEFAULT_MAX_FRAME) -> None:
         self._zoneId = zoneId
+        self._maxFrame = maxFrame
         self._registry = registry
         self._store = IHubStore(store)
         self._authority = authority
@@ -50,7 +52,15 @@ class Router:
             return
         target = self._registry.get(envelope.to)
         if target is not None:
-            target.sendEnvelope(envelope)
+            # Measured as it will be sent: with "from" filled in and
+            # re-encoded, a frame the sender fitted under the limit may
+            # not fit any more, and the receiver would drop its link.
+            data = encodeEnvelope(envelope)
+            if len(data) > self._maxFrame:
+                raise ZoneError("FRAME_TOO_LARGE", (
+                    f"with its sender filled in this message is {len(data)} bytes, "
+                    f"over the receiver's limit of {self._maxFrame}"))
+            target.deliver(data, link)
             return
         device = self._store.getDevice(envelope.to)
         if device is None or device.revoked is not None:

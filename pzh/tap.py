@@ -72,6 +72,15 @@ class Options(usage.Options):
         ["grace-period", None, 30.0, "Days after expiry a device may still renew instead of "
                                      "pairing again.", float],
         ["max-frame", None, 1024 * 1024, "Largest frame accepted, in bytes.", int],
+        ["rate", None, 200.0, "Frames a second each device may send (one per started 64 KiB).",
+         float],
+        ["burst", None, 400, "Frames a device may send at once before --rate applies.", int],
+        ["link-queue", None, 4 * 1024 * 1024, "Bytes that may wait to be sent to one device "
+                                              "before its senders are paused.", int],
+        ["slow-link-timeout", None, 30.0, "Seconds a device's queue may stay full before it is "
+                                          "dropped.", float],
+        ["queue-budget", None, 64 * 1024 * 1024, "Bytes that may wait to be sent to all devices "
+                                                 "together.", int],
     ] + limitOptions("web-")
 
     def postOptions(self) -> None:
@@ -86,11 +95,18 @@ class Options(usage.Options):
         for name in ("port", "web-port"):
             if not 0 <= self[name] <= 65535:
                 raise usage.UsageError(f"--{name} must be a port number")
-        for name in ("idle-timeout", "code-lifetime", "cert-lifetime", "grace-period"):
+        for name in ("idle-timeout", "code-lifetime", "cert-lifetime", "grace-period", "rate",
+                     "slow-link-timeout"):
             if self[name] <= 0:
                 raise usage.UsageError(f"--{name} must be positive")
         if self["max-frame"] < 1024:
             raise usage.UsageError("--max-frame must be at least 1024")
+        if self["burst"] < 1:
+            raise usage.UsageError("--burst must be at least 1")
+        if self["link-queue"] < self["max-frame"]:
+            raise usage.UsageError("--link-queue must be at least --max-frame")
+        if self["queue-budget"] < self["link-queue"]:
+            raise usage.UsageError("--queue-budget must be at least --link-queue")
         self["web-limits"] = limitsFromOptions(self, "web-")
         placeTwistdFiles(self, self["data-dir"], "pzh")
 
@@ -162,6 +178,11 @@ def _makeService(options, reactor):
         codeLifetime=options["code-lifetime"],
         idleTimeout=options["idle-timeout"],
         maxFrame=options["max-frame"],
+        rate=options["rate"],
+        burst=options["burst"],
+        linkQueue=options["link-queue"],
+        slowTimeout=options["slow-link-timeout"],
+        queueBudget=options["queue-budget"],
     )
     hub = Hub(zone, store, reactor, settings)
 

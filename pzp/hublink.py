@@ -19,6 +19,7 @@ from zope.interface import implementer
 
 from pz import pki
 from pz.errors import ZoneError
+from pz.lograte import RateLimitedLog
 from pz.tls import peerCertificate
 from pz.wire import Envelope, FrameProtocol
 from pzp.inbox import MAX_TEXT
@@ -96,6 +97,7 @@ class HubLinkProtocol(FrameProtocol, TimeoutMixin):
         self.peerId = creds.zoneId
         self._zoneId = creds.zoneId
         self._pending: dict = {}
+        self.refusals = RateLimitedLog(self._log, proxy.clock.seconds)
         self._pinger = None
         self._renewing = None
         self.registered: Deferred = Deferred()
@@ -176,8 +178,8 @@ class HubLinkProtocol(FrameProtocol, TimeoutMixin):
         waiting = self._pending.pop(ref, None) if isinstance(ref, str) else None
         if waiting is None:
             if payload.get("status") == "error":
-                self._log.info("the hub reported {code}: {message}",
-                               code=payload.get("code"), message=payload.get("message"))
+                self.refusals.info("the hub reported {code}: {message}",
+                                   code=payload.get("code"), message=payload.get("message"))
             return
         d, timer = waiting
         timer.cancel()

@@ -7,10 +7,13 @@ import json
 import struct
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz.errors import CODES, ZoneError
+from pz.lograte import RateLimitedLog
 from pz.wire import (
     DEFAULT_MAX_FRAME,
     Envelope,
@@ -174,6 +177,27 @@ class EnvelopeTests(SynchronousTestCase):
         envelope = decodeEnvelope(_json(_valid(to="x" * 512, payload={"status": "y" * 64})))
         self.assertEqual(len(envelope.to), 512)
 
+    def test_textEncodedAsUTF8(self):
+        """
+        Text is encoded as UTF-8, not escaped: an emoji costs its four
+        bytes, not the twelve of two C{\\u} escapes, so a frame re-encoded
+        by the hub is no larger than its sender made it.
+        """
+        text = "\U0001F600" * 1000
+        sent = json.dumps(_valid(payload={"status": "message", "text": text}),
+                          ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        encoded = encodeEnvelope(decodeEnvelope(sent))
+        self.assertLessEqual(len(encoded), len(sent))
+        self.assertEqual(decodeEnvelope(encoded).payload["text"], text)
+
+    def test_unencodableTextEscaped(self):
+        """
+        Text that is not valid Unicode, which only a local caller can
+        produce, is still encoded (escaped) rather than raising.
+        """
+        encoded = encodeEnvelope(Envelope("prop", "a", "b", "1", {"status": "x", "t": "\ud800"}))
+        self.assertIn(b"\\ud800", encoded)
+
     def test_errorPayload(self):
         """
         An error payload carries the code, the sentence and, when given,
@@ -312,6 +336,37 @@ class FrameProtocolTests(SynchronousTestCase):
         self.assertEqual(frame["payload"]["code"], "FRAME_TOO_LARGE")
         self.assertIn("101", frame["payload"]["message"])
         self.assertTrue(self.transport.disconnecting)
+
+    def test_oversizedFrameLoggedOnce(self):
+        """
+        An oversized frame whose body keeps arriving after the refusal, in
+        many reads, is refused and logged once: the rest is not read.
+        """
+        events = []
+        self.protocol._log = Logger(observer=events.append)
+        self.protocol.MAX_LENGTH = 1000
+        self.protocol.dataReceived(struct.pack(">I", 1024 * 1024))
+        for _ in range(512):
+            self.protocol.dataReceived(b"x" * 2048)
+        codes = [f["payload"]["code"] for f in self.sent()]
+        self.assertEqual(codes, ["FRAME_TOO_LARGE"])
+        self.assertEqual(len(events), 1)
+        self.assertEqual(self.protocol._unprocessed, b"")
+
+    def test_refusalsRateLimited(self):
+        """
+        With a L{RateLimitedLog} set, refusals beyond its burst are
+        answered but not logged.
+        """
+        events = []
+        clock = Clock()
+        self.protocol.refusals = RateLimitedLog(Logger(observer=events.append), clock.seconds,
+                                                burst=2, interval=10)
+        for i in range(50):
+            self.protocol.dataReceived(
+                _frame(_json(_valid(id=f"r{i}", payload={"status": "refuse"}))))
+        self.assertEqual(len(self.sent()), 50)
+        self.assertEqual(len(events), 2)
 
     def test_noWritesWhenClosing(self):
         """

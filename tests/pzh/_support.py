@@ -25,7 +25,8 @@ from pzh.store import SQLiteHubStore
 from pzh.zone import loadOrCreateZone
 from tests.support import frames, nowClock
 
-__all__ = ["HubFixture", "FrameClient", "frames", "USER", "HOST", "ZONE"]
+__all__ = ["HubFixture", "FrameClient", "SlowReaderTransport", "frames", "USER", "HOST",
+           "ZONE"]
 
 USER = "anna"
 HOST = "127.0.0.1"
@@ -49,6 +50,7 @@ class FrameClient(Int32StringReceiver):
 
     def __init__(self) -> None:
         self.received = []
+        self.sizes = []
         self.handshook = False
         self.lost = None
 
@@ -60,8 +62,9 @@ class FrameClient(Int32StringReceiver):
 
     def stringReceived(self, data: bytes) -> None:
         """
-        Record one frame.
+        Record one frame, and its size.
         """
+        self.sizes.append(len(data))
         self.received.append(json.loads(data))
 
     def connectionLost(self, reason) -> None:
@@ -101,6 +104,64 @@ class FrameClient(Int32StringReceiver):
         """
         out, self.received = self.received, []
         return out
+
+
+class SlowReaderTransport(FakeTransport):
+    """
+    The hub's end of a connection whose client can stop reading, with a
+    send buffer that pauses its producer when full and resumes it once
+    drained, as a TCP transport does.
+
+    @ivar stalled: while True, nothing written reaches the client.
+    """
+
+    stalled = False
+    bufferSize = 16 * 1024
+    producerPaused = False
+
+    def pending(self) -> int:
+        """
+        Bytes written and not yet taken by the client.
+        """
+        return sum(len(chunk) for chunk in self.stream)
+
+    def write(self, data) -> None:
+        """
+        Buffer C{data}; pause the producer once the buffer is full.
+        """
+        FakeTransport.write(self, data)
+        if (self.producer is not None and self.streamingProducer and not self.producerPaused
+                and self.pending() > self.bufferSize):
+            self.producerPaused = True
+            self.producer.pauseProducing()
+
+    def abortConnection(self) -> None:
+        """
+        Close, discarding what the client has not read, as a socket does.
+        """
+        self.stream = []
+        FakeTransport.abortConnection(self)
+
+    def bufferReceived(self, buf) -> None:
+        """
+        Deliver C{buf} unless the connection is closing: a closed socket
+        reads nothing more.
+        """
+        if not self.disconnecting:
+            FakeTransport.bufferReceived(self, buf)
+
+    def getOutBuffer(self):
+        """
+        Nothing while stalled; otherwise the buffer, after which a paused
+        producer is resumed.
+        """
+        if self.stalled or self.disconnected:
+            return None
+        data = FakeTransport.getOutBuffer(self)
+        if self.producerPaused and self.producer is not None:
+            self.producerPaused = False
+            self.producer.resumeProducing()
+        return data
 
 
 class Link:
@@ -195,10 +256,13 @@ class HubFixture:
         )
         return key, cert
 
-    def connect(self, clientOptions) -> Link:
+    def connect(self, clientOptions, serverTransport=FakeTransport) -> Link:
         """
         Open a TLS connection from a new L{FrameClient} with
         C{clientOptions} and pump it until nothing moves.
+
+        @param serverTransport: the hub end's transport class (a
+            L{SlowReaderTransport} makes a client that stops reading).
         """
         port = next(self._ports)
         serverFactory = TLSMemoryBIOFactory(
@@ -213,7 +277,7 @@ class HubFixture:
         clientTLS = clientFactory.buildProtocol(hubAddress)
         pump = connect(
             serverTLS,
-            FakeTransport(serverTLS, True, hostAddress=hubAddress, peerAddress=clientAddress),
+            serverTransport(serverTLS, True, hostAddress=hubAddress, peerAddress=clientAddress),
             clientTLS,
             FakeTransport(clientTLS, False, hostAddress=clientAddress, peerAddress=hubAddress),
             greet=False,
@@ -224,11 +288,12 @@ class HubFixture:
         self.flush()
         return link
 
-    def connectDevice(self, key, cert) -> Link:
+    def connectDevice(self, key, cert, serverTransport=FakeTransport) -> Link:
         """
         Connect as an enrolled device presenting C{cert}.
         """
-        return self.connect(tls.pzpClientOptions(self.zone.caCert, key, cert, HOST))
+        return self.connect(tls.pzpClientOptions(self.zone.caCert, key, cert, HOST),
+                            serverTransport)
 
     def connectVirgin(self) -> Link:
         """

@@ -3,6 +3,7 @@ Tests for L{pzh.protocol} and L{pzh.hub}: real TLS at both ends, in
 memory, between test clients and a hub built on a temporary zone.
 """
 
+import json
 import struct
 from datetime import timedelta
 
@@ -406,6 +407,54 @@ class FramingTests(_HubTestCase):
         link.client.sendString(body)
         self.fixture.flush()
         self.assertEqual(link.client.statuses(), ["pong"])
+
+    def test_forwardedFrameFitsAfterRewrite(self):
+        """
+        A frame at the limit as its sender wrote it, which the hub would
+        forward over the limit once it fills in C{from}, is refused to the
+        sender with C{FRAME_TOO_LARGE}; the receiver gets nothing too large
+        and keeps its link, and so does the sender.
+        """
+        phone, laptop = self.device("phone"), self.device("laptop")
+        self.fixture.coalesce()
+        phone.client.take()
+        laptop.client.take()
+        body = (b'{"type":"prop","to":"' + f"{ZONE}/laptop".encode() +
+                b'","id":"big","payload":{"status":"message","text":"')
+        body += b"a" * (4096 - len(body) - 3) + b'"}}'
+        self.assertEqual(len(body), 4096)
+        phone.client.sendString(body)
+        self.fixture.flush()
+        [error] = phone.client.take()
+        self.assertEqual((error["payload"]["code"], error["payload"]["ref"]),
+                         ("FRAME_TOO_LARGE", "big"))
+        self.assertIn("over the receiver's limit of 4096", error["payload"]["message"])
+        self.assertEqual(laptop.client.take(), [])
+        self.assertLessEqual(max(laptop.client.sizes), 4096)
+        self.assertIsNone(phone.client.lost)
+        self.assertIsNone(laptop.client.lost)
+
+    def test_emojiForwardedAtItsSize(self):
+        """
+        Text of emoji sent as UTF-8 near the limit reaches the receiver
+        intact and no larger: it is not re-encoded as escapes three times
+        its size.
+        """
+        phone, laptop = self.device("phone"), self.device("laptop")
+        self.fixture.coalesce()
+        phone.client.take()
+        laptop.client.take()
+        text = "\U0001F600" * 900
+        body = json.dumps({"type": "prop", "to": f"{ZONE}/laptop", "id": "e1",
+                           "payload": {"status": "message", "text": text}},
+                          ensure_ascii=False).encode("utf-8")
+        self.assertLess(len(body), 4096 - 100)
+        phone.client.sendString(body)
+        self.fixture.flush()
+        [frame] = laptop.client.take()
+        self.assertEqual(frame["payload"]["text"], text)
+        self.assertLessEqual(laptop.client.sizes[-1], len(body) + 100)
+        self.assertEqual(phone.client.take(), [])
 
     def test_frameTooLargeWhileEnrolling(self):
         """

@@ -8,7 +8,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
 from pz.errors import ZoneError
-from pz.wire import Envelope
+from pz.wire import Envelope, decodeEnvelope, encodeEnvelope
 from pzh.router import Router
 from pzh.store import DeviceRecord, SQLiteHubStore
 
@@ -26,9 +26,14 @@ class _Link:
         self.deviceId = f"{ZONE}/{name}"
         self.envelopes = []
         self.messages = []
+        self.frames = []
 
     def sendEnvelope(self, envelope) -> None:
         self.envelopes.append(envelope)
+
+    def deliver(self, data: bytes, sender) -> None:
+        self.envelopes.append(decodeEnvelope(data))
+        self.frames.append((data, sender))
 
     def sendMessage(self, to, payload, msgId=None) -> str:
         self.messages.append((to, payload))
@@ -136,6 +141,23 @@ class RouterTests(SynchronousTestCase):
         An enrolled device that is not connected is C{DEVICE_OFFLINE}.
         """
         self.assertRefused("DEVICE_OFFLINE", self.envelope(f"{ZONE}/tablet"))
+
+    def test_measuredAfterRewrite(self):
+        """
+        The size that counts is the frame's as it will be forwarded, with
+        C{from} filled in: one that would exceed the limit only then is
+        C{FRAME_TOO_LARGE} and nothing is sent.
+        """
+        envelope = self.envelope(f"{ZONE}/laptop", text="a")
+        size = len(encodeEnvelope(attrs.evolve(envelope, sender=self.phone.deviceId)))
+        self.router = Router(ZONE, _Registry(self.phone, self.laptop), self.store,
+                             maxFrame=size - 1)
+        self.assertRefused("FRAME_TOO_LARGE", envelope)
+        self.router = Router(ZONE, _Registry(self.phone, self.laptop), self.store,
+                             maxFrame=size)
+        self.router.dispatch(self.phone, envelope)
+        [(data, sender)] = self.laptop.frames
+        self.assertEqual((len(data), sender), (size, self.phone))
 
     def test_toSelf(self):
         """

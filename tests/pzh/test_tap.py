@@ -147,6 +147,21 @@ class OptionsTests(SynchronousTestCase):
         self.assertIn("--max-frame", self.assertUsage("-d", "z", "-n", "a", "--max-frame", "1023"))
         self.assertEqual(self.parse("-d", "z", "-n", "a", "--max-frame", "1024")["max-frame"], 1024)
 
+    def test_flowOptions(self):
+        """
+        The burst is at least one frame, a link's queue holds at least one
+        frame, and the budget at least one link's queue.
+        """
+        base = ("-d", "z", "-n", "a")
+        self.assertIn("--burst", self.assertUsage(*base, "--burst", "0"))
+        self.assertIn("--link-queue", self.assertUsage(*base, "--link-queue", "1000"))
+        self.assertIn("--queue-budget", self.assertUsage(*base, "--link-queue", "2000000",
+                                                         "--queue-budget", "1999999"))
+        options = self.parse(*base, "--rate", "50", "--burst", "10", "--link-queue", "2000000",
+                             "--queue-budget", "2000000")
+        self.assertEqual((options["rate"], options["burst"], options["link-queue"],
+                          options["queue-budget"]), (50.0, 10, 2000000, 2000000))
+
 
 class MakeServiceTests(SynchronousTestCase):
     """
@@ -170,7 +185,9 @@ class MakeServiceTests(SynchronousTestCase):
         the hub protocol), the web site and the admin socket, over a zone
         created in the data directory.
         """
-        options, top = self.build("-p", "8001", "-w", "9001", "--max-frame", "4096")
+        options, top = self.build("-p", "8001", "-w", "9001", "--max-frame", "4096",
+                                  "--rate", "50", "--burst", "7", "--link-queue", "8192",
+                                  "--slow-link-timeout", "5", "--queue-budget", "65536")
         self.assertIsInstance(top, MultiService)
         servers = [s for s in top if isinstance(s, StreamServerEndpointService)]
         admin = [s for s in servers if isinstance(s, AdminService)]
@@ -182,6 +199,9 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertIsInstance(device.factory.wrappedFactory, HubFactory)
         hub = device.factory.wrappedFactory.hub
         self.assertEqual(hub.maxFrame, 4096)
+        self.assertEqual((hub.settings.rate, hub.settings.burst, hub.settings.linkQueue,
+                          hub.settings.slowTimeout, hub.settings.queueBudget),
+                         (50.0, 7, 8192, 5.0, 65536))
         self.assertEqual(hub.zone.zoneId, "anna@127.0.0.1")
         self.assertIsInstance(web.factory, ConnectionCaps)
         self.assertIsInstance(web.factory.wrappedFactory, TLSMemoryBIOFactory)

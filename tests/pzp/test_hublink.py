@@ -6,8 +6,11 @@ L{FakeProxy} (what the link needs of the proxy) is shared with the
 property tests.
 """
 
+import struct
+
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -370,6 +373,38 @@ class HubLinkProtocolTests(SynchronousTestCase):
             self.assertEqual(error["payload"]["code"], "BAD_ENVELOPE")
             self.assertEqual(error["payload"]["ref"], "bad")
         self.assertEqual(self.proxy.inbox.messages(), [])
+
+    def test_oversizedFrameOneLine(self):
+        """
+        A frame over the limit whose body keeps arriving in hundreds of
+        reads is refused, and logged, once; the link closes.
+        """
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.register()
+        self.link.dataReceived(struct.pack(">I", 1048599))
+        for _ in range(512):
+            self.link.dataReceived(b"x" * 2048)
+        self.assertEqual([f["payload"]["code"] for f in self.sent()], ["FRAME_TOO_LARGE"])
+        self.assertEqual(len([e for e in events if "refused" in (e.get("log_format") or "")]), 1)
+        self.assertTrue(self.transport.disconnecting)
+        self.lose()
+
+    def test_hubErrorsLogBounded(self):
+        """
+        A flood of errors from the hub that answer nothing pending is
+        logged a few lines at a time, not one line each.
+        """
+        events = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        self.register()
+        for i in range(500):
+            self.receive({"status": "error", "code": "RATE_LIMITED", "message": "slow down",
+                          "ref": f"gone{i}"})
+        self.assertLessEqual(
+            len([e for e in events if "hub reported" in (e.get("log_format") or "")]), 10)
 
     def test_errorWithoutSenderGoesToHub(self):
         """

@@ -1,0 +1,315 @@
+# -*- test-case-name: tests.pzh.test_flow -*-
+"""
+Flow control for device links: what one device may cost the hub.
+
+ - L{TokenBucket}: each device's fair share of the hub's reading.  A device
+   that sends faster than its rate, once its burst is spent, gets
+   C{RATE_LIMITED} and the hub stops reading from it until its bucket holds
+   a token again: the excess waits in the device's own socket, not in the
+   hub's memory.
+ - L{Outbox}: each link's outgoing queue, in bytes.  It is the push
+   producer registered on the link's TLS transport, so it learns when the
+   socket below stops taking data (the peer does not read) and keeps what
+   comes meanwhile.  Past its limit the link is I{congested}: the hub stops
+   reading from the links that feed it until it drains to half; one that
+   stays congested for C{slowTimeout} seconds, or holds twice its limit, is
+   dropped with C{TOO_SLOW}.
+ - L{QueueBudget}: all outboxes together stay within the hub's budget; past
+   it the link holding the most is dropped.
+ - L{LinkTransport}: what the link protocol writes to.  Every write goes
+   through the outbox; closing first hands over what is queued and
+   unregisters the outbox, because a TLS transport with a producer
+   registered waits for that producer before it closes.
+"""
+
+from collections import deque
+from typing import Callable
+
+from twisted.internet.interfaces import IPushProducer
+from zope.interface import implementer
+
+__all__ = ["TokenBucket", "Outbox", "QueueBudget", "LinkTransport", "frameCost"]
+
+#: Reading a frame costs one token per started L{COST_UNIT} bytes: a rate in
+#: messages a second bounds bytes a second too.
+COST_UNIT = 64 * 1024
+
+
+def frameCost(length: int) -> int:
+    """
+    The tokens a frame of C{length} bytes costs.
+    """
+    return max(1, -(-length // COST_UNIT))
+
+
+class TokenBucket:
+    """
+    C{rate} tokens a second, at most C{burst} saved up.
+    """
+
+    def __init__(self, rate: float, burst: int, seconds: Callable[[], float]) -> None:
+        if rate <= 0 or burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        self.rate = rate
+        self.burst = burst
+        self._seconds = seconds
+        self._tokens = float(burst)
+        self._at = seconds()
+
+    def _refill(self) -> None:
+        now = self._seconds()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+        self._at = now
+
+    def take(self, cost: int = 1) -> float:
+        """
+        Take C{cost} tokens if the bucket holds them.
+
+        @return: 0 if they were taken; otherwise the seconds until the
+            bucket will hold them (nothing was taken).  A cost above the
+            burst is taken once the bucket is full.
+        """
+        self._refill()
+        need = min(float(cost), float(self.burst))
+        if self._tokens >= need:
+            self._tokens -= cost
+            return 0.0
+        return (need - self._tokens) / self.rate
+
+
+class QueueBudget:
+    """
+    Bytes queued in all outboxes together, and the bound on them.
+
+    @ivar used: bytes queued now.
+    @ivar peak: the most ever queued at once.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.peak = 0
+        self._outboxes: set = set()
+
+    def track(self, outbox: "Outbox") -> None:
+        """
+        Count C{outbox}'s queue in this budget.
+        """
+        self._outboxes.add(outbox)
+
+    def forget(self, outbox: "Outbox") -> None:
+        """
+        Stop counting C{outbox} (its queue is already released).
+        """
+        self._outboxes.discard(outbox)
+
+    def add(self, count: int) -> None:
+        """
+        C{count} more bytes queued; past the limit the largest queue is
+        dropped, until the rest fit.
+        """
+        self.used += count
+        self.peak = max(self.peak, self.used)
+        for _ in range(len(self._outboxes)):
+            if self.used <= self.limit:
+                return
+            largest = max(self._outboxes, key=lambda o: o.queued)
+            if not largest.queued:
+                return
+            largest.overflow("the hub's queue budget is spent")
+
+    def release(self, count: int) -> None:
+        """
+        C{count} bytes left a queue.
+        """
+        self.used -= count
+
+
+@implementer(IPushProducer)
+class Outbox:
+    """
+    One link's outgoing bytes: written through at once while the transport
+    takes them, queued while it is paused.
+
+    @ivar queued: bytes waiting here.
+    @ivar waiters: links whose reading is paused until this drains; each
+        has C{release(outbox)}.
+    """
+
+    def __init__(self, transport, budget: QueueBudget, limit: int, slowTimeout: float,
+                 clock, onSlow: Callable[[str], None]) -> None:
+        self._transport = transport
+        self._budget = budget
+        self.limit = limit
+        self._slowTimeout = slowTimeout
+        self._clock = clock
+        self._onSlow = onSlow
+        self._queue: deque = deque()
+        self.queued = 0
+        self._paused = False
+        self._closed = False
+        self._slowTimer = None
+        self.waiters: set = set()
+        budget.track(self)
+
+    @property
+    def congested(self) -> bool:
+        """
+        Whether the queue is past its limit: who feeds this link must wait.
+        """
+        return self.queued > self.limit
+
+    def write(self, data: bytes) -> None:
+        """
+        Send C{data}, or queue it behind what waits already.
+        """
+        if self._closed:
+            return
+        if not self._paused and not self._queue:
+            self._transport.write(data)
+            return
+        self._queue.append(data)
+        self.queued += len(data)
+        self._budget.add(len(data))
+        if self._closed:
+            return  # the budget dropped this very link
+        if self.queued > 2 * self.limit:
+            self.overflow(f"{self.queued} bytes were waiting for it")
+        elif self.congested and self._slowTimer is None:
+            self._slowTimer = self._clock.callLater(
+                self._slowTimeout, self.overflow,
+                f"its queue stayed full for {self._slowTimeout:g} s")
+
+    def pauseProducing(self) -> None:
+        """
+        The transport's buffer is full: queue from now on.
+        """
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        """
+        The transport's buffer drained: write what waits, until it is full
+        again; then let the links that waited on this one read again.
+        """
+        self._paused = False
+        while self._queue and not self._paused and not self._closed:
+            data = self._queue.popleft()
+            self.queued -= len(data)
+            self._budget.release(len(data))
+            self._transport.write(data)
+        if self.queued <= self.limit // 2:
+            self._drained()
+
+    def stopProducing(self) -> None:
+        """
+        The connection is gone: drop what waits.
+        """
+        self.close()
+
+    def _drained(self) -> None:
+        if self._slowTimer is not None:
+            if self._slowTimer.active():
+                self._slowTimer.cancel()
+            self._slowTimer = None
+        waiters, self.waiters = self.waiters, set()
+        for link in waiters:
+            link.release(self)
+
+    def overflow(self, why: str) -> None:
+        """
+        This link cannot keep up: drop its queue and tell the owner, who
+        drops the link.
+        """
+        if self._closed:
+            return
+        self.close()
+        self._onSlow(why)
+
+    def finish(self) -> None:
+        """
+        Hand what is queued to the transport and stop being its producer, so
+        that it can close.
+        """
+        if self._closed:
+            return
+        queue, self._queue = self._queue, deque()
+        self._budget.release(self.queued)
+        self.queued = 0
+        self._closed = True
+        for data in queue:
+            self._transport.write(data)
+        self._transport.unregisterProducer()
+        self._drained()
+        self._budget.forget(self)
+
+    def close(self) -> None:
+        """
+        Drop what is queued; let the links waiting on this one read again.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.clear()
+        self._budget.release(self.queued)
+        self.queued = 0
+        self._drained()
+        self._budget.forget(self)
+
+
+class LinkTransport:
+    """
+    The transport a link protocol sees: its own TLS transport, with every
+    write going through the link's L{Outbox}.
+
+    A TLS close waits for the peer's answer, which a peer that floods, or
+    whose reading the hub has paused, may never let through: a link still
+    open C{closeGrace} seconds after C{loseConnection} is aborted.
+    """
+
+    def __init__(self, transport, outbox: Outbox, clock, closeGrace: float) -> None:
+        self._transport = transport
+        self._outbox = outbox
+        self._clock = clock
+        self._closeGrace = closeGrace
+        self._abortCall = None
+
+    def write(self, data: bytes) -> None:
+        """
+        Send C{data} through the outbox.
+        """
+        self._outbox.write(data)
+
+    def writeSequence(self, data) -> None:
+        """
+        Send the joined C{data} through the outbox.
+        """
+        self._outbox.write(b"".join(data))
+
+    def loseConnection(self) -> None:
+        """
+        Hand the queue over, unregister the outbox, close (and abort if
+        the close does not finish within the grace).
+        """
+        self._outbox.finish()
+        if self._abortCall is None:
+            self._abortCall = self._clock.callLater(self._closeGrace, self.abortConnection)
+        self._transport.loseConnection()
+
+    def abortConnection(self) -> None:
+        """
+        Drop the queue and close at once.
+        """
+        self._outbox.close()
+        self._transport.abortConnection()
+
+    def connectionLost(self) -> None:
+        """
+        The connection is gone: nothing left to abort.
+        """
+        if self._abortCall is not None and self._abortCall.active():
+            self._abortCall.cancel()
+
+    def __getattr__(self, name: str):
+        # everything else (peer, certificate, producer calls) is the TLS
+        # transport's own
+        return getattr(self._transport, name)
