@@ -25,7 +25,6 @@ device (A or B) ever dropped.
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import threading
