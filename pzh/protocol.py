@@ -148,8 +148,11 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
                 payload.get("token"), payload.get("csr"), self.transport.getPeer().host
             )
         except ZoneError as e:
-            self._log.info("enrolment from {address} refused: {code}", address=self.address,
-                           code=e.code)
+            if e.code != "RATE_LIMITED":
+                # Refusals past the budget were announced once by the
+                # enrolment; a line each would let guessers fill the log.
+                self._log.info("enrolment from {address} refused: {code}",
+                               address=self.address, code=e.code)
             self.sendError(e, envelope.id)
             self.transport.loseConnection()
             return
