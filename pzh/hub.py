@@ -12,6 +12,7 @@ from datetime import timedelta
 import attrs
 
 from pz import pki
+from pz.crlparts import crlUpdates
 from pz.wire import DEFAULT_MAX_FRAME
 from pzh.authority import ZoneAuthority
 from pzh.enrolment import Enrolment
@@ -57,7 +58,8 @@ class Hub:
                                        gracePeriod=settings.gracePeriod)
         self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime)
         self.registry = Registry(zone.zoneId, store, clock, settings.coalesce)
-        self.router = Router(zone.zoneId, self.registry, store, self.authority)
+        self.router = Router(zone.zoneId, self.registry, store, self.authority,
+                             crlChanged=self.pushCRL)
 
     def revoke(self, deviceId: str) -> dict:
         """
@@ -79,9 +81,14 @@ class Hub:
 
     def pushCRL(self) -> None:
         """
-        Send the current CRL to every connected device.
+        Send the current CRL to every connected device, in pieces no frame
+        limit refuses, paced among the other traffic.
         """
-        self.registry.broadcast({"status": "crlUpdate", "crl": self.authority.crlPEM.decode("ascii")})
+        links = self.registry.links()
+        number = pki.crlNumber(self.authority.crl)
+        for link in links:
+            link.crlSent = number
+        self.registry.sendPaced(links, crlUpdates(self.authority.crlPEM))
 
     def refreshCRL(self) -> None:
         """

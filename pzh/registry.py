@@ -174,6 +174,16 @@ class Registry:
         for link in list(self._links.values()):
             link.sendString(frame(link))
 
+    def sendPaced(self, links: list, payloads: list) -> None:
+        """
+        Send the hub's messages C{payloads}, in order, to each of C{links},
+        paced like the updates and after whatever each link has waiting.
+        """
+        frames = [self._frames(payload) for payload in payloads]
+        for link in links:
+            if self._links.get(link.deviceId) is link:
+                self._queue(link, frames)
+
     def sendUpdates(self) -> None:
         """
         Send the C{pzpUpdate} for the changes since the last one: devices

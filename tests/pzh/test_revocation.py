@@ -18,7 +18,7 @@ from pzh.authority import ZoneAuthority
 from pzh.hub import HubSettings
 from pzh.store import SQLiteHubStore
 
-from tests.pzh._support import ZONE, HubFixture
+from tests.pzh._support import RENEWAL_DUE, ZONE, HubFixture
 
 
 def crlOnDisk(fixture):
@@ -224,7 +224,7 @@ class HubRevokeTests(_RevocationTestCase):
         seen = []
         server = self.hub.registry.get(self.fixture.deviceId("phone"))
         abort = server.transport.abortConnection
-        broadcast = self.hub.registry.broadcast
+        sendPaced = self.hub.registry.sendPaced
 
         def onDisk():
             crl = crlOnDisk(self.fixture)
@@ -234,12 +234,12 @@ class HubRevokeTests(_RevocationTestCase):
             seen.append(("abort", onDisk()))
             abort()
 
-        def recordBroadcast(payload):
+        def recordPush(links, payloads):
             seen.append(("push", onDisk()))
-            broadcast(payload)
+            sendPaced(links, payloads)
 
         server.transport.abortConnection = recordAbort
-        self.patch(self.hub.registry, "broadcast", recordBroadcast)
+        self.patch(self.hub.registry, "sendPaced", recordPush)
         result = self.hub.revoke(self.fixture.deviceId("phone"))
         self.assertEqual(result["crl_number"], before + 1)
         self.assertEqual(seen, [("abort", (before + 1, True)), ("push", (before + 1, True))])
@@ -286,10 +286,10 @@ class HubRevokeTests(_RevocationTestCase):
         is then refused with C{CERT_REVOKED}.
         """
         oldKey, oldCert = self.fixture.enrolDevice("phone")
-        self.fixture.clock.advance(3600)
+        self.fixture.clock.advance(RENEWAL_DUE)
         newKey = pki.newKey()
-        newCert = self.authority.renew(self.fixture.deviceId("phone"),
-                                       pki.makeCSR(newKey, "phone"))
+        newCert, _ = self.authority.renew(self.fixture.deviceId("phone"),
+                                          pki.makeCSR(newKey, "phone"))
         result = self.hub.revoke(self.fixture.deviceId("phone"))
         self.assertEqual(sorted(result["serials"]),
                          sorted(format(c.serial_number, "x") for c in (oldCert, newCert)))
