@@ -188,3 +188,53 @@ def _expired(status, margin: float = 0.5) -> bool:
     notAfter = calendar.timegm(time.strptime(status["certificate"]["not_after"][:19],
                                              "%Y-%m-%dT%H:%M:%S"))
     return time.time() > notAfter + margin
+
+
+class CRLOnConnectTests(TestCase):
+    """
+    A device gets the zone's current CRL on every connection, whatever it
+    missed while it or the hub was away.
+    """
+
+    timeout = 120
+
+    @defer.inlineCallbacks
+    def test_offlineDuringRevoke(self):
+        """
+        A device switched off while another is revoked holds the new CRL
+        soon after it is back.
+        """
+        zone = Zone(self)
+        yield zone.startHub()
+        for name in ("phone", "laptop", "tablet"):
+            yield zone.pairDevice(name)
+        yield zone.devices["laptop"].stop()
+        result = yield pzctlJSON("--hub-dir", zone.hubDir, "revoke", zone.deviceId("tablet"),
+                                 "--json")
+        zone.startDevice("laptop")
+        yield zone.waitState("laptop", "Hub", "Connected")
+        yield waitFor(lambda: _crlNumber(zone, "laptop") == result["crl_number"], timeout=10,
+                      interval=0.05, what="the laptop to hold the CRL it missed")
+        status = yield zone.status("laptop")
+        self.assertEqual(status["crl"]["number"], result["crl_number"])
+
+    @defer.inlineCallbacks
+    def test_hubKilledAfterRevoke(self):
+        """
+        The hub is SIGKILLed right after a revocation, and one more device
+        is revoked while it is down; once it is back every connected device
+        holds the CRL it left on disk.
+        """
+        zone = Zone(self)
+        yield zone.startHub()
+        for name in ("phone", "laptop", "tablet", "tv"):
+            yield zone.pairDevice(name)
+        yield pzctlJSON("--hub-dir", zone.hubDir, "revoke", zone.deviceId("tablet"), "--json")
+        yield zone.hub.kill()
+        result = yield pzctlJSON("--hub-dir", zone.hubDir, "revoke", zone.deviceId("tv"),
+                                 "--json")
+        yield zone.startHub()
+        for name in ("phone", "laptop"):
+            yield zone.waitState(name, "Hub", "Connected", timeout=30)
+            yield waitFor(lambda: _crlNumber(zone, name) == result["crl_number"], timeout=10,
+                          interval=0.05, what=f"{name} to hold the hub's CRL")
