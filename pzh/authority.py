@@ -11,11 +11,12 @@ nothing accepts an expired certificate anyway, and the list then holds only
 what can still be presented.
 
 Renewal is what could make the list grow without end, so it is bounded: a
-certificate renews only in the last third of its life (or, expired, within
-the grace period), a device holds at most L{MAX_LIVE_CERTIFICATES}
+device renews only in the last third of its newest certificate's life (or,
+expired, within the grace period), holds at most L{MAX_LIVE_CERTIFICATES}
 unexpired certificates, and a renewal revokes every live certificate of the
-device but the new one and the one that asked (which the device still uses
-until it has stored the new one; a lost answer must not lock it out).
+device but the new one, the one that was current and the one that asked
+(the device holds one of those two, depending on whether it got the
+answer; a lost answer must not lock it out).
 """
 
 import os
@@ -189,14 +190,42 @@ class ZoneAuthority:
         """
         return notAfter - (notAfter - notBefore) / 3 - pki.CLOCK_SKEW
 
-    def renew(self, deviceId: str, csr, presented=None):
+    def _renewalWindow(self, device, presented, grace: bool) -> datetime:
+        """
+        When C{device} may renew over a link that presented C{presented}.
+
+        An expired certificate admitted within the grace period (C{grace})
+        may renew at once.  Otherwise the window is the later of the presented
+        certificate's and the device's current one's: a device that has
+        renewed once cannot renew again over its old link, nor with its
+        old certificate, until its newest certificate is due.  (A device
+        that lost the answer keeps its old certificate until that expires,
+        then renews within the grace period.)
+        """
+        if grace and presented is not None:
+            return presented.not_valid_after_utc
+        currentAfter = datetime.fromtimestamp(device.notAfter, timezone.utc)
+        if presented is not None and presented.serial_number == device.serial:
+            return self.renewalOpens(presented.not_valid_before_utc, currentAfter)
+        # The store keeps the current certificate's end, not its start: it
+        # was issued for this hub's lifetime, back-dated by the clock skew.
+        opens = self.renewalOpens(currentAfter - self.certLifetime - pki.CLOCK_SKEW, currentAfter)
+        if presented is not None:
+            opens = max(opens, self.renewalOpens(presented.not_valid_before_utc,
+                                                 presented.not_valid_after_utc))
+        return opens
+
+    def renew(self, deviceId: str, csr, presented=None, grace: bool = False):
         """
         Issue a new certificate to an enrolled, unrevoked device (over its
         authenticated link) and make it the device's current one; revoke
-        every other live certificate of the device but C{presented}.
+        every other live certificate of the device but C{presented} and the
+        one that was current.
 
         @param presented: the certificate the device's link presented;
             without one, the device's current certificate is assumed.
+        @param grace: whether the link was admitted only to renew an
+            expired C{presented} certificate (see L{renewalIdentity}).
         @return: C{(certificate, superseded serials)}; when some were
             superseded, the new CRL is already published.
         @raise ZoneError: C{CERT_REVOKED} for a revoked device,
@@ -208,12 +237,7 @@ class ZoneAuthority:
         if device is None or device.revoked is not None:
             raise ZoneError("CERT_REVOKED", f"{deviceId} has been revoked and cannot renew")
         now = self.now()
-        if presented is not None:
-            notBefore, notAfter = presented.not_valid_before_utc, presented.not_valid_after_utc
-        else:
-            notAfter = datetime.fromtimestamp(device.notAfter, timezone.utc)
-            notBefore = notAfter - self.certLifetime
-        opens = self.renewalOpens(notBefore, notAfter)
+        opens = self._renewalWindow(device, presented, grace)
         if now < opens:
             raise ZoneError("RENEWAL_NOT_DUE", f"this certificate can be renewed from "
                             f"{opens:%Y-%m-%d %H:%M} UTC, in the last third of its life")
@@ -228,7 +252,11 @@ class ZoneAuthority:
             raise ZoneError("CERT_INVALID", e.message)
         self._store.putDevice(attrs.evolve(
             device, serial=cert.serial_number, notAfter=cert.not_valid_after_utc.timestamp()))
-        keep = {cert.serial_number, presented.serial_number if presented is not None else device.serial}
+        # The device holds the certificate it asked with, or the current
+        # one if it got that answer: both stay valid.
+        keep = {cert.serial_number, device.serial}
+        if presented is not None:
+            keep.add(presented.serial_number)
         superseded = [serial for serial, _ in live if serial not in keep]
         for serial in superseded:
             self._store.addRevocation(deviceId, serial, self._clock.seconds())

@@ -77,7 +77,9 @@ class Router:
         except (AttributeError, ValueError, UnicodeEncodeError):
             raise ZoneError("CERT_INVALID", "renew needs a PEM certificate request in 'csr'")
         deviceId = deviceId or link.deviceId
-        cert, superseded = self._authority.renew(deviceId, csr, getattr(link, "certificate", None))
+        cert, superseded = self._authority.renew(
+            deviceId, csr, getattr(link, "certificate", None),
+            grace=getattr(link, "renewingId", None) is not None)
         # The CRL is not in the answer: it may be larger than any frame.
         # When superseded certificates made a new one, every device
         # (this one included) is sent it in pieces.

@@ -93,6 +93,23 @@ class _RenewalTestCase(SynchronousTestCase):
         [answer] = [f for f in link.client.take() if f["payload"].get("ref") == msgId]
         return answer["payload"]
 
+    def graceRenewals(self, count: int):
+        """
+        Enrol the phone, let its certificate expire and ask C{count} times
+        to renew, each on a new link admitted for renewal only.
+
+        @return: the expired key and certificate, and each answer payload.
+        """
+        key, cert = self.fixture.enrolDevice("phone")
+        self.expireBy(cert, 60)
+        answers = []
+        for i in range(count):
+            link = self.fixture.connectDevice(key, cert)
+            self.assertEqual(link.client.statuses(), ["renewRequired"])
+            link.client.take()
+            answers.append(self.renewOver(link, f"g{i}"))
+        return key, cert, answers
+
 
 class GracePeriodTests(_RenewalTestCase):
     """
@@ -405,73 +422,85 @@ class RenewalLimitTests(_RenewalTestCase):
 
     def test_floodBounded(self):
         """
-        Renewing over and over on one link, with the same CSR, issues at
-        most L{MAX_LIVE_CERTIFICATES} certificates in all; the rest are
-        C{RATE_LIMITED}, naming when the device can renew again.  Each new
-        certificate supersedes the previous new one, which is revoked, so
-        at most two of the device's certificates are valid at once and the
-        CRL gains at most one entry.
+        Renewing over and over on one link, with the same CSR, issues one
+        certificate: once renewed, the device's newest certificate governs
+        the window, and every further request is C{RENEWAL_NOT_DUE}.
+        Nothing is revoked, and the CRL is unchanged.
         """
         cert, link = self.connected()
+        crl = self.authority.crl
         key = pki.newKey()
         answers = [self.renewOver(link, f"r{i}", key) for i in range(12)]
-        renewed = [pki.loadCertificate(a["certificate"].encode("ascii"))
+        self.assertEqual([a["status"] for a in answers], ["renewed"] + ["error"] * 11)
+        self.assertEqual({a.get("code") for a in answers[1:]}, {"RENEWAL_NOT_DUE"})
+        self.assertEqual(len(self.certificates()), 2)
+        self.assertIs(self.authority.crl, crl)
+        renewed = pki.loadCertificate(answers[0]["certificate"].encode("ascii"))
+        self.assertEqual(self.hub.store.getDevice(self.phoneId).serial, renewed.serial_number)
+
+    def test_oldCertificateWaitsForNewest(self):
+        """
+        A device that lost the answer to its renewal connects again with
+        its old certificate, which still works; it cannot renew with it
+        before the new certificate is due, and renews within the grace
+        period once the old one has expired.
+        """
+        key, cert = self.fixture.enrolDevice("phone")
+        self.clock.advance(RENEWAL_DUE)
+        self.authority.renew(self.phoneId, pki.makeCSR(pki.newKey(), "phone"), cert)
+        link = self.fixture.connectDevice(key, cert)
+        self.assertEqual(link.client.statuses(), ["registered"])
+        self.fixture.coalesce()
+        link.client.take()
+        self.assertEqual(self.renewOver(link)["code"], "RENEWAL_NOT_DUE")
+        self.expireBy(cert, 60)
+        grace = self.fixture.connectDevice(key, cert)
+        self.assertEqual(grace.client.statuses(), ["renewRequired"])
+        grace.client.take()
+        self.assertEqual(self.renewOver(grace, "g1")["status"], "renewed")
+
+    def test_graceRenewalBounded(self):
+        """
+        An expired certificate within the grace period may renew once per
+        link, but a device holds at most L{MAX_LIVE_CERTIFICATES}
+        unexpired certificates: further requests are C{RATE_LIMITED},
+        naming when it can renew again.  A new certificate supersedes all
+        but the one that was current, so at most two are valid at once
+        and the CRL gains one entry.
+        """
+        _, _, answers = self.graceRenewals(MAX_LIVE_CERTIFICATES + 3)
+        serials = [pki.loadCertificate(a["certificate"].encode("ascii")).serial_number
                    for a in answers if a["status"] == "renewed"]
-        refused = [a["code"] for a in answers if a["status"] == "error"]
-        self.assertEqual(len(renewed), MAX_LIVE_CERTIFICATES - 1)
-        self.assertEqual(refused, ["RATE_LIMITED"] * (12 - len(renewed)))
+        self.assertEqual(len(serials), MAX_LIVE_CERTIFICATES)
+        self.assertEqual({a.get("code") for a in answers[len(serials):]}, {"RATE_LIMITED"})
         self.assertIn("can renew again after", answers[-1]["message"])
-        self.assertEqual(len(self.certificates()), MAX_LIVE_CERTIFICATES)
-        crl = self.authority.crl
-        self.assertEqual([pki.isRevoked(crl, c.serial_number) for c in [cert] + renewed],
-                         [False, True, False])
-        self.assertEqual(len(list(crl)), 1)
-        self.assertEqual(self.hub.store.getDevice(self.phoneId).serial, renewed[-1].serial_number)
+        self.assertEqual([pki.isRevoked(self.authority.crl, s) for s in serials],
+                         [True, False, False])
+        self.assertEqual(len(list(self.authority.crl)), 1)
 
     def test_supersededPushed(self):
         """
         A renewal that revokes a superseded certificate sends every
-        connected device the new CRL; the certificate that asked still
-        registers, the superseded one is refused C{CERT_REVOKED}.
-        """
-        cert, link = self.connected()
-        laptop = self.device("laptop")
-        firstKey = pki.newKey()
-        first = pki.loadCertificate(self.renewOver(link, "r1", firstKey)["certificate"].encode())
-        self.assertEqual([f for f in laptop.client.take()
-                          if f["payload"]["status"] == "crlUpdate"], [])
-        self.renewOver(link, "r2")
-        [push] = [f for f in laptop.client.take() if f["payload"]["status"] == "crlUpdate"]
-        crl = pki.loadCRL(push["payload"]["crl"].encode("ascii"))
-        self.assertTrue(pki.crlListsSerial(crl, self.fixture.zone.caCert, first.serial_number))
-        self.assertEqual(self.authority.verifyDevice(cert), self.phoneId)
-        refused = self.fixture.connectDevice(firstKey, first)
-        self.assertEqual(refused.client.codes(), ["CERT_REVOKED"])
-
-    def test_graceRenewalBounded(self):
-        """
-        An expired certificate within the grace period renews once per
-        link; it too counts towards the bound, and the certificates it
-        supersedes are revoked.
+        connected device the new CRL; the superseded certificate is then
+        refused C{CERT_REVOKED}, the newest registers.
         """
         key, cert = self.fixture.enrolDevice("phone")
         self.expireBy(cert, 60)
-        serials = []
-        for i in range(MAX_LIVE_CERTIFICATES + 2):
+        laptop = self.device("laptop")
+        keys, certs = [], []
+        for i in range(MAX_LIVE_CERTIFICATES):
             link = self.fixture.connectDevice(key, cert)
-            self.assertEqual(link.client.statuses(), ["renewRequired"])
             link.client.take()
-            link.client.send(self.renewFrame(pki.newKey(), f"g{i}"))
-            self.fixture.flush()
-            [answer] = link.client.take()
-            if answer["payload"]["status"] == "renewed":
-                serials.append(pki.loadCertificate(
-                    answer["payload"]["certificate"].encode("ascii")).serial_number)
-            else:
-                self.assertEqual(answer["payload"]["code"], "RATE_LIMITED")
-        self.assertEqual(len(serials), MAX_LIVE_CERTIFICATES)
-        self.assertEqual([pki.isRevoked(self.authority.crl, s) for s in serials],
-                         [True] * (len(serials) - 1) + [False])
+            keys.append(pki.newKey())
+            certs.append(pki.loadCertificate(
+                self.renewOver(link, f"g{i}", keys[-1])["certificate"].encode("ascii")))
+        [push] = [f for f in laptop.client.take() if f["payload"]["status"] == "crlUpdate"]
+        crl = pki.loadCRL(push["payload"]["crl"].encode("ascii"))
+        self.assertTrue(pki.crlListsSerial(crl, self.fixture.zone.caCert, certs[0].serial_number))
+        self.assertEqual(self.fixture.connectDevice(keys[0], certs[0]).client.codes(),
+                         ["CERT_REVOKED"])
+        self.assertEqual(self.fixture.connectDevice(keys[-1], certs[-1]).client.statuses(),
+                         ["registered"])
 
 
 class CRLPruningTests(_RenewalTestCase):
@@ -506,10 +535,8 @@ class CRLPruningTests(_RenewalTestCase):
         enrolled) that has expired and left the CRL is refused
         C{CERT_REVOKED}, not offered renewal.
         """
-        cert, link = self.connected()
-        first = pki.loadCertificate(self.renewOver(link, "r1")["certificate"]
-                                    .encode("ascii"))
-        self.renewOver(link, "r2")
+        _, _, answers = self.graceRenewals(MAX_LIVE_CERTIFICATES)
+        first = pki.loadCertificate(answers[0]["certificate"].encode("ascii"))
         self.assertTrue(pki.isRevoked(self.authority.crl, first.serial_number))
         self.expireBy(first, 60)
         self.authority.publishCRL()
