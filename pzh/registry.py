@@ -166,14 +166,6 @@ class Registry:
         tail = b',"id":"' + newMessageId().encode("ascii") + b'","payload":' + body + b"}"
         return lambda link: head + json.dumps(link.deviceId).encode("utf-8") + tail
 
-    def broadcast(self, payload: dict) -> None:
-        """
-        Send the same message from the hub to every connected device.
-        """
-        frame = self._frames(payload)
-        for link in list(self._links.values()):
-            link.sendString(frame(link))
-
     def sendPaced(self, links: list, payloads: list) -> None:
         """
         Send the hub's messages C{payloads}, in order, to each of C{links},
