@@ -30,6 +30,7 @@ CODES = {
     "CERT_EXPIRED": "the certificate is not valid at this time",
     "CERT_REVOKED": "the certificate has been revoked",
     "CERT_INVALID": "the certificate or request is not acceptable",
+    "RENEWAL_NOT_DUE": "the certificate is not in its renewal window yet",
     "CRL_INVALID": "the revocation list is not signed by the zone CA",
     "HUB_UNTRUSTED": "the hub's certificate does not match the pairing code",
     "TOKEN_INVALID": "the pairing code is not known to this hub",

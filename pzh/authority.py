@@ -5,7 +5,18 @@ keeping the revocation list.
 
 The CRL is rebuilt from the store whenever a serial is revoked, its number
 only grows (kept in the store), and it is written to C{crl.pem} before
-anyone is told about it, so a restart never serves an older list.
+anyone is told about it, so a restart never serves an older list.  A serial
+leaves the CRL once its certificate has expired (RFC 5280, section 3.3):
+nothing accepts an expired certificate anyway, and the list then holds only
+what can still be presented.
+
+Renewal is what could make the list grow without end, so it is bounded: a
+device renews only in the last third of its newest certificate's life (or,
+expired, within the grace period), holds at most L{MAX_LIVE_CERTIFICATES}
+unexpired certificates, and a renewal revokes every live certificate of the
+device but the new one, the one that was current and the one that asked
+(the device holds one of those two, depending on whether it got the
+answer; a lost answer must not lock it out).
 """
 
 import os
@@ -18,9 +29,14 @@ from pz import pki
 from pz.errors import ZoneError
 from pzh.store import IHubStore
 
-__all__ = ["ZoneAuthority"]
+__all__ = ["ZoneAuthority", "MAX_LIVE_CERTIFICATES"]
 
 _CRL_NUMBER = "crl_number"
+
+#: Unexpired certificates (revoked or not) a device may hold: the current
+#: one, the one it renewed from, and one more for a renewal whose answer
+#: was lost.  A renewal that would make more is refused until one expires.
+MAX_LIVE_CERTIFICATES = 3
 
 
 class ZoneAuthority:
@@ -68,7 +84,7 @@ class ZoneAuthority:
         number = int(self._store.getSetting(_CRL_NUMBER) or 0) + 1
         revoked = [
             (serial, datetime.fromtimestamp(when, timezone.utc))
-            for serial, when in self._store.revocations()
+            for serial, when in self._store.activeRevocations(self._clock.seconds())
         ]
         crl = pki.buildCRL(
             self._zone.caKey, self._zone.caCert, revoked, number, self.now(),
@@ -86,7 +102,8 @@ class ZoneAuthority:
         Whether C{crl} lists every serial the store has revoked (it may not,
         if writing it failed after the store recorded a revocation).
         """
-        return all(pki.isRevoked(crl, serial) for serial, _ in self._store.revocations())
+        return all(pki.isRevoked(crl, serial)
+                   for serial, _ in self._store.activeRevocations(self._clock.seconds()))
 
     @property
     def crlPEM(self) -> bytes:
@@ -152,6 +169,10 @@ class ZoneAuthority:
         device = self._store.getDevice(deviceId)
         if device is not None and device.revoked is not None:
             raise pki.CertificateError("CERT_REVOKED", "This device has been revoked.")
+        # A superseded certificate left the CRL when it expired; the store
+        # still remembers it was revoked.
+        if self._store.serialRevoked(cert.serial_number):
+            raise pki.CertificateError("CERT_REVOKED", "this certificate has been revoked")
         if self.now() - notAfter > self.gracePeriod:
             raise pki.CertificateError(
                 "CERT_EXPIRED",
@@ -160,26 +181,91 @@ class ZoneAuthority:
             )
         return deviceId
 
-    def renew(self, deviceId: str, csr):
+    def renewalOpens(self, notBefore: datetime, notAfter: datetime) -> datetime:
+        """
+        When a certificate valid from C{notBefore} to C{notAfter} may first
+        renew: once two thirds of its life have passed, less the clock
+        skew allowed between hub and device (the device aims at the same
+        moment, measured from its issue).
+        """
+        return notAfter - (notAfter - notBefore) / 3 - pki.CLOCK_SKEW
+
+    def _renewalWindow(self, device, presented, grace: bool) -> datetime:
+        """
+        When C{device} may renew over a link that presented C{presented}.
+
+        An expired certificate admitted within the grace period (C{grace})
+        may renew at once.  Otherwise the window is the later of the presented
+        certificate's and the device's current one's: a device that has
+        renewed once cannot renew again over its old link, nor with its
+        old certificate, until its newest certificate is due.  (A device
+        that lost the answer keeps its old certificate until that expires,
+        then renews within the grace period.)
+        """
+        if grace and presented is not None:
+            return presented.not_valid_after_utc
+        currentAfter = datetime.fromtimestamp(device.notAfter, timezone.utc)
+        if presented is not None and presented.serial_number == device.serial:
+            return self.renewalOpens(presented.not_valid_before_utc, currentAfter)
+        # The store keeps the current certificate's end, not its start: it
+        # was issued for this hub's lifetime, back-dated by the clock skew.
+        opens = self.renewalOpens(currentAfter - self.certLifetime - pki.CLOCK_SKEW, currentAfter)
+        if presented is not None:
+            opens = max(opens, self.renewalOpens(presented.not_valid_before_utc,
+                                                 presented.not_valid_after_utc))
+        return opens
+
+    def renew(self, deviceId: str, csr, presented=None, grace: bool = False):
         """
         Issue a new certificate to an enrolled, unrevoked device (over its
-        authenticated link) and make it the device's current one.
+        authenticated link) and make it the device's current one; revoke
+        every other live certificate of the device but C{presented} and the
+        one that was current.
 
-        @raise ZoneError: C{CERT_REVOKED} for a revoked device, or
-            C{CERT_INVALID} for a bad request.
+        @param presented: the certificate the device's link presented;
+            without one, the device's current certificate is assumed.
+        @param grace: whether the link was admitted only to renew an
+            expired C{presented} certificate (see L{renewalIdentity}).
+        @return: C{(certificate, superseded serials)}; when some were
+            superseded, the new CRL is already published.
+        @raise ZoneError: C{CERT_REVOKED} for a revoked device,
+            C{RENEWAL_NOT_DUE} before the renewal window, C{RATE_LIMITED}
+            when the device holds L{MAX_LIVE_CERTIFICATES} unexpired
+            certificates, or C{CERT_INVALID} for a bad request.
         """
         device = self._store.getDevice(deviceId)
         if device is None or device.revoked is not None:
             raise ZoneError("CERT_REVOKED", f"{deviceId} has been revoked and cannot renew")
+        now = self.now()
+        opens = self._renewalWindow(device, presented, grace)
+        if now < opens:
+            raise ZoneError("RENEWAL_NOT_DUE", f"this certificate can be renewed from "
+                            f"{opens:%Y-%m-%d %H:%M} UTC, in the last third of its life")
+        live = self._store.liveCertificates(deviceId, self._clock.seconds())
+        if len(live) >= MAX_LIVE_CERTIFICATES:
+            until = datetime.fromtimestamp(live[0][1], timezone.utc)
+            raise ZoneError("RATE_LIMITED", f"{deviceId} already holds {len(live)} unexpired "
+                            f"certificates; it can renew again after {until:%Y-%m-%d %H:%M} UTC")
         try:
             cert = self.issueDevice(csr, deviceId)
         except pki.CertificateError as e:
             raise ZoneError("CERT_INVALID", e.message)
         self._store.putDevice(attrs.evolve(
             device, serial=cert.serial_number, notAfter=cert.not_valid_after_utc.timestamp()))
-        self._log.info("renewed {device}: new serial {serial}", device=deviceId,
-                       serial=format(cert.serial_number, "x"))
-        return cert
+        # The device holds the certificate it asked with, or the current
+        # one if it got that answer: both stay valid.
+        keep = {cert.serial_number, device.serial}
+        if presented is not None:
+            keep.add(presented.serial_number)
+        superseded = [serial for serial, _ in live if serial not in keep]
+        for serial in superseded:
+            self._store.addRevocation(deviceId, serial, self._clock.seconds())
+        if superseded:
+            self.publishCRL()
+        self._log.info("renewed {device}: new serial {serial}, superseded {superseded}",
+                       device=deviceId, serial=format(cert.serial_number, "x"),
+                       superseded=[format(s, "x") for s in superseded])
+        return cert, superseded
 
     @property
     def crl(self):

@@ -4,8 +4,17 @@ Enrolment of new devices with pairing codes (Virgin mode, hub side).
 
 A pairing code's token is a one-time secret: the hub keeps only its SHA-256,
 refuses it once used or expired, and counts failed attempts per source
-address so that guessing is throttled.  The token names the device, so the
-person who asked for the code decides what the device is called.
+address and for the whole zone so that guessing is throttled.  The token
+names the device, so the person who asked for the code decides what the
+device is called.
+
+A valid token always gets through, whatever the counters say: it is 192
+random bits, so the limits are not what keeps guessers out.  They bound
+what wrong guesses cost the hub and how much any guesser learns per
+minute, and they must never lock the real user out along with an attacker
+who shares (or rotates through) addresses.  A wrong guess names no code,
+so guesses cannot be counted per code: the zone-wide budget stands for it,
+as it bounds the guesses against every live code together.
 """
 
 import hashlib
@@ -24,7 +33,13 @@ from pz.errors import ZoneError
 from pz.pairing import PairingCode
 from pzh.store import DeviceRecord, IHubStore, TokenRecord
 
-__all__ = ["Enrolment", "RateLimiter", "validDeviceName", "tokenHash"]
+__all__ = ["Enrolment", "RateLimiter", "validDeviceName", "tokenHash", "ZONE_GUESSES"]
+
+#: Wrong pairing codes the whole zone accepts per minute, from every address
+#: together, before further wrong codes are answered only C{RATE_LIMITED}.
+ZONE_GUESSES = 30
+
+_ZONE = "zone"
 
 _DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 
@@ -96,13 +111,16 @@ class Enrolment:
     _log = Logger()
 
     def __init__(self, zone, store: IHubStore, authority, clock,
-                 codeLifetime: float = 600.0, limiter: Optional[RateLimiter] = None) -> None:
+                 codeLifetime: float = 600.0, limiter: Optional[RateLimiter] = None,
+                 zoneLimiter: Optional[RateLimiter] = None) -> None:
         self._zone = zone
         self._store = IHubStore(store)
         self._authority = authority
         self._clock = clock
         self.codeLifetime = codeLifetime
         self._limiter = limiter if limiter is not None else RateLimiter(clock)
+        self._zoneLimiter = zoneLimiter if zoneLimiter is not None else RateLimiter(
+            clock, limit=ZONE_GUESSES, maxSources=1)
 
     def deviceId(self, name: str) -> str:
         """
@@ -139,20 +157,34 @@ class Enrolment:
             )
 
     def _checkToken(self, token: str, source: str) -> TokenRecord:
-        if self._limiter.blocked(source):
-            raise ZoneError("RATE_LIMITED")
+        """
+        The record of a valid token, looked up before any limit is
+        consulted so that the real user always gets through; a wrong one
+        counts against its source and the zone, and once either is over
+        its budget the answer is only C{RATE_LIMITED}.
+        """
         wanted = tokenHash(token if isinstance(token, str) else "")
         record = self._store.getToken(wanted)
         if record is None or not hmac.compare_digest(record.tokenHash, wanted):
-            self._limiter.failed(source)
-            raise ZoneError("TOKEN_INVALID")
-        if record.used is not None:
-            self._limiter.failed(source)
-            raise ZoneError("TOKEN_USED")
-        if record.expires <= self._clock.seconds():
-            self._limiter.failed(source)
-            raise ZoneError("TOKEN_EXPIRED")
-        return record
+            refusal = "TOKEN_INVALID"
+        elif record.used is not None:
+            refusal = "TOKEN_USED"
+        elif record.expires <= self._clock.seconds():
+            refusal = "TOKEN_EXPIRED"
+        else:
+            return record
+        if self._limiter.blocked(source) or self._zoneLimiter.blocked(_ZONE):
+            # Not counted: a blocked guesser cannot push its block further,
+            # and what is kept per source stays within the limit.
+            raise ZoneError("RATE_LIMITED", "too many failed pairing attempts from this "
+                            "address or in this zone; wait a minute and try again")
+        self._limiter.failed(source)
+        self._zoneLimiter.failed(_ZONE)
+        if self._zoneLimiter.blocked(_ZONE):
+            self._log.warn("{count} wrong pairing codes within a minute: answering further "
+                           "wrong codes RATE_LIMITED (valid codes still work)",
+                           count=ZONE_GUESSES)
+        raise ZoneError(refusal)
 
     def enrol(self, token: str, csrPEM: str, source: str):
         """

@@ -13,6 +13,7 @@ import attrs
 from twisted.logger import Logger
 
 from pz import pki
+from pz.crlparts import crlUpdates
 from pz.lograte import RateLimitedLog
 from pz.wire import DEFAULT_MAX_FRAME
 from pzh.authority import ZoneAuthority
@@ -73,7 +74,7 @@ class Hub:
         self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime)
         self.registry = Registry(zone.zoneId, store, clock, settings.coalesce)
         self.router = Router(zone.zoneId, self.registry, store, self.authority,
-                             maxFrame=settings.maxFrame)
+                             maxFrame=settings.maxFrame, crlChanged=self.pushCRL)
         self.queues = QueueBudget(settings.queueBudget)
         self.refusals = RateLimitedLog(Logger(namespace="pzh.protocol"), clock.seconds)
         self._buckets: dict = {}
@@ -115,9 +116,14 @@ class Hub:
 
     def pushCRL(self) -> None:
         """
-        Send the current CRL to every connected device.
+        Send the current CRL to every connected device, in pieces no frame
+        limit refuses, paced among the other traffic.
         """
-        self.registry.broadcast({"status": "crlUpdate", "crl": self.authority.crlPEM.decode("ascii")})
+        links = self.registry.links()
+        number = pki.crlNumber(self.authority.crl)
+        for link in links:
+            link.crlSent = number
+        self.registry.sendPaced(links, crlUpdates(self.authority.crlPEM))
 
     def refreshCRL(self) -> None:
         """

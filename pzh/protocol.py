@@ -23,6 +23,7 @@ from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 from pz import pki
+from pz.crlparts import crlUpdates, fitsInline
 from pz.errors import ZoneError
 from pz.tls import peerCertificate
 from pz.wire import Envelope, FrameProtocol, decodeEnvelope, errorPayload
@@ -60,6 +61,8 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
     address = None
     fingerprint = None
     lastSeen = None
+    certificate = None
+    crlSent = None
 
     _rateTimer = None
     _resuming = None
@@ -114,13 +117,17 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
                 self._refuseCertificate(e)
             return
         self.serial = cert.serial_number
+        self.certificate = cert
         self.deviceId = self.peerId = deviceId
         self._bucket = self.hub.bucketFor(deviceId)
         self.fingerprint = linkFingerprint(cert)
         self.lastSeen = self.hub.clock.seconds()
         self.setTimeout(self.hub.idleTimeout)
+        # The CRL's number, so that a device that was away (or whose hub
+        # restarted) during a revocation asks for the list it missed.
         self.sendMessage(deviceId, {"status": "registered", "device": deviceId,
-                                    "zone": self.hub.zone.zoneId})
+                                    "zone": self.hub.zone.zoneId,
+                                    "crlNumber": pki.crlNumber(self.hub.authority.crl)})
         self.hub.registry.register(self)
 
     def _offerRenewal(self, cert) -> None:
@@ -134,6 +141,7 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
             self._refuseCertificate(e)
             return
         self.renewingId = self.peerId = deviceId
+        self.certificate = cert
         self._log.info("{device} presented an expired certificate; offering renewal",
                        device=deviceId)
         self.sendMessage(deviceId, {"status": "renewRequired", "device": deviceId})
@@ -143,9 +151,22 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
                        address=self.address, code=error.code, message=error.message)
         payload = errorPayload(ZoneError(error.code, error.message))
         if error.code == "CERT_REVOKED":
-            payload["crl"] = self.hub.authority.crlPEM.decode("ascii")
+            self._attachCRL(payload)
         self.sendMessage("", payload)
         self.transport.loseConnection()
+
+    def _attachCRL(self, payload: dict) -> None:
+        """
+        Put the CRL in C{payload} if it fits there; else send it first, in
+        C{crlUpdate} pieces, which the device joins before it reads the
+        message that needs it.
+        """
+        pem = self.hub.authority.crlPEM
+        if fitsInline(pem):
+            payload["crl"] = pem.decode("ascii")
+            return
+        for piece in crlUpdates(pem):
+            self.sendMessage(self.peerId, piece)
 
     def stringReceived(self, data: bytes) -> None:
         self.resetTimeout()
@@ -286,21 +307,25 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
                 payload.get("token"), payload.get("csr"), self.transport.getPeer().host
             )
         except ZoneError as e:
-            self._log.info("enrolment from {address} refused: {code}", address=self.address,
-                           code=e.code)
+            if e.code != "RATE_LIMITED":
+                # Refusals past the budget were announced once by the
+                # enrolment; a line each would let guessers fill the log.
+                self._log.info("enrolment from {address} refused: {code}",
+                               address=self.address, code=e.code)
             self.sendError(e, envelope.id)
             self.transport.loseConnection()
             return
-        self.sendMessage(device.id, {
+        answer = {
             "status": "enrolled",
             "ref": envelope.id,
             "device": device.id,
             "zone": self.hub.zone.zoneId,
             "certificate": pki.certificatePEM(cert).decode("ascii"),
             "ca": self.hub.zone.caPEM.decode("ascii"),
-            "crl": self.hub.authority.crlPEM.decode("ascii"),
             "hub": f"{self.hub.zone.host}:{self.hub.zone.port}",
-        })
+        }
+        self._attachCRL(answer)
+        self.sendMessage(device.id, answer)
         self.transport.loseConnection()
 
     def timeoutConnection(self) -> None:

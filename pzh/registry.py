@@ -166,13 +166,15 @@ class Registry:
         tail = b',"id":"' + newMessageId().encode("ascii") + b'","payload":' + body + b"}"
         return lambda link: head + json.dumps(link.deviceId).encode("utf-8") + tail
 
-    def broadcast(self, payload: dict) -> None:
+    def sendPaced(self, links: list, payloads: list) -> None:
         """
-        Send the same message from the hub to every connected device.
+        Send the hub's messages C{payloads}, in order, to each of C{links},
+        paced like the updates and after whatever each link has waiting.
         """
-        frame = self._frames(payload)
-        for link in list(self._links.values()):
-            link.sendString(frame(link))
+        frames = [self._frames(payload) for payload in payloads]
+        for link in links:
+            if self._links.get(link.deviceId) is link:
+                self._queue(link, frames)
 
     def sendUpdates(self) -> None:
         """

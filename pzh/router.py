@@ -4,7 +4,8 @@ Routing: what the hub does with a message from an authenticated device.
 
 Messages addressed to another device are forwarded with C{from} rewritten
 to the identity the sender's certificate proves.  Messages addressed to the
-hub itself (the zone id) are answered here.
+hub itself (the zone id) are answered here: C{ping}, C{renew} and
+C{crlRequest}.
 """
 
 import attrs
@@ -12,6 +13,7 @@ from cryptography import x509
 from twisted.logger import Logger
 
 from pz import pki
+from pz.crlparts import crlUpdates
 from pz.errors import ZoneError
 from pz.wire import DEFAULT_MAX_FRAME, Envelope, encodeEnvelope
 from pzh.store import IHubStore
@@ -27,15 +29,17 @@ class Router:
     _log = Logger()
 
     def __init__(self, zoneId: str, registry, store: IHubStore, authority=None,
-                 maxFrame: int = DEFAULT_MAX_FRAME) -> None:
+                 maxFrame: int = DEFAULT_MAX_FRAME, crlChanged=None) -> None:
         self._zoneId = zoneId
         self._maxFrame = maxFrame
         self._registry = registry
         self._store = IHubStore(store)
         self._authority = authority
+        self._crlChanged = crlChanged
         self._handlers = {"ping": self._ping}
         if authority is not None:
             self._handlers["renew"] = self.renew
+            self._handlers["crlRequest"] = self._crlRequest
 
     def dispatch(self, link, envelope: Envelope) -> None:
         """
@@ -82,10 +86,28 @@ class Router:
         except (AttributeError, ValueError, UnicodeEncodeError):
             raise ZoneError("CERT_INVALID", "renew needs a PEM certificate request in 'csr'")
         deviceId = deviceId or link.deviceId
-        cert = self._authority.renew(deviceId, csr)
+        cert, superseded = self._authority.renew(
+            deviceId, csr, getattr(link, "certificate", None),
+            grace=getattr(link, "renewingId", None) is not None)
+        # The CRL is not in the answer: it may be larger than any frame.
+        # When superseded certificates made a new one, every device
+        # (this one included) is sent it in pieces.
         link.sendMessage(deviceId, {
             "status": "renewed",
             "ref": envelope.id,
             "certificate": pki.certificatePEM(cert).decode("ascii"),
-            "crl": self._authority.crlPEM.decode("ascii"),
         })
+        if superseded and self._crlChanged is not None:
+            self._crlChanged()
+
+    def _crlRequest(self, link, envelope: Envelope) -> None:
+        """
+        Send the current CRL, in pieces if need be, to a device that found
+        on connecting that it holds an older one.  Each CRL is sent once
+        per link: asking again cannot make the hub send it over and over.
+        """
+        number = pki.crlNumber(self._authority.crl)
+        if link.crlSent == number:
+            raise ZoneError("BAD_REQUEST", f"CRL number {number} was already sent on this link")
+        link.crlSent = number
+        self._registry.sendPaced([link], crlUpdates(self._authority.crlPEM))

@@ -128,6 +128,25 @@ class IHubStore(Interface):
         device revoked.  Returns the serials newly revoked.
         """
 
+    def liveCertificates(deviceId: str, when: float) -> list:
+        """
+        The certificates issued to C{deviceId} that have not expired at
+        C{when}, revoked or not, as C{(serial, notAfter)}, oldest expiry
+        first.
+        """
+
+    def activeRevocations(when: float) -> list:
+        """
+        L{revocations} without the serials whose certificate had expired
+        at C{when}: what the CRL still has to list.
+        """
+
+    def serialRevoked(serial: int) -> bool:
+        """
+        Whether C{serial} was ever revoked (it may have left the CRL since
+        it expired).
+        """
+
     def getSetting(name: str) -> Optional[str]:
         """
         A small named setting, or None.
@@ -313,6 +332,24 @@ class SQLiteHubStore(SQLiteFile):
                 "UPDATE devices SET revoked = COALESCE(revoked, ?) WHERE id = ?", (when, deviceId)
             )
         return revoked
+
+    def liveCertificates(self, deviceId: str, when: float) -> list:
+        rows = self._db.execute(
+            "SELECT serial, not_after FROM certificates WHERE device_id = ? AND not_after > ?"
+            " ORDER BY not_after, serial", (deviceId, when))
+        return [(int(serial), notAfter) for serial, notAfter in rows]
+
+    def activeRevocations(self, when: float) -> list:
+        # A serial with no certificate row (none is recorded for it) stays.
+        rows = self._db.execute(
+            "SELECT r.serial, r.revoked FROM revocations r"
+            " LEFT JOIN certificates c ON c.serial = r.serial"
+            " WHERE c.not_after IS NULL OR c.not_after > ?"
+            " ORDER BY r.revoked, r.serial", (when,))
+        return [(int(serial), revoked) for serial, revoked in rows]
+
+    def serialRevoked(self, serial: int) -> bool:
+        return self._one("SELECT 1 FROM revocations WHERE serial = ?", [str(serial)]) is not None
 
     def getSetting(self, name: str) -> Optional[str]:
         row = self._one("SELECT value FROM settings WHERE name = ?", [name])

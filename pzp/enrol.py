@@ -20,6 +20,7 @@ from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 from pz import pki
+from pz.crlparts import CRLAssembler
 from pz.errors import ZoneError
 from pz.pairing import PairingCode
 from pz.tls import peerCertificate, verifyHubCertificate
@@ -63,6 +64,8 @@ class EnrolmentProtocol(FrameProtocol, TimeoutMixin):
         self._caCert = None
         self._zoneId = None
         self._requestId = None
+        self._crlParts = CRLAssembler()
+        self._crl = None
         self.result: Deferred = Deferred()
 
     def _now(self) -> datetime:
@@ -89,6 +92,9 @@ class EnrolmentProtocol(FrameProtocol, TimeoutMixin):
         name = envelope.name
         if name == "hello" and self._caCert is None:
             self._hello(envelope.payload)
+        elif name == "crlUpdate" and self._requestId is not None:
+            # The zone's CRL, sent ahead of an answer it is too large for.
+            self._crl = self._crlParts.add(envelope.payload) or self._crl
         elif name == "enrolled" and self._requestId is not None:
             self._enrolled(envelope.payload)
         elif name == "error":
@@ -136,7 +142,10 @@ class EnrolmentProtocol(FrameProtocol, TimeoutMixin):
     def _enrolled(self, payload: dict) -> None:
         try:
             cert = pki.loadCertificate(str(payload["certificate"]).encode("ascii"))
-            crl = pki.loadCRL(str(payload["crl"]).encode("ascii"))
+            if "crl" in payload or self._crl is None:
+                crl = pki.loadCRL(str(payload["crl"]).encode("ascii"))
+            else:
+                crl = self._crl
             pki.verifyCRL(crl, self._caCert)
             deviceId = pki.verifyPeerCertificate(cert, self._caCert, crl, self._now())
             if cert.public_key() != self._key.public_key():

@@ -8,6 +8,11 @@ C{registered} fires once that happened, which is when the reconnecting
 service hands the link to the Hub machine.  While registered, the link
 pings the hub every C{keepalive} seconds and gives up on a hub that stays
 silent for three of those.
+
+The hub's C{registered} names its CRL's number; a device holding an older
+list (it was away, or the hub restarted, during a revocation) asks for the
+current one at once.  CRLs may come in pieces (L{pz.crlparts}), which are
+joined before anything reads them.
 """
 
 from twisted.internet.defer import Deferred
@@ -18,6 +23,7 @@ from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 from pz import pki
+from pz.crlparts import CRLAssembler, parseInline
 from pz.errors import ZoneError
 from pz.lograte import RateLimitedLog
 from pz.tls import peerCertificate
@@ -64,13 +70,6 @@ def zoneErrorFrom(payload: dict) -> ZoneError:
         return ZoneError("INTERNAL", f"{code}: {message}")
 
 
-def _parseCRL(pem):
-    try:
-        return pki.loadCRL(pem.encode("ascii"))
-    except (AttributeError, UnicodeEncodeError, pki.CertificateError, ValueError):
-        return None
-
-
 def _asZoneError(failure) -> ZoneError:
     if isinstance(failure.value, ZoneError):
         return failure.value
@@ -100,6 +99,8 @@ class HubLinkProtocol(FrameProtocol, TimeoutMixin):
         self.refusals = RateLimitedLog(self._log, proxy.clock.seconds)
         self._pinger = None
         self._renewing = None
+        self._crlParts = CRLAssembler()
+        self._lastCRL = None
         self.registered: Deferred = Deferred()
 
     def connectionMade(self) -> None:
@@ -127,7 +128,11 @@ class HubLinkProtocol(FrameProtocol, TimeoutMixin):
         payload = envelope.payload
         if not self.registered.called:
             if name == "registered":
-                self._registered()
+                self._registered(payload)
+            elif name == "crlUpdate":
+                # Sent ahead of a CERT_REVOKED whose CRL is too large to
+                # ride in it.
+                self._lastCRL = self._crlParts.add(payload) or self._lastCRL
             elif name == "renewRequired" and self._renewing is None:
                 self._renewing = self._proxy.renew(self)
                 self._renewing.addCallbacks(lambda _: self._fail(RenewedError()),
@@ -135,7 +140,8 @@ class HubLinkProtocol(FrameProtocol, TimeoutMixin):
             elif name in ("renewed", "error") and self._renewing is not None:
                 self._answer(payload)
             elif name == "error" and payload.get("code") == "CERT_REVOKED":
-                self._fail(RevokedError(str(payload.get("message", "")), _parseCRL(payload.get("crl"))))
+                crl = parseInline(payload["crl"]) if "crl" in payload else self._lastCRL
+                self._fail(RevokedError(str(payload.get("message", "")), crl))
             elif name == "error":
                 self._fail(zoneErrorFrom(payload))
             else:
@@ -157,17 +163,21 @@ class HubLinkProtocol(FrameProtocol, TimeoutMixin):
         elif name in ("ack", "error", "renewed"):
             self._answer(payload)
         elif name == "crlUpdate":
-            crl = _parseCRL(payload.get("crl"))
-            if crl is None:
-                raise ZoneError("CRL_INVALID", "crlUpdate carries no readable CRL")
-            self._proxy.crlReceived(crl)
+            crl = self._crlParts.add(payload)
+            if crl is not None:
+                self._proxy.crlReceived(crl)
         else:
             raise ZoneError("UNKNOWN_MESSAGE", f"this device does not handle {name!r}")
 
-    def _registered(self) -> None:
+    def _registered(self, payload: dict) -> None:
         self._pinger = LoopingCall(self._ping)
         self._pinger.clock = self._clock
         self._pinger.start(self._proxy.settings.keepalive, now=False)
+        number = payload.get("crlNumber")
+        if isinstance(number, int) and number > pki.crlNumber(self._proxy.credentials.crl):
+            self._log.info("the hub has CRL number {number}, newer than ours: asking for it",
+                           number=number)
+            self.sendMessage(self._zoneId, {"status": "crlRequest"})
         self.registered.callback(self)
 
     def _ping(self) -> None:

@@ -26,11 +26,15 @@ from pzh.zone import loadOrCreateZone
 from tests.support import frames, nowClock
 
 __all__ = ["HubFixture", "FrameClient", "SlowReaderTransport", "frames", "USER", "HOST",
-           "ZONE"]
+           "ZONE", "RENEWAL_DUE"]
 
 USER = "anna"
 HOST = "127.0.0.1"
 ZONE = f"{USER}@{HOST}"
+
+#: Seconds after issue by which a certificate of the default 90-day lifetime
+#: is in its renewal window (the last third of its life).
+RENEWAL_DUE = 61 * 24 * 3600.0
 
 
 
@@ -211,6 +215,24 @@ class HubFixture:
         The fixture clock's time as a datetime.
         """
         return datetime.fromtimestamp(self.clock.seconds(), timezone.utc)
+
+    def revokeMany(self, count: int, notAfter: float) -> None:
+        """
+        Record C{count} revoked certificates of a device that no longer
+        exists, valid until C{notAfter}, straight into the store (one
+        transaction, so a test can make a large CRL quickly); the next CRL
+        the hub signs lists them.
+        """
+        db = sqlite3.connect(self.storePath)
+        try:
+            with db:
+                serials = [str(10 ** 30 + i * 7919) for i in range(count)]
+                db.executemany("INSERT INTO certificates (serial, device_id, not_after)"
+                               " VALUES (?, 'gone', ?)", [(s, notAfter) for s in serials])
+                db.executemany("INSERT INTO revocations (serial, device_id, revoked)"
+                               " VALUES (?, 'gone', ?)", [(s, self.clock.seconds()) for s in serials])
+        finally:
+            db.close()
 
     def storeState(self) -> dict:
         """

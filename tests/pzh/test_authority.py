@@ -16,7 +16,7 @@ from pzh.authority import ZoneAuthority
 from pzh.store import SQLiteHubStore
 from pzh.zone import loadOrCreateZone
 
-from tests.pzh._support import HubFixture, nowClock
+from tests.pzh._support import RENEWAL_DUE, HubFixture, nowClock
 
 ZONE = "anna@127.0.0.1"
 
@@ -278,9 +278,10 @@ class LifecycleTests(SynchronousTestCase):
         device's current one.
         """
         key, cert = self.fixture.enrolDevice("phone")
-        self.clock.advance(1000)
+        self.clock.advance(RENEWAL_DUE)
         newKey = pki.newKey()
-        renewed = self.authority.renew(f"{ZONE}/phone", self.csr(newKey))
+        renewed, superseded = self.authority.renew(f"{ZONE}/phone", self.csr(newKey))
+        self.assertEqual(superseded, [])
         self.assertNotEqual(renewed.serial_number, cert.serial_number)
         self.assertEqual(renewed.public_key(), newKey.public_key())
         self.assertEqual(self.authority.verifyDevice(renewed), f"{ZONE}/phone")
@@ -294,6 +295,7 @@ class LifecycleTests(SynchronousTestCase):
         bad request is C{CERT_INVALID}.
         """
         self.fixture.enrolDevice("phone")
+        self.clock.advance(RENEWAL_DUE)
         e = self.assertRaises(ZoneError, self.authority.renew, f"{ZONE}/ghost", self.csr())
         self.assertEqual(e.code, "CERT_REVOKED")
         rsaKey = rsa.generate_private_key(public_exponent=65537, key_size=1024)

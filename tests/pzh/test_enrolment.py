@@ -7,7 +7,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
 from pz.errors import ZoneError
-from pzh.enrolment import RateLimiter, tokenHash, validDeviceName
+from pzh.enrolment import ZONE_GUESSES, RateLimiter, tokenHash, validDeviceName
 
 from tests.pzh._support import HOST, ZONE, HubFixture
 
@@ -260,14 +260,56 @@ class EnrolmentTests(SynchronousTestCase):
 
     def test_rateLimited(self):
         """
-        After five failed attempts from one address, that address is
-        C{RATE_LIMITED} even with a good token; other addresses are not.
+        After five failed attempts from one address, further wrong codes
+        from that address are C{RATE_LIMITED}; other addresses are not.
+        """
+        self.enrolment.newCode("phone")
+        for _ in range(5):
+            self.assertRefused("TOKEN_INVALID", "wrong", source="127.0.0.5")
+        self.assertRefused("RATE_LIMITED", "wrong", source="127.0.0.5")
+        self.assertRefused("TOKEN_INVALID", "wrong", source="127.0.0.6")
+
+    def test_validTokenFromLimitedAddress(self):
+        """
+        A valid code gets through from an address that is over its limit:
+        the person who shares an address with a guesser is not locked out.
         """
         code = self.enrolment.newCode("phone")
         for _ in range(5):
             self.assertRefused("TOKEN_INVALID", "wrong", source="127.0.0.5")
-        self.assertRefused("RATE_LIMITED", code.token, source="127.0.0.5")
-        self.enrolment.enrol(code.token, self.csr(), "127.0.0.6")
+        self.assertRefused("RATE_LIMITED", "wrong", source="127.0.0.5")
+        device, _ = self.enrolment.enrol(code.token, self.csr(), "127.0.0.5")
+        self.assertEqual(device.id, f"{ZONE}/phone")
+
+    def test_zoneBudget(self):
+        """
+        Wrong codes from addresses rotated so that none reaches its own
+        limit still run out the zone's budget: after L{ZONE_GUESSES} in a
+        minute every wrong code is C{RATE_LIMITED}, whatever its address,
+        until the minute has passed.  A valid code still gets through.
+        """
+        code = self.enrolment.newCode("phone")
+        for i in range(ZONE_GUESSES):
+            self.assertRefused("TOKEN_INVALID", f"guess{i}", source=f"127.1.{i // 250}.{i % 250}")
+        for i in range(50):
+            self.assertRefused("RATE_LIMITED", f"more{i}", source=f"127.2.0.{i}")
+        self.enrolment.enrol(code.token, self.csr(), "127.2.0.99")
+        self.clock.advance(60)
+        self.assertRefused("TOKEN_INVALID", "later", source="127.3.0.1")
+
+    def test_blockedGuessesNotCounted(self):
+        """
+        Wrong codes refused as C{RATE_LIMITED} do not extend the block: an
+        address over its limit is heard again a minute after its first
+        counted failure, however often it kept guessing.
+        """
+        for _ in range(5):
+            self.assertRefused("TOKEN_INVALID", "wrong", source="127.0.0.5")
+        for _ in range(20):
+            self.clock.advance(2.5)
+            self.assertRefused("RATE_LIMITED", "wrong", source="127.0.0.5")
+        self.clock.advance(10)
+        self.assertRefused("TOKEN_INVALID", "wrong", source="127.0.0.5")
 
     def test_usedAndExpiredCountAsFailures(self):
         """
@@ -279,8 +321,9 @@ class EnrolmentTests(SynchronousTestCase):
         self.clock.advance(600)
         for token in (used.token, expired.token) * 2 + (used.token,):
             self.assertRaises(ZoneError, self.enrolment.enrol, token, self.csr(), "127.0.0.5")
+        self.assertRefused("RATE_LIMITED", used.token, source="127.0.0.5")
         fresh = self.enrolment.newCode("tablet")
-        self.assertRefused("RATE_LIMITED", fresh.token, source="127.0.0.5")
+        self.enrolment.enrol(fresh.token, self.csr(), "127.0.0.5")
 
     def test_badCSRNotCounted(self):
         """

@@ -418,19 +418,29 @@ class RegistryTests(SynchronousTestCase):
         [update] = odd.updates()
         self.assertEqual(update["devices"][0]["id"], odd.deviceId)
 
-    def test_broadcast(self):
+    def test_sendPaced(self):
         """
-        A broadcast sends one message from the hub to every connected
-        device, at once.
+        L{Registry.sendPaced} sends the hub's messages, in order, to each
+        of the links given that is still registered; more than a turn's
+        budget waits for the next turns.
         """
-        phone, laptop = _Link("phone"), _Link("laptop")
-        self.registry.register(phone)
-        self.registry.register(laptop)
-        self.registry.cancel()
-        self.registry.broadcast({"status": "crlUpdate", "crl": "x"})
+        phone, laptop, gone = _Link("phone"), _Link("laptop"), _Link("gone")
         for link in (phone, laptop):
-            self.assertEqual(link.updates(), [{"status": "crlUpdate", "crl": "x"}])
-
+            self.registry.register(link)
+        self.registry.cancel()
+        big = [{"status": "crlUpdate", "crl": "x" * 60000, "part": n, "parts": 8}
+               for n in range(1, 9)]
+        self.registry.sendPaced([phone, laptop, gone], big)
+        received = {link: link.updates() for link in (phone, laptop)}
+        self.assertLess(len(received[phone]), len(big))
+        for _ in range(len(big)):
+            self.clock.advance(0)
+            for link in (phone, laptop):
+                received[link] += link.updates()
+        for link in (phone, laptop):
+            self.assertEqual(received[link], big)
+        self.assertEqual(gone.updates(), [])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
 class LinkFingerprintTests(SynchronousTestCase):
     """

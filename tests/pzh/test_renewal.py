@@ -14,9 +14,10 @@ from twisted.trial.unittest import SynchronousTestCase
 from pz import pki
 from pz.errors import ZoneError
 from pz.wire import Envelope
+from pzh.authority import MAX_LIVE_CERTIFICATES
 from pzh.hub import HubSettings
 
-from tests.pzh._support import ZONE, HubFixture
+from tests.pzh._support import RENEWAL_DUE, ZONE, HubFixture
 
 GRACE = HubSettings().gracePeriod
 
@@ -71,6 +72,44 @@ class _RenewalTestCase(SynchronousTestCase):
         link.client.take()
         return link
 
+    def connected(self, advance: float = RENEWAL_DUE):
+        """
+        Enrol the phone, move the clock by C{advance} and connect it.
+        """
+        key, cert = self.fixture.enrolDevice("phone")
+        self.clock.advance(advance)
+        link = self.fixture.connectDevice(key, cert)
+        self.assertEqual(link.client.statuses(), ["registered"])
+        self.fixture.coalesce()
+        link.client.take()
+        return cert, link
+
+    def renewOver(self, link, msgId: str = "r1", key=None) -> dict:
+        """
+        Ask for a renewal over C{link}; the answer's payload.
+        """
+        link.client.send(self.renewFrame(key or pki.newKey(), msgId))
+        self.fixture.flush()
+        [answer] = [f for f in link.client.take() if f["payload"].get("ref") == msgId]
+        return answer["payload"]
+
+    def graceRenewals(self, count: int):
+        """
+        Enrol the phone, let its certificate expire and ask C{count} times
+        to renew, each on a new link admitted for renewal only.
+
+        @return: the expired key and certificate, and each answer payload.
+        """
+        key, cert = self.fixture.enrolDevice("phone")
+        self.expireBy(cert, 60)
+        answers = []
+        for i in range(count):
+            link = self.fixture.connectDevice(key, cert)
+            self.assertEqual(link.client.statuses(), ["renewRequired"])
+            link.client.take()
+            answers.append(self.renewOver(link, f"g{i}"))
+        return key, cert, answers
+
 
 class GracePeriodTests(_RenewalTestCase):
     """
@@ -120,7 +159,7 @@ class GracePeriodTests(_RenewalTestCase):
                          - pki.CLOCK_SKEW)
         self.assertEqual(cert.not_valid_after_utc - cert.not_valid_before_utc,
                          self.authority.certLifetime + pki.CLOCK_SKEW)
-        self.assertEqual(pki.loadCRL(payload["crl"].encode("ascii")), self.authority.crl)
+        self.assertNotIn("crl", payload)
         self.assertTrue(link.closed)
         self.assertEqual(self.hub.store.getDevice(self.phoneId).serial, cert.serial_number)
         self.assertIn((str(cert.serial_number), self.phoneId), self.certificates())
@@ -229,7 +268,7 @@ class RevokedNeverRenewsTests(_RenewalTestCase):
         is refused with C{CERT_REVOKED}, never offered renewal.
         """
         oldKey, oldCert = self.fixture.enrolDevice("phone")
-        self.clock.advance(timedelta(days=30).total_seconds())
+        self.clock.advance(RENEWAL_DUE)
         self.authority.renew(self.phoneId, pki.makeCSR(pki.newKey(), "phone"))
         self.expireBy(oldCert, 3600)
         self.hub.revoke(self.phoneId)
@@ -323,6 +362,7 @@ class RegisteredRenewalTests(_RenewalTestCase):
         (it stays valid until it expires), and the store remembers both.
         """
         oldKey, oldCert = self.fixture.enrolDevice("phone")
+        self.clock.advance(RENEWAL_DUE)
         link = self.fixture.connectDevice(oldKey, oldCert)
         self.fixture.coalesce()
         link.client.take()
@@ -338,3 +378,168 @@ class RegisteredRenewalTests(_RenewalTestCase):
         self.assertEqual(
             [s for s, d in self.certificates() if d == self.phoneId],
             sorted([str(oldCert.serial_number), str(cert.serial_number)]))
+
+
+class RenewalLimitTests(_RenewalTestCase):
+    """
+    Renewal cannot be used to mint certificates (and so CRL entries)
+    without end: only in the renewal window, and a device holds a bounded
+    number of unexpired certificates, of which at most two unrevoked.
+    """
+
+    def test_notDue(self):
+        """
+        A certificate before the last third of its life cannot renew: the
+        answer is C{RENEWAL_NOT_DUE}, naming when it can, and nothing is
+        issued or changed.
+        """
+        cert, link = self.connected(advance=3600)
+        before = self.fixture.storeState()
+        payload = self.renewOver(link)
+        self.assertEqual((payload["status"], payload["code"]), ("error", "RENEWAL_NOT_DUE"))
+        opens = self.authority.renewalOpens(cert.not_valid_before_utc, cert.not_valid_after_utc)
+        self.assertIn(f"{opens:%Y-%m-%d %H:%M}", payload["message"])
+        self.assertEqual(self.fixture.storeState(), before)
+        self.assertEqual(len(self.certificates()), 1)
+        self.assertFalse(link.closed)
+
+    def test_windowBoundary(self):
+        """
+        The window opens when two thirds of the certificate's life have
+        passed, less the allowed clock skew, which is never later than
+        the device's own renewal time.
+        """
+        key, cert = self.fixture.enrolDevice("phone")
+        opens = self.authority.renewalOpens(cert.not_valid_before_utc, cert.not_valid_after_utc)
+        life = cert.not_valid_after_utc - cert.not_valid_before_utc
+        self.assertEqual(opens, cert.not_valid_before_utc + life * 2 / 3 - pki.CLOCK_SKEW)
+        csr = pki.makeCSR(pki.newKey(), "phone")
+        self.clock.advance(opens.timestamp() - self.clock.seconds() - 1)
+        e = self.assertRaises(ZoneError, self.authority.renew, self.phoneId, csr, cert)
+        self.assertEqual(e.code, "RENEWAL_NOT_DUE")
+        self.clock.advance(1)
+        self.authority.renew(self.phoneId, csr, cert)
+
+    def test_floodBounded(self):
+        """
+        Renewing over and over on one link, with the same CSR, issues one
+        certificate: once renewed, the device's newest certificate governs
+        the window, and every further request is C{RENEWAL_NOT_DUE}.
+        Nothing is revoked, and the CRL is unchanged.
+        """
+        cert, link = self.connected()
+        crl = self.authority.crl
+        key = pki.newKey()
+        answers = [self.renewOver(link, f"r{i}", key) for i in range(12)]
+        self.assertEqual([a["status"] for a in answers], ["renewed"] + ["error"] * 11)
+        self.assertEqual({a.get("code") for a in answers[1:]}, {"RENEWAL_NOT_DUE"})
+        self.assertEqual(len(self.certificates()), 2)
+        self.assertIs(self.authority.crl, crl)
+        renewed = pki.loadCertificate(answers[0]["certificate"].encode("ascii"))
+        self.assertEqual(self.hub.store.getDevice(self.phoneId).serial, renewed.serial_number)
+
+    def test_oldCertificateWaitsForNewest(self):
+        """
+        A device that lost the answer to its renewal connects again with
+        its old certificate, which still works; it cannot renew with it
+        before the new certificate is due, and renews within the grace
+        period once the old one has expired.
+        """
+        key, cert = self.fixture.enrolDevice("phone")
+        self.clock.advance(RENEWAL_DUE)
+        self.authority.renew(self.phoneId, pki.makeCSR(pki.newKey(), "phone"), cert)
+        link = self.fixture.connectDevice(key, cert)
+        self.assertEqual(link.client.statuses(), ["registered"])
+        self.fixture.coalesce()
+        link.client.take()
+        self.assertEqual(self.renewOver(link)["code"], "RENEWAL_NOT_DUE")
+        self.expireBy(cert, 60)
+        grace = self.fixture.connectDevice(key, cert)
+        self.assertEqual(grace.client.statuses(), ["renewRequired"])
+        grace.client.take()
+        self.assertEqual(self.renewOver(grace, "g1")["status"], "renewed")
+
+    def test_graceRenewalBounded(self):
+        """
+        An expired certificate within the grace period may renew once per
+        link, but a device holds at most L{MAX_LIVE_CERTIFICATES}
+        unexpired certificates: further requests are C{RATE_LIMITED},
+        naming when it can renew again.  A new certificate supersedes all
+        but the one that was current, so at most two are valid at once
+        and the CRL gains one entry.
+        """
+        _, _, answers = self.graceRenewals(MAX_LIVE_CERTIFICATES + 3)
+        serials = [pki.loadCertificate(a["certificate"].encode("ascii")).serial_number
+                   for a in answers if a["status"] == "renewed"]
+        self.assertEqual(len(serials), MAX_LIVE_CERTIFICATES)
+        self.assertEqual({a.get("code") for a in answers[len(serials):]}, {"RATE_LIMITED"})
+        self.assertIn("can renew again after", answers[-1]["message"])
+        self.assertEqual([pki.isRevoked(self.authority.crl, s) for s in serials],
+                         [True, False, False])
+        self.assertEqual(len(list(self.authority.crl)), 1)
+
+    def test_supersededPushed(self):
+        """
+        A renewal that revokes a superseded certificate sends every
+        connected device the new CRL; the superseded certificate is then
+        refused C{CERT_REVOKED}, the newest registers.
+        """
+        key, cert = self.fixture.enrolDevice("phone")
+        self.expireBy(cert, 60)
+        laptop = self.device("laptop")
+        keys, certs = [], []
+        for i in range(MAX_LIVE_CERTIFICATES):
+            link = self.fixture.connectDevice(key, cert)
+            link.client.take()
+            keys.append(pki.newKey())
+            certs.append(pki.loadCertificate(
+                self.renewOver(link, f"g{i}", keys[-1])["certificate"].encode("ascii")))
+        [push] = [f for f in laptop.client.take() if f["payload"]["status"] == "crlUpdate"]
+        crl = pki.loadCRL(push["payload"]["crl"].encode("ascii"))
+        self.assertTrue(pki.crlListsSerial(crl, self.fixture.zone.caCert, certs[0].serial_number))
+        self.assertEqual(self.fixture.connectDevice(keys[0], certs[0]).client.codes(),
+                         ["CERT_REVOKED"])
+        self.assertEqual(self.fixture.connectDevice(keys[-1], certs[-1]).client.statuses(),
+                         ["registered"])
+
+
+class CRLPruningTests(_RenewalTestCase):
+    """
+    A revoked serial leaves the CRL once its certificate has expired.
+    """
+
+    def test_expiredSerialsDropped(self):
+        """
+        The next CRL signed after a revoked certificate's C{notAfter} no
+        longer lists it; one still valid stays listed.  The store still
+        knows it was revoked: the expired certificate is never offered
+        renewal.
+        """
+        key, cert = self.fixture.enrolDevice("phone")
+        self.clock.advance(RENEWAL_DUE)
+        newCert, _ = self.authority.renew(self.phoneId, pki.makeCSR(pki.newKey(), "phone"), cert)
+        self.authority.revoke(self.phoneId)
+        crl = self.authority.crl
+        self.assertTrue(pki.isRevoked(crl, cert.serial_number))
+        self.assertTrue(pki.isRevoked(crl, newCert.serial_number))
+        self.expireBy(cert, 60)
+        crl = self.authority.publishCRL()
+        self.assertFalse(pki.isRevoked(crl, cert.serial_number))
+        self.assertTrue(pki.isRevoked(crl, newCert.serial_number))
+        e = self.assertRaises(pki.CertificateError, self.authority.renewalIdentity, cert)
+        self.assertEqual(e.code, "CERT_REVOKED")
+
+    def test_supersededExpiredNeverRenews(self):
+        """
+        A superseded certificate (revoked at a renewal, its device still
+        enrolled) that has expired and left the CRL is refused
+        C{CERT_REVOKED}, not offered renewal.
+        """
+        _, _, answers = self.graceRenewals(MAX_LIVE_CERTIFICATES)
+        first = pki.loadCertificate(answers[0]["certificate"].encode("ascii"))
+        self.assertTrue(pki.isRevoked(self.authority.crl, first.serial_number))
+        self.expireBy(first, 60)
+        self.authority.publishCRL()
+        self.assertFalse(pki.isRevoked(self.authority.crl, first.serial_number))
+        e = self.assertRaises(pki.CertificateError, self.authority.renewalIdentity, first)
+        self.assertEqual(e.code, "CERT_REVOKED")

@@ -13,12 +13,13 @@ from datetime import timedelta
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
+from pz.crlparts import PIECE, CRLAssembler
 from pz.errors import ZoneError
 from pzh.authority import ZoneAuthority
 from pzh.hub import HubSettings
 from pzh.store import SQLiteHubStore
 
-from tests.pzh._support import ZONE, HubFixture
+from tests.pzh._support import RENEWAL_DUE, ZONE, HubFixture
 
 
 def crlOnDisk(fixture):
@@ -224,7 +225,7 @@ class HubRevokeTests(_RevocationTestCase):
         seen = []
         server = self.hub.registry.get(self.fixture.deviceId("phone"))
         abort = server.transport.abortConnection
-        broadcast = self.hub.registry.broadcast
+        sendPaced = self.hub.registry.sendPaced
 
         def onDisk():
             crl = crlOnDisk(self.fixture)
@@ -234,12 +235,12 @@ class HubRevokeTests(_RevocationTestCase):
             seen.append(("abort", onDisk()))
             abort()
 
-        def recordBroadcast(payload):
+        def recordPush(links, payloads):
             seen.append(("push", onDisk()))
-            broadcast(payload)
+            sendPaced(links, payloads)
 
         server.transport.abortConnection = recordAbort
-        self.patch(self.hub.registry, "broadcast", recordBroadcast)
+        self.patch(self.hub.registry, "sendPaced", recordPush)
         result = self.hub.revoke(self.fixture.deviceId("phone"))
         self.assertEqual(result["crl_number"], before + 1)
         self.assertEqual(seen, [("abort", (before + 1, True)), ("push", (before + 1, True))])
@@ -286,10 +287,10 @@ class HubRevokeTests(_RevocationTestCase):
         is then refused with C{CERT_REVOKED}.
         """
         oldKey, oldCert = self.fixture.enrolDevice("phone")
-        self.fixture.clock.advance(3600)
+        self.fixture.clock.advance(RENEWAL_DUE)
         newKey = pki.newKey()
-        newCert = self.authority.renew(self.fixture.deviceId("phone"),
-                                       pki.makeCSR(newKey, "phone"))
+        newCert, _ = self.authority.renew(self.fixture.deviceId("phone"),
+                                          pki.makeCSR(newKey, "phone"))
         result = self.hub.revoke(self.fixture.deviceId("phone"))
         self.assertEqual(sorted(result["serials"]),
                          sorted(format(c.serial_number, "x") for c in (oldCert, newCert)))
@@ -415,3 +416,60 @@ class StoreCertificateTests(SynchronousTestCase):
         listed = {serial for serial, _ in self.store.revocations()}
         self.assertNotIn(cert.serial_number, listed)
         self.assertIsNone(self.store.getDevice(self.fixture.deviceId("laptop")).revoked)
+
+
+class CRLDeliveryTests(_RevocationTestCase):
+    """
+    The CRL reaches devices whatever its size, and on every connection.
+    """
+
+    def crlFrames(self, link) -> list:
+        """
+        The payloads of the C{crlUpdate} frames C{link} received since the
+        last look.
+        """
+        return [f["payload"] for f in link.client.take()
+                if f["payload"].get("status") == "crlUpdate"]
+
+    def test_largePushInPieces(self):
+        """
+        A CRL far larger than one piece is pushed as numbered pieces of at
+        most L{PIECE} characters that join into the hub's CRL.
+        """
+        _, _, laptop = self.device("laptop")
+        self.fixture.revokeMany(3000, self.fixture.clock.seconds() + 86400)
+        self.device("phone")
+        laptop.client.take()
+        self.hub.revoke(self.fixture.deviceId("phone"))
+        self.fixture.flush()
+        pieces = self.crlFrames(laptop)
+        self.assertGreater(len(pieces), 1)
+        self.assertTrue(all(len(p["crl"]) <= PIECE for p in pieces))
+        assembler = CRLAssembler()
+        results = [assembler.add(p) for p in pieces]
+        self.assertEqual(pki.crlPEM(results[-1]), self.authority.crlPEM)
+        self.assertIsNone(laptop.client.lost)
+
+    def test_crlRequestOncePerLink(self):
+        """
+        C{crlRequest} is answered with the current CRL once per link and
+        CRL: asking again is C{BAD_REQUEST}, as is asking for one the hub
+        already pushed; a newer CRL may be asked for again.
+        """
+        _, _, phone = self.device("phone")
+        phone.client.sendProp(ZONE, {"status": "crlRequest"}, "q1")
+        self.fixture.flush()
+        [payload] = self.crlFrames(phone)
+        self.assertEqual(pki.loadCRL(payload["crl"].encode("ascii")), self.authority.crl)
+        phone.client.sendProp(ZONE, {"status": "crlRequest"}, "q2")
+        self.fixture.flush()
+        self.assertEqual(phone.client.codes(), ["BAD_REQUEST"])
+        self.device("laptop")
+        phone.client.take()
+        self.hub.revoke(self.fixture.deviceId("laptop"))
+        self.fixture.flush()
+        self.assertEqual(len(self.crlFrames(phone)), 1)
+        phone.client.sendProp(ZONE, {"status": "crlRequest"}, "q3")
+        self.fixture.flush()
+        self.assertEqual(phone.client.codes(), ["BAD_REQUEST"])
+        self.assertIsNone(phone.client.lost)

@@ -12,7 +12,7 @@ from pz.wire import Envelope, decodeEnvelope, encodeEnvelope
 from pzh.router import Router
 from pzh.store import DeviceRecord, SQLiteHubStore
 
-from tests.pzh._support import HubFixture
+from tests.pzh._support import RENEWAL_DUE, HubFixture
 
 ZONE = "anna@127.0.0.1"
 
@@ -179,6 +179,7 @@ class RenewTests(SynchronousTestCase):
         self.key, self.cert = self.fixture.enrolDevice("phone")
         self.link = _Link("phone")
         self.link.deviceId = self.fixture.deviceId("phone")
+        self.fixture.clock.advance(RENEWAL_DUE)
 
     def renew(self, csr) -> Envelope:
         return Envelope("prop", "", self.fixture.zone.zoneId, "r1",

@@ -166,6 +166,36 @@ class SQLiteHubStoreTests(SynchronousTestCase):
         self.assertEqual(self.store.getDevice("anna@h/phone").revoked, 500.0)
         self.assertEqual(self.store.revocations(), [(5, 500.0)])
 
+    def test_liveCertificates(self):
+        """
+        A device's certificates not expired at a time, revoked or not,
+        oldest expiry first; other devices' are left out.
+        """
+        self.store.addCertificate("anna@h/phone", BIG_SERIAL, 1000.0)
+        self.store.addCertificate("anna@h/phone", 11, 600.0)
+        self.store.addCertificate("anna@h/phone", 10, 400.0)
+        self.store.addCertificate("anna@h/laptop", 12, 1000.0)
+        self.store.addRevocation("anna@h/phone", 11, 300.0)
+        self.assertEqual(self.store.liveCertificates("anna@h/phone", 500.0),
+                         [(11, 600.0), (BIG_SERIAL, 1000.0)])
+        self.assertEqual(self.store.liveCertificates("anna@h/phone", 1000.0), [])
+
+    def test_activeRevocations(self):
+        """
+        Revocations whose certificate has expired are left out; one with
+        no recorded certificate stays.  L{revocations} still lists all,
+        and L{serialRevoked} still knows them.
+        """
+        self.store.addCertificate("anna@h/phone", BIG_SERIAL, 1000.0)
+        self.store.addCertificate("anna@h/phone", 11, 600.0)
+        for serial in (BIG_SERIAL, 11, 7):
+            self.store.addRevocation("anna@h/phone", serial, 300.0)
+        self.assertEqual(sorted(self.store.activeRevocations(700.0)),
+                         [(7, 300.0), (BIG_SERIAL, 300.0)])
+        self.assertEqual(len(self.store.revocations()), 3)
+        self.assertTrue(self.store.serialRevoked(11))
+        self.assertFalse(self.store.serialRevoked(12))
+
     def test_revokeUnknownDevice(self):
         """
         Revoking a device never enrolled revokes nothing.

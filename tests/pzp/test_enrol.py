@@ -149,6 +149,26 @@ class HubFixture:
         self.hub.authority.publishCRL()
 
 
+#: A frame limit for devices in tests with a large CRL: room for one piece
+#: (L{pz.crlparts.PIECE}) and its envelope, not for the whole CRL.
+SMALL_FRAME = 70 * 1024
+
+
+def growCRL(fixture, count: int = 3000):
+    """
+    Revoke C{count} certificates of a device long gone and publish the CRL,
+    now larger than L{SMALL_FRAME} (some 130 KB); return it.
+    """
+    notAfter = fixture.clock.seconds() + 86400
+    for i in range(count):
+        serial = 10 ** 30 + i * 7919
+        fixture.store.addCertificate(f"{ZONE}/gone", serial, notAfter)
+        fixture.store.addRevocation(f"{ZONE}/gone", serial, fixture.clock.seconds())
+    crl = fixture.hub.authority.publishCRL()
+    assert len(pki.crlPEM(crl)) > 1.5 * SMALL_FRAME
+    return crl
+
+
 def recordHubEnvelopes(testCase) -> list:
     """
     Record the name of every envelope the hub's protocol receives.
@@ -213,6 +233,20 @@ class EnrolmentOverTLSTests(SynchronousTestCase):
                          result.cert.serial_number)
         self.assertTrue(protocol.transport.disconnecting)
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_largeCRL(self):
+        """
+        A zone whose CRL is larger than the device's frame limit still
+        enrols it: the CRL comes ahead of C{enrolled} in pieces, which the
+        device joins and checks like a whole one.
+        """
+        crl = growCRL(self.fixture)
+        code = self.hub.enrolment.newCode("phone")
+        protocol = EnrolmentProtocol(code, pki.newKey(), "phone", self.clock)
+        protocol.MAX_LENGTH = SMALL_FRAME
+        self.fixture.connectProtocol(tls.enrolmentClientOptions(code.host), protocol)
+        result = self.successResultOf(protocol.result)
+        self.assertEqual(pki.crlPEM(result.crl), pki.crlPEM(crl))
 
     def test_wrongFingerprint(self):
         """

@@ -20,7 +20,8 @@ from pzp.hublink import HubLinkProtocol, RevokedError, zoneErrorFrom
 from pzp.inbox import MAX_TEXT, Inbox
 from pzp.proxy import ProxySettings
 from tests.pzp.test_enrol import (
-    HOST, ZONE, HubFixture, PeerCertTransport, frame, frames, prop,
+    HOST, SMALL_FRAME, ZONE, HubFixture, PeerCertTransport, frame, frames, growCRL, prop,
+    recordHubEnvelopes,
 )
 
 
@@ -81,7 +82,7 @@ class HubLinkOverTLSTests(SynchronousTestCase):
         self.clock = self.fixture.clock
         self.pumps = []
 
-    def link(self, name, settings=ProxySettings(), credentials=None):
+    def link(self, name, settings=ProxySettings(), credentials=None, maxFrame=None):
         """
         Connect device C{name} (enrolled now unless C{credentials} are
         given) to the hub: its link and fake proxy.
@@ -89,6 +90,8 @@ class HubLinkOverTLSTests(SynchronousTestCase):
         creds = credentials or self.fixture.credentials(name)
         proxy = FakeProxy(self.clock, creds, Inbox(self.mktemp(), self.clock), settings)
         link = HubLinkProtocol(proxy)
+        if maxFrame is not None:
+            link.MAX_LENGTH = maxFrame
         options = tls.pzpClientOptions(creds.caCert, creds.key, creds.cert, HOST)
         _, _, pump = self.fixture.connectProtocol(options, link)
         self.pumps.append(pump)
@@ -120,6 +123,58 @@ class HubLinkOverTLSTests(SynchronousTestCase):
                          "CERT_REVOKED")
         self.assertTrue(self.pumps[0].clientIO.disconnected)
         self.assertEqual(proxy.hubInputs.lostReasons, [])
+
+    def test_largeCRLPushed(self):
+        """
+        A revocation whose CRL is larger than a connected device's frame
+        limit reaches the device in pieces; the device joins them into
+        the hub's CRL and stays connected.
+        """
+        growCRL(self.fixture)
+        link, proxy = self.link("phone", maxFrame=SMALL_FRAME)
+        self.fixture.credentials("laptop")
+        self.fixture.hub.revoke(f"{ZONE}/laptop")
+        self.clock.advance(0)
+        self.flush()
+        [crl] = proxy.crls
+        self.assertEqual(pki.crlPEM(crl), self.fixture.hub.authority.crlPEM)
+        self.assertFalse(self.pumps[0].clientIO.disconnected)
+
+    def test_revokedLargeCRL(self):
+        """
+        A revoked device whose evidence is larger than its frame limit gets
+        it in pieces ahead of C{CERT_REVOKED}, and the failure carries the
+        joined CRL, which lists the device.
+        """
+        growCRL(self.fixture)
+        creds = self.fixture.credentials("phone")
+        self.fixture.revoke(creds.deviceId)
+        link, proxy = self.link("phone", credentials=creds, maxFrame=SMALL_FRAME)
+        self.flush()
+        error = self.failureResultOf(link.registered, RevokedError).value
+        self.assertTrue(pki.crlListsSerial(error.crl, creds.caCert, creds.cert.serial_number))
+
+    def test_currentCRLOnConnect(self):
+        """
+        A device that holds an older CRL than the hub (it was away during
+        a revocation) asks for the current one on connecting and gets it;
+        one that holds the current CRL asks for nothing.
+        """
+        seen = recordHubEnvelopes(self)
+        creds = self.fixture.credentials("phone")
+        self.fixture.credentials("laptop")
+        self.fixture.hub.revoke(f"{ZONE}/laptop")
+        link, proxy = self.link("phone", credentials=creds)
+        self.clock.advance(0)
+        self.flush()
+        [crl] = proxy.crls
+        self.assertEqual(pki.crlNumber(crl), pki.crlNumber(self.fixture.hub.authority.crl))
+        self.assertIn("crlRequest", seen)
+        del seen[:]
+        self.link("tablet")
+        self.clock.advance(0)
+        self.flush()
+        self.assertNotIn("crlRequest", seen)
 
     def test_pzpUpdate(self):
         """

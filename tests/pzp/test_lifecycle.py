@@ -314,7 +314,7 @@ class RenewalScheduleTests(LifecycleTestBase):
         server = self.hub.registry.get(PHONE)
         authorityRenew = self.hub.authority.renew
 
-        def refuse(deviceId, csr):
+        def refuse(deviceId, csr, presented=None, grace=False):
             raise ZoneError("CERT_INVALID", "not today")
 
         self.patch(self.hub.authority, "renew", refuse)
