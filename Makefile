@@ -20,6 +20,15 @@ $(STAMP): setup.cfg setup.py
 	$(BIN)/python -m pip install --quiet -e '.[test,docs]' --config-settings editable_mode=compat
 	touch $@
 
+# sslyze, the outside TLS scanner a test runs against the hub's ports, gets a
+# virtualenv of its own: it pins cryptography below the version the project
+# runs on.
+SSLYZE  := $(VENV)/sslyze/bin/sslyze
+
+$(SSLYZE): | $(STAMP)
+	$(PYTHON) -m venv $(VENV)/sslyze
+	$(VENV)/sslyze/bin/python -m pip install --quiet 'sslyze>=6.3.1'
+
 # System tools the tests, benchmarks and docs call, installed where missing:
 # $(call need,COMMAND,DEBIAN-PACKAGE ...)
 define need
@@ -63,7 +72,7 @@ run: $(STAMP) systools
 stop:
 	@if [ -f $(RUN_DIR)/hub.pid ]; then kill $$(cat $(RUN_DIR)/hub.pid) && echo "hub stopped"; fi
 
-test: $(STAMP) systools
+test: $(STAMP) systools $(SSLYZE)
 	$(BIN)/trial --jobs 2 tests
 
 bench: $(STAMP) systools

@@ -10,13 +10,11 @@ from datetime import timedelta
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService, TimerService
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
-from twisted.internet.ssl import PrivateCertificate
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 
-from pz import pki
 from pz.admin import AdminService
-from pz.tls import hubServerOptions
+from pz.tls import hubServerOptions, serverOptions
 from pzh.admin import HubAdmin
 from pzh.hub import Hub, HubSettings
 from pzh.portal.tap import hubPortal
@@ -141,11 +139,9 @@ def makeService(options, reactor=None):
         _tcpEndpoint(reactor, options["port"], options["interface"]), tlsFactory
     ).setServiceParent(top)
     if options["web-port"]:
-        webCert = PrivateCertificate.loadPEM(
-            pki.keyPEM(zone.hubKey) + pki.certificatePEM(zone.hubCert)
-        )
+        webTLS = serverOptions(zone.hubKey, zone.hubCert, [zone.caCert])
         StreamServerEndpointService(
-            _tcpEndpoint(reactor, options["web-port"], options["interface"], webCert.options()),
+            _tcpEndpoint(reactor, options["web-port"], options["interface"], webTLS),
             makeSite(hub, portal),
         ).setServiceParent(top)
     AdminService(reactor, zone.dataDir, HubAdmin(hub)).setServiceParent(top)

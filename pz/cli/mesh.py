@@ -172,9 +172,11 @@ def _httpClient(reactor, caFile: Optional[str], insecure: bool):
     """
     from treq.client import HTTPClient
     from twisted.internet.ssl import Certificate
-    from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
+    from twisted.web.client import Agent, HTTPConnectionPool
     from twisted.web.iweb import IPolicyForHTTPS
     from zope.interface import implementer
+
+    from pz.tls import enrolmentClientOptions, httpsClientPolicy
 
     if caFile:
         try:
@@ -182,10 +184,8 @@ def _httpClient(reactor, caFile: Optional[str], insecure: bool):
                 root = Certificate.loadPEM(f.read())
         except Exception as e:
             raise ZoneError("BAD_REQUEST", f"cannot read the CA certificate {caFile}: {e}")
-        policy = BrowserLikePolicyForHTTPS(trustRoot=root)
+        policy = httpsClientPolicy(root)
     elif insecure:
-        from pz.tls import enrolmentClientOptions
-
         @implementer(IPolicyForHTTPS)
         class _TrustAnything:
             def creatorForNetloc(self, hostname, port):
@@ -193,7 +193,7 @@ def _httpClient(reactor, caFile: Optional[str], insecure: bool):
 
         policy = _TrustAnything()
     else:
-        policy = BrowserLikePolicyForHTTPS()
+        policy = httpsClientPolicy()
     pool = HTTPConnectionPool(reactor, persistent=False)
     return HTTPClient(Agent(reactor, contextFactory=policy, pool=pool))
 
