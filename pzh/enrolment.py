@@ -11,7 +11,6 @@ person who asked for the code decides what the device is called.
 import hashlib
 import hmac
 import os
-import re
 import base64
 from collections import deque
 from typing import Optional
@@ -21,20 +20,11 @@ from twisted.logger import Logger
 
 from pz import pki
 from pz.errors import ZoneError
+from pz.ids import validDeviceName
 from pz.pairing import PairingCode
 from pzh.store import DeviceRecord, IHubStore, TokenRecord
 
 __all__ = ["Enrolment", "RateLimiter", "validDeviceName", "tokenHash"]
-
-_DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
-
-
-def validDeviceName(name: str) -> bool:
-    """
-    Whether C{name} may be a device name (the last part of a device id).
-    """
-    return isinstance(name, str) and bool(_DEVICE_NAME.match(name))
-
 
 def tokenHash(token: str) -> str:
     """
