@@ -96,10 +96,10 @@ def _asZoneError(failure, portal: Optional[str], ca: Optional[str] = None) -> Zo
     """
     Say what went wrong in pzctl's terms: a stable code and a sentence.
     """
-    from twisted.internet.defer import CancelledError
-    from twisted.internet.error import ConnectError, DNSLookupError
     from OpenSSL import SSL
     from service_identity import VerificationError
+    from twisted.internet.defer import CancelledError
+    from twisted.internet.error import ConnectError, DNSLookupError
     from twisted.web.client import (
         RequestTransmissionFailed,
         ResponseFailed,
