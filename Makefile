@@ -22,6 +22,15 @@ $(STAMP): setup.cfg setup.py
 	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
 	touch $@
 
+# sslyze, the outside TLS scanner a test runs against the hub's ports, gets a
+# virtualenv of its own: it pins cryptography below the version the project
+# runs on.
+SSLYZE  := $(VENV)/sslyze/bin/sslyze
+
+$(SSLYZE): | $(STAMP)
+	$(PYTHON) -m venv $(VENV)/sslyze
+	$(VENV)/sslyze/bin/python -m pip install --quiet 'sslyze>=6.3.1'
+
 # System tools the tests, benchmarks and docs call, installed where missing:
 # $(call need,COMMAND,DEBIAN-PACKAGE ...)
 define need
@@ -69,7 +78,7 @@ stop:
 	  else echo "hub was not running (stale $(RUN_DIR)/hub.pid removed)"; rm -f $(RUN_DIR)/hub.pid; fi; \
 	fi
 
-test: $(STAMP) systools
+test: $(STAMP) systools $(SSLYZE)
 	$(BIN)/trial --jobs 2 tests
 
 bench: $(STAMP) systools

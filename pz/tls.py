@@ -21,7 +21,14 @@ device does not have the CA yet; it accepts any server certificate at the TLS
 layer and checks the hub's certificate afterwards against the CA whose
 fingerprint the pairing code pinned (L{verifyHubCertificate}).
 
-Every link is TLS 1.2 or later.
+Every link, and every TLS port of the project (the hub's device and web
+ports, a standalone Mesh portal's HTTPS port, and the HTTPS clients that
+talk to portals), is TLS 1.2 or later with forward secrecy and
+authenticated encryption only: on TLS 1.2 the ECDHE suites with AES-GCM or
+ChaCha20-Poly1305, never a CBC suite; TLS 1.3 suites are all of that kind.
+L{tlsSettings} is that rule, given to every L{CertificateOptions} the
+project makes; L{serverOptions} and L{httpsClientPolicy} are the shapes a
+new port or client takes.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from service_identity.cryptography import (
 )
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
 from twisted.internet.ssl import (
+    AcceptableCiphers,
     Certificate,
     CertificateOptions,
     KeyPair,
@@ -48,6 +56,7 @@ from twisted.internet.ssl import (
     TLSVersion,
     optionsForClientTLS,
 )
+from twisted.web.iweb import IPolicyForHTTPS
 from zope.interface import implementer
 
 from pz import pki
@@ -55,6 +64,10 @@ from pz.pki import CertificateError
 
 __all__ = [
     "MINIMUM_TLS_VERSION",
+    "ACCEPTABLE_CIPHERS",
+    "tlsSettings",
+    "serverOptions",
+    "httpsClientPolicy",
     "hubServerOptions",
     "pzpClientOptions",
     "enrolmentClientOptions",
@@ -64,6 +77,26 @@ __all__ = [
 
 #: The oldest TLS version any zone link accepts.
 MINIMUM_TLS_VERSION = TLSVersion.TLSv1_2
+
+#: The TLS 1.2 cipher suites any zone link accepts: ECDHE key exchange (so
+#: forward secrecy) with an AEAD cipher, AES-GCM or ChaCha20-Poly1305.  CBC
+#: suites are out (padding-oracle and Lucky 13 attacks on their
+#: MAC-then-encrypt), and so are static RSA key exchange and finite-field
+#: DHE.  TLS 1.3 suites are not chosen by this list: OpenSSL's TLS 1.3
+#: defaults are all AEAD with (EC)DHE.
+ACCEPTABLE_CIPHERS = AcceptableCiphers.fromOpenSSLCipherString(
+    "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL:!PSK"
+)
+
+
+def tlsSettings() -> dict:
+    """
+    The keyword arguments of L{CertificateOptions} that make the project's
+    TLS rule (L{MINIMUM_TLS_VERSION}, L{ACCEPTABLE_CIPHERS}): every TLS
+    context of the project, server or client, is built with them, so that
+    no port accepts what another refuses.
+    """
+    return {"raiseMinimumTo": MINIMUM_TLS_VERSION, "acceptableCiphers": ACCEPTABLE_CIPHERS}
 
 
 def _x509(cert: x509.Certificate) -> X509:
@@ -182,7 +215,7 @@ def hubServerOptions(caCert: x509.Certificate, hubKey, hubCert: x509.Certificate
         privateKey=_pkey(hubKey),
         certificate=_x509(hubCert),
         extraCertChain=[_x509(caCert)],
-        raiseMinimumTo=MINIMUM_TLS_VERSION,
+        **tlsSettings(),
     )
     # CertificateOptions builds its context once and caches it; adjust that
     # context before any connection uses (and so freezes) it.
@@ -195,6 +228,59 @@ def hubServerOptions(caCert: x509.Certificate, hubKey, hubCert: x509.Certificate
     # holds thousands of mostly silent links.
     context.set_mode(SSL.MODE_RELEASE_BUFFERS)
     return options
+
+
+def serverOptions(key, cert: x509.Certificate, chain=()) -> CertificateOptions:
+    """
+    TLS options for a plain HTTPS port (the hub's web port, a standalone
+    Mesh portal): present C{cert}, with the certificates of C{chain} after
+    it, under the project's TLS rule (L{tlsSettings}); no client
+    certificate is asked for.
+
+    @param key: the private key of C{cert} (C{cryptography} or pyOpenSSL).
+    @param cert: the server certificate (C{cryptography} or pyOpenSSL).
+    @param chain: the certificates that vouch for C{cert}, issuer first.
+    """
+    return CertificateOptions(
+        privateKey=_pkey(key),
+        certificate=_x509(cert),
+        extraCertChain=[_x509(c) for c in chain],
+        **tlsSettings(),
+    )
+
+
+@implementer(IPolicyForHTTPS)
+class _HTTPSClientPolicy:
+    """
+    An HTTPS client policy like Twisted's C{BrowserLikePolicyForHTTPS}
+    (verify the server's certificate and host name against C{trustRoot}, or
+    the platform's roots), under the project's TLS rule.
+
+    @ivar _trustRoot: what to trust, or C{None} for the platform's roots.
+    """
+
+    def __init__(self, trustRoot=None) -> None:
+        self._trustRoot = trustRoot
+
+    def creatorForNetloc(self, hostname: bytes, port: int) -> IOpenSSLClientConnectionCreator:
+        """
+        The client TLS options for a connection to C{hostname}.
+        """
+        return optionsForClientTLS(
+            hostname.decode("ascii"),
+            trustRoot=self._trustRoot,
+            extraCertificateOptions=tlsSettings(),
+        )
+
+
+def httpsClientPolicy(trustRoot=None) -> IPolicyForHTTPS:
+    """
+    The policy an HTTPS client of the project (C{pzctl mesh}, a portal
+    replica) gives Twisted's C{Agent}: trust C{trustRoot} (a L{Certificate},
+    or C{None} for the platform's roots) and check the host name, TLS 1.2
+    or later with AEAD suites only.
+    """
+    return _HTTPSClientPolicy(trustRoot)
 
 
 def pzpClientOptions(
@@ -213,7 +299,7 @@ def pzpClientOptions(
         hubHost,
         trustRoot=Certificate(_x509(caCert)),
         clientCertificate=clientCertificate,
-        extraCertificateOptions={"raiseMinimumTo": MINIMUM_TLS_VERSION},
+        extraCertificateOptions=tlsSettings(),
     )
 
 
@@ -229,7 +315,7 @@ class _UnverifiedClientOptions:
     """
 
     def __init__(self, hubHost: str) -> None:
-        self._options = CertificateOptions(raiseMinimumTo=MINIMUM_TLS_VERSION)
+        self._options = CertificateOptions(**tlsSettings())
         if _isIPAddress(hubHost):
             self._serverName = None
         else:

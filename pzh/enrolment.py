@@ -20,7 +20,6 @@ as it bounds the guesses against every live code together.
 import hashlib
 import hmac
 import os
-import re
 import base64
 from collections import deque
 from typing import Optional
@@ -30,6 +29,7 @@ from twisted.logger import Logger
 
 from pz import pki
 from pz.errors import ZoneError
+from pz.ids import validDeviceName
 from pz.pairing import PairingCode
 from pzh.store import DeviceRecord, IHubStore, TokenRecord
 
@@ -40,16 +40,6 @@ __all__ = ["Enrolment", "RateLimiter", "validDeviceName", "tokenHash", "ZONE_GUE
 ZONE_GUESSES = 30
 
 _ZONE = "zone"
-
-_DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
-
-
-def validDeviceName(name: str) -> bool:
-    """
-    Whether C{name} may be a device name (the last part of a device id).
-    """
-    return isinstance(name, str) and bool(_DEVICE_NAME.match(name))
-
 
 def tokenHash(token: str) -> str:
     """

@@ -11,16 +11,14 @@ from twisted.application import service
 from twisted.logger import Logger
 from twisted.application.internet import StreamServerEndpointService, TimerService
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
-from twisted.internet.ssl import PrivateCertificate
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 
-from pz import pki
 from pz.admin import AdminService
 from pz.process import (
     DataDirLock, ProcessRoot, checkCanListen, exitOnStartupError, logObserverFor, placeTwistdFiles,
 )
-from pz.tls import hubServerOptions
+from pz.tls import hubServerOptions, serverOptions
 from pzh.admin import HubAdmin
 from pzh.hub import Hub, HubSettings
 from pzh.portal.tap import hubPortal
@@ -199,14 +197,12 @@ def _makeService(options, reactor):
         _tcpEndpoint(reactor, options["port"], options["interface"]), tlsFactory
     ).setServiceParent(top)
     if options["web-port"]:
-        webCert = PrivateCertificate.loadPEM(
-            pki.keyPEM(zone.hubKey) + pki.certificatePEM(zone.hubCert)
-        )
+        webTLS = serverOptions(zone.hubKey, zone.hubCert, [zone.caCert])
         site = makeSite(hub, portal, sizedForFileLimit(options["web-limits"], raiseFileLimit()),
                         reactor)
         StreamServerEndpointService(
             _tcpEndpoint(reactor, options["web-port"], options["interface"]),
-            webFactory(site, webCert.options()),
+            webFactory(site, webTLS),
         ).setServiceParent(top)
     AdminService(reactor, zone.dataDir, HubAdmin(hub)).setServiceParent(top)
     # twistd may fork to daemonise after this returns: no database

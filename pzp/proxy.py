@@ -23,6 +23,7 @@ from zope.interface import implementer
 
 from pz import pki
 from pz.errors import ZoneError
+from pz.ids import checkDeviceId
 from pz.tls import enrolmentClientOptions, pzpClientOptions
 from pzp.enrol import EnrolmentProtocol
 from pzp.hublink import HubLinkProtocol, RenewedError, RevokedError
@@ -478,6 +479,7 @@ class Proxy(service.MultiService):
         """
         if not isinstance(to, str) or not isinstance(text, str) or len(text) > MAX_TEXT:
             raise ZoneError("BAD_REQUEST", f"send needs a device id and a text of at most {MAX_TEXT} characters")
+        checkDeviceId(to)
         if self.mode != "Hub":
             raise ZoneError("NOT_CONNECTED", "this device has not enrolled in a zone yet")
         return self.hubInputs.send(to, {"status": "message", "text": text})

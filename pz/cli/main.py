@@ -6,12 +6,15 @@ C{--hub-dir DIR} acts on a hub, C{--pzp-dir DIR} on a device.  What the
 hub's store alone can answer (pairing codes, the list of devices) works
 whether the hub runs or not; what needs the live process (who is connected,
 sending a message, a device's state) goes through its admin socket.
-Output is for people unless C{--json} is given; errors print one line on
-stderr and exit non-zero.
+Output is for people unless C{--json} is given.  The global options
+(C{--hub-dir}, C{--pzp-dir}, C{--json}) go before or after the command.
+Every error, a wrong command line included, prints one line
+C{pzctl: CODE: sentence} on stderr and exits with status 1.
 """
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import datetime, timezone
@@ -31,6 +34,58 @@ def _iso(when):
     if when is None:
         return None
     return datetime.fromtimestamp(when, timezone.utc).isoformat(timespec="seconds")
+
+
+class _Parser(argparse.ArgumentParser):
+    """
+    An argument parser whose errors are one C{pzctl: BAD_REQUEST: ...}
+    line and exit status 1, as the README promises, instead of argparse's
+    usage block and status 2.  The sub-command parsers are of this class
+    too (argparse makes them with the parent's class).
+    """
+
+    def error(self, message: str):
+        raise ZoneError("BAD_REQUEST", f"{message} (see {self.prog} --help)")
+
+
+#: The file that marks a hub's data directory (L{pzh.zone.ZONE_FILE}),
+#: named here so that device commands need not import the hub's modules.
+_HUB_MARKER = "zone.json"
+
+
+def _isHubDir(path: str) -> bool:
+    """
+    Whether C{path} holds a hub's zone (C{twistd pzh}).
+    """
+    return os.path.isfile(os.path.join(path, _HUB_MARKER))
+
+
+def _isDeviceDir(path: str) -> bool:
+    """
+    Whether C{path} holds a device's zone or Mesh directory (C{twistd pzp}).
+    """
+    from pz.mesh.device import MeshDevice
+    from pzp.zonedir import ZoneDirectory
+
+    return os.path.isdir(ZoneDirectory(path).path) or os.path.isdir(MeshDevice(path).path)
+
+
+def _checkDataDirs(args) -> None:
+    """
+    Refuse a hub's data directory given as C{--pzp-dir} and a device's as
+    C{--hub-dir}, saying which flag it needs, before anything asks the
+    process there a command it does not know.
+    """
+    if args.pzp_dir and _isHubDir(args.pzp_dir):
+        raise ZoneError(
+            "BAD_REQUEST",
+            f"{args.pzp_dir} is a hub's data directory (twistd pzh); use --hub-dir {args.pzp_dir}",
+        )
+    if args.hub_dir and not _isHubDir(args.hub_dir) and _isDeviceDir(args.hub_dir):
+        raise ZoneError(
+            "BAD_REQUEST",
+            f"{args.hub_dir} is a device's data directory (twistd pzp); use --pzp-dir {args.hub_dir}",
+        )
 
 
 def _needs(args, attr: str, flag: str) -> str:
@@ -56,7 +111,10 @@ def cmdPair(args) -> None:
 
     zone, store = _hubStore(_needs(args, "hub_dir", "--hub-dir"))
     code = Enrolment(zone, store, None, _WallClock(), args.lifetime).newCode(args.device)
-    print(code)
+    if args.json:
+        print(json.dumps({"code": str(code), "device": f"{zone.zoneId}/{args.device}"}))
+    else:
+        print(code)
 
 
 def cmdZone(args) -> None:
@@ -213,9 +271,12 @@ def cmdStatus(args) -> None:
 
 def cmdSend(args) -> None:
     from pz.admin import adminCall
+    from pz.ids import checkDeviceId
 
-    adminCall(_needs(args, "pzp_dir", "--pzp-dir"), "send", {"to": args.to, "text": args.text})
-    print(f"delivered to {args.to}")
+    pzpDir = _needs(args, "pzp_dir", "--pzp-dir")
+    checkDeviceId(args.to)
+    result = adminCall(pzpDir, "send", {"to": args.to, "text": args.text})
+    print(json.dumps(result) if args.json else f"delivered to {args.to}")
 
 
 def cmdInbox(args) -> None:
@@ -233,52 +294,89 @@ def cmdInbox(args) -> None:
         print(f"{m['received']}  {m['from']}: {m['text']}")
 
 
+def _globalOptions(default) -> argparse.ArgumentParser:
+    """
+    The options every command takes, before or after its name: with
+    C{default} on the top-level parser, and with L{argparse.SUPPRESS} on
+    each sub-command's, so that an option given before the command is not
+    reset by the sub-command's default.
+    """
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--hub-dir", metavar="DIR", default=default(None),
+                   help="data directory of a hub (twistd pzh)")
+    p.add_argument("--pzp-dir", metavar="DIR", default=default(None),
+                   help="data directory of a device (twistd pzp)")
+    p.add_argument("--json", action="store_true", default=default(False),
+                   help="print JSON instead of text")
+    return p
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pzctl", description="Administer a personal zone.")
-    p.add_argument("--hub-dir", metavar="DIR", help="data directory of a hub (twistd pzh)")
-    p.add_argument("--pzp-dir", metavar="DIR", help="data directory of a device (twistd pzp)")
+    top = _globalOptions(lambda value: value)
+    common = _globalOptions(lambda value: argparse.SUPPRESS)
+    p = _Parser(
+        prog="pzctl", parents=[top],
+        description="Administer a personal zone: a hub (--hub-dir) or a device (--pzp-dir).",
+        epilog="Errors print one line, 'pzctl: CODE: sentence', on stderr and exit with status 1.",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    s = sub.add_parser("pair", help="print a one-time pairing code for a new device (hub)")
+    def command(name, help, description, func):
+        s = sub.add_parser(name, help=help, description=description, parents=[common])
+        s.set_defaults(func=func)
+        return s
+
+    s = command("pair", "print a one-time pairing code for a new device (hub)",
+                "Print a one-time pairing code for a new device called NAME: give it to the "
+                "device's 'twistd pzp --pair'. It works whether the hub runs or not; the code "
+                "is single use and valid for --lifetime seconds.", cmdPair)
     s.add_argument("--device", required=True, metavar="NAME", help="name the device will get")
     s.add_argument("--lifetime", type=float, default=600.0, metavar="SECONDS",
                    help="how long the code stays valid (default 600)")
-    s.set_defaults(func=cmdPair)
 
-    s = sub.add_parser("devices", help="list every device ever enrolled (hub)")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmdDevices)
+    command("devices", "list every device ever enrolled (hub)",
+            "List every device ever enrolled in the hub's zone with its state (connected, "
+            "disconnected or revoked), address, last contact and certificate expiry.",
+            cmdDevices)
 
-    s = sub.add_parser("revoke", help="revoke a device: cut it off and make it erase the zone (hub)")
-    s.add_argument("device", metavar="DEVICE_ID")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmdRevoke)
+    s = command("revoke", "revoke a device: cut it off and make it erase the zone (hub)",
+                "Revoke a device: sign a new CRL listing its certificates, drop its link and "
+                "push the CRL to every device; on its next connection it erases its zone data. "
+                "With the hub stopped, the CRL is signed here and served when the hub starts.",
+                cmdRevoke)
+    s.add_argument("device", metavar="DEVICE_ID", help="the device's id, ZONE/NAME")
 
-    s = sub.add_parser("zone", help="print the zone id (hub)")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmdZone)
+    command("zone", "print the zone id (hub)",
+            "Print the hub's zone id (and, with --json, its CA fingerprint and address).",
+            cmdZone)
 
-    s = sub.add_parser("wait", help="wait until the hub runs, or the device reaches a state")
-    s.add_argument("--timeout", type=float, default=30.0)
-    s.add_argument("--mode", default="Hub", choices=["Virgin", "Hub"])
+    s = command("wait", "wait until the hub runs, or the device reaches a state",
+                "Wait until the hub of --hub-dir answers, or until the device of --pzp-dir "
+                "reaches --mode/--state (then print its status as JSON); fail with TIMEOUT "
+                "after --timeout seconds.", cmdWait)
+    s.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="how long to wait (default 30)")
+    s.add_argument("--mode", default="Hub", choices=["Virgin", "Hub"],
+                   help="the device mode to wait for (default Hub)")
     s.add_argument("--state", default="Connected",
-                   choices=["NotConnected", "Connecting", "Connected", "Disconnecting"])
-    s.set_defaults(func=cmdWait)
+                   choices=["NotConnected", "Connecting", "Connected", "Disconnecting"],
+                   help="the device state to wait for (default Connected)")
 
-    s = sub.add_parser("status", help="mode and state of a device (device)")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmdStatus)
+    command("status", "mode and state of a device (device)",
+            "Show the device's id, zone, mode (Virgin or Hub) and state, its hub, and the "
+            "last error it met; with --json also its certificate, CRL and peers.", cmdStatus)
 
-    s = sub.add_parser("send", help="send a text message to another device (device)")
-    s.add_argument("to", metavar="TO_DEVICE_ID")
-    s.add_argument("text", metavar="TEXT")
-    s.set_defaults(func=cmdSend)
+    s = command("send", "send a text message to another device (device)",
+                "Send a text message through the hub to another device of the zone; "
+                "return once that device acknowledged it.", cmdSend)
+    s.add_argument("to", metavar="TO_DEVICE_ID",
+                   help="the receiving device's id, ZONE/NAME (pzctl devices lists them)")
+    s.add_argument("text", metavar="TEXT", help="the message")
 
-    s = sub.add_parser("inbox", help="messages this device received (device)")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=cmdInbox)
+    command("inbox", "messages this device received (device)",
+            "List the messages this device received: sender, text and time.", cmdInbox)
     from pz.cli.mesh import addMeshCommands
-    addMeshCommands(sub)
+    addMeshCommands(sub, [common])
     return p
 
 
@@ -286,8 +384,9 @@ def main(argv=None) -> int:
     """
     Run C{pzctl}; returns the exit status.
     """
-    args = _parser().parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
+        _checkDataDirs(args)
         args.func(args)
     except ZoneError as e:
         print(f"pzctl: {e.code}: {e.message}", file=sys.stderr)

@@ -61,13 +61,50 @@ def _defaultDeviceName() -> str:
     return name.lstrip("._-") or "device"
 
 
-def _asZoneError(failure, portal: Optional[str]) -> ZoneError:
+def _tlsRefusal(error, portal: Optional[str], ca: Optional[str]) -> ZoneError:
+    """
+    Say in one sentence why no TLS connection with the portal could be
+    made, and what to pass: C{error} is the OpenSSL or C{service_identity}
+    error the connection failed with.
+    """
+    from OpenSSL import SSL
+
+    if isinstance(error, SSL.Error):
+        reasons = [
+            str(detail[-1]) for detail in (error.args[0] if error.args else [])
+            if isinstance(detail, tuple) and detail
+        ]
+        if "certificate verify failed" not in reasons:
+            said = ", ".join(reasons) or "the handshake failed"
+            return ZoneError("CERT_UNTRUSTED", f"no TLS connection with the portal at {portal}: {said}")
+        if ca is None:
+            return ZoneError(
+                "CERT_UNTRUSTED",
+                f"the portal at {portal} presented a certificate this machine does not trust; "
+                "pass --ca FILE, the CA that signed it (for a hub's portal: --ca HUB_DIR/ca.pem)",
+            )
+        return ZoneError(
+            "CERT_UNTRUSTED",
+            f"the portal at {portal} presented a certificate that the CA in {ca} did not sign",
+        )
+    return ZoneError(
+        "CERT_UNTRUSTED", f"the certificate of the portal at {portal} is not for its host: {error}"
+    )
+
+
+def _asZoneError(failure, portal: Optional[str], ca: Optional[str] = None) -> ZoneError:
     """
     Say what went wrong in pzctl's terms: a stable code and a sentence.
     """
+    from OpenSSL import SSL
+    from service_identity import VerificationError
     from twisted.internet.defer import CancelledError
     from twisted.internet.error import ConnectError, DNSLookupError
-    from twisted.web.client import ResponseFailed, ResponseNeverReceived
+    from twisted.web.client import (
+        RequestTransmissionFailed,
+        ResponseFailed,
+        ResponseNeverReceived,
+    )
 
     from pz.mesh.client import MeshPortalError
     from pz.mesh.errors import MeshError, MeshSignatureError
@@ -90,11 +127,13 @@ def _asZoneError(failure, portal: Optional[str]) -> ZoneError:
         return ZoneError("NOT_RUNNING", f"no portal answers at {portal}: {error}")
     if isinstance(error, CancelledError):
         return ZoneError("TIMEOUT", f"the portal at {portal} did not answer in time")
-    if isinstance(error, (ResponseFailed, ResponseNeverReceived)):
-        reasons = " ".join(str(reason.value) for reason in error.reasons)
-        if "certificate" in reasons.lower() or "ssl" in reasons.lower():
-            return ZoneError("CERT_UNTRUSTED", f"the portal at {portal} is not trusted: {reasons}")
-        return ZoneError("NOT_RUNNING", f"the portal at {portal} did not answer: {reasons}")
+    if isinstance(error, (ResponseFailed, ResponseNeverReceived, RequestTransmissionFailed)):
+        # Twisted wraps what went wrong with the connection in these.
+        for reason in error.reasons:
+            if isinstance(reason.value, (SSL.Error, VerificationError)):
+                return _tlsRefusal(reason.value, portal, ca)
+        said = "; ".join(str(reason.value) or type(reason.value).__name__ for reason in error.reasons)
+        return ZoneError("NOT_RUNNING", f"the portal at {portal} did not answer: {said}")
     return ZoneError("INTERNAL", f"{type(error).__name__}: {error}")
 
 
@@ -172,9 +211,11 @@ def _httpClient(reactor, caFile: Optional[str], insecure: bool):
     """
     from treq.client import HTTPClient
     from twisted.internet.ssl import Certificate
-    from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
+    from twisted.web.client import Agent, HTTPConnectionPool
     from twisted.web.iweb import IPolicyForHTTPS
     from zope.interface import implementer
+
+    from pz.tls import enrolmentClientOptions, httpsClientPolicy
 
     if caFile:
         try:
@@ -182,10 +223,8 @@ def _httpClient(reactor, caFile: Optional[str], insecure: bool):
                 root = Certificate.loadPEM(f.read())
         except Exception as e:
             raise ZoneError("BAD_REQUEST", f"cannot read the CA certificate {caFile}: {e}")
-        policy = BrowserLikePolicyForHTTPS(trustRoot=root)
+        policy = httpsClientPolicy(root)
     elif insecure:
-        from pz.tls import enrolmentClientOptions
-
         @implementer(IPolicyForHTTPS)
         class _TrustAnything:
             def creatorForNetloc(self, hostname, port):
@@ -193,7 +232,7 @@ def _httpClient(reactor, caFile: Optional[str], insecure: bool):
 
         policy = _TrustAnything()
     else:
-        policy = BrowserLikePolicyForHTTPS()
+        policy = httpsClientPolicy()
     pool = HTTPConnectionPool(reactor, persistent=False)
     return HTTPClient(Agent(reactor, contextFactory=policy, pool=pool))
 
@@ -207,12 +246,12 @@ def _run(verb, args) -> None:
     from twisted.python.failure import Failure
 
     outcome: list = []
-    portal: list = [None]
+    where: list = [None, None]
 
     def start() -> None:
         async def main():
             context = _Context(args, reactor, verb.needsDevice)
-            portal[0] = context.portal
+            where[:] = [context.portal, context.ca]
             return await verb.main(context)
 
         d = defer.ensureDeferred(main())
@@ -223,7 +262,7 @@ def _run(verb, args) -> None:
     reactor.run()
     [result] = outcome
     if isinstance(result, Failure):
-        raise _asZoneError(result, portal[0])
+        raise _asZoneError(result, *where)
     data, text = result
     print(json.dumps(data, indent=2) if args.json else text)
 
@@ -235,6 +274,7 @@ class _Verb(abc.ABC):
 
     name = ""
     help = ""
+    description = ""
     needsDevice = True
 
     def configure(self, parser) -> None:
@@ -263,9 +303,14 @@ class CreateVerb(_Verb):
 
     name = "create"
     help = "create a Mesh account; this device becomes its administration device"
+    description = (
+        "Create the Mesh account ACCOUNT at the portal: make a master profile and this device's "
+        "profile, and bind the account to a personal profile listing this device, which becomes "
+        "the account's administration device."
+    )
 
     def configure(self, parser) -> None:
-        parser.add_argument("account", metavar="ACCOUNT")
+        parser.add_argument("account", metavar="ACCOUNT", help="the new account's name")
         parser.add_argument("--name", help="this device's name (default: the host name)")
 
     async def main(self, context):
@@ -312,6 +357,10 @@ class PublishVerb(_Verb):
 
     name = "publish"
     help = "publish this device's profiles to the portal"
+    description = (
+        "Publish this device's profile to the portal and, on the administration device, a fresh "
+        "personal profile and the master profile."
+    )
 
     async def main(self, context):
         from pz.mesh.builders import makePersonalProfile
@@ -371,10 +420,15 @@ class GetVerb(_Verb):
 
     name = "get"
     help = "look up entries: by identifier, account or key/value (every page)"
+    description = (
+        "Look entries up in the portal: by identifier (ID), by --account, or by --kv KEY=VALUE, "
+        "following every page of the answer."
+    )
     needsDevice = False
 
     def configure(self, parser) -> None:
-        parser.add_argument("identifier", nargs="?", metavar="ID")
+        parser.add_argument("identifier", nargs="?", metavar="ID",
+                            help="the entry's identifier (a profile's UDF)")
         parser.add_argument("--account", help="entries of this account")
         parser.add_argument("--kv", action="append", default=[], metavar="KEY=VALUE",
                             help="entries indexed under KEY=VALUE (Type, Name, Device, "
@@ -416,9 +470,14 @@ class ConnectVerb(_Verb):
 
     name = "connect"
     help = "ask to connect this device to ACCOUNT and wait for the answer"
+    description = (
+        "Ask to connect this new device to the account ACCOUNT, print the fingerprint to compare "
+        "on the approving device, and wait for the answer; accepted by a hub's portal, the device "
+        "also receives its zone certificate."
+    )
 
     def configure(self, parser) -> None:
-        parser.add_argument("account", metavar="ACCOUNT")
+        parser.add_argument("account", metavar="ACCOUNT", help="the account to join")
         parser.add_argument("--name", help="this device's name (default: the host name)")
         parser.add_argument("--no-wait", action="store_true",
                             help="send the request and return; run connect again to wait")
@@ -575,6 +634,10 @@ class PendingVerb(_Verb):
 
     name = "pending"
     help = "list the connection requests waiting on this device's account"
+    description = (
+        "List the connection requests waiting on this device's account, each with the requesting "
+        "device's fingerprint and name."
+    )
 
     async def main(self, context):
         from pz.mesh.errors import MeshError
@@ -663,6 +726,11 @@ class ApproveVerb(_AnswerVerb):
 
     name = "approve"
     help = "accept a pending request (and add the device to the profile)"
+    description = (
+        "Accept the pending connection request of the device REQUEST (its fingerprint, or a "
+        "unique prefix): sign the answer with an administration key and publish the personal "
+        "profile with the device added."
+    )
     answer = "Accepted"
 
 
@@ -673,6 +741,10 @@ class RefuseVerb(_AnswerVerb):
 
     name = "refuse"
     help = "refuse a pending request"
+    description = (
+        "Refuse the pending connection request of the device REQUEST (its fingerprint, or a "
+        "unique prefix)."
+    )
     answer = "Refused"
 
 
@@ -683,6 +755,9 @@ class StatusVerb(_Verb):
 
     name = "status"
     help = "the portal's last write time and log checkpoint"
+    description = (
+        "Show the portal's last write time and the checkpoint of its log."
+    )
     needsDevice = False
 
     async def main(self, context):
@@ -705,10 +780,12 @@ VERBS = (CreateVerb(), PublishVerb(), GetVerb(), ConnectVerb(), PendingVerb(), A
          RefuseVerb(), StatusVerb())
 
 
-def addMeshCommands(subparsers) -> None:
+def addMeshCommands(subparsers, parents=()) -> None:
     """
     Register C{mesh} and its verbs on pzctl's sub-command parsers; each verb
-    sets C{func} to its handler.
+    sets C{func} to its handler.  C{parents} are the parsers of the options
+    every command takes (C{--pzp-dir}, C{--json}, ...), so that they may
+    follow the verb too.
     """
     import argparse
 
@@ -719,10 +796,16 @@ def addMeshCommands(subparsers) -> None:
                         help="trust any https certificate (tests only)")
     common.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                         help="how long to wait for each answer (default 30)")
-    common.add_argument("--json", action="store_true", help="print JSON")
-    mesh = subparsers.add_parser("mesh", help="Mathematical Mesh portal: accounts, profiles, devices")
-    verbs = mesh.add_subparsers(dest="verb", metavar="VERB", required=True)
+    mesh = subparsers.add_parser(
+        "mesh", help="Mathematical Mesh portal: accounts, profiles, devices", parents=parents,
+        description="Act for this device (--pzp-dir) against a Mathematical Mesh portal: a "
+                    "standalone twistd meshportal, or the one a hub serves on its web port "
+                    "(pass --ca HUB_DIR/ca.pem for its https).",
+    )
+    verbs = mesh.add_subparsers(dest="verb", metavar="VERB", required=True,
+                                help="what to do at the portal")
     for verb in VERBS:
-        parser = verbs.add_parser(verb.name, help=verb.help, parents=[common])
+        parser = verbs.add_parser(verb.name, help=verb.help, description=verb.description,
+                                  parents=[common, *parents])
         verb.configure(parser)
         parser.set_defaults(func=verb.run)

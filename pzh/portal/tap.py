@@ -25,6 +25,7 @@ from twisted.web.resource import Resource
 from pz.process import (
     DataDirLock, ProcessRoot, checkCanListen, exitOnStartupError, logObserverFor, placeTwistdFiles,
 )
+from pz.tls import serverOptions
 from pzh.portal.resource import MAX_BODY, PATH, refusalBody, wellKnown
 from pzh.portal.service import PortalService, PortalSettings
 from pzh.portal.store import SQLitePortalStore
@@ -121,23 +122,25 @@ def _tlsOptions(certFile: str, keyFile: str):
             certPEM = f.read()
         with open(keyFile, "rb") as f:
             keyPEM = f.read()
-        return PrivateCertificate.loadPEM(keyPEM + certPEM).options()
+        pair = PrivateCertificate.loadPEM(keyPEM + certPEM)
+        return serverOptions(pair.privateKey.original, pair.original)
     except Exception as e:
         raise usage.UsageError(f"cannot use --cert {certFile} / --key {keyFile}: {e}")
 
 
 def _followClient(reactor, url: str, caFile):
     from treq.client import HTTPClient
-    from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool
+    from twisted.web.client import Agent, HTTPConnectionPool
 
     from pz.mesh.client import MeshClient
+    from pz.tls import httpsClientPolicy
 
     trustRoot = None
     if caFile:
         with open(caFile, "rb") as f:
             trustRoot = Certificate.loadPEM(f.read())
     agent = Agent(
-        reactor, contextFactory=BrowserLikePolicyForHTTPS(trustRoot=trustRoot),
+        reactor, contextFactory=httpsClientPolicy(trustRoot),
         pool=HTTPConnectionPool(reactor, persistent=True),
     )
     return MeshClient(url, HTTPClient(agent), timeout=30.0, reactor=reactor)

@@ -5,9 +5,11 @@ and the one-line errors and exit status of commands that need a running
 process when none runs.
 """
 
+import argparse
 import io
 import json
 import os
+import re
 import sys
 import time
 
@@ -16,7 +18,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
-from pz.cli.main import main
+from pz.cli.main import _parser, main
 from pz.errors import ZoneError
 from pz.pairing import PairingCode
 from pzh.enrolment import tokenHash
@@ -95,28 +97,110 @@ class ArgumentTests(PzctlTestBase):
 
     def test_noCommand(self):
         """
-        Without a command, usage goes to standard error and the exit status
-        is 2.
+        Without a command: one C{BAD_REQUEST} line naming what is missing
+        and where help is, exit status 1, as every other error.
         """
-        status, out, err = self.pzctl()
-        self.assertEqual(status, 2)
-        self.assertIn("usage: pzctl", err)
+        self.assertError(self.pzctl(), "BAD_REQUEST", "COMMAND", "pzctl --help")
 
     def test_unknownCommand(self):
         """
-        An unknown command is a usage error (exit status 2).
+        An unknown command is one C{BAD_REQUEST} line naming it.
         """
-        status, _, err = self.pzctl("--hub-dir", self.hubDir, "frobnicate")
-        self.assertEqual(status, 2)
-        self.assertIn("frobnicate", err)
+        self.assertError(self.pzctl("--hub-dir", self.hubDir, "frobnicate"),
+                         "BAD_REQUEST", "frobnicate", "pzctl --help")
 
     def test_pairNeedsDevice(self):
         """
-        C{pair} without C{--device} is a usage error.
+        C{pair} without C{--device} is one C{BAD_REQUEST} line naming the
+        option and the command's help.
         """
-        status, _, err = self.pzctl("--hub-dir", self.hubDir, "pair")
-        self.assertEqual(status, 2)
-        self.assertIn("--device", err)
+        self.assertError(self.pzctl("--hub-dir", self.hubDir, "pair"),
+                         "BAD_REQUEST", "--device", "pzctl pair --help")
+
+    def test_usageErrors(self):
+        """
+        Every kind of usage error, at every level (an unknown option, a bad
+        value, a bad choice, a missing mesh verb or argument), is one
+        C{BAD_REQUEST} line and exit status 1, and nothing was done.
+        """
+        for argv, phrase in (
+            (["--hub-dir", self.hubDir, "devices", "--frob"], "--frob"),
+            (["--hub-dir", self.hubDir, "pair", "--device", "tv", "--lifetime", "soon"], "soon"),
+            (["--pzp-dir", self.hubDir, "wait", "--mode", "Sleepy"], "Sleepy"),
+            (["mesh"], "VERB"),
+            (["mesh", "connect"], "ACCOUNT"),
+            (["--hub-dir"], "--hub-dir"),
+        ):
+            self.assertError(self.pzctl(*argv), "BAD_REQUEST", phrase)
+        hub, _ = self.hub()
+        self.assertEqual(hub.store.listDevices(), [])
+
+    def test_asTheReadmeSays(self):
+        """
+        The README's promise for errors, a wrong command line included (its
+        exit status and one line C{pzctl: CODE: sentence}), is what pzctl
+        does with one.
+        """
+        readme = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
+        with open(readme, encoding="utf-8") as f:
+            text = " ".join(f.read().split())
+        promise = re.search(r"Errors exit with status (\d+) and print one line, "
+                            r"`pzctl: CODE: sentence`, on stderr; a wrong command line is one "
+                            r"too \(`([A-Z_]+)`\)", text)
+        self.assertIsNotNone(promise, "the README no longer says how pzctl reports errors")
+        status, out, err = self.pzctl("--hub-dir", self.hubDir, "pair", "--lifetime", "soon")
+        self.assertEqual(status, int(promise.group(1)))
+        self.assertRegex(err, rf"\Apzctl: {promise.group(2)}: [^\n]+\n\Z")
+
+    def test_help(self):
+        """
+        C{--help}, of pzctl or of a command, prints help on standard output
+        and exits 0.
+        """
+        for argv in (["--help"], ["pair", "--help"], ["mesh", "connect", "--help"]):
+            status, out, err = self.pzctl(*argv)
+            self.assertEqual((status, err), (0, ""), argv)
+            self.assertIn("usage: pzctl", out)
+
+    def test_commandHelpDescribes(self):
+        """
+        Every command's and mesh verb's C{--help} says what it does (a
+        description), and every argument it takes has a help text.
+        """
+        def subcommands(parser):
+            for action in parser._actions:
+                if isinstance(action, argparse._SubParsersAction):
+                    for name, sub in action.choices.items():
+                        yield name, sub
+                        yield from subcommands(sub)
+
+        commands = dict(subcommands(_parser()))
+        self.assertIn("send", commands)
+        self.assertIn("approve", commands)
+        for name, parser in commands.items():
+            self.assertTrue(parser.description, name)
+            self.assertIn(" ".join(parser.description.split()[:4]), parser.format_help(), name)
+            for action in parser._actions:
+                self.assertTrue(action.help, f"{name} {action.option_strings or action.dest}")
+        status, out, _ = self.pzctl("send", "--help")
+        self.assertIn("Send a text message", out)
+
+    def test_globalOptionsAnywhere(self):
+        """
+        C{--hub-dir}, C{--pzp-dir} and C{--json} work before or after the
+        command, and an option given before is not reset by the command.
+        """
+        expected = self.pzctl("--hub-dir", self.hubDir, "--json", "zone")
+        self.assertEqual(expected[0], 0)
+        self.assertEqual(json.loads(expected[1])["zone"], ZONE)
+        for argv in (["zone", "--hub-dir", self.hubDir, "--json"],
+                     ["--hub-dir", self.hubDir, "zone", "--json"],
+                     ["--json", "zone", "--hub-dir", self.hubDir]):
+            self.assertEqual(self.pzctl(*argv), expected, argv)
+        pzpDir = self.mktemp()
+        self.assertError(self.pzctl("status", "--pzp-dir", pzpDir), "NOT_RUNNING", pzpDir)
+        self.assertError(self.pzctl("mesh", "pending", "--pzp-dir", self.hubDir, "--json"),
+                         "BAD_REQUEST", f"{self.hubDir} is a hub's data directory")
 
     def test_hubCommandsNeedHubDir(self):
         """
@@ -134,6 +218,46 @@ class ArgumentTests(PzctlTestBase):
         """
         for argv in (["status"], ["send", f"{ZONE}/tablet", "hi"], ["inbox"]):
             self.assertError(self.pzctl(*argv), "BAD_REQUEST", "--pzp-dir")
+
+    def test_hubDirAsPzpDir(self):
+        """
+        A hub's data directory given as C{--pzp-dir}, before or after the
+        command, is refused with C{BAD_REQUEST} saying to use
+        C{--hub-dir}, instead of asking the hub a device command.
+        """
+        for argv in (["status"], ["send", f"{ZONE}/tablet", "hi"], ["inbox"],
+                     ["wait", "--timeout", "0"], ["mesh", "pending"]):
+            self.assertError(self.pzctl("--pzp-dir", self.hubDir, *argv), "BAD_REQUEST",
+                             f"{self.hubDir} is a hub's data directory", f"use --hub-dir {self.hubDir}")
+            self.assertError(self.pzctl(*argv, "--pzp-dir", self.hubDir), "BAD_REQUEST",
+                             "use --hub-dir")
+        self.assertFalse(os.path.exists(os.path.join(self.hubDir, "mesh")))
+
+    def test_hubMarker(self):
+        """
+        pzctl knows a hub's data directory by the file the hub writes.
+        """
+        from pz.cli.main import _HUB_MARKER
+        from pzh.zone import ZONE_FILE
+
+        self.assertEqual(_HUB_MARKER, ZONE_FILE)
+        self.assertTrue(os.path.isfile(os.path.join(self.hubDir, _HUB_MARKER)))
+
+    def test_pzpDirAsHubDir(self):
+        """
+        A device's data directory (one that holds a zone or Mesh directory)
+        given as C{--hub-dir} is refused with C{BAD_REQUEST} saying to use
+        C{--pzp-dir}.
+        """
+        enrolled, meshOnly = self.mktemp(), self.mktemp()
+        os.makedirs(ZoneDirectory(enrolled).path)
+        os.makedirs(os.path.join(meshOnly, "mesh"))
+        for pzpDir in (enrolled, meshOnly):
+            for argv in (["pair", "--device", "tv"], ["devices"], ["zone"],
+                         ["revoke", f"{ZONE}/tv"], ["wait", "--timeout", "0"]):
+                self.assertError(self.pzctl("--hub-dir", pzpDir, *argv), "BAD_REQUEST",
+                                 f"{pzpDir} is a device's data directory",
+                                 f"use --pzp-dir {pzpDir}")
 
     def test_noHubZone(self):
         """
@@ -347,6 +471,16 @@ class DeviceTests(PzctlTestBase):
         """
         self.assertError(self.pzctl("--pzp-dir", self.pzpDir, "send", f"{ZONE}/tablet", "hi"),
                          "NOT_RUNNING")
+
+    def test_sendToNoDevice(self):
+        """
+        C{send} to something that is not a device id (empty, the zone id, a
+        bare name) is refused with C{BAD_REQUEST} naming the form, before
+        the proxy is asked (the hub would answer C{UNKNOWN_MESSAGE}).
+        """
+        for to in ("", ZONE, "tablet", f"{ZONE}/"):
+            self.assertError(self.pzctl("--pzp-dir", self.pzpDir, "send", to, "hi"),
+                             "BAD_REQUEST", "is not a device id: give ZONE/NAME")
 
     def test_waitTimesOut(self):
         """

@@ -442,6 +442,21 @@ class HubModeTests(ProxyTestBase):
         self.flush()
         self.assertEqual(self.failureResultOf(d, ZoneError).value.code, "UNKNOWN_DESTINATION")
 
+    def test_sendToNoDevice(self):
+        """
+        A destination that is not a device id (empty, the zone id, a bare
+        name) is refused with C{BAD_REQUEST} naming the form, before
+        anything is sent: the hub would take the message as meant for
+        itself and answer C{UNKNOWN_MESSAGE}.
+        """
+        phone = self.connected("phone")
+        for to in ("", ZONE, f"{ZONE}/", "tablet", "/tablet", f"{ZONE}/-x"):
+            error = self.assertRaises(ZoneError, phone.send, to, "hi")
+            self.assertEqual(error.code, "BAD_REQUEST", to)
+            self.assertIn("is not a device id: give ZONE/NAME", error.message)
+        self.flush()
+        self.assertEqual(phone.status()["state"], "Connected")
+
     def test_sendWhileConnecting(self):
         """
         Before the link is up, C{send} fails with C{NOT_CONNECTED}.
@@ -472,7 +487,7 @@ class SendArgumentTests(SynchronousTestCase):
         """
         A device in no zone refuses to send with C{NOT_CONNECTED}.
         """
-        error = self.assertRaises(ZoneError, self.proxy.send, "a/b", "hi")
+        error = self.assertRaises(ZoneError, self.proxy.send, "alice@127.0.0.1/b", "hi")
         self.assertEqual(error.code, "NOT_CONNECTED")
 
 

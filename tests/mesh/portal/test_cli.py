@@ -17,9 +17,12 @@ from pz.mesh.errors import MeshFormatError, MeshSignatureError
 
 
 def _parser():
+    everywhere = argparse.ArgumentParser(add_help=False)
+    everywhere.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     parser = argparse.ArgumentParser(prog="pzctl")
     parser.add_argument("--pzp-dir")
-    addMeshCommands(parser.add_subparsers(dest="command", required=True))
+    parser.add_argument("--json", action="store_true")
+    addMeshCommands(parser.add_subparsers(dest="command", required=True), [everywhere])
     return parser
 
 
@@ -92,3 +95,36 @@ class ErrorTests(SynchronousTestCase):
         self.assertEqual(self.code(ConnectionRefusedError()), "NOT_RUNNING")
         self.assertEqual(self.code(ZoneError("TIMEOUT")), "TIMEOUT")
         self.assertEqual(self.code(KeyError("x")), "INTERNAL")
+
+    def test_untrustedPortal(self):
+        """
+        An https portal whose certificate this machine does not trust is
+        C{CERT_UNTRUSTED} in one sentence that says to pass C{--ca}, not a
+        repr of Twisted's wrapped failures; with C{--ca} given, it names
+        that CA instead; a certificate for another host says so.
+        """
+        from OpenSSL import SSL
+        from service_identity import VerificationError
+        from twisted.web.client import RequestTransmissionFailed, ResponseNeverReceived
+
+        verifyFailed = SSL.Error([("SSL routines", "", "certificate verify failed")])
+        for wrapper in (RequestTransmissionFailed, ResponseNeverReceived):
+            error = _asZoneError(Failure(wrapper([Failure(verifyFailed)])), "https://p/")
+            self.assertEqual(error.code, "CERT_UNTRUSTED")
+            self.assertEqual(
+                error.message,
+                "the portal at https://p/ presented a certificate this machine does not trust; "
+                "pass --ca FILE, the CA that signed it (for a hub's portal: --ca HUB_DIR/ca.pem)",
+            )
+        error = _asZoneError(Failure(RequestTransmissionFailed([Failure(verifyFailed)])),
+                             "https://p/", "/etc/ca.pem")
+        self.assertEqual(error.message, "the portal at https://p/ presented a certificate "
+                                        "that the CA in /etc/ca.pem did not sign")
+        wrongHost = VerificationError(errors=["DNS mismatch"])
+        error = _asZoneError(Failure(ResponseNeverReceived([Failure(wrongHost)])), "https://p/")
+        self.assertEqual(error.code, "CERT_UNTRUSTED")
+        self.assertIn("is not for its host", error.message)
+        handshake = SSL.Error([("SSL routines", "", "sslv3 alert handshake failure")])
+        error = _asZoneError(Failure(RequestTransmissionFailed([Failure(handshake)])), "https://p/")
+        self.assertEqual(error.message, "no TLS connection with the portal at https://p/: "
+                                        "sslv3 alert handshake failure")
