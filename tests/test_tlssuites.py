@@ -238,7 +238,8 @@ class HubWebPortTests(_ServerChecks, SynchronousTestCase):
     """
 
     def server(self):
-        return _Hub(self).web.endpoint._sslContextFactory
+        # The web port's outermost factory caps connections; TLS is inside it.
+        return _ServiceServer(_Hub(self).web.factory.wrappedFactory)
 
 
 class MeshPortalPortTests(_ServerChecks, SynchronousTestCase):
@@ -261,7 +262,7 @@ class MeshPortalPortTests(_ServerChecks, SynchronousTestCase):
         options.parseOptions(["--data-dir", dataDir, "--cert", certFile, "--key", keyFile])
         top = pzh.portal.tap.makeService(options, MemoryReactorClock())
         [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
-        return web.endpoint._sslContextFactory
+        return _ServiceServer(web.factory.wrappedFactory)
 
 
 class SharedServerOptionsTests(_ServerChecks, SynchronousTestCase):
