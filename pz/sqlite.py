@@ -22,6 +22,8 @@ class SQLiteFile:
     """
 
     schema = ""
+    #: Whether only the thread that opened the connection may use it.
+    checkSameThread = True
 
     def __init__(self, path: str) -> None:
         self._path = path
@@ -31,7 +33,10 @@ class SQLiteFile:
     @property
     def _db(self) -> sqlite3.Connection:
         if self._connection is None:
-            self._connection = sqlite3.connect(self._path, isolation_level=None, timeout=10)
+            self._connection = sqlite3.connect(
+                self._path, isolation_level=None, timeout=10,
+                check_same_thread=self.checkSameThread,
+            )
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA synchronous=FULL")
         return self._connection

@@ -17,12 +17,14 @@ import os
 
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
+from twisted.internet.defer import succeed
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.ssl import Certificate, PrivateCertificate
 from twisted.python import usage
 from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from pzh.portal.commit import ThreadedCommit
 from pzh.portal.resource import MAX_BODY, PATH, wellKnown
 from pzh.portal.service import PortalService, PortalSettings
 from pzh.portal.store import SQLitePortalStore
@@ -88,15 +90,30 @@ class Options(usage.Options):
 
 class PortalStoreService(service.Service):
     """
-    Closes the portal's store when the service stops (it reopens on use).
+    Closes the portal's store when the service stops (it reopens on use),
+    after committing and answering the writes waiting for their group
+    commit (L{pzh.portal.commit}).
     """
 
-    def __init__(self, store) -> None:
+    def __init__(self, store, portal=None, writer=None) -> None:
         self.store = store
+        self.portal = portal
+        self.writer = writer
+
+    def startService(self):
+        service.Service.startService(self)
+        if self.writer is not None:
+            self.writer.start()
 
     def stopService(self):
+        service.Service.stopService(self)
+        drained = succeed(None) if self.portal is None else self.portal.drain()
+        return drained.addBoth(lambda _: self._closed())
+
+    def _closed(self) -> None:
         self.store.close()
-        return service.Service.stopService(self)
+        if self.writer is not None:
+            self.writer.stop()
 
 
 def _endpoint(reactor, port: int, interface: str, tls=None):
@@ -146,18 +163,19 @@ def makeService(options, reactor=None):
 
     os.makedirs(options["data-dir"], mode=0o700, exist_ok=True)
     store = SQLitePortalStore(os.path.join(options["data-dir"], PORTAL_DB))
+    writer = ThreadedCommit(reactor)
     portal = PortalService(store, reactor, PortalSettings(
         uri=options["uri"],
         maxPending=options["max-pending"],
         primary=options["follow"],
         movedTo=options["moved-to"],
-    ))
+    ), commit=writer)
     root = Resource()
     root.putChild(b".well-known", wellKnown(portal, options["max-body"]))
     tls = _tlsOptions(options["cert"], options["key"]) if options["cert"] else None
 
     top = service.MultiService()
-    PortalStoreService(store).setServiceParent(top)
+    PortalStoreService(store, portal, writer).setServiceParent(top)
     StreamServerEndpointService(
         _endpoint(reactor, options["port"], options["interface"], tls), Site(root)
     ).setServiceParent(top)
@@ -187,6 +205,6 @@ def hubPortal(hub, clock, parent) -> PortalService:
         PortalSettings(uri=f"https://{zone.host}:{zone.webPort}{PATH}"),
         enroller=HubZoneEnroller(hub),
     )
-    PortalStoreService(store).setServiceParent(parent)
+    PortalStoreService(store, portal).setServiceParent(parent)
     store.close()
     return portal
