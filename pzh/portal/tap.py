@@ -57,6 +57,9 @@ class Options(usage.Options):
         ["follow-ca", None, None, "PEM CA certificate to trust for an https --follow portal."],
         ["follow-interval", None, 5.0, "Seconds between replays of the followed portal's log.", float],
         ["moved-to", None, None, "Answer every request 303 RedirectPermanent with this URL."],
+        ["commit-delay", None, 0.0,
+         "Seconds a batch of writes waits for more before its one commit (0: what arrived "
+         "in the same turn).", float],
     ]
 
     def postOptions(self) -> None:
@@ -71,6 +74,8 @@ class Options(usage.Options):
             raise usage.UsageError("--max-body must be at least 1024")
         if self["max-pending"] < 1:
             raise usage.UsageError("--max-pending must be at least 1")
+        if not 0 <= self["commit-delay"] <= 1:
+            raise usage.UsageError("--commit-delay must be between 0 and 1 second")
         if self["follow-interval"] <= 0:
             raise usage.UsageError("--follow-interval must be positive")
         if self["follow"] and self["moved-to"]:
@@ -169,6 +174,7 @@ def makeService(options, reactor=None):
         maxPending=options["max-pending"],
         primary=options["follow"],
         movedTo=options["moved-to"],
+        commitDelay=options["commit-delay"],
     ), commit=writer)
     root = Resource()
     root.putChild(b".well-known", wellKnown(portal, options["max-body"]))

@@ -144,6 +144,17 @@ class BatchTests(GroupCommitTestBase):
         portal.clock.advance(0.25)
         self.assertEqual((first[0].Status, second[0].Status, self.commits.count), (201, 201, 1))
 
+    def test_durableSettings(self):
+        """
+        The store commits in WAL mode with C{synchronous=FULL}: a commit is
+        on the disk before it returns, and so before any answer. (A killed
+        process cannot show a missing sync, only a lost machine could, so
+        the setting itself is checked.)
+        """
+        db = self.portal.store._db
+        self.assertEqual(db.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+        self.assertEqual(db.execute("PRAGMA synchronous").fetchone()[0], 2)
+
     def test_readsAlone(self):
         """
         A read with no batch open is answered at once, without a commit.

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IServiceMaker
+from twisted.internet import defer
 from twisted.internet.endpoints import SSL4ServerEndpoint, TCP4ServerEndpoint
 from twisted.internet.testing import MemoryReactorClock
 from twisted.plugin import getPlugins
@@ -63,6 +64,8 @@ class OptionsTests(SynchronousTestCase):
         for argv in ([], ["--data-dir", "d", "--cert", "c"], ["--data-dir", "d", "--port", "70000"],
                      ["--data-dir", "d", "--max-body", "10"], ["--data-dir", "d", "--max-pending", "0"],
                      ["--data-dir", "d", "--follow-interval", "0"],
+                     ["--data-dir", "d", "--commit-delay", "-1"],
+                     ["--data-dir", "d", "--commit-delay", "2"],
                      ["--data-dir", "d", "--follow", "http://a/", "--moved-to", "http://b/"],
                      ["--data-dir", "d", "--follow", "nowhere"]):
             self.assertRaises(usage.UsageError, _options, *argv)
@@ -97,6 +100,23 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(reactor.tcpServers[0][:1], (18080,))
         closer.store.head()
         top.stopService()
+        self.assertIsNone(closer.store._connection)
+
+    def test_groupCommit(self):
+        """
+        The portal commits in its own writer thread, started with the
+        service and stopped after the store is closed; --commit-delay sets
+        how long a batch of writes stays open.
+        """
+        _, top = self.build("--commit-delay", "0.01")
+        [closer] = [s for s in top if isinstance(s, PortalStoreService)]
+        self.assertEqual(closer.portal.settings.commitDelay, 0.01)
+        pool = closer.writer._pool
+        self.assertFalse(pool.started)
+        top.startService()
+        self.assertTrue(pool.started)
+        self.successResultOf(defer.maybeDeferred(top.stopService))
+        self.assertTrue(pool.joined)
         self.assertIsNone(closer.store._connection)
 
     def test_https(self):
