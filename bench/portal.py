@@ -238,6 +238,7 @@ def measurePortal(args, run: str, log, top: str, *, spawn, stop, freePort, waitF
     are C{bench.__main__}'s, so that its clean-up knows every server.
     """
     began = time.monotonic()
+    loadStart = os.getloadavg()[0]
     work = os.path.join(run, "portal")
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
@@ -343,6 +344,7 @@ def measurePortal(args, run: str, log, top: str, *, spawn, stop, freePort, waitF
         "runs": runs,
         "log": {**logCheck, "expected": expected},
         "seconds": round(time.monotonic() - began, 1),
+        "load_average": [loadStart, os.getloadavg()[0]],
     }
 
 
@@ -398,6 +400,11 @@ def portalReport(result: dict) -> list:
             f"into the run; its rate is over the {publish['seconds']:g} s measured before that"
         )
     check = result["log"]
+    if "load_average" in result:
+        notes.append(
+            "load average (1 min) at the start of this part %.2f, at its end %.2f "
+            "(2 cores; other work on the machine competes for them)" % tuple(result["load_average"])
+        )
     notes.append(
         f"portal log afterwards: {check['records']} records (expected {check['expected']}), "
         f"hash chain {check['chain']}"

@@ -19,7 +19,9 @@ transaction's own response type when the tag could be read):
 
 A redirect (303, 307) also carries the new URI in C{Location}. Nothing
 reaches the service, and so nothing is stored, unless the body is a
-well-formed request.
+well-formed request. A write is answered only once it is committed: the
+writes that arrive together share one commit (L{pzh.portal.commit}), so
+their answers are written later, when it returns.
 """
 
 from __future__ import annotations
