@@ -453,6 +453,10 @@ def portalReport(result: dict) -> list:
          ms(dec["mean_ms"]), ms(dec["max_ms"])],
     ]
     lines += table(["in-process", "median ms", "p95 ms", "mean ms", "max ms"], rows)
+    lines.append(
+        f"  (1000 / mean Publish = {1000 / pub['mean_ms']:.0f} Publish/s at most, before any HTTP; "
+        f"'the rest' is a difference of medians and of means)"
+    )
     if inProcess.get("publish_batched"):
         grouped = inProcess["publish_batched"]
         lines += table(["in-process, group commit", "median ms", "p95 ms", "mean ms", "max ms"], [[
@@ -464,10 +468,6 @@ def portalReport(result: dict) -> list:
             f"  ({grouped['count']} batches, the last {grouped['count'] * inProcess['batch']} "
             f"entries; 1000 / mean = {1000 / grouped['mean_ms']:.0f} Publish/s at most, before any HTTP)"
         )
-    lines.append(
-        f"  (1000 / mean Publish = {1000 / pub['mean_ms']:.0f} Publish/s at most, before any HTTP; "
-        f"'the rest' is a difference of medians and of means)"
-    )
     return lines
 
 
