@@ -29,6 +29,8 @@ class SQLiteFile:
     """
 
     schema = ""
+    #: Whether only the thread that opened the connection may use it.
+    checkSameThread = True
 
     def __init__(self, path: str) -> None:
         self._path = path
@@ -43,7 +45,10 @@ class SQLiteFile:
                 for suffix in ("-wal", "-shm"):
                     if os.path.exists(self._path + suffix):
                         privateFile(self._path + suffix)
-            self._connection = sqlite3.connect(self._path, isolation_level=None, timeout=10)
+            self._connection = sqlite3.connect(
+                self._path, isolation_level=None, timeout=10,
+                check_same_thread=self.checkSameThread,
+            )
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA synchronous=FULL")
         return self._connection

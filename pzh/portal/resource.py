@@ -19,13 +19,17 @@ transaction's own response type when the tag could be read):
 
 A redirect (303, 307) also carries the new URI in C{Location}. Nothing
 reaches the service, and so nothing is stored, unless the body is a
-well-formed request.
+well-formed request. A write is answered only once it is committed: the
+writes that arrive together share one commit (L{pzh.portal.commit}), so
+their answers are written later, when it returns.
 """
 
 from __future__ import annotations
 
+from twisted.internet.defer import maybeDeferred
 from twisted.logger import Logger
 from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET
 
 from pz.mesh.errors import MeshFormatError
 from pz.mesh.messages import (
@@ -98,7 +102,8 @@ class MeshPortalResource(Resource):
     """
     The resource at C{/.well-known/mmm/}: every transaction is a POST here.
 
-    @param service: a L{pzh.portal.service.PortalService}.
+    @param service: a L{pzh.portal.service.PortalService}: its C{submit}
+        carries out a request, firing once the outcome is durable.
     @param maxBody: the largest body accepted, in bytes.
     """
 
@@ -132,14 +137,31 @@ class MeshPortalResource(Resource):
             message = parseRequest(body)
         except MeshFormatError as error:
             return self._refuse(request, _responseTypeForBody(body), BAD_REQUEST, error.message)
-        try:
-            response = self._service.dispatch(message)
-        except Exception:
-            self.log.failure("dispatching {request}", request=type(message).__name__)
-            response = responseTypeFor(type(message))(
-                Status=SERVER_INTERNAL, StatusDescription="an internal error occurred"
-            )
-        return self._respond(request, response)
+        answered = maybeDeferred(self._service.submit, message)
+        answered.addErrback(self._internalError, message)
+        ready: list = []
+        answered.addCallback(ready.append)
+        if ready:
+            # A read with no batch of writes open: answered at once.
+            return self._respond(request, ready[0])
+        # A write, or a read that saw one: answered once its batch is
+        # committed (pzh.portal.commit), unless the client went away.
+        gone: list = []
+        request.notifyFinish().addErrback(gone.append)
+        answered.addCallback(lambda _: gone or self._respondLater(request, ready[0]))
+        return NOT_DONE_YET
+
+    def _internalError(self, failure, message):
+        self.log.failure("dispatching {request}", failure, request=type(message).__name__)
+        return responseTypeFor(type(message))(
+            Status=SERVER_INTERNAL, StatusDescription="an internal error occurred"
+        )
+
+    def _respondLater(self, request, response: MeshResponse) -> None:
+        body = self._respond(request, response)
+        request.setHeader(b"content-length", b"%d" % len(body))
+        request.write(body)
+        request.finish()
 
     def _refuse(self, request, kind: type, status: int, description: str) -> bytes:
         self.log.info("refused a request with {status}: {reason}", status=status, reason=description)

@@ -57,6 +57,7 @@ from typing import Optional
 import attrs
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from pz.errors import ZoneError
@@ -136,6 +137,7 @@ from pz.mesh.signing import (
     verifyPersonalProfile,
 )
 from pzh.enrolment import validDeviceName
+from pzh.portal.commit import GroupCommit, commitHere
 from pzh.portal.interfaces import IZoneEnroller
 from pzh.portal.store import (
     AccountRecord,
@@ -259,6 +261,9 @@ class PortalSettings:
         change state are answered 307 RedirectTemporary with it.
     @ivar movedTo: for a portal that has moved: every request is answered
         303 RedirectPermanent with this URI.
+    @ivar commitDelay: seconds a batch of writes stays open for more before
+        it is committed (L{pzh.portal.commit}); 0 commits what arrived in
+        the same turn of the reactor.
     """
 
     uri: Optional[str] = None
@@ -267,6 +272,7 @@ class PortalSettings:
     maxPageBytes: int = 512 * 1024
     primary: Optional[str] = None
     movedTo: Optional[str] = None
+    commitDelay: float = 0.0
 
 
 def _success(kind: type, status: int = SUCCESS_OK, description: Optional[str] = None, **fields):
@@ -310,8 +316,11 @@ class PortalService:
     A Mesh portal: the transactions of draft section 7 over an
     L{IPortalStore}.
 
-    @param clock: gives the time records are accepted at (C{seconds()}).
+    @param clock: gives the time records are accepted at (C{seconds()}),
+        and schedules group commits (C{callLater}, for L{submit}).
     @param enroller: if given, accepted devices get zone certificates.
+    @param commit: runs a group commit (L{pzh.portal.commit.commitHere},
+        or a L{pzh.portal.commit.ThreadedCommit}).
     """
 
     log = Logger()
@@ -332,11 +341,51 @@ class PortalService:
     }
 
     def __init__(self, store: IPortalStore, clock, settings: PortalSettings = PortalSettings(),
-                 enroller: Optional[IZoneEnroller] = None) -> None:
+                 enroller: Optional[IZoneEnroller] = None, commit=commitHere) -> None:
         self.store = IPortalStore(store)
         self.settings = settings
         self._clock = clock
         self._enroller = None if enroller is None else IZoneEnroller(enroller)
+        self._batches = GroupCommit(
+            self.store, self.dispatch, self._opensBatch, self._commitFailed, clock,
+            settings.commitDelay, commit,
+        )
+
+    # -- group commit ---------------------------------------------------------
+
+    def submit(self, request: Structure) -> Deferred:
+        """
+        L{dispatch}, with the writes that arrive together committed together
+        (L{pzh.portal.commit}); fires with the response once what the
+        transaction did or saw is durable. What the HTTP binding calls.
+        """
+        return self._batches.submit(request)
+
+    def drain(self) -> Deferred:
+        """
+        Commit and answer what is waiting; fires when nothing is left (call
+        it before closing the store).
+        """
+        return self._batches.drain()
+
+    def _opensBatch(self, request: Structure) -> bool:
+        return (
+            isinstance(request, _WRITES)
+            and self.settings.primary is None
+            and self.settings.movedTo is None
+        )
+
+    def _commitFailed(self, request: Structure, error: Exception) -> MeshResponse:
+        responseType = responseTypeFor(type(request))
+        if isinstance(error, sqlite3.OperationalError) and (
+            "locked" in str(error) or "busy" in str(error)
+        ):
+            return responseType(Status=SERVER_OVERLOAD, StatusDescription="the portal is busy; try again")
+        return responseType(
+            Status=SERVER_INTERNAL,
+            StatusDescription="the portal could not store this transaction, nothing of it was "
+            "kept; see the portal's log",
+        )
 
     # -- entry point ----------------------------------------------------------
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import sqlite3
 from datetime import datetime, timezone
 from typing import Iterator, Optional
 
@@ -241,7 +242,34 @@ class IPortalStore(Interface):
         """
         A context manager: the appends and reads inside it form one
         transaction, committed when it exits normally and rolled back if it
-        raises. Transactions do not nest.
+        raises. Transactions do not nest. Inside a batch (L{beginBatch}) it
+        is one step of the batch: rolled back alone if it raises, committed
+        with the batch.
+        """
+
+    def beginBatch() -> None:
+        """
+        Open a batch: the transactions until L{commitBatch} or L{abortBatch}
+        share one commit (group commit). Reads inside the batch see its
+        uncommitted steps.
+        """
+
+    def commitBatch() -> None:
+        """
+        Make the batch durable. If that fails, nothing of the batch remains
+        and the exception is raised.
+        """
+
+    def abortBatch() -> None:
+        """
+        Drop everything the open batch did.
+        """
+
+    def batchIntact() -> bool:
+        """
+        Whether a batch is open and its transaction still held: the
+        database may roll a transaction back by itself on some errors (a
+        full disk, an I/O error), and then the batch cannot commit.
         """
 
     def append(time: str, entry: bytes, effects: Effects) -> LogRecord:
@@ -416,15 +444,23 @@ class SQLitePortalStore(SQLiteFile):
     """
 
     schema = _SCHEMA
+    # A batch may be committed by a writer thread (pzh.portal.commit) while
+    # the reactor thread waits: never both at once.
+    checkSameThread = False
 
     def __init__(self, path: str) -> None:
         self._depth = 0
+        self._batch = False
         super().__init__(path)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         if self._depth:
             raise RuntimeError("portal store transactions do not nest")
+        if self._batch:
+            with self._step():
+                yield
+            return
         self._db.execute("BEGIN IMMEDIATE")
         self._depth = 1
         try:
@@ -435,6 +471,64 @@ class SQLitePortalStore(SQLiteFile):
             raise
         self._depth = 0
         self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _step(self) -> Iterator[None]:
+        """
+        One transaction inside a batch: a savepoint, so that a step that
+        fails is undone alone and the batch goes on.
+        """
+        if not self._db.in_transaction:
+            # Rolled back by SQLite itself (I/O error, full disk): a step
+            # now would run, and commit, on its own.
+            raise sqlite3.OperationalError("the batch's transaction was rolled back")
+        self._db.execute("SAVEPOINT step")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK TO step")
+                self._db.execute("RELEASE step")
+            raise
+        self._depth = 0
+        self._db.execute("RELEASE step")
+
+    def beginBatch(self) -> None:
+        if self._batch or self._depth:
+            raise RuntimeError("a portal store batch is already open")
+        self._db.execute("BEGIN IMMEDIATE")
+        self._batch = True
+
+    def commitBatch(self) -> None:
+        if not self._batch:
+            raise RuntimeError("no portal store batch is open")
+        self._batch = False
+        db = self._db
+        try:
+            if not db.in_transaction:
+                raise sqlite3.OperationalError("the batch's transaction was rolled back")
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def abortBatch(self) -> None:
+        self._batch = False
+        if self._connection is not None and self._connection.in_transaction:
+            self._connection.execute("ROLLBACK")
+
+    def batchIntact(self) -> bool:
+        return self._batch and self._db.in_transaction
+
+    def close(self) -> None:
+        # Closing drops an open batch's transaction: nothing of it was
+        # committed, so nothing of it may have been answered.
+        self._batch = False
+        self._depth = 0
+        super().close()
 
     @contextlib.contextmanager
     def _atomic(self) -> Iterator[None]:

@@ -17,6 +17,7 @@ import os
 
 from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
+from twisted.internet.defer import succeed
 from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.ssl import Certificate, PrivateCertificate
 from twisted.python import usage
@@ -26,6 +27,7 @@ from pz.process import (
     DataDirLock, ProcessRoot, checkCanListen, exitOnStartupError, logObserverFor, placeTwistdFiles,
 )
 from pz.tls import serverOptions
+from pzh.portal.commit import ThreadedCommit
 from pzh.portal.resource import MAX_BODY, PATH, refusalBody, wellKnown
 from pzh.portal.service import PortalService, PortalSettings
 from pzh.portal.store import SQLitePortalStore
@@ -66,6 +68,9 @@ class Options(usage.Options):
         ["follow-ca", None, None, "PEM CA certificate to trust for an https --follow portal."],
         ["follow-interval", None, 5.0, "Seconds between replays of the followed portal's log.", float],
         ["moved-to", None, None, "Answer every request 303 RedirectPermanent with this URL."],
+        ["commit-delay", None, 0.0,
+         "Seconds a batch of writes waits for more before its one commit (0: what arrived "
+         "in the same turn).", float],
     ] + limitOptions(withBody=False)
 
     def postOptions(self) -> None:
@@ -79,6 +84,8 @@ class Options(usage.Options):
         self["limits"] = limitsFromOptions(self)
         if self["max-pending"] < 1:
             raise usage.UsageError("--max-pending must be at least 1")
+        if not 0 <= self["commit-delay"] <= 1:
+            raise usage.UsageError("--commit-delay must be between 0 and 1 second")
         if self["follow-interval"] <= 0:
             raise usage.UsageError("--follow-interval must be positive")
         if self["follow"] and self["moved-to"]:
@@ -99,15 +106,30 @@ class Options(usage.Options):
 
 class PortalStoreService(service.Service):
     """
-    Closes the portal's store when the service stops (it reopens on use).
+    Closes the portal's store when the service stops (it reopens on use),
+    after committing and answering the writes waiting for their group
+    commit (L{pzh.portal.commit}).
     """
 
-    def __init__(self, store) -> None:
+    def __init__(self, store, portal=None, writer=None) -> None:
         self.store = store
+        self.portal = portal
+        self.writer = writer
+
+    def startService(self):
+        service.Service.startService(self)
+        if self.writer is not None:
+            self.writer.start()
 
     def stopService(self):
+        service.Service.stopService(self)
+        drained = succeed(None) if self.portal is None else self.portal.drain()
+        return drained.addBoth(lambda _: self._closed())
+
+    def _closed(self) -> None:
         self.store.close()
-        return service.Service.stopService(self)
+        if self.writer is not None:
+            self.writer.stop()
 
 
 def _endpoint(reactor, port: int, interface: str):
@@ -169,19 +191,21 @@ def _makeService(options, reactor):
         lock.release()
         raise
     store = SQLitePortalStore(os.path.join(options["data-dir"], PORTAL_DB))
+    writer = ThreadedCommit(reactor)
     portal = PortalService(store, reactor, PortalSettings(
         uri=options["uri"],
         maxPending=options["max-pending"],
         primary=options["follow"],
         movedTo=options["moved-to"],
-    ))
+        commitDelay=options["commit-delay"],
+    ), commit=writer)
     root = Resource()
     limits = sizedForFileLimit(options["limits"], raiseFileLimit())
     root.putChild(b".well-known", wellKnown(portal, limits.maxBody))
     tls = _tlsOptions(options["cert"], options["key"]) if options["cert"] else None
 
     top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))
-    PortalStoreService(store).setServiceParent(top)
+    PortalStoreService(store, portal, writer).setServiceParent(top)
     StreamServerEndpointService(
         _endpoint(reactor, options["port"], options["interface"]),
         webFactory(GuardedSite(root, limits, reactor=reactor,
@@ -213,6 +237,6 @@ def hubPortal(hub, clock, parent) -> PortalService:
         PortalSettings(uri=f"https://{zone.host}:{zone.webPort}{PATH}"),
         enroller=HubZoneEnroller(hub),
     )
-    PortalStoreService(store).setServiceParent(parent)
+    PortalStoreService(store, portal).setServiceParent(parent)
     store.close()
     return portal

@@ -122,6 +122,18 @@ class PortalFixture:
         testCase.addCleanup(self.store.close)
         self.service = PortalService(self.store, self.clock, settings, enroller)
 
+    def flush(self, stub) -> None:
+        """
+        Deliver what C{stub} (a L{treq.testing.StubTreq} over this portal)
+        holds, and let the portal commit the batches that opened (group
+        commit waits for the reactor's next turn: C{callLater(0)} on the
+        clock), until nothing is left.
+        """
+        stub.flush()
+        while any(call.getTime() <= self.clock.seconds() for call in self.clock.getDelayedCalls()):
+            self.clock.advance(0)
+            stub.flush()
+
     def later(self, seconds: float = 1.0) -> datetime:
         """
         Move the clock on; return the new time.

@@ -70,11 +70,11 @@ class ClientTests(SynchronousTestCase):
         """
         Run the stub until C{d} fires; return its result.
         """
-        self.stub.flush()
+        self.portal.flush(self.stub)
         return self.successResultOf(d)
 
     def failure(self, d, *errors):
-        self.stub.flush()
+        self.portal.flush(self.stub)
         return self.failureResultOf(d, *errors)
 
     def test_helloAndStatus(self):

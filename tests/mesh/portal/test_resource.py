@@ -39,7 +39,7 @@ class ResourceTestBase(SynchronousTestCase):
         """
         d = self.treq.request(method, url, data=body, allow_redirects=False,
                               headers={b"Content-Type": [b"application/json"]})
-        self.treq.flush()
+        self.portal.flush(self.treq)
         response = self.successResultOf(d)
         content = self.successResultOf(response.content())
         return response, json.loads(content)
@@ -219,12 +219,12 @@ class InternalErrorTests(ResourceTestBase):
 
     def test_serviceRaises(self):
         """
-        Were dispatch itself to raise, the answer is still a tagged 500.
+        Were the service itself to raise, the answer is still a tagged 500.
         """
         def explode(request):
             raise RuntimeError("secret detail")
 
-        self.portal.service.dispatch = explode
+        self.portal.service.submit = explode
         _, payload = self.assertAnswer(StatusRequest().toJSON(), 500, "StatusResponse")
         self.assertNotIn("secret", json.dumps(payload))
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)

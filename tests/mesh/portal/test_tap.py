@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IServiceMaker
+from twisted.internet import defer
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
@@ -69,6 +70,8 @@ class OptionsTests(SynchronousTestCase):
         for argv in ([], ["--data-dir", "d", "--cert", "c"], ["--data-dir", "d", "--port", "70000"],
                      ["--data-dir", "d", "--max-body", "10"], ["--data-dir", "d", "--max-pending", "0"],
                      ["--data-dir", "d", "--follow-interval", "0"],
+                     ["--data-dir", "d", "--commit-delay", "-1"],
+                     ["--data-dir", "d", "--commit-delay", "2"],
                      ["--data-dir", "d", "--follow", "http://a/", "--moved-to", "http://b/"],
                      ["--data-dir", "d", "--follow", "nowhere"]):
             self.assertRaises(usage.UsageError, _options, *argv)
@@ -160,6 +163,23 @@ class MakeServiceTests(SynchronousTestCase):
         head, body = transport.value().split(b"\r\n\r\n", 1)
         self.assertTrue(head.startswith(b"HTTP/1.1 413 "))
         self.assertEqual(json.loads(body)["MeshResponse"]["Status"], 413)
+
+    def test_groupCommit(self):
+        """
+        The portal commits in its own writer thread, started with the
+        service and stopped after the store is closed; --commit-delay sets
+        how long a batch of writes stays open.
+        """
+        _, top = self.build("--commit-delay", "0.01")
+        [closer] = [s for s in top if isinstance(s, PortalStoreService)]
+        self.assertEqual(closer.portal.settings.commitDelay, 0.01)
+        pool = closer.writer._pool
+        self.assertFalse(pool.started)
+        top.startService()
+        self.assertTrue(pool.started)
+        self.successResultOf(defer.maybeDeferred(top.stopService))
+        self.assertTrue(pool.joined)
+        self.assertIsNone(closer.store._connection)
 
     def test_https(self):
         """
