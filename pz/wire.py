@@ -210,6 +210,13 @@ class FrameProtocol(Int32StringReceiver):
         """
         self.sendMessage(self.peerId, errorPayload(error, ref))
 
+    def dataReceived(self, data: bytes) -> None:
+        # A closing TLS link stays open until the peer answers the close;
+        # what it sends meanwhile is dropped unread, not buffered.
+        if getattr(self.transport, "disconnecting", False):
+            return
+        super().dataReceived(data)
+
     def stringReceived(self, data: bytes) -> None:
         if getattr(self.transport, "disconnecting", False):
             return

@@ -8,6 +8,7 @@ import struct
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
+from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz.errors import CODES, ZoneError
@@ -312,6 +313,25 @@ class FrameProtocolTests(SynchronousTestCase):
         self.assertEqual(frame["payload"]["code"], "FRAME_TOO_LARGE")
         self.assertIn("101", frame["payload"]["message"])
         self.assertTrue(self.transport.disconnecting)
+
+    def test_nothingBufferedWhenClosing(self):
+        """
+        Once the link is closing (here after an over-limit prefix), what
+        the peer keeps sending is dropped unread: over TLS the link stays
+        open until the peer answers the close, and a peer that never does
+        must not be able to fill the hub's memory meanwhile, nor its log
+        with one refusal per read.
+        """
+        self.protocol.MAX_LENGTH = 100
+        self.protocol.dataReceived(struct.pack(">I", 101))
+        self.sent()
+        logged = []
+        self.protocol._log = Logger(observer=logged.append)
+        for _ in range(50):
+            self.protocol.dataReceived(b"x" * 1000)
+        self.assertLessEqual(len(self.protocol._unprocessed), 104)
+        self.assertEqual(logged, [])
+        self.assertEqual(self.sent(), [])
 
     def test_noWritesWhenClosing(self):
         """
