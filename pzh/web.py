@@ -76,4 +76,6 @@ def makeSite(hub, portal=None) -> Site:
         from pzh.portal.resource import wellKnown
 
         root.putChild(b".well-known", wellKnown(portal))
-    return Site(root)
+    # No resource here reads form fields; parsing them only adds risk
+    # (a Content-Type with a control character made Twisted raise).
+    return Site(root, parsePOSTFormSubmission=False)

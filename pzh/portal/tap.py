@@ -159,7 +159,9 @@ def makeService(options, reactor=None):
     top = service.MultiService()
     PortalStoreService(store).setServiceParent(top)
     StreamServerEndpointService(
-        _endpoint(reactor, options["port"], options["interface"], tls), Site(root)
+        _endpoint(reactor, options["port"], options["interface"], tls),
+        # No form bodies: the portal reads JSON only (see pzh.web.makeSite).
+        Site(root, parsePOSTFormSubmission=False),
     ).setServiceParent(top)
     if options["follow"]:
         PortalReplica(

@@ -122,3 +122,31 @@ class WebTests(SynchronousTestCase):
         """
         response, _ = self.get("/nothing")
         self.assertEqual(response.code, 404)
+
+
+class RawRequestTests(SynchronousTestCase):
+    """
+    Requests as raw bytes on a connection, as a client may send them.
+    """
+
+    def setUp(self):
+        self.fixture = HubFixture(self)
+        self.site = makeSite(self.fixture.hub)
+        self.site.reactor = self.fixture.clock
+
+    def test_oddContentType(self):
+        """
+        A POST whose C{Content-Type} holds a control character that Python's
+        email parser reads as a line break (found by the fuzz run) is
+        answered, not turned into an unhandled exception: the site never
+        parses form bodies, which none of its resources read.
+        """
+        protocol = self.site.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        for ctype in (b"a\x0bb", b"text/plain\x1c", b"application/json\x85"):
+            protocol.dataReceived(b"POST /health HTTP/1.1\r\nHost: x\r\nContent-Type: " + ctype
+                                  + b"\r\nContent-Length: 2\r\n\r\n{}")
+        self.assertEqual(transport.value().count(b"HTTP/1.1 405 "), 3)
+        self.assertFalse(transport.disconnecting)
+        protocol.connectionLost(None)
