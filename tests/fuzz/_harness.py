@@ -69,8 +69,8 @@ VARIANTS = 4
 GROWTH_BOUND = 6 * 1024 * 1024
 
 #: The most the traced heap may peak above where it started, Hypothesis's
-#: own bookkeeping included.
-PEAK_BOUND = 256 * 1024 * 1024
+#: own bookkeeping (and the largest generated inputs) included.
+PEAK_BOUND = 512 * 1024 * 1024
 
 
 def fuzzSettings(share: float = 1.0) -> settings:
