@@ -14,7 +14,7 @@ ZONE_USER ?= $(shell id -un 2>/dev/null || echo me)
 # The data directories the README's tutorial and docs/mesh-portal.md's example make here.
 TUTORIAL_DIRS := hub phone laptop portal mirror
 
-.PHONY: run stop test bench docs clean systools docs-tools
+.PHONY: run stop test fuzz bench docs clean systools docs-tools
 
 $(STAMP): setup.cfg setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -80,6 +80,18 @@ stop:
 
 test: $(STAMP) systools $(SSLYZE)
 	$(BIN)/trial --jobs 2 tests
+
+# The long fuzz run of the device and web ports (docs/fuzzing.md): about
+# FUZZ_EXAMPLES examples per target, killed after FUZZ_TIMEOUT seconds,
+# then a summary; fails if fewer than 100,000 frames and requests ran.
+FUZZ_EXAMPLES ?= 2000
+FUZZ_TIMEOUT  ?= 5400
+FUZZ_OUT      := bench/out/fuzz
+fuzz: $(STAMP) systools
+	rm -rf $(FUZZ_OUT)
+	PZ_FUZZ_PROFILE=long PZ_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PZ_FUZZ_REPORT=$(CURDIR)/$(FUZZ_OUT) \
+	  timeout $(FUZZ_TIMEOUT) $(BIN)/trial --jobs 2 tests.fuzz
+	$(BIN)/python -m tests.fuzz.report $(FUZZ_OUT) 100000
 
 bench: $(STAMP) systools
 	$(BIN)/python -m bench

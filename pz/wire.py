@@ -230,9 +230,10 @@ class FrameProtocol(Int32StringReceiver):
 
     def dataReceived(self, data: bytes) -> None:
         # Once an oversized frame has been refused the rest of the stream is
-        # its body or worse: read none of it (and log nothing more) while
-        # the link closes.
-        if self._dropping:
+        # its body or worse; and a closing TLS link stays open until the peer
+        # answers the close.  Either way, what arrives is dropped unread (and
+        # unlogged), not buffered.
+        if self._dropping or getattr(self.transport, "disconnecting", False):
             return
         super().dataReceived(data)
 

@@ -344,7 +344,10 @@ class GuardedSite(Site):
         # Twisted's idle timer runs exactly while the deadline does (it
         # stops while a request is handled), and restarts on every byte:
         # the deadline replaces it.
-        super().__init__(resource, timeout=None, reactor=reactor)
+        # No resource here reads form fields, and parsing them only adds
+        # risk (a Content-Type holding a control character made Twisted
+        # raise out of dataReceived).
+        super().__init__(resource, timeout=None, reactor=reactor, parsePOSTFormSubmission=False)
         self.limits = limits
         self.refusals = RefusalLog(self.reactor)
         self._refusalBodies = dict(refusalBodies or {})

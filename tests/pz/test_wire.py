@@ -368,6 +368,25 @@ class FrameProtocolTests(SynchronousTestCase):
         self.assertEqual(len(self.sent()), 50)
         self.assertEqual(len(events), 2)
 
+    def test_nothingBufferedWhenClosing(self):
+        """
+        Once the link is closing (here after an over-limit prefix), what
+        the peer keeps sending is dropped unread: over TLS the link stays
+        open until the peer answers the close, and a peer that never does
+        must not be able to fill the hub's memory meanwhile, nor its log
+        with one refusal per read.
+        """
+        self.protocol.MAX_LENGTH = 100
+        self.protocol.dataReceived(struct.pack(">I", 101))
+        self.sent()
+        logged = []
+        self.protocol._log = Logger(observer=logged.append)
+        for _ in range(50):
+            self.protocol.dataReceived(b"x" * 1000)
+        self.assertLessEqual(len(self.protocol._unprocessed), 104)
+        self.assertEqual(logged, [])
+        self.assertEqual(self.sent(), [])
+
     def test_noWritesWhenClosing(self):
         """
         Nothing is written once the connection is closing.
