@@ -26,6 +26,7 @@ Supported keys:
 
 from __future__ import annotations
 
+import functools
 from typing import Union
 
 import attrs
@@ -48,6 +49,7 @@ __all__ = [
     "curveOf",
     "signatureAlgorithmOf",
     "signatureAlgorithmsOf",
+    "verificationKeyOf",
     "meshKeyFingerprint",
     "toCryptography",
     "toJWK",
@@ -68,6 +70,9 @@ _P256_BYTES = 32
 #: verifying can afford.
 RSA_MINIMUM_BITS = 2048
 RSA_MAXIMUM_BITS = 8192
+
+#: How many parsed public keys L{_parsedPublic} keeps.
+_PARSED_KEYS = 512
 
 PublicKeyObject = Union[
     ed25519.Ed25519PublicKey, x25519.X25519PublicKey, ec.EllipticCurvePublicKey, rsa.RSAPublicKey
@@ -193,7 +198,28 @@ def toCryptography(publicKey: PublicKey) -> PublicKeyObject:
         parameters, or its UDF does not match.
     """
     udfOf(publicKey)
-    return _parametersToPublic(publicKey.PublicParameters, "PublicKey")
+    public, _, _ = _parsedPublic(publicKey.PublicParameters)
+    return public
+
+
+@functools.lru_cache(maxsize=_PARSED_KEYS)
+def _parsedPublic(parameters: Key) -> tuple[PublicKeyObject, str, str]:
+    """
+    The C{cryptography} key that public C{parameters} describe, its UDF
+    (L{meshKeyFingerprint}) and its curve (L{_curveOfObject}).
+
+    Checking one signature used to parse the same key and hash its DER four
+    times (its profile's Identifier, the signer lookup, the algorithms, the
+    JWK); a portal checks thousands. This is a pure function of an
+    immutable L{Key}, so the last few hundred answers are kept: a bounded
+    cache, keyed by the whole key (not by a name it claims), that never
+    changes a result. A key that is refused raises every time (exceptions
+    are not cached).
+
+    @raise MeshKeyError: as L{_parametersToPublic}.
+    """
+    public = _parametersToPublic(parameters, "PublicKey.PublicParameters")
+    return public, meshKeyFingerprint(public), _curveOfObject(public)
 
 
 def udfOf(publicKey: PublicKey) -> str:
@@ -212,7 +238,7 @@ def udfOf(publicKey: PublicKey) -> str:
         raise MeshKeyError("PublicKey has no PublicParameters")
     if parameters.d is not None:
         raise MeshKeyError("PublicKey.PublicParameters contains a private key ('d')")
-    actual = meshKeyFingerprint(_parametersToPublic(parameters, "PublicKey.PublicParameters"))
+    _, actual, _ = _parsedPublic(parameters)
     if publicKey.UDF is None:
         raise MeshKeyError("PublicKey has no UDF")
     if publicKey.UDF != actual:
@@ -250,10 +276,23 @@ def signatureAlgorithmsOf(publicKey: PublicKey) -> tuple[str, ...]:
 
     @raise MeshKeyError: for a key that cannot sign (X25519).
     """
-    curve = curveOf(publicKey)
+    _, _, algorithms = verificationKeyOf(publicKey)
+    return algorithms
+
+
+def verificationKeyOf(publicKey: PublicKey) -> tuple[str, PublicKeyObject, tuple[str, ...]]:
+    """
+    Everything checking a signature by C{publicKey} needs, from one parse
+    of the key: its checked UDF (L{udfOf}), the C{cryptography} key, and
+    the JWS algorithms it may sign with (L{signatureAlgorithmsOf}).
+
+    @raise MeshKeyError: if the key fails L{udfOf}, or cannot sign (X25519).
+    """
+    udf = udfOf(publicKey)
+    public, _, curve = _parsedPublic(publicKey.PublicParameters)
     if curve not in _JWS_ALGORITHMS:
         raise MeshKeyError(f"{withArticle(curve)} key cannot make signatures")
-    return _JWS_ALGORITHMS[curve]
+    return udf, public, _JWS_ALGORITHMS[curve]
 
 
 def toJWK(publicKey: PublicKey) -> jwk.JWK:

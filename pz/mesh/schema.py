@@ -103,6 +103,8 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, type] = {}
+#: The declared fields of each structure class, as L{_specsOf} found them.
+_SPECS: dict[type, dict] = {}
 _META = "pz.mesh.schema"
 _INT_MIN = -(2**63)
 _INT_MAX = 2**63 - 1
@@ -675,10 +677,25 @@ def fieldsOf(cls: type) -> Iterator[tuple[str, FieldSpec]]:
     Yield C{(name, spec)} for the declared fields of a structure class, base
     class fields first, in declaration order.
     """
-    for attribute in attrs.fields(cls):
-        spec = attribute.metadata.get(_META)
-        if spec is not None:
-            yield attribute.name, spec
+    return iter(_specsOf(cls).items())
+
+
+def _specsOf(cls: type) -> dict[str, FieldSpec]:
+    """
+    The declared fields of a structure class, C{{name: spec}} in
+    declaration order, worked out once per class: a class's fields never
+    change once it is built, and every encode and decode of every nested
+    structure asks for them (a portal does so for each request).
+    """
+    specs = _SPECS.get(cls)
+    if specs is None:
+        specs = {}
+        for attribute in attrs.fields(cls):
+            spec = attribute.metadata.get(_META)
+            if spec is not None:
+                specs[attribute.name] = spec
+        _SPECS[cls] = specs
+    return specs
 
 
 def structureType(name: str) -> type:
@@ -702,7 +719,7 @@ def registeredTypes() -> dict[str, type]:
 
 def _encodeBody(obj: Structure) -> dict:
     body = {}
-    for name, spec in fieldsOf(type(obj)):
+    for name, spec in _specsOf(type(obj)).items():
         value = getattr(obj, name)
         if value is not None:
             body[name] = spec.type.encode(value)
@@ -715,7 +732,7 @@ def _decodeBody(cls: type, data: Any, path: str) -> Any:
         data = reader(data, path)
     if not isinstance(data, dict):
         raise MeshFormatError(f"{path}: expected an object, got {_describe(data)}")
-    specs = dict(fieldsOf(cls))
+    specs = _specsOf(cls)
     for key in data:
         if key not in specs:
             raise MeshFormatError(f"{path}: unknown field {key!r} in {withArticle(cls.__name__)}")
