@@ -215,20 +215,16 @@ class _Pump:
         self.role.reactor.callLater(0, self.write)
 
 
-class Flood(Role):
+class _Attacker(Role):
     """
-    Full speed at C{--to}; reconnects when dropped.
+    A paired device that comes straight back when dropped, as a persistent
+    attacker would (at most 1,000 connections a run).
     """
 
     def start(self) -> None:
-        self.sent = 0
-        self.codes = {}
         self.drops = 0
         self.connects = 0
         self.link = None
-        self.frame = json.dumps({"type": "prop", "to": self.args.to, "id": "f",
-                                 "payload": {"status": "message",
-                                             "text": "x" * self.args.size}}).encode("utf-8")
         self.connect()
         self.reactor.callLater(self.args.seconds, self.finish)
 
@@ -240,6 +236,26 @@ class Flood(Role):
         d = _connect(self.reactor, self.args.port, _options(self.args.certs, self.args.device),
                      self.link)
         d.addErrback(lambda f: self.reactor.callLater(0.2, self.connect))
+
+    def lostLink(self, link) -> None:
+        if self.finished or link is not self.link:
+            return
+        self.drops += 1
+        self.reactor.callLater(0.1, self.connect)
+
+
+class Flood(_Attacker):
+    """
+    Full speed at C{--to}; reconnects when dropped.
+    """
+
+    def start(self) -> None:
+        self.sent = 0
+        self.codes = {}
+        self.frame = json.dumps({"type": "prop", "to": self.args.to, "id": "f",
+                                 "payload": {"status": "message",
+                                             "text": "x" * self.args.size}}).encode("utf-8")
+        super().start()
 
     def frameIn(self, link, payload, envelope) -> None:
         status = payload.get("status")
@@ -255,48 +271,20 @@ class Flood(Role):
                 # close, it comes straight back
                 _abort(link)
 
-    def lostLink(self, link) -> None:
-        if self.finished or link is not self.link:
-            return
-        self.drops += 1
-        self.reactor.callLater(0.1, self.connect)
-
     def stopAll(self) -> None:
         self.result.update(sent=self.sent, codes=self.codes, drops=self.drops,
                            connects=self.connects)
         _abort(self.link)
 
 
-class Sink(Role):
+class Sink(_Attacker):
     """
     Registers, then reads nothing; reconnects when dropped.
     """
 
-    def start(self) -> None:
-        self.drops = 0
-        self.connects = 0
-        self.link = None
-        self.connect()
-        self.reactor.callLater(self.args.seconds, self.finish)
-
-    def connect(self) -> None:
-        if self.finished or self.remaining() <= 0 or self.connects >= 1000:
-            return
-        self.connects += 1
-        self.link = Device(self.frameIn, self.lostLink)
-        d = _connect(self.reactor, self.args.port, _options(self.args.certs, self.args.device),
-                     self.link)
-        d.addErrback(lambda f: self.reactor.callLater(0.2, self.connect))
-
     def frameIn(self, link, payload, envelope) -> None:
         if payload.get("status") == "registered":
             link.transport.pauseProducing()
-
-    def lostLink(self, link) -> None:
-        if self.finished:
-            return
-        self.drops += 1
-        self.reactor.callLater(0.1, self.connect)
 
     def stopAll(self) -> None:
         self.result.update(drops=self.drops, connects=self.connects)

@@ -211,6 +211,13 @@ class GuardedRequest(Request):
             self.setHeader(name, value)
         if self.isSecure():
             self.setHeader(*HSTS)
+        if not self.uri.isascii():
+            # A request target is ASCII (RFC 9112, section 3.2); Twisted's
+            # own error pages (405, 404) fail to decode any other.  Found by
+            # the fuzz run of the web port.
+            self.channel._refuse(400, b"Bad Request", "BAD_REQUEST",
+                                 "the request target must be ASCII")
+            return
         super().render(resrc)
 
 

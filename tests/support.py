@@ -9,7 +9,7 @@ import time
 
 from twisted.internet.task import Clock
 
-__all__ = ["nowClock", "frames"]
+__all__ = ["nowClock", "frames", "changeType"]
 
 
 def nowClock() -> Clock:
@@ -32,3 +32,17 @@ def frames(data: bytes) -> list:
         out.append(json.loads(data[4 : 4 + length]))
         data = data[4 + length :]
     return out
+
+
+def changeType(value):
+    """
+    The same content under another JSON type: what a mutating test puts in
+    a field to see a type check refuse it.
+    """
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return list(value.items())
+    if isinstance(value, list):
+        return {str(i): v for i, v in enumerate(value)}
+    return str(value)

@@ -275,6 +275,20 @@ class PortalSettings:
     commitDelay: float = 0.0
 
 
+#: The most of a refusal's reason that goes into the log: a reason may
+#: quote what the client sent, and a client must not write the log.
+_LOG_REASON = 300
+
+
+def _forLog(text: str) -> str:
+    """
+    C{text} cut to L{_LOG_REASON} characters, saying how long it was.
+    """
+    if len(text) <= _LOG_REASON:
+        return text
+    return f"{text[:_LOG_REASON]}... ({len(text)} characters)"
+
+
 def _success(kind: type, status: int = SUCCESS_OK, description: Optional[str] = None, **fields):
     if description is None:
         description = {201: "SuccessOK", 202: "SuccessUpdated"}[status]
@@ -409,7 +423,8 @@ class PortalService:
         except MeshError as error:
             self.log.info(
                 "{transaction} refused with {status}: {reason}",
-                transaction=type(request).__name__, status=error.status, reason=error.message,
+                transaction=type(request).__name__, status=error.status,
+                reason=_forLog(error.message),
             )
             return responseType(Status=error.status, StatusDescription=error.message)
         except sqlite3.OperationalError as error:

@@ -15,6 +15,8 @@ import struct
 import attrs
 from hypothesis import strategies as st
 
+from tests.support import changeType
+
 __all__ = ["Unit", "units", "chunked", "variants", "jsonValues", "mutatedObject", "text"]
 
 
@@ -69,15 +71,6 @@ def _frame(body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + body
 
 
-def _changeType(value):
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return list(value.items())
-    if isinstance(value, list):
-        return {str(i): v for i, v in enumerate(value)}
-    return str(value)
-
 
 def mutatedObject(draw, base: dict, values=jsonValues):
     """
@@ -114,7 +107,7 @@ def mutatedObject(draw, base: dict, values=jsonValues):
         elif action == "replace":
             parent[key] = draw(values)
         elif action == "retype":
-            parent[key] = _changeType(parent[key])
+            parent[key] = changeType(parent[key])
         elif action == "grow":
             value = parent[key]
             times = draw(st.sampled_from([2, 10, 100, 1000]))

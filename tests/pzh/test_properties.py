@@ -24,6 +24,7 @@ from pz.errors import CODES
 from pzh.protocol import HubProtocol
 
 from tests.pzh._support import ZONE, HubFixture, frames
+from tests.support import changeType
 
 _SETTINGS = settings(max_examples=150, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
@@ -104,18 +105,6 @@ def _paths(obj: dict) -> list:
     return out
 
 
-def _changeType(value):
-    """
-    The same content under another JSON type.
-    """
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return list(value.items())
-    if isinstance(value, list):
-        return {str(i): v for i, v in enumerate(value)}
-    return str(value)
-
 
 @st.composite
 def _mutated(draw, base: dict) -> bytes:
@@ -138,7 +127,7 @@ def _mutated(draw, base: dict) -> bytes:
             target = obj
             for key in path[:-1]:
                 target = target[key]
-            _setField(obj, path, _changeType(target[path[-1]]))
+            _setField(obj, path, changeType(target[path[-1]]))
     body = _json(obj)
     prefix = draw(st.sampled_from(["true", "true", "random"]))
     if prefix == "true":

@@ -169,6 +169,18 @@ class GuardedWebTests(SynchronousTestCase):
         self.assertIn(b"Server: pz\r\n", value)
         self.assertNotIn(b"Twisted", value)
 
+    def test_nonASCIITarget(self):
+        """
+        A request target holding non-ASCII bytes is refused with 400 and
+        closed: Twisted's own 405 page raised on it (found by the fuzz run).
+        """
+        for target in (b"/health?\x80", b"/health/\x80"):
+            transport = self.request(b"POST " + target + b" HTTP/1.1\r\nHost: x\r\n"
+                                     b"Content-Length: 0\r\n\r\n")
+            self.assertTrue(transport.value().startswith(b"HTTP/1.1 400 "), transport.value())
+            self.assertTrue(transport.disconnecting)
+        self.assertEqual(self.flushLoggedErrors(), [])
+
     def test_oddContentType(self):
         """
         A POST whose C{Content-Type} holds a control character that Python's

@@ -9,6 +9,7 @@ import sqlite3
 import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from twisted.logger import Logger
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz.mesh.builders import newApplicationIdentifier
@@ -146,6 +147,23 @@ class HelloValidateTests(ServiceTestBase):
             self.assertEqual(response.InvalidCharacters or "", invalid, name)
             self.assertIn(reason, response.Reason)
             self.assertEqual((response.Minimum, response.Maximum), (3, 64))
+
+    def test_refusalLoggedShort(self):
+        """
+        A refusal whose reason quotes what the client sent (here a 5,000
+        character account name) is logged cut short, saying how long it
+        was: a client must not write the log (found by the fuzz run, whose
+        log lines of 440 KB broke trial's worker link).  The answer still
+        says it all.
+        """
+        events = []
+        self.portal.service.log = Logger(observer=events.append)
+        response = self.call(CreateRequest(Account="a" * 5000, Profile=self.alice.personal))
+        self.assertEqual(response.Status, 400)
+        self.assertIn("a" * 5000, response.StatusDescription)
+        [event] = events
+        self.assertLess(len(event["reason"]), 400)
+        self.assertIn(f"({len(response.StatusDescription)} characters)", event["reason"])
 
     def test_validateTaken(self):
         """
