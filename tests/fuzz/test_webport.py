@@ -34,8 +34,9 @@ from tests.fuzz._harness import VARIANTS, FuzzRun, fuzzSettings
 from tests.mesh.strategies import structures
 from tests.pzh._support import HubFixture
 
-#: Entries the portal takes from anyone, unsigned, once each.
-_UNSIGNED = {"EscrowEntry", "EncryptedProfile"}
+#: Entries the portal takes from anyone, unsigned, once each: escrow
+#: entries (of either kind) and encrypted profiles.
+_UNSIGNED = {"EscrowEntry", "OfflineEscrowEntry", "OnlineEscrowEntry", "EncryptedProfile"}
 
 _STATUS = re.compile(rb"(?:^|\r\n|\n)HTTP/1\.[01] (\d{3})")
 
