@@ -1,7 +1,7 @@
 """
 Sum up a fuzz run: C{python -m tests.fuzz.report DIR [MINIMUM]} prints,
 per target, the examples run (one per connection), the frames or requests
-generated, the bytes sent, the time, and the traced heap's peak and what
+generated, the bytes sent, the time, the traced heap's largest rise during one connection, and what
 stayed after the run, then the totals.  It exits non-zero when no target
 reported or when fewer than MINIMUM frames and requests were generated.
 """
