@@ -21,22 +21,19 @@ from zope.interface import implementer
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.interfaces import (
-    IHandshakeListener,
     IOpenSSLClientConnectionCreator,
     IOpenSSLServerConnectionCreator,
 )
-from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.ssl import Certificate
-from twisted.internet.task import Clock
 from twisted.internet.testing import MemoryReactorClock
 from twisted.protocols.tls import TLSMemoryBIOFactory
-from twisted.test.iosim import connectedServerAndClient
 from twisted.trial.unittest import SynchronousTestCase
 
 import pzh.portal.tap
 import pzh.tap
 from pz import pki, tls
 from pz.admin import AdminService
+from tests.tlsloop import tlsLoopback
 
 HOST = "127.0.0.1"
 
@@ -55,18 +52,6 @@ AEAD_SUITES = (
     "ECDHE-ECDSA-AES128-GCM-SHA256",
     "ECDHE-ECDSA-CHACHA20-POLY1305",
 )
-
-
-@implementer(IHandshakeListener)
-class _Recorder(Protocol):
-    """
-    The application at either end: whether the handshake completed.
-    """
-
-    handshook = False
-
-    def handshakeCompleted(self):
-        self.handshook = True
 
 
 def _tls12Context(suites: str) -> SSL.Context:
@@ -136,23 +121,22 @@ class _ServiceServer:
 
 def _handshake(serverCreator, clientCreator) -> tuple[bool, bool]:
     """
-    Connect C{clientCreator} to C{serverCreator} in memory and pump until
-    nothing moves.
-
-    @return: whether the server and the client each completed the
-        handshake.
+    Whether the server and the client each completed the handshake, both
+    in memory.
     """
-    clock = Clock()
-    serverApp, clientApp = _Recorder(), _Recorder()
-    serverWrapped, clientWrapped = Factory(), Factory()
-    serverWrapped.protocol = lambda: serverApp
-    clientWrapped.protocol = lambda: clientApp
-    server = TLSMemoryBIOFactory(serverCreator, False, serverWrapped, clock)
-    client = TLSMemoryBIOFactory(clientCreator, True, clientWrapped, clock)
-    connectedServerAndClient(
-        lambda: server.buildProtocol(None), lambda: client.buildProtocol(None), clock=clock
-    )
-    return serverApp.handshook, clientApp.handshook
+    server, client = tlsLoopback(serverCreator, clientCreator)
+    return server.handshook, client.handshook
+
+
+def _hubIdentity(zoneId: str):
+    """
+    A fresh zone CA's certificate, and a hub key and certificate it signed.
+    """
+    now = datetime.now(timezone.utc)
+    caKey, caCert = pki.createZoneCA(zoneId, now)
+    key = pki.newKey()
+    cert = pki.issueHubCertificate(caKey, caCert, zoneId, [HOST], key.public_key(), now)
+    return caCert, key, cert
 
 
 class _ServerChecks:
@@ -248,11 +232,7 @@ class MeshPortalPortTests(_ServerChecks, SynchronousTestCase):
     """
 
     def server(self):
-        now = datetime.now(timezone.utc)
-        caKey, caCert = pki.createZoneCA(f"portal@{HOST}", now)
-        key = pki.newKey()
-        cert = pki.issueHubCertificate(caKey, caCert, f"portal@{HOST}", [HOST],
-                                       key.public_key(), now)
+        _, key, cert = _hubIdentity(f"portal@{HOST}")
         dataDir = self.mktemp()
         os.makedirs(dataDir)
         certFile, keyFile = os.path.join(dataDir, "c.pem"), os.path.join(dataDir, "k.pem")
@@ -271,11 +251,7 @@ class SharedServerOptionsTests(_ServerChecks, SynchronousTestCase):
     """
 
     def server(self):
-        now = datetime.now(timezone.utc)
-        caKey, caCert = pki.createZoneCA(f"anna@{HOST}", now)
-        key = pki.newKey()
-        cert = pki.issueHubCertificate(caKey, caCert, f"anna@{HOST}", [HOST],
-                                       key.public_key(), now)
+        caCert, key, cert = _hubIdentity(f"anna@{HOST}")
         return tls.serverOptions(key, cert, [caCert])
 
 

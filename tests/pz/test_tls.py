@@ -34,6 +34,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki, tls
 from pz.pki import CertificateError
+from tests.tlsloop import tlsLoopback
 
 NOW = datetime.now(timezone.utc)
 ZONE = "anna@hub.example"
@@ -97,34 +98,6 @@ def _zones() -> tuple[_Zone, _Zone]:
         _zone = _Zone(ZONE)
         _foreign = _Zone(ZONE)
     return _zone, _foreign
-
-
-@implementer(IHandshakeListener)
-class _Recorder(Protocol):
-    """
-    The application protocol at either end: records what it learns.
-
-    @ivar handshook: whether the TLS handshake completed.
-    @ivar peer: the peer certificate seen in C{handshakeCompleted}.
-    @ivar lost: why the connection was lost, once it is.
-    """
-
-    handshook = False
-    peer = "not seen"
-    lost = None
-
-    def handshakeCompleted(self):
-        """
-        Record the peer's certificate, as the hub protocol does.
-        """
-        self.handshook = True
-        self.peer = tls.peerCertificate(self.transport)
-
-    def connectionLost(self, reason):
-        """
-        Record why the connection was lost.
-        """
-        self.lost = reason
 
 
 class _RewritingTransport(FakeTransport):
@@ -215,28 +188,10 @@ class _ReplaceClientCertificate:
 
 def _loopback(serverOptions, clientOptions, rewrite=None):
     """
-    Connect a client and a server in memory over TLS and pump until
-    nothing moves.
-
-    @return: C{(serverApp, clientApp)}, the two L{_Recorder}s.
+    L{tlsLoopback}, the server's bytes passed through C{rewrite} if given.
     """
-    clock = Clock()
-    serverApp, clientApp = _Recorder(), _Recorder()
-    serverWrapped, clientWrapped = Factory(), Factory()
-    serverWrapped.protocol = lambda: serverApp
-    clientWrapped.protocol = lambda: clientApp
-    serverFactory = TLSMemoryBIOFactory(serverOptions, False, serverWrapped, clock)
-    clientFactory = TLSMemoryBIOFactory(clientOptions, True, clientWrapped, clock)
-    kwargs = {}
-    if rewrite is not None:
-        kwargs["serverTransportFactory"] = lambda p: _RewritingTransport(p, rewrite)
-    connectedServerAndClient(
-        lambda: serverFactory.buildProtocol(None),
-        lambda: clientFactory.buildProtocol(None),
-        clock=clock,
-        **kwargs,
-    )
-    return serverApp, clientApp
+    factory = None if rewrite is None else (lambda p: _RewritingTransport(p, rewrite))
+    return tlsLoopback(serverOptions, clientOptions, factory)
 
 
 def _clientCertificate(key, cert) -> PrivateCertificate:
