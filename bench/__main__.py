@@ -556,16 +556,8 @@ def mainAttack(argv) -> int:
                                waitForPort=waitForPort)
     finally:
         stopAll()
-    lines = info + attackReport(attack)
-    lines.append("")
-    lines.append(f"(whole run: {time.monotonic() - began:.0f} s; raw figures in "
-                 f"bench/out/attack.json, logs in bench/out/run-attack/)")
-    text = "\n".join(lines) + "\n"
-    sys.stdout.write(text)
-    with open(os.path.join(OUT, "attack.txt"), "w") as f:
-        f.write(text)
-    with open(os.path.join(OUT, "attack.json"), "w") as f:
-        json.dump({"facts": info, "attack": attack}, f, indent=1, default=str)
+    _publish("attack", "run-attack", info + attackReport(attack), began,
+             {"facts": info, "attack": attack})
     return 0
 
 
@@ -668,19 +660,26 @@ def main(argv=None) -> int:
 
     lines = (report(args, rate, memory, info) + revocationReport(revocation)
              + portalReport(portal) + attackReport(attack))
-    lines.append("")
-    lines.append(f"(whole run: {time.monotonic() - began:.0f} s; raw figures in "
-                 f"bench/out/results.json, logs in bench/out/run/)")
+    _publish("results", "run", lines, began,
+             {"args": {k: v for k, v in vars(args).items()}, "facts": info,
+              "rate": rate, "memory": memory, "revocation": revocation,
+              "portal": portal, "attack": attack})
+    return 0
+
+
+def _publish(name: str, runDir: str, lines: list, began: float, figures: dict) -> None:
+    """
+    Print the report C{lines} and keep it as C{bench/out/NAME.txt}, with the
+    raw C{figures} in C{bench/out/NAME.json}.
+    """
+    lines = lines + ["", f"(whole run: {time.monotonic() - began:.0f} s; raw figures in "
+                         f"bench/out/{name}.json, logs in bench/out/{runDir}/)"]
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
-    with open(os.path.join(OUT, "results.txt"), "w") as f:
+    with open(os.path.join(OUT, f"{name}.txt"), "w") as f:
         f.write(text)
-    with open(os.path.join(OUT, "results.json"), "w") as f:
-        json.dump({"args": {k: v for k, v in vars(args).items()}, "facts": info,
-                   "rate": rate, "memory": memory, "revocation": revocation,
-                   "portal": portal, "attack": attack}, f, indent=1,
-                  default=str)
-    return 0
+    with open(os.path.join(OUT, f"{name}.json"), "w") as f:
+        json.dump(figures, f, indent=1, default=str)
 
 
 if __name__ == "__main__":
