@@ -295,7 +295,20 @@ class FrameProtocol(Int32StringReceiver):
         Close the link to a peer that broke the rules (too many bad frames,
         an oversized one), after what was written to it.
         """
+        self.stopReading()
         self.transport.loseConnection()
+
+    def stopReading(self) -> None:
+        """
+        Read nothing more from this peer, not even the frames already
+        buffered: one read can hold hundreds of a flooder's frames, and
+        each would still be parsed (and charged, and refused) after the
+        decision to drop it.  Reading stays paused until the link closes.
+        """
+        self._dropping = True
+        # ends Int32StringReceiver's loop over the frames of this read
+        self.paused = True
+        self.transport.pauseProducing()
 
     def _peerAddress(self) -> str:
         try:

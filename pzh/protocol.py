@@ -266,7 +266,7 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         unanswered, ends in an abort after the close grace).
         """
         if not self.transport.disconnecting:
-            self.transport.pauseProducing()
+            self.stopReading()
             self.transport.loseConnection()
 
     def _tooSlow(self, why: str) -> None:

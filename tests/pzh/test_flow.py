@@ -407,6 +407,26 @@ class RateLimitTests(_FlowTestCase):
                          [f"p{i}" for i in range(64)])
         self.assertFalse(phone.server.paused)
 
+    def test_droppedPeerNotParsed(self):
+        """
+        Once a device is dropped for breaking the rules, the frames that
+        came in the same read are neither parsed nor charged to its bucket
+        (a flooder's read holds hundreds): reading stops at the decision.
+        """
+        self.hub.settings = HubSettings(rate=10, burst=1000)
+        phone = self.device("phone")
+        bucket = phone.server._bucket = self.hub.newBucket()
+        for _ in range(5):
+            phone.client.sendString(b"nope")
+        self.ping(phone, 100)
+        self.fixture.flush()
+        self.assertEqual(phone.client.codes(), ["BAD_FRAME"] * 5 + ["TOO_MANY_ERRORS"])
+        self.assertEqual(phone.client.statuses().count("pong"), 0)
+        # only the five bad frames were charged
+        self.assertEqual(bucket.take(995), 0)
+        self.assertGreater(bucket.take(1), 0)
+        self.assertTrue(phone.closed)
+
     def test_floodLogBounded(self):
         """
         A thousand undeliverable messages get a thousand answers but only a
