@@ -22,6 +22,7 @@ CODES = {
     "DEVICE_OFFLINE": "the destination device is not connected",
     "NOT_AUTHORISED": "the sender may not send this message here",
     "TOO_MANY_ERRORS": "the peer sent too many bad messages and was dropped",
+    "COOLING_OFF": "the device was recently dropped for breaking the rules; reconnect later",
     "TOO_SLOW": "the peer did not read what was sent to it and was dropped",
     "TIMEOUT": "no answer came in time",
     "NOT_CONNECTED": "this device is not connected to its hub",

@@ -16,6 +16,10 @@ Flow control for device links: what one device may cost the hub.
    dropped with C{TOO_SLOW}.
  - L{QueueBudget}: all outboxes together stay within the hub's budget; past
    it the link holding the most is dropped.
+ - L{CoolOff}: a device dropped for breaking the rules may not register
+   again at once: each new link costs the hub a TLS handshake, a
+   registration and a fresh turn at its reading, which a flooder that
+   reconnects at once would otherwise get every few hundred milliseconds.
  - L{LinkTransport}: what the link protocol writes to.  Every write goes
    through the outbox; closing first hands over what is queued and
    unregisters the outbox, because a TLS transport with a producer
@@ -28,7 +32,7 @@ from typing import Callable
 from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
-__all__ = ["TokenBucket", "Outbox", "QueueBudget", "LinkTransport", "frameCost"]
+__all__ = ["TokenBucket", "Outbox", "QueueBudget", "CoolOff", "LinkTransport", "frameCost"]
 
 #: Reading a frame costs one token per started L{COST_UNIT} bytes: a rate in
 #: messages a second bounds bytes a second too.
@@ -75,6 +79,62 @@ class TokenBucket:
             self._tokens -= cost
             return 0.0
         return (need - self._tokens) / self.rate
+
+
+class CoolOff:
+    """
+    Devices recently dropped for breaking the rules, and when each may
+    register again.
+
+    The first drop costs C{first} seconds, each further one twice the one
+    before, at most C{longest}: a device that keeps coming back to flood
+    waits longer each time, one that broke a rule once barely notices.  A
+    device refused while it waits is not penalised further (only drops
+    are), so it can never be locked out for longer than C{longest}; and
+    its count is forgotten C{forgetAfter} seconds after its wait ended.
+    Only the device that was dropped waits: the entries are per device id.
+    """
+
+    def __init__(self, seconds: Callable[[], float], first: float = 1.0,
+                 longest: float = 60.0, forgetAfter: float = 600.0) -> None:
+        if first <= 0 or longest < first or forgetAfter < 0:
+            raise ValueError("first must be positive, longest at least first, "
+                             "forgetAfter not negative")
+        self._seconds = seconds
+        self.first = first
+        self.longest = longest
+        self.forgetAfter = forgetAfter
+        # device id -> (drops so far, the time it may register again)
+        self._entries: dict = {}
+
+    def strike(self, deviceId: str) -> float:
+        """
+        C{deviceId} was dropped for breaking the rules.
+
+        @return: the seconds it must now wait before registering again.
+        """
+        now = self._seconds()
+        self._forget(now)
+        drops, _ = self._entries.get(deviceId, (0, now))
+        wait = min(self.longest, self.first * 2.0 ** min(drops, 64))
+        self._entries[deviceId] = (drops + 1, now + wait)
+        return wait
+
+    def remaining(self, deviceId: str) -> float:
+        """
+        The seconds C{deviceId} must still wait before it may register; 0
+        if it may now.
+        """
+        entry = self._entries.get(deviceId)
+        if entry is None:
+            return 0.0
+        return max(0.0, entry[1] - self._seconds())
+
+    def _forget(self, now: float) -> None:
+        stale = [d for d, (_, until) in self._entries.items()
+                 if now - until >= self.forgetAfter]
+        for deviceId in stale:
+            del self._entries[deviceId]
 
 
 class QueueBudget:

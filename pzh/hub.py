@@ -18,7 +18,7 @@ from pz.lograte import RateLimitedLog
 from pz.wire import DEFAULT_MAX_FRAME
 from pzh.authority import ZoneAuthority
 from pzh.enrolment import Enrolment
-from pzh.flow import QueueBudget, TokenBucket
+from pzh.flow import CoolOff, QueueBudget, TokenBucket
 from pzh.registry import Registry
 from pzh.router import Router
 from pzh.store import IHubStore
@@ -40,6 +40,9 @@ class HubSettings:
     @ivar slowTimeout: seconds a link's queue may stay past C{linkQueue}
         before the link is dropped.
     @ivar queueBudget: bytes that may wait on all links together.
+    @ivar coolOff: seconds a device dropped for breaking the rules must
+        wait before it may register again; doubled for each further drop,
+        up to C{maxCoolOff}.
     """
 
     certLifetime: timedelta = timedelta(days=90)
@@ -54,6 +57,8 @@ class HubSettings:
     linkQueue: int = 4 * 1024 * 1024
     slowTimeout: float = 30.0
     queueBudget: int = 64 * 1024 * 1024
+    coolOff: float = 1.0
+    maxCoolOff: float = 60.0
 
 
 class Hub:
@@ -78,6 +83,7 @@ class Hub:
         self.queues = QueueBudget(settings.queueBudget)
         self.refusals = RateLimitedLog(Logger(namespace="pzh.protocol"), clock.seconds)
         self._buckets: dict = {}
+        self.coolOff = CoolOff(clock.seconds, settings.coolOff, settings.maxCoolOff)
 
     def newBucket(self) -> TokenBucket:
         """

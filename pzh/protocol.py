@@ -116,6 +116,10 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
             else:
                 self._refuseCertificate(e)
             return
+        wait = self.hub.coolOff.remaining(deviceId)
+        if wait:
+            self._coolingOff(deviceId, wait)
+            return
         self.serial = cert.serial_number
         self.certificate = cert
         self.deviceId = self.peerId = deviceId
@@ -129,6 +133,22 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
                                     "zone": self.hub.zone.zoneId,
                                     "crlNumber": pki.crlNumber(self.hub.authority.crl)})
         self.hub.registry.register(self)
+
+    def _coolingOff(self, deviceId: str, wait: float) -> None:
+        """
+        A device dropped for breaking the rules came back before its wait
+        ended: refuse it, saying when it may come back, before it costs a
+        registration or gets a turn at the hub's reading.
+        """
+        self.refusals.info("refused {device}: COOLING_OFF for {wait:.1f} s more",
+                           device=deviceId, wait=wait)
+        payload = errorPayload(ZoneError("COOLING_OFF", (
+            f"this device was dropped for breaking the rules; "
+            f"it may register again in {wait:.1f} s")))
+        payload["retryAfter"] = round(wait, 3)
+        self.sendMessage(deviceId, payload)
+        self.stopReading()
+        self.transport.loseConnection()
 
     def _offerRenewal(self, cert) -> None:
         """
@@ -263,9 +283,15 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         """
         Read nothing more from a peer that broke the rules: what it still
         sends is not even decrypted while the TLS close runs (which,
-        unanswered, ends in an abort after the close grace).
+        unanswered, ends in an abort after the close grace).  A device
+        must then wait before it may register again (L{pzh.flow.CoolOff}).
         """
         if not self.transport.disconnecting:
+            if self.deviceId is not None:
+                wait = self.hub.coolOff.strike(self.deviceId)
+                self.refusals.info("dropped {device} for breaking the rules; "
+                                   "it may not register for {wait:g} s",
+                                   device=self.deviceId, wait=wait)
             self.stopReading()
             self.transport.loseConnection()
 

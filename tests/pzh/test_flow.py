@@ -8,7 +8,7 @@ from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
-from pzh.flow import Outbox, QueueBudget, TokenBucket, frameCost
+from pzh.flow import CoolOff, Outbox, QueueBudget, TokenBucket, frameCost
 from pzh.hub import HubSettings
 
 from tests.pzh._support import ZONE, HubFixture, SlowReaderTransport
@@ -57,6 +57,64 @@ class TokenBucketTests(SynchronousTestCase):
         """
         self.assertRaises(ValueError, TokenBucket, 0, 1, Clock().seconds)
         self.assertRaises(ValueError, TokenBucket, 1, 0, Clock().seconds)
+
+
+class CoolOffTests(SynchronousTestCase):
+    """
+    L{CoolOff}: a wait after each drop, doubling, bounded, per device, and
+    forgotten in time.
+    """
+
+    def test_doublingUpToLongest(self):
+        """
+        The first drop costs C{first} seconds, each further one twice the
+        one before, never more than C{longest}.
+        """
+        clock = Clock()
+        coolOff = CoolOff(clock.seconds, first=1, longest=8, forgetAfter=100)
+        self.assertEqual(coolOff.remaining("z/phone"), 0)
+        waits = []
+        for _ in range(6):
+            waits.append(coolOff.strike("z/phone"))
+            self.assertEqual(coolOff.remaining("z/phone"), waits[-1])
+            clock.advance(waits[-1])
+            self.assertEqual(coolOff.remaining("z/phone"), 0)
+        self.assertEqual(waits, [1, 2, 4, 8, 8, 8])
+
+    def test_perDevice(self):
+        """
+        Only the device that was dropped waits.
+        """
+        clock = Clock()
+        coolOff = CoolOff(clock.seconds)
+        coolOff.strike("z/phone")
+        self.assertEqual(coolOff.remaining("z/laptop"), 0)
+        self.assertEqual(coolOff.strike("z/laptop"), 1)
+
+    def test_forgotten(self):
+        """
+        C{forgetAfter} seconds after its wait ended without a new drop, a
+        device starts again from C{first}; asking does not prolong a wait.
+        """
+        clock = Clock()
+        coolOff = CoolOff(clock.seconds, first=1, longest=60, forgetAfter=10)
+        for _ in range(3):
+            coolOff.strike("z/phone")
+        clock.advance(3.5)
+        self.assertEqual(coolOff.remaining("z/phone"), 0.5)
+        self.assertEqual(coolOff.remaining("z/phone"), 0.5)
+        clock.advance(0.5 + 9)
+        self.assertEqual(coolOff.strike("z/phone"), 8)
+        clock.advance(8 + 10)
+        self.assertEqual(coolOff.strike("z/phone"), 1)
+
+    def test_badSettings(self):
+        """
+        A wait that is not positive, or a longest below the first, is
+        refused.
+        """
+        for first, longest, forget in [(0, 1, 1), (2, 1, 1), (1, 2, -1)]:
+            self.assertRaises(ValueError, CoolOff, Clock().seconds, first, longest, forget)
 
 
 class _Transport:
@@ -426,6 +484,52 @@ class RateLimitTests(_FlowTestCase):
         self.assertEqual(bucket.take(995), 0)
         self.assertGreater(bucket.take(1), 0)
         self.assertTrue(phone.closed)
+
+    def test_coolOffAfterDrop(self):
+        """
+        A device dropped for breaking the rules that comes straight back
+        is refused C{COOLING_OFF} with the seconds it must wait, before it
+        is registered (the others hear nothing of it); once the wait is
+        over it registers; dropped again, it waits twice as long.  Another
+        device connects meanwhile as usual.
+        """
+        self.hub.settings = HubSettings(rate=1e6, burst=10 ** 6)
+        key, cert = self.fixture.enrolDevice("phone")
+        laptop = self.device("laptop")
+
+        def dropped(link):
+            for _ in range(5):
+                link.client.sendString(b"nope")
+            self.fixture.flush()
+            self.assertEqual(link.client.codes()[-1], "TOO_MANY_ERRORS")
+            self.assertTrue(link.closed)
+
+        first = self.fixture.connectDevice(key, cert)
+        self.assertEqual(first.client.statuses(), ["registered"])
+        dropped(first)
+        self.fixture.coalesce()
+        laptop.client.take()
+
+        again = self.fixture.connectDevice(key, cert)
+        [refusal] = again.client.take()
+        self.assertEqual(refusal["payload"]["code"], "COOLING_OFF")
+        # one second from the drop, of which the coalescing delay passed
+        self.assertEqual(refusal["payload"]["retryAfter"], 1 - self.hub.settings.coalesce)
+        self.assertTrue(again.closed)
+        self.assertIsNone(self.hub.registry.get(f"{ZONE}/phone"))
+        self.fixture.coalesce()
+        self.assertEqual(laptop.client.take(), [])
+        self.assertEqual(self.device("tablet").client.lost, None)
+
+        self.fixture.advance(1)
+        third = self.fixture.connectDevice(key, cert)
+        self.assertEqual(third.client.statuses(), ["registered"])
+        dropped(third)
+        self.fixture.advance(1.5)
+        fourth = self.fixture.connectDevice(key, cert)
+        self.assertEqual(fourth.client.codes(), ["COOLING_OFF"])
+        self.fixture.advance(0.5)
+        self.assertEqual(self.fixture.connectDevice(key, cert).client.statuses(), ["registered"])
 
     def test_floodLogBounded(self):
         """
