@@ -512,6 +512,10 @@ def parseArgs(argv):
                         help="seconds after each attack before RSS is read again")
     parser.add_argument("--slow-connections", type=int, default=1000,
                         help="slow web connections in attack (c)")
+    parser.add_argument("--attacks", default="flood,sink,slowweb",
+                        help="which attacks to run, comma-separated (flood, sink, slowweb)")
+    parser.add_argument("--hub-profile", metavar="FILE", default=None,
+                        help="run the attacked hub under cProfile, its stats saved to FILE")
     parser.add_argument("--portal-concurrency", type=int, default=16,
                         help="Mesh portal: requests the client keeps in flight")
     parser.add_argument("--portal-warmup", type=float, default=1.0,
@@ -533,6 +537,9 @@ def parseArgs(argv):
             and 1 <= args.slow_connections <= 5000):
         parser.error("--attack-seconds must be in (0, 120], --recover-seconds in [0, 120] and "
                      "--slow-connections in [1, 5000]")
+    args.attacks = [a for a in args.attacks.split(",") if a]
+    if not args.attacks or not set(args.attacks) <= {"flood", "sink", "slowweb"}:
+        parser.error("--attacks takes one or more of flood, sink, slowweb, comma-separated")
     return args
 
 

@@ -56,12 +56,16 @@ class _RSS(threading.Thread):
         self._done = threading.Event()
 
     def run(self) -> None:
+        tick = os.sysconf("SC_CLK_TCK")
         while not self._done.is_set():
             try:
+                with open(f"/proc/{self.pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                cpu = (int(fields[11]) + int(fields[12])) / tick
                 with open(f"/proc/{self.pid}/status") as f:
                     for line in f:
                         if line.startswith("VmRSS:"):
-                            self.samples.append((time.monotonic(), int(line.split()[1])))
+                            self.samples.append((time.monotonic(), int(line.split()[1]), cpu))
                             break
             except OSError:
                 return
@@ -75,7 +79,17 @@ class _RSS(threading.Thread):
         return self.samples[-1][1] if self.samples else 0
 
     def peak(self, start: float, end: float) -> int:
-        return max((kib for t, kib in self.samples if start <= t <= end), default=0)
+        return max((kib for t, kib, _ in self.samples if start <= t <= end), default=0)
+
+    def cpuShare(self, start: float, end: float):
+        """
+        The process's CPU time (user + system) between the samples nearest
+        C{start} and C{end}, as a share of that wall time.
+        """
+        inside = [(t, cpu) for t, _, cpu in self.samples if start <= t <= end]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            return None
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
 
 
 def _client(top, run, name, args, seconds, log=None):
@@ -119,6 +133,8 @@ def measureAttack(args, run: str, log, top: str, spawn, stop, freePort, waitForP
     argv = [PYTHON, "-m", "bench.serve", "--gc-file", os.path.join(run, "attack-hub.gc"), "--",
             "twistd", "-n", "--pidfile", os.path.join(run, "attack-hub.pid"),
             "--logfile", os.path.join(run, "attack-hub.log"),
+            *(["--profile", os.path.abspath(args.hub_profile), "--profiler", "cprofile",
+               "--savestats"] if args.hub_profile else []),
             "pzh", "--data-dir", dataDir, "--name", "bench", "--interface", "127.0.0.1",
             "--port", str(port), "--web-port", str(webPort), "--idle-timeout", "3600"]
     hub = spawn("hub (attack)", argv, os.path.join(run, "attack-hub.out"))
@@ -141,7 +157,7 @@ def measureAttack(args, run: str, log, top: str, spawn, stop, freePort, waitForP
         windows["quiet"] = (time.monotonic(), None, rss.now())
         time.sleep(seconds)
         windows["quiet"] = (windows["quiet"][0], time.monotonic(), windows["quiet"][2])
-        for name in ("flood", "sink", "slowweb"):
+        for name in [n for n, _ in _PHASES if n in args.attacks]:
             before = rss.now()
             log(f"attack: {dict(_PHASES)[name]} for {seconds:g} s")
             begun = time.monotonic()
@@ -202,6 +218,7 @@ def _summarise(windows, attackers, normal, rss, args) -> dict:
             "p99_ms": _percentile(rtts, 0.99),
             "max_ms": max(rtts) if rtts else None,
             "seconds": round((end or start) - start, 1),
+            "hub_cpu_share": rss.cpuShare(start, end or start),
         }
         if name in attackers:
             phase.update({k: v for k, v in attackers[name].items()})
@@ -216,10 +233,13 @@ def _summarise(windows, attackers, normal, rss, args) -> dict:
 
 
 def _attackerNote(name: str, results: list) -> str:
+    from bench.__main__ import fmt
+
     if name == "flood" and results:
         r = results[0]
-        return (f"{r.get('sent', 0)} frames sent, {r.get('connects', 0)} connections, "
-                f"errors {r.get('codes', {})}")
+        return (f"{r.get('sent', 0)} frames sent, {r.get('connects', 0)} connections "
+                f"({r.get('registrations', 0)} registered), errors {r.get('codes', {})}, "
+                f"flooder CPU {fmt(r.get('cpu_s'), '{:.1f}')} s")
     if name == "sink" and len(results) == 2:
         sink, pusher = results
         return (f"reader dropped {sink.get('drops', 0)}x; pusher sent {pusher.get('sent', 0)} "
@@ -264,9 +284,11 @@ def attackReport(result: dict) -> list:
             fmt(vs, "{:.2f}"), fmt(p.get("rss_before_kib", 0) / 1024, "{:.0f}"),
             fmt(p.get("rss_peak_kib", 0) / 1024, "{:.0f}"),
             "-" if name == "quiet" else fmt(p.get("rss_after_kib", 0) / 1024, "{:.0f}"),
+            fmt(p["hub_cpu_share"] * 100 if p.get("hub_cpu_share") is not None else None,
+                "{:.0f}"),
         ])
     lines += table(["phase", "samples", "p50 ms", "p99 ms", "p99 vs quiet", "RSS before MiB",
-                    "peak MiB", "30 s after MiB"], rows)
+                    "peak MiB", "30 s after MiB", "hub CPU %"], rows)
     for name, label in _PHASES[1:]:
         p = phases.get(name)
         if p:

@@ -251,6 +251,7 @@ class Flood(_Attacker):
 
     def start(self) -> None:
         self.sent = 0
+        self.registrations = 0
         self.codes = {}
         self.frame = json.dumps({"type": "prop", "to": self.args.to, "id": "f",
                                  "payload": {"status": "message",
@@ -260,6 +261,7 @@ class Flood(_Attacker):
     def frameIn(self, link, payload, envelope) -> None:
         status = payload.get("status")
         if status == "registered":
+            self.registrations += 1
             pump = _Pump(self, link)
             link.transport.registerProducer(pump, True)
             pump.resumeProducing()
@@ -273,7 +275,8 @@ class Flood(_Attacker):
 
     def stopAll(self) -> None:
         self.result.update(sent=self.sent, codes=self.codes, drops=self.drops,
-                           connects=self.connects)
+                           connects=self.connects, registrations=self.registrations,
+                           cpu_s=round(sum(os.times()[:2]), 2))
         _abort(self.link)
 
 
