@@ -93,14 +93,23 @@ class CoolOff:
     are), so it can never be locked out for longer than C{longest}; and
     its count is forgotten C{forgetAfter} seconds after its wait ended.
     Only the device that was dropped waits: the entries are per device id.
+
+    A link refused for cooling off is closed only when its wait ends
+    (L{hold}): a client that reconnects once its link closes (a device
+    proxy does) comes back when it may register, rather than spending a
+    TLS handshake every few hundred milliseconds on refusals.  One link
+    per device is held; a newer one closes the older at once.
     """
 
-    def __init__(self, seconds: Callable[[], float], first: float = 1.0,
-                 longest: float = 60.0, forgetAfter: float = 600.0) -> None:
+    def __init__(self, clock, first: float = 1.0, longest: float = 60.0,
+                 forgetAfter: float = 600.0) -> None:
         if first <= 0 or longest < first or forgetAfter < 0:
             raise ValueError("first must be positive, longest at least first, "
                              "forgetAfter not negative")
-        self._seconds = seconds
+        self._clock = clock
+        self._seconds = clock.seconds
+        # device id -> (the call that closes its held link, that link)
+        self._held: dict = {}
         self.first = first
         self.longest = longest
         self.forgetAfter = forgetAfter
@@ -129,6 +138,35 @@ class CoolOff:
         if entry is None:
             return 0.0
         return max(0.0, entry[1] - self._seconds())
+
+    def hold(self, deviceId: str, link) -> None:
+        """
+        Keep C{link}, refused for cooling off, open until C{deviceId}'s
+        wait ends, then close it (C{link.transport.loseConnection()}).  A
+        link held before for the same device is closed now.
+        """
+        self._close(deviceId)
+        call = self._clock.callLater(self.remaining(deviceId), self._close, deviceId)
+        self._held[deviceId] = (call, link)
+
+    def unhold(self, deviceId: str, link) -> None:
+        """
+        C{link} closed by itself: nothing to close when the wait ends.
+        """
+        entry = self._held.get(deviceId)
+        if entry is not None and entry[1] is link:
+            del self._held[deviceId]
+            if entry[0].active():
+                entry[0].cancel()
+
+    def _close(self, deviceId: str) -> None:
+        entry = self._held.pop(deviceId, None)
+        if entry is None:
+            return
+        call, link = entry
+        if call.active():
+            call.cancel()
+        link.transport.loseConnection()
 
     def _forget(self, now: float) -> None:
         stale = [d for d, (_, until) in self._entries.items()

@@ -83,7 +83,7 @@ class Hub:
         self.queues = QueueBudget(settings.queueBudget)
         self.refusals = RateLimitedLog(Logger(namespace="pzh.protocol"), clock.seconds)
         self._buckets: dict = {}
-        self.coolOff = CoolOff(clock.seconds, settings.coolOff, settings.maxCoolOff)
+        self.coolOff = CoolOff(clock, settings.coolOff, settings.maxCoolOff)
 
     def newBucket(self) -> TokenBucket:
         """

@@ -65,6 +65,7 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
     crlSent = None
 
     _rateTimer = None
+    _heldFor = None
     _resuming = None
     _turnFrames = 0
     _turnBytes = 0
@@ -138,7 +139,8 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         """
         A device dropped for breaking the rules came back before its wait
         ended: refuse it, saying when it may come back, before it costs a
-        registration or gets a turn at the hub's reading.
+        registration or gets a turn at the hub's reading; the link, unread,
+        closes when the wait ends.
         """
         self.refusals.info("refused {device}: COOLING_OFF for {wait:.1f} s more",
                            device=deviceId, wait=wait)
@@ -148,7 +150,9 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         payload["retryAfter"] = round(wait, 3)
         self.sendMessage(deviceId, payload)
         self.stopReading()
-        self.transport.loseConnection()
+        self.setTimeout(None)
+        self._heldFor = deviceId
+        self.hub.coolOff.hold(deviceId, self)
 
     def _offerRenewal(self, cert) -> None:
         """
@@ -366,6 +370,8 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
                 call.cancel()
         self._outbox.close()
         self._link.connectionLost()
+        if self._heldFor is not None:
+            self.hub.coolOff.unhold(self._heldFor, self)
         if self.deviceId is not None:
             self.hub.registry.unregister(self)
 

@@ -59,6 +59,19 @@ class TokenBucketTests(SynchronousTestCase):
         self.assertRaises(ValueError, TokenBucket, 1, 0, Clock().seconds)
 
 
+class _HeldLink:
+    """
+    A link whose closes are counted.
+    """
+
+    def __init__(self) -> None:
+        self.closed = 0
+        self.transport = self
+
+    def loseConnection(self) -> None:
+        self.closed += 1
+
+
 class CoolOffTests(SynchronousTestCase):
     """
     L{CoolOff}: a wait after each drop, doubling, bounded, per device, and
@@ -71,7 +84,7 @@ class CoolOffTests(SynchronousTestCase):
         one before, never more than C{longest}.
         """
         clock = Clock()
-        coolOff = CoolOff(clock.seconds, first=1, longest=8, forgetAfter=100)
+        coolOff = CoolOff(clock, first=1, longest=8, forgetAfter=100)
         self.assertEqual(coolOff.remaining("z/phone"), 0)
         waits = []
         for _ in range(6):
@@ -86,7 +99,7 @@ class CoolOffTests(SynchronousTestCase):
         Only the device that was dropped waits.
         """
         clock = Clock()
-        coolOff = CoolOff(clock.seconds)
+        coolOff = CoolOff(clock)
         coolOff.strike("z/phone")
         self.assertEqual(coolOff.remaining("z/laptop"), 0)
         self.assertEqual(coolOff.strike("z/laptop"), 1)
@@ -97,7 +110,7 @@ class CoolOffTests(SynchronousTestCase):
         device starts again from C{first}; asking does not prolong a wait.
         """
         clock = Clock()
-        coolOff = CoolOff(clock.seconds, first=1, longest=60, forgetAfter=10)
+        coolOff = CoolOff(clock, first=1, longest=60, forgetAfter=10)
         for _ in range(3):
             coolOff.strike("z/phone")
         clock.advance(3.5)
@@ -108,13 +121,39 @@ class CoolOffTests(SynchronousTestCase):
         clock.advance(8 + 10)
         self.assertEqual(coolOff.strike("z/phone"), 1)
 
+    def test_holdUntilDue(self):
+        """
+        A held link is closed when its device's wait ends; a newer link of
+        the same device closes the older at once; a link that closed by
+        itself is not closed again and leaves nothing scheduled.
+        """
+        clock = Clock()
+        coolOff = CoolOff(clock, first=4)
+        coolOff.strike("z/phone")
+        first, second, third = _HeldLink(), _HeldLink(), _HeldLink()
+        coolOff.hold("z/phone", first)
+        clock.advance(1)
+        self.assertEqual((first.closed, second.closed), (0, 0))
+        coolOff.hold("z/phone", second)
+        self.assertEqual((first.closed, second.closed), (1, 0))
+        clock.advance(3)
+        self.assertEqual((first.closed, second.closed), (1, 1))
+        coolOff.strike("z/phone")
+        coolOff.hold("z/phone", third)
+        coolOff.unhold("z/phone", first)
+        self.assertEqual(len(clock.getDelayedCalls()), 1)
+        coolOff.unhold("z/phone", third)
+        self.assertEqual(clock.getDelayedCalls(), [])
+        clock.advance(60)
+        self.assertEqual(third.closed, 0)
+
     def test_badSettings(self):
         """
         A wait that is not positive, or a longest below the first, is
         refused.
         """
         for first, longest, forget in [(0, 1, 1), (2, 1, 1), (1, 2, -1)]:
-            self.assertRaises(ValueError, CoolOff, Clock().seconds, first, longest, forget)
+            self.assertRaises(ValueError, CoolOff, Clock(), first, longest, forget)
 
 
 class _Transport:
@@ -514,14 +553,20 @@ class RateLimitTests(_FlowTestCase):
         [refusal] = again.client.take()
         self.assertEqual(refusal["payload"]["code"], "COOLING_OFF")
         # one second from the drop, of which the coalescing delay passed
-        self.assertEqual(refusal["payload"]["retryAfter"], 1 - self.hub.settings.coalesce)
-        self.assertTrue(again.closed)
+        wait = 1 - self.hub.settings.coalesce
+        self.assertEqual(refusal["payload"]["retryAfter"], wait)
         self.assertIsNone(self.hub.registry.get(f"{ZONE}/phone"))
         self.fixture.coalesce()
         self.assertEqual(laptop.client.take(), [])
         self.assertEqual(self.device("tablet").client.lost, None)
+        # the refused link, unread, closes when the wait ends: a client
+        # that reconnects on close comes back when it may register
+        self.assertIsNone(again.client.lost)
+        self.fixture.advance(wait - 2 * self.hub.settings.coalesce)
+        self.assertIsNone(again.client.lost)
+        self.fixture.advance(self.hub.settings.coalesce)
+        self.assertIsNotNone(again.client.lost)
 
-        self.fixture.advance(1)
         third = self.fixture.connectDevice(key, cert)
         self.assertEqual(third.client.statuses(), ["registered"])
         dropped(third)
