@@ -268,9 +268,9 @@ class Flood(_Attacker):
         elif status == "error":
             code = payload.get("code", "?")
             self.codes[code] = self.codes.get(code, 0) + 1
-            if code in ("TOO_MANY_ERRORS", "TOO_SLOW"):
-                # dropped: a persistent attacker does not wait for the
-                # close, it comes straight back
+            if code in ("TOO_MANY_ERRORS", "TOO_SLOW", "COOLING_OFF"):
+                # dropped or refused: a persistent attacker does not wait
+                # for the close, it comes straight back
                 _abort(link)
 
     def stopAll(self) -> None:
