@@ -295,7 +295,6 @@ class FrameProtocol(Int32StringReceiver):
         Close the link to a peer that broke the rules (too many bad frames,
         an oversized one), after what was written to it.
         """
-        self.stopReading()
         self.transport.loseConnection()
 
     def stopReading(self) -> None:
@@ -303,7 +302,10 @@ class FrameProtocol(Int32StringReceiver):
         Read nothing more from this peer, not even the frames already
         buffered: one read can hold hundreds of a flooder's frames, and
         each would still be parsed (and charged, and refused) after the
-        decision to drop it.  Reading stays paused until the link closes.
+        decision to drop it.  Reading stays paused until the link closes,
+        so the peer's answer to a TLS close is not read either: only an
+        end that aborts a close that does not finish (the hub's links do)
+        may call this.
         """
         self._dropping = True
         # ends Int32StringReceiver's loop over the frames of this read
