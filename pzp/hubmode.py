@@ -218,8 +218,7 @@ class HubMode:
     # --- IHubMode ---------------------------------------------------------------
 
     def start(self) -> None:
-        endpoint = _ObservedEndpoint(self._makeEndpoint, self._machine.attempt,
-                                     self._machine.failed)
+        endpoint = _ObservedEndpoint(self._makeEndpoint, self._attempting, self._attemptFailed)
         self.client = ClientService(
             endpoint, self._linkFactory,
             retryPolicy=backoffPolicy(self._settings.initialBackoff, self._settings.maxBackoff),
@@ -227,6 +226,12 @@ class HubMode:
             prepareConnection=self._prepareLink,
         )
         self.client.setServiceParent(self._parent)
+
+    def _attempting(self) -> None:
+        self._machine.attempt()
+
+    def _attemptFailed(self, error) -> None:
+        self._machine.failed(error)
 
     def _makeEndpoint(self):
         creds = self._identity.current

@@ -140,7 +140,7 @@ class ModeCore:
         self.buildHub = buildHub
 
 
-def _joinZone(inputs: ModeInputs, core: ModeCore) -> HubWorkers:
+def _joinZone(inputs: ModeInputs, core: ModeCore) -> object:
     workers = IHubWorkers(core.buildHub())
     workers.start()
     return workers
@@ -163,7 +163,7 @@ def _buildMode():
         core.virgin.start()
 
     @pep614(Hub.upon(ModeInputs.leave).to(Left))
-    def leave(inputs: ModeInputs, core: ModeCore, workers: HubWorkers) -> None:
+    def leave(inputs: ModeInputs, core: ModeCore, workers: object) -> None:
         workers.leave()
 
     @pep614(Virgin.upon(ModeInputs.stop).loop())
@@ -171,7 +171,7 @@ def _buildMode():
         core.virgin.stop()
 
     @pep614(Hub.upon(ModeInputs.stop).loop())
-    def stopHub(inputs: ModeInputs, core: ModeCore, workers: HubWorkers) -> None:
+    def stopHub(inputs: ModeInputs, core: ModeCore, workers: object) -> None:
         workers.stop()
 
     Left.upon(ModeInputs.stop).loop().returns(None)
@@ -181,7 +181,7 @@ def _buildMode():
         return {"mode": "Virgin", **core.virgin.status(), "peers": []}
 
     @pep614(Hub.upon(ModeInputs.status).loop())
-    def hubStatus(inputs: ModeInputs, core: ModeCore, workers: HubWorkers) -> dict:
+    def hubStatus(inputs: ModeInputs, core: ModeCore, workers: object) -> dict:
         return {"mode": "Hub", **workers.status()}
 
     # Back in Virgin mode in the specification's terms, with no code to
@@ -191,7 +191,7 @@ def _buildMode():
         return {"mode": "Virgin", "state": "NotConnected", "hub": None, "peers": []}
 
     @pep614(Hub.upon(ModeInputs.send).loop())
-    def send(inputs: ModeInputs, core: ModeCore, workers: HubWorkers, to: str,
+    def send(inputs: ModeInputs, core: ModeCore, workers: object, to: str,
              payload: dict) -> Deferred:
         return workers.send(to, payload)
 
@@ -199,7 +199,7 @@ def _buildMode():
     Left.upon(ModeInputs.send).loop()(_notEnrolled)
 
     @pep614(Hub.upon(ModeInputs.hub).loop())
-    def hub(inputs: ModeInputs, core: ModeCore, workers: HubWorkers) -> object:
+    def hub(inputs: ModeInputs, core: ModeCore, workers: object) -> object:
         return workers
 
     Virgin.upon(ModeInputs.hub).loop().returns(None)

@@ -103,8 +103,12 @@ def _buildDirectory():
 
     @pep614(Complete.upon(DirectoryInputs.lastPage).loop())
     @pep614(Complete.upon(DirectoryInputs.wholeList).loop())
-    @pep614(Paging.upon(DirectoryInputs.wholeList, nodata=True).to(Complete))
     def replace(inputs: DirectoryInputs, core: DirectoryCore, entries: dict) -> None:
+        core.known = dict(entries)
+
+    @pep614(Paging.upon(DirectoryInputs.wholeList).to(Complete))
+    def replaceAll(inputs: DirectoryInputs, core: DirectoryCore, pages: dict,
+                   entries: dict) -> None:
         core.known = dict(entries)
 
     @pep614(Complete.upon(DirectoryInputs.delta).loop())
@@ -116,8 +120,11 @@ def _buildDirectory():
         core.known.update(joined)
 
     @pep614(Complete.upon(DirectoryInputs.cleared).loop())
-    @pep614(Paging.upon(DirectoryInputs.cleared, nodata=True).to(Complete))
     def clear(inputs: DirectoryInputs, core: DirectoryCore) -> None:
+        core.known = {}
+
+    @pep614(Paging.upon(DirectoryInputs.cleared).to(Complete))
+    def clearAll(inputs: DirectoryInputs, core: DirectoryCore, pages: dict) -> None:
         core.known = {}
 
     return builder.build()

@@ -16,14 +16,24 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.test.iosim import FakeTransport, connect
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 from pz import pki
 from pz.errors import ZoneError
 from pz.pairing import PairingCode
 from pzp.admin import ProxyAdmin
 from pzp.inbox import MAX_TEXT
-from pzp.hubmode import _ObservedEndpoint
+from pzp.hubmode import HubMode, _ObservedEndpoint
+from pzp.mode import IHubWorkers
+from pzp.peerdir import PeerDirectory
 from pzp.proxy import Proxy, ProxySettings
+from pzp.renewal import Renewal
+from pzp.revocation import Revocation
+from pzp.seams import (
+    IHubMode, IIdentity, IPeerDirectory, IProxyEvents, IRenewal, IRevocation,
+)
+from pzp.virgin import VirginMode
 from pzp.zonedir import Credentials, ZoneDirectory
 from tests.pzp.test_enrol import HOST, HUB_PORT, ZONE, HubFixture
 from tests.pzp.test_hublink import flush
@@ -637,3 +647,52 @@ class ObservedEndpointTests(SynchronousTestCase):
         d.errback(ConnectionRefusedError())
         self.failureResultOf(result, ConnectionRefusedError)
         self.assertEqual(len(self.inputs.calls), 2)
+
+
+@implementer(IIdentity)
+class FakeIdentity:
+    current = None
+
+    def replaceIdentity(self, key, cert):
+        pass
+
+    def replaceCRL(self, crl):
+        pass
+
+
+class WiringTests(ProxyTestBase):
+    """
+    The proxy builds its workers in one place and each worker checks, when
+    wired, that its collaborators are what it needs.
+    """
+
+    def test_hubWorkersWired(self):
+        """
+        An enrolled proxy's Hub workers provide their interfaces, and the
+        hub link's names on the proxy lead to them.
+        """
+        proxy = self.connected()
+        hub = proxy._mode.hub()
+        verifyObject(IHubWorkers, hub)
+        for interface, worker in ((IIdentity, hub.identity), (IHubMode, hub.hubMode),
+                                  (IRenewal, hub.renewal), (IRevocation, hub.revocation),
+                                  (IPeerDirectory, hub.directory)):
+            verifyObject(interface, worker)
+        verifyObject(IProxyEvents, proxy)
+        self.assertIs(proxy.hubInputs, hub.hubMode)
+        self.assertIs(proxy.inbox, hub.inbox)
+        self.assertIs(proxy.credentials, hub.identity.current)
+
+    def test_swappedCollaboratorsRefused(self):
+        """
+        Collaborators given in the wrong places fail at once, not when a
+        message first arrives.
+        """
+        proxy = self.proxy(start=False)
+        renewal, revocation = Renewal(self.reactor), Revocation(proxy.zoneDir)
+        hubMode = HubMode(self.reactor, proxy.settings, None, proxy)
+        self.assertRaises(TypeError, hubMode.wire, proxy, FakeIdentity(), revocation, renewal,
+                          PeerDirectory())
+        self.assertRaises(TypeError, renewal.wire, FakeIdentity(), proxy)
+        self.assertRaises(TypeError, VirginMode(self.reactor, proxy.settings, proxy.zoneDir,
+                                                "phone", None).wire, object())
