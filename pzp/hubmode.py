@@ -33,9 +33,8 @@ from pz.errors import ZoneError
 from pz.tls import pzpClientOptions
 from pzp.hublink import RenewedError, RevokedError
 from pzp.seams import (
-    IHubMode, IIdentity, IPeerDirectory, IProxyEvents, IRenewal, IRevocation,
+    IHubMode, IIdentity, IPeerDirectory, IProxyEvents, IRenewal, IRevocation, asZoneError,
 )
-from pzp.virgin import asZoneError
 
 __all__ = ["HubMode", "HubMachine", "HubInputs", "HubCore", "IHubActions"]
 

@@ -28,7 +28,7 @@ from zope.interface import Interface, implementer
 
 from pz import pki
 from pz.errors import ZoneError
-from pzp.seams import IIdentity, IProxyEvents, IRenewal
+from pzp.seams import IIdentity, IProxyEvents, IRenewal, asZoneError
 
 __all__ = ["Renewal", "RenewalMachine", "RenewalInputs", "RenewalCore", "IRenewalActions",
            "renewalTime"]
@@ -42,12 +42,6 @@ def renewalTime(cert) -> float:
     issued = (cert.not_valid_before_utc + pki.CLOCK_SKEW).timestamp()
     expires = cert.not_valid_after_utc.timestamp()
     return issued + (expires - issued) * 2 / 3
-
-
-def _asZoneError(failure) -> ZoneError:
-    if isinstance(failure.value, ZoneError):
-        return failure.value
-    return ZoneError("NOT_CONNECTED", failure.getErrorMessage())
 
 
 class IRenewalActions(Interface):
@@ -144,7 +138,7 @@ def _buildRenewal():
     def renewNow(inputs: RenewalInputs, core: RenewalCore, timer: IDelayedCall,
                  link: object) -> None:
         core.actions.renew(link).addCallbacks(
-            lambda _: inputs.renewed(link), lambda f: inputs.failed(link, _asZoneError(f)))
+            lambda _: inputs.renewed(link), lambda f: inputs.failed(link, asZoneError(f)))
 
     @pep614(Waiting.upon(RenewalInputs.linkLost).to(Idle))
     @pep614(Retrying.upon(RenewalInputs.linkLost).to(Idle))

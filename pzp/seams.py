@@ -12,10 +12,23 @@ a message first arrives.
 
 from zope.interface import Attribute, Interface
 
+from pz.errors import ZoneError
+
 __all__ = [
-    "IProxyEvents", "IVirginMode", "IHubMode", "IIdentity", "IRenewal", "IRevocation",
+    "asZoneError", "IProxyEvents", "IVirginMode", "IHubMode", "IIdentity", "IRenewal", "IRevocation",
     "IPeerDirectory",
 ]
+
+
+def asZoneError(failure) -> ZoneError:
+    """
+    The L{ZoneError} a failed attempt stands for when it reaches a worker:
+    itself if it is one, else C{NOT_CONNECTED} (a refused or broken
+    connection).
+    """
+    if isinstance(failure.value, ZoneError):
+        return failure.value
+    return ZoneError("NOT_CONNECTED", failure.getErrorMessage())
 
 
 class IProxyEvents(Interface):

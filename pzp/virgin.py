@@ -27,23 +27,13 @@ from pz import pki
 from pz.errors import ZoneError
 from pz.tls import enrolmentClientOptions
 from pzp.enrol import EnrolmentProtocol
-from pzp.seams import IProxyEvents, IVirginMode
+from pzp.seams import IProxyEvents, IVirginMode, asZoneError
 from pzp.zonedir import Credentials
 
-__all__ = ["VirginMode", "VirginMachine", "VirginInputs", "VirginCore", "IVirginActions",
-           "asZoneError"]
+__all__ = ["VirginMode", "VirginMachine", "VirginInputs", "VirginCore", "IVirginActions"]
 
 #: Enrolment failures worth retrying: the hub may just not be up yet.
 _RETRYABLE = frozenset({"NOT_CONNECTED", "TIMEOUT"})
-
-
-def asZoneError(failure) -> ZoneError:
-    """
-    The L{ZoneError} a failed connection attempt stands for.
-    """
-    if isinstance(failure.value, ZoneError):
-        return failure.value
-    return ZoneError("NOT_CONNECTED", failure.getErrorMessage())
 
 
 class IVirginActions(Interface):
