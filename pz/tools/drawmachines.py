@@ -14,11 +14,23 @@ import shutil
 import subprocess
 import sys
 
-from pzp.machine import HubMachine, VirginMachine
+from pzp.hubmode import HubMachine
+from pzp.mode import ModeMachine
+from pzp.peerdir import DirectoryMachine
+from pzp.renewal import RenewalMachine
+from pzp.revocation import RevocationMachine
+from pzp.virgin import VirginMachine
 
 __all__ = ["MACHINES", "draw"]
 
-MACHINES = {"virgin-mode": VirginMachine, "hub-mode": HubMachine}
+MACHINES = {
+    "proxy-mode": ModeMachine,
+    "virgin-mode": VirginMachine,
+    "hub-mode": HubMachine,
+    "renewal": RenewalMachine,
+    "revocation": RevocationMachine,
+    "peer-directory": DirectoryMachine,
+}
 
 
 def canonicalDot(source: str) -> str:

@@ -1,6 +1,7 @@
 """
-Tests for the device's side of the certificate lifecycle (L{pzp.proxy},
-L{pzp.hublink}, L{pzp.zonedir}): renewal at two thirds of the
+Tests for the device's side of the certificate lifecycle (L{pzp.proxy} and
+its workers L{pzp.renewal} and L{pzp.revocation}, L{pzp.hublink},
+L{pzp.zonedir}): renewal at two thirds of the
 certificate's life and within the grace period after expiry, keeping only
 newer CRLs signed by the zone CA, and erasing the zone only on proof of
 revocation.
@@ -33,6 +34,7 @@ from zope.interface import implementer
 from pz import pki, tls
 from pz.errors import ZoneError
 from pzp.proxy import Proxy, ProxySettings
+from pzp.renewal import renewalTime
 from pzp.zonedir import MARKER, ZoneDirectory
 from tests.pzp.test_enrol import HOST, HUB_PORT, ZONE, HubFixture, frame, prop
 
@@ -257,13 +259,13 @@ class RenewalScheduleTests(LifecycleTestBase):
 
     def test_renewalTime(self):
         """
-        C{renewalTime} is two thirds into the certificate's life counted
+        L{renewalTime} is two thirds into the certificate's life counted
         from its issue (not its back-dated notBefore), and a timer is set
         for it as soon as the link is up.
         """
         proxy, _, creds = self.connected()
         expected = self.expectedRenewal(creds.cert)
-        self.assertAlmostEqual(proxy.renewalTime(), expected, places=3)
+        self.assertAlmostEqual(renewalTime(proxy.credentials.cert), expected, places=3)
         self.assertEqual(len(self.scheduledAt(expected)), 1)
 
     def test_renewsAtTwoThirds(self):
@@ -277,7 +279,7 @@ class RenewalScheduleTests(LifecycleTestBase):
         seen = self.renewRequests()
         proxy, dataDir, creds = self.connected()
         server = self.hub.registry.get(PHONE)
-        when = proxy.renewalTime()
+        when = renewalTime(proxy.credentials.cert)
         self.advanceTo(when - 1)
         self.assertEqual(seen, [])
         self.assertIdentity(proxy, creds.cert, creds.key)
@@ -318,7 +320,7 @@ class RenewalScheduleTests(LifecycleTestBase):
             raise ZoneError("CERT_INVALID", "not today")
 
         self.patch(self.hub.authority, "renew", refuse)
-        self.advanceTo(proxy.renewalTime())
+        self.advanceTo(renewalTime(proxy.credentials.cert))
         self.assertEqual(len(seen), 1)
         self.assertEqual(proxy.status()["error"]["code"], "CERT_INVALID")
         self.assertEqual(proxy.status()["state"], "Connected")
@@ -344,7 +346,7 @@ class RenewalScheduleTests(LifecycleTestBase):
         asked = []
         self.patch(self.hub.router, "_handlers",
                    dict(self.hub.router._handlers, renew=lambda link, env: asked.append(env)))
-        self.advanceTo(proxy.renewalTime())
+        self.advanceTo(renewalTime(proxy.credentials.cert))
         self.assertEqual(len(asked), 1)
         self.advance(proxy.settings.requestTimeout, step=1)
         self.assertEqual(proxy.status()["error"]["code"], "TIMEOUT")
@@ -366,7 +368,7 @@ class RenewalScheduleTests(LifecycleTestBase):
         proxy, dataDir, creds = self.connected()
         self.hub.authority.revoke(PHONE)
         before = snapshot(dataDir)
-        self.advanceTo(proxy.renewalTime())
+        self.advanceTo(renewalTime(proxy.credentials.cert))
         self.assertEqual(proxy.status()["error"]["code"], "CERT_REVOKED")
         self.assertEqual(proxy.mode, "Hub")
         self.assertEqual(snapshot(dataDir), before)
@@ -377,7 +379,7 @@ class RenewalScheduleTests(LifecycleTestBase):
         set when the next link is up.
         """
         proxy, _, creds = self.connected()
-        when = proxy.renewalTime()
+        when = renewalTime(proxy.credentials.cert)
         self.hub.registry.get(PHONE).transport.loseConnection()
         self.flush()
         self.assertEqual(self.scheduledAt(when), [])
@@ -435,7 +437,8 @@ class GraceRenewalTests(LifecycleTestBase):
 
 class CRLReceivedTests(LifecycleTestBase):
     """
-    L{Proxy.crlReceived} keeps only newer CRLs signed by the zone CA.
+    L{Proxy.crlReceived} (the revocation worker) keeps only newer CRLs
+    signed by the zone CA.
     """
 
     def setUp(self):
@@ -710,7 +713,7 @@ class ProvenRevocationTests(LifecycleTestBase):
         service, returns to Virgin mode and says why.
         """
         proxy, dataDir, creds = self.connected()
-        client = proxy._client
+        client = proxy.hubInputs.client
         self.hub.revoke(PHONE)
         self.flush()
         self.assertEqual(proxy.status()["state"], "NotConnected")

@@ -16,13 +16,24 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.test.iosim import FakeTransport, connect
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
 
 from pz import pki
 from pz.errors import ZoneError
 from pz.pairing import PairingCode
 from pzp.admin import ProxyAdmin
 from pzp.inbox import MAX_TEXT
-from pzp.proxy import Proxy, ProxySettings, _ObservedEndpoint
+from pzp.hubmode import HubMode, _ObservedEndpoint
+from pzp.mode import IHubWorkers
+from pzp.peerdir import PeerDirectory
+from pzp.proxy import Proxy, ProxySettings
+from pzp.renewal import Renewal
+from pzp.revocation import Revocation
+from pzp.seams import (
+    IHubMode, IIdentity, IPeerDirectory, IProxyEvents, IRenewal, IRevocation,
+)
+from pzp.virgin import VirginMode
 from pzp.zonedir import Credentials, ZoneDirectory
 from tests.pzp.test_enrol import HOST, HUB_PORT, ZONE, HubFixture
 from tests.pzp.test_hublink import flush
@@ -151,8 +162,8 @@ class VirginModeTests(ProxyTestBase):
         status = proxy.status()
         self.assertEqual((status["state"], status["error"]["code"]),
                          ("NotConnected", "NOT_CONNECTED"))
-        [retry] = [c for c in self.reactor.getDelayedCalls()
-                   if c.func == proxy.virginInputs.start]
+        retry = proxy._virgin.retryCall
+        self.assertIn(retry, self.reactor.getDelayedCalls())
         self.assertTrue(0 < retry.getTime() - self.reactor.seconds() <= 0.75)
         self.reactor.advance(0.75)
         self.assertEqual(len(self.reactor.tcpClients), 2)
@@ -288,29 +299,37 @@ class VirginModeTests(ProxyTestBase):
                          ("Virgin", "NotConnected", "INTERNAL"))
         self.assertFalse(proxy.zoneDir.enrolled())
 
+    def refuseConnection(self):
+        """
+        Refuse the proxy's pending enrolment connection.
+        """
+        [(_, _, factory, _, _)] = self.reactor.tcpClients
+        factory.clientConnectionFailed(self.reactor.connectors[0],
+                                       Failure(ConnectionRefusedError()))
+        self.reactor.advance(0.3)
+
     def test_stopCancelsRetry(self):
         """
         Stopping the proxy cancels a scheduled enrolment retry.
         """
         proxy = self.proxy(self.hub.enrolment.newCode("phone"), start=False)
         proxy.startService()
-        proxy.virginInputs.failed(ZoneError("TIMEOUT"))
-        retries = lambda: [c for c in self.reactor.getDelayedCalls()
-                           if c.func == proxy.virginInputs.start]
-        self.assertEqual(len(retries()), 1)
+        self.refuseConnection()
+        retry = proxy._virgin.retryCall
+        self.assertIn(retry, self.reactor.getDelayedCalls())
         proxy.stopService()
-        self.assertEqual(retries(), [])
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
 
     def test_notRunningNoRetry(self):
         """
         A retryable failure while the proxy is stopped schedules nothing.
         """
         proxy = self.proxy(self.hub.enrolment.newCode("phone"), start=False)
-        proxy.virginInputs.start()
-        proxy.virginInputs.failed(ZoneError("NOT_CONNECTED"))
+        proxy._virgin.start()
+        self.refuseConnection()
         self.assertEqual(proxy.lastError.code, "NOT_CONNECTED")
-        self.assertFalse([c for c in self.reactor.getDelayedCalls()
-                          if c.func == proxy.virginInputs.start])
+        self.assertIsNone(proxy._virgin.retryCall)
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
 
 
 class HubModeTests(ProxyTestBase):
@@ -370,7 +389,7 @@ class HubModeTests(ProxyTestBase):
         self.hub.registry.get(f"{ZONE}/phone").transport.loseConnection()
         self.flush()
         self.assertEqual(proxy.status()["state"], "NotConnected")
-        self.assertEqual(proxy.peers, {})
+        self.assertEqual(proxy.status()["peers"], [])
         self.reactor.advance(proxy.settings.maxBackoff + 1)
         self.assertEqual(proxy.status()["state"], "Connecting")
         self.completeConnection()
@@ -491,46 +510,6 @@ class SendArgumentTests(SynchronousTestCase):
         self.assertEqual(error.code, "NOT_CONNECTED")
 
 
-class PeersTests(SynchronousTestCase):
-    """
-    Tests for L{Proxy.peersUpdated}.
-    """
-
-    def setUp(self):
-        self.proxy = Proxy(self.mktemp(), MemoryReactorClock(), "phone")
-
-    def test_fullList(self):
-        """
-        A C{devices} list replaces what was known; entries without a string
-        id are ignored.
-        """
-        self.proxy.peers = {"old": {"id": "old"}}
-        self.proxy.peersUpdated({"devices": [{"id": "b"}, {"id": "a"}, {"id": 3}, "c", None]})
-        self.assertEqual(sorted(self.proxy.peers), ["a", "b"])
-        self.assertEqual(self.proxy.status()["peers"], ["a", "b"])
-
-    def test_delta(self):
-        """
-        C{joined} and C{left} change only what they name.
-        """
-        self.proxy.peersUpdated({"devices": [{"id": "a"}, {"id": "b"}]})
-        self.proxy.peersUpdated({"joined": [{"id": "c", "address": "127.0.0.1:1"}, 7],
-                                 "left": ["a", 9, "zzz"]})
-        self.assertEqual(sorted(self.proxy.peers), ["b", "c"])
-        self.assertEqual(self.proxy.peers["c"]["address"], "127.0.0.1:1")
-
-    def test_pagedList(self):
-        """
-        A whole list sent in pages replaces what was known only once its
-        last page arrived, and then holds the devices of every page.
-        """
-        self.proxy.peers = {"old": {"id": "old"}}
-        self.proxy.peersUpdated({"devices": [{"id": "a"}], "page": 1, "pages": 2})
-        self.assertEqual(sorted(self.proxy.peers), ["old"])
-        self.proxy.peersUpdated({"devices": [{"id": "b"}], "page": 2, "pages": 2})
-        self.assertEqual(sorted(self.proxy.peers), ["a", "b"])
-
-
 class ProxyAdminTests(SynchronousTestCase):
     """
     Tests for L{ProxyAdmin}.
@@ -616,16 +595,16 @@ class FakeEndpoint:
 
 class ObservedEndpointTests(SynchronousTestCase):
     """
-    Tests for L{_ObservedEndpoint}.
+    Tests for L{pzp.hubmode._ObservedEndpoint}.
     """
 
     def setUp(self):
-        self.proxy = type("P", (), {})()
-        self.proxy.hubInputs = RecordingInputs()
+        self.inputs = RecordingInputs()
 
     def observe(self, failure=None):
         endpoint = FakeEndpoint(failure)
-        return endpoint, _ObservedEndpoint(lambda: endpoint, self.proxy)
+        return endpoint, _ObservedEndpoint(lambda: endpoint, self.inputs.attempt,
+                                           self.inputs.failed)
 
     def test_success(self):
         """
@@ -636,7 +615,7 @@ class ObservedEndpointTests(SynchronousTestCase):
         protocol = ServiceProtocol()
         self.assertIs(self.successResultOf(observed.connect(ServiceFactory(protocol))),
                       protocol)
-        self.assertEqual(self.proxy.hubInputs.calls, [("attempt",)])
+        self.assertEqual(self.inputs.calls, [("attempt",)])
 
     def test_failure(self):
         """
@@ -645,7 +624,7 @@ class ObservedEndpointTests(SynchronousTestCase):
         """
         _, observed = self.observe(fail(ConnectionRefusedError()))
         self.failureResultOf(observed.connect(ServiceFactory(None)), ConnectionRefusedError)
-        [attempt, (name, reason)] = self.proxy.hubInputs.calls
+        [attempt, (name, reason)] = self.inputs.calls
         self.assertEqual((name, reason.code), ("failed", "NOT_CONNECTED"))
 
     def test_zoneError(self):
@@ -655,7 +634,7 @@ class ObservedEndpointTests(SynchronousTestCase):
         error = ZoneError("TIMEOUT")
         _, observed = self.observe(fail(error))
         self.failureResultOf(observed.connect(ServiceFactory(None)), ZoneError)
-        self.assertIs(self.proxy.hubInputs.calls[1][1], error)
+        self.assertIs(self.inputs.calls[1][1], error)
 
     def test_failureLater(self):
         """
@@ -664,7 +643,56 @@ class ObservedEndpointTests(SynchronousTestCase):
         d = Deferred()
         _, observed = self.observe(d)
         result = observed.connect(ServiceFactory(None))
-        self.assertEqual(self.proxy.hubInputs.calls, [("attempt",)])
+        self.assertEqual(self.inputs.calls, [("attempt",)])
         d.errback(ConnectionRefusedError())
         self.failureResultOf(result, ConnectionRefusedError)
-        self.assertEqual(len(self.proxy.hubInputs.calls), 2)
+        self.assertEqual(len(self.inputs.calls), 2)
+
+
+@implementer(IIdentity)
+class FakeIdentity:
+    current = None
+
+    def replaceIdentity(self, key, cert):
+        pass
+
+    def replaceCRL(self, crl):
+        pass
+
+
+class WiringTests(ProxyTestBase):
+    """
+    The proxy builds its workers in one place and each worker checks, when
+    wired, that its collaborators are what it needs.
+    """
+
+    def test_hubWorkersWired(self):
+        """
+        An enrolled proxy's Hub workers provide their interfaces, and the
+        hub link's names on the proxy lead to them.
+        """
+        proxy = self.connected()
+        hub = proxy._mode.hub()
+        verifyObject(IHubWorkers, hub)
+        for interface, worker in ((IIdentity, hub.identity), (IHubMode, hub.hubMode),
+                                  (IRenewal, hub.renewal), (IRevocation, hub.revocation),
+                                  (IPeerDirectory, hub.directory)):
+            verifyObject(interface, worker)
+        verifyObject(IProxyEvents, proxy)
+        self.assertIs(proxy.hubInputs, hub.hubMode)
+        self.assertIs(proxy.inbox, hub.inbox)
+        self.assertIs(proxy.credentials, hub.identity.current)
+
+    def test_swappedCollaboratorsRefused(self):
+        """
+        Collaborators given in the wrong places fail at once, not when a
+        message first arrives.
+        """
+        proxy = self.proxy(start=False)
+        renewal, revocation = Renewal(self.reactor), Revocation(proxy.zoneDir)
+        hubMode = HubMode(self.reactor, proxy.settings, None, proxy)
+        self.assertRaises(TypeError, hubMode.wire, proxy, FakeIdentity(), revocation, renewal,
+                          PeerDirectory())
+        self.assertRaises(TypeError, renewal.wire, FakeIdentity(), proxy)
+        self.assertRaises(TypeError, VirginMode(self.reactor, proxy.settings, proxy.zoneDir,
+                                                "phone", None).wire, object())
