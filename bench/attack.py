@@ -240,7 +240,7 @@ def attackReport(result: dict) -> list:
     """
     if not result:
         return []
-    from bench.__main__ import fmt, table
+    from bench.report import fmt, table
 
     phases = result["phases"]
     quiet = phases.get("quiet", {})
