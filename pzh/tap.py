@@ -10,14 +10,15 @@ from datetime import timedelta
 from twisted.application import service
 from twisted.logger import Logger
 from twisted.application.internet import StreamServerEndpointService, TimerService
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 
 from pz.admin import AdminService
+from pz.endpoints import tcpEndpoint
 from pz.process import (
     DataDirLock, ProcessRoot, checkCanListen, exitOnStartupError, logObserverFor, placeTwistdFiles,
 )
+from pz.services import StoreService
 from pz.tls import hubServerOptions, serverOptions
 from pzh.admin import HubAdmin
 from pzh.hub import Hub, HubSettings
@@ -113,32 +114,22 @@ class Options(usage.Options):
 _CRL_CHECK_INTERVAL = 3600.0
 
 
-def _tcpEndpoint(reactor, port: int, interface: str):
-    if ":" in interface:
-        return TCP6ServerEndpoint(reactor, port, interface=interface)
-    return TCP4ServerEndpoint(reactor, port, interface=interface)
-
-
-class _StoreService(service.Service):
+class _StartupLog(service.Service):
     """
-    Closes the store and cancels pending work when the hub stops.
+    Names the zone, its CA fingerprint and its device port in the log when
+    the hub starts (after twistd daemonised, so it reaches the log file).
     """
 
     _log = Logger()
 
-    def __init__(self, hub) -> None:
-        self._hub = hub
+    def __init__(self, zone) -> None:
+        self._zone = zone
 
     def startService(self):
-        zone = self._hub.zone
+        zone = self._zone
         self._log.info("zone {zone}, CA fingerprint {fingerprint}, device port {port}",
                        zone=zone.zoneId, fingerprint=zone.caFingerprint, port=zone.port)
         return service.Service.startService(self)
-
-    def stopService(self):
-        self._hub.registry.cancel()
-        self._hub.store.close()
-        return service.Service.stopService(self)
 
 
 def makeService(options, reactor=None):
@@ -185,7 +176,8 @@ def _makeService(options, reactor):
     hub = Hub(zone, store, reactor, settings)
 
     top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))
-    _StoreService(hub).setServiceParent(top)
+    _StartupLog(zone).setServiceParent(top)
+    StoreService(store, drain=hub.registry.cancel).setServiceParent(top)
     portal = hubPortal(hub, reactor, top)
     crlTimer = TimerService(_CRL_CHECK_INTERVAL, hub.refreshCRL)
     crlTimer.clock = reactor
@@ -194,14 +186,14 @@ def _makeService(options, reactor):
         hubServerOptions(zone.caCert, zone.hubKey, zone.hubCert), False, HubFactory(hub)
     )
     StreamServerEndpointService(
-        _tcpEndpoint(reactor, options["port"], options["interface"]), tlsFactory
+        tcpEndpoint(reactor, options["port"], options["interface"]), tlsFactory
     ).setServiceParent(top)
     if options["web-port"]:
         webTLS = serverOptions(zone.hubKey, zone.hubCert, [zone.caCert])
         site = makeSite(hub, portal, sizedForFileLimit(options["web-limits"], raiseFileLimit()),
                         reactor)
         StreamServerEndpointService(
-            _tcpEndpoint(reactor, options["web-port"], options["interface"]),
+            tcpEndpoint(reactor, options["web-port"], options["interface"]),
             webFactory(site, webTLS),
         ).setServiceParent(top)
     AdminService(reactor, zone.dataDir, HubAdmin(hub)).setServiceParent(top)

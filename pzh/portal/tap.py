@@ -15,17 +15,16 @@ administration device accepts a zone certificate (L{HubZoneEnroller}).
 
 import os
 
-from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet.defer import succeed
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.ssl import Certificate, PrivateCertificate
 from twisted.python import usage
 from twisted.web.resource import Resource
 
+from pz.endpoints import tcpEndpoint
 from pz.process import (
     DataDirLock, ProcessRoot, checkCanListen, exitOnStartupError, logObserverFor, placeTwistdFiles,
 )
+from pz.services import StoreService
 from pz.tls import serverOptions
 from pzh.portal.commit import ThreadedCommit
 from pzh.portal.resource import MAX_BODY, PATH, refusalBody, wellKnown
@@ -40,7 +39,7 @@ from pzh.weblimits import (
     webFactory,
 )
 
-__all__ = ["Options", "makeService", "hubPortal", "PortalStoreService", "PORTAL_DB"]
+__all__ = ["Options", "makeService", "hubPortal", "PORTAL_DB"]
 
 #: The portal's SQLite file in its (or the hub's) data directory.
 PORTAL_DB = "portal.db"
@@ -102,40 +101,6 @@ class Options(usage.Options):
             host = f"[{self['interface']}]" if ":" in self["interface"] else self["interface"]
             self["uri"] = f"{scheme}://{host}:{self['port']}{PATH}"
         placeTwistdFiles(self, self["data-dir"], "meshportal")
-
-
-class PortalStoreService(service.Service):
-    """
-    Closes the portal's store when the service stops (it reopens on use),
-    after committing and answering the writes waiting for their group
-    commit (L{pzh.portal.commit}).
-    """
-
-    def __init__(self, store, portal=None, writer=None) -> None:
-        self.store = store
-        self.portal = portal
-        self.writer = writer
-
-    def startService(self):
-        service.Service.startService(self)
-        if self.writer is not None:
-            self.writer.start()
-
-    def stopService(self):
-        service.Service.stopService(self)
-        drained = succeed(None) if self.portal is None else self.portal.drain()
-        return drained.addBoth(lambda _: self._closed())
-
-    def _closed(self) -> None:
-        self.store.close()
-        if self.writer is not None:
-            self.writer.stop()
-
-
-def _endpoint(reactor, port: int, interface: str):
-    if ":" in interface:
-        return TCP6ServerEndpoint(reactor, port, interface=interface)
-    return TCP4ServerEndpoint(reactor, port, interface=interface)
 
 
 def _tlsOptions(certFile: str, keyFile: str):
@@ -205,9 +170,9 @@ def _makeService(options, reactor):
     tls = _tlsOptions(options["cert"], options["key"]) if options["cert"] else None
 
     top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))
-    PortalStoreService(store, portal, writer).setServiceParent(top)
+    StoreService(store, drain=portal.drain, workers=[writer]).setServiceParent(top)
     StreamServerEndpointService(
-        _endpoint(reactor, options["port"], options["interface"]),
+        tcpEndpoint(reactor, options["port"], options["interface"]),
         webFactory(GuardedSite(root, limits, reactor=reactor,
                                refusalBodies={PATH.encode("ascii"): refusalBody}), tls),
     ).setServiceParent(top)
@@ -237,6 +202,6 @@ def hubPortal(hub, clock, parent) -> PortalService:
         PortalSettings(uri=f"https://{zone.host}:{zone.webPort}{PATH}"),
         enroller=HubZoneEnroller(hub),
     )
-    PortalStoreService(store, portal).setServiceParent(parent)
+    StoreService(store, drain=portal.drain).setServiceParent(parent)
     store.close()
     return portal

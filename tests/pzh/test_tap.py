@@ -19,10 +19,21 @@ from twisted.trial.unittest import SynchronousTestCase
 
 import pzh.tap
 from pz.admin import AdminService
+from pz.services import StoreService
 from pzh.protocol import HubFactory
+from pzh.store import SQLiteHubStore
 from pzh.tap import Options, makeService
 from pzh.weblimits import ConnectionCaps, GuardedSite, WebLimits
 from pzh.zone import loadZone
+
+
+def _hubOf(top):
+    """
+    The hub a built service tree serves (its device port's).
+    """
+    [device] = [s for s in top if isinstance(s, StreamServerEndpointService)
+                and isinstance(s.factory, TLSMemoryBIOFactory)]
+    return device.factory.wrappedFactory.hub
 
 
 class OptionsTests(SynchronousTestCase):
@@ -174,7 +185,7 @@ class MakeServiceTests(SynchronousTestCase):
         reactor = MemoryReactorClock()
         reactor.advance(time.time())
         top = makeService(options, reactor)
-        store = [s for s in top if type(s).__name__ == "_StoreService"]
+        store = [s for s in top if isinstance(s, StoreService) and isinstance(s.store, SQLiteHubStore)]
         self.addCleanup(store[0].stopService)
         self.addCleanup(top.lock.release)
         return options, top
@@ -228,8 +239,9 @@ class MakeServiceTests(SynchronousTestCase):
         after that), reopens on use, and is closed when the hub stops.
         """
         _, top = self.build()
-        [store] = [s for s in top if type(s).__name__ == "_StoreService"]
-        hub = store._hub
+        [store] = [s for s in top if isinstance(s, StoreService) and isinstance(s.store, SQLiteHubStore)]
+        hub = _hubOf(top)
+        self.assertIs(store.store, hub.store)
         self.assertIsNone(hub.store._connection)
         store.startService()
         hub.store.putSetting("x", "y")
@@ -243,8 +255,8 @@ class MakeServiceTests(SynchronousTestCase):
         """
         _, top = self.build()
         [timer] = [s for s in top if isinstance(s, TimerService)]
-        [store] = [s for s in top if type(s).__name__ == "_StoreService"]
-        self.assertEqual(timer.call[0], store._hub.refreshCRL)
+        [store] = [s for s in top if isinstance(s, StoreService) and isinstance(s.store, SQLiteHubStore)]
+        self.assertEqual(timer.call[0], _hubOf(top).refreshCRL)
 
 
 class StartupRefusalTests(SynchronousTestCase):
@@ -266,7 +278,7 @@ class StartupRefusalTests(SynchronousTestCase):
         What stopping the hub's process does to its data directory: the
         store closed, the lock released.
         """
-        [store] = [s for s in top if type(s).__name__ == "_StoreService"]
+        [store] = [s for s in top if isinstance(s, StoreService) and isinstance(s.store, SQLiteHubStore)]
         store.stopService()
         top.lock.release()
 
@@ -381,9 +393,9 @@ class StartupRefusalTests(SynchronousTestCase):
         events = []
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        [store] = [s for s in top if type(s).__name__ == "_StoreService"]
-        store.startService()
-        zone = store._hub.zone
+        [startupLog] = [s for s in top if type(s).__name__ == "_StartupLog"]
+        startupLog.startService()
+        zone = loadZone(self.dataDir)
         text = [formatEvent(e) for e in events]
         self.assertIn(f"zone anna@127.0.0.1, CA fingerprint {zone.caFingerprint}, device port 0",
                       text)

@@ -20,8 +20,9 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
+from pz.services import StoreService
 from pzh.portal.replica import PortalReplica
-from pzh.portal.tap import Options, PortalStoreService, makeService
+from pzh.portal.tap import Options, makeService
 from pzh.weblimits import ConnectionCaps, GuardedSite, WebLimits
 
 
@@ -110,7 +111,7 @@ class MakeServiceTests(SynchronousTestCase):
         closed before twistd forks and again when the service stops.
         """
         reactor, top = self.build("--port", "18080")
-        [closer] = [s for s in top if isinstance(s, PortalStoreService)]
+        [closer] = [s for s in top if isinstance(s, StoreService)]
         [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
         self.assertIsInstance(web.endpoint, TCP4ServerEndpoint)
         self.assertEqual(closer.store._path, os.path.join(self.dataDir, "portal.db"))
@@ -171,9 +172,10 @@ class MakeServiceTests(SynchronousTestCase):
         how long a batch of writes stays open.
         """
         _, top = self.build("--commit-delay", "0.01")
-        [closer] = [s for s in top if isinstance(s, PortalStoreService)]
-        self.assertEqual(closer.portal.settings.commitDelay, 0.01)
-        pool = closer.writer._pool
+        [closer] = [s for s in top if isinstance(s, StoreService)]
+        self.assertEqual(closer.drain.__self__.settings.commitDelay, 0.01)
+        [writer] = closer.workers
+        pool = writer._pool
         self.assertFalse(pool.started)
         top.startService()
         self.assertTrue(pool.started)
