@@ -14,7 +14,9 @@ from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 
 from pz.admin import AdminService
-from pz.endpoints import tcpEndpoint
+from pz.endpoints import (
+    EXAMPLES, checkCanListenOn, checkDescription, listeningService, tcpEndpoint,
+)
 from pz.process import (
     DataDirLock, ProcessRoot, checkCanListen, exitOnStartupError, logObserverFor, placeTwistdFiles,
 )
@@ -53,8 +55,13 @@ class Options(usage.Options):
     Command line of C{twistd pzh}.
     """
 
-    synopsis = "--data-dir DIR [--name USER] [--interface 127.0.0.1] [--port 8000] [--web-port 9000]"
-    longdesc = "Run a personal zone hub: the zone's CA, router and admin web side."
+    synopsis = ("--data-dir DIR [--name USER] [--interface 127.0.0.1] [--port 8000] [--web-port 9000] "
+                "[--listen DESCRIPTION ...] [--web-listen DESCRIPTION ...]")
+    longdesc = ("Run a personal zone hub: the zone's CA, router and admin web side. "
+                "Each port listens on --interface, or on the endpoint descriptions given with "
+                "--listen (device links) and --web-listen (the web side): a TCP port, a UNIX "
+                "socket, or a socket systemd passed; --port and --web-port remain the ports "
+                "devices and pages are told to use.")
 
     optParameters = [
         ["data-dir", "d", None, "Directory holding the zone (created on first start)."],
@@ -82,6 +89,23 @@ class Options(usage.Options):
                                                  "together.", int],
     ] + limitOptions("web-")
 
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+        self["web-listen"] = []
+
+    def opt_listen(self, description: str) -> None:
+        self["listen"].append(description)
+
+    opt_listen.__doc__ = (f"Endpoint to listen on for device links instead of --interface and "
+                          f"--port (repeatable): {EXAMPLES}. Mutual TLS is the hub's own.")
+
+    def opt_web_listen(self, description: str) -> None:
+        self["web-listen"].append(description)
+
+    opt_web_listen.__doc__ = (f"Endpoint to listen on for the web side instead of --interface "
+                              f"and --web-port (repeatable): {EXAMPLES}.")
+
     def postOptions(self) -> None:
         if not self["data-dir"]:
             raise usage.UsageError("--data-dir is required")
@@ -94,6 +118,11 @@ class Options(usage.Options):
         for name in ("port", "web-port"):
             if not 0 <= self[name] <= 65535:
                 raise usage.UsageError(f"--{name} must be a port number")
+        for name in ("listen", "web-listen"):
+            self[name] = [checkDescription(d, name, ownTLS=True) for d in self[name]]
+        if self["web-listen"] and not self["web-port"]:
+            raise usage.UsageError("--web-listen needs a --web-port other than 0: the port "
+                                   "the web side is announced at")
         for name in ("idle-timeout", "code-lifetime", "cert-lifetime", "grace-period", "rate",
                      "slow-link-timeout"):
             if self[name] <= 0:
@@ -132,6 +161,25 @@ class _StartupLog(service.Service):
         return service.Service.startService(self)
 
 
+#: The option of endpoint descriptions that replaces each port option.
+_LISTEN = {"port": "listen", "web-port": "web-listen"}
+
+
+def _listen(reactor, options, name: str, factory, parent) -> None:
+    """
+    Listen for the port C{--NAME} with C{factory}, under C{parent}: on
+    C{--interface} and that port, or on each description given with its
+    C{--listen} option.
+    """
+    descriptions = options[_LISTEN[name]]
+    if not descriptions:
+        StreamServerEndpointService(
+            tcpEndpoint(reactor, options[name], options["interface"]), factory
+        ).setServiceParent(parent)
+    for description in descriptions:
+        listeningService(reactor, description, factory).setServiceParent(parent)
+
+
 def makeService(options, reactor=None):
     """
     Build the hub: zone on disk, store, device port, web port, admin socket.
@@ -149,7 +197,11 @@ def _makeService(options, reactor):
     lock = DataDirLock(options["data-dir"]).acquire()
     try:
         for name in ("port", "web-port"):
-            checkCanListen(options["interface"], options[name])
+            if options[_LISTEN[name]]:
+                for description in options[_LISTEN[name]]:
+                    checkCanListenOn(reactor, description)
+            else:
+                checkCanListen(options["interface"], options[name])
         user = options["name"]
         if user is None and not zoneExists(options["data-dir"]):
             user = _defaultUser()
@@ -185,17 +237,12 @@ def _makeService(options, reactor):
     tlsFactory = TLSMemoryBIOFactory(
         hubServerOptions(zone.caCert, zone.hubKey, zone.hubCert), False, HubFactory(hub)
     )
-    StreamServerEndpointService(
-        tcpEndpoint(reactor, options["port"], options["interface"]), tlsFactory
-    ).setServiceParent(top)
+    _listen(reactor, options, "port", tlsFactory, top)
     if options["web-port"]:
         webTLS = serverOptions(zone.hubKey, zone.hubCert, [zone.caCert])
         site = makeSite(hub, portal, sizedForFileLimit(options["web-limits"], raiseFileLimit()),
                         reactor)
-        StreamServerEndpointService(
-            tcpEndpoint(reactor, options["web-port"], options["interface"]),
-            webFactory(site, webTLS),
-        ).setServiceParent(top)
+        _listen(reactor, options, "web-port", webFactory(site, webTLS), top)
     AdminService(reactor, zone.dataDir, HubAdmin(hub)).setServiceParent(top)
     # twistd may fork to daemonise after this returns: no database
     # connection may cross that, so the store reopens in the child.

@@ -20,7 +20,9 @@ from twisted.internet.ssl import Certificate, PrivateCertificate
 from twisted.python import usage
 from twisted.web.resource import Resource
 
-from pz.endpoints import tcpEndpoint
+from pz.endpoints import (
+    EXAMPLES, checkCanListenOn, checkDescription, listeningService, tcpEndpoint,
+)
 from pz.process import (
     DataDirLock, ProcessRoot, checkCanListen, exitOnStartupError, logObserverFor, placeTwistdFiles,
 )
@@ -50,9 +52,12 @@ class Options(usage.Options):
     Command line of C{twistd meshportal}.
     """
 
-    synopsis = "--data-dir DIR [--port P] [--interface I] [--cert PEM --key PEM]"
+    synopsis = ("--data-dir DIR [--port P] [--interface I] [--listen DESCRIPTION ...] "
+                "[--cert PEM --key PEM]")
     longdesc = ("Run a Mathematical Mesh portal: accounts, profiles and device connections "
-                "over HTTP(S) at /.well-known/mmm/, kept in a hash-chained log.")
+                "over HTTP(S) at /.well-known/mmm/, kept in a hash-chained log. It listens on "
+                "--interface and --port, or on the endpoint descriptions given with --listen "
+                "(a TCP port, a UNIX socket, or a socket systemd passed; give --uri then).")
 
     optParameters = [
         ["data-dir", "d", None, "Directory holding the portal's state (created on first start)."],
@@ -72,6 +77,16 @@ class Options(usage.Options):
          "in the same turn).", float],
     ] + limitOptions(withBody=False)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, description: str) -> None:
+        self["listen"].append(description)
+
+    opt_listen.__doc__ = (f"Endpoint to listen on instead of --interface and --port "
+                          f"(repeatable): {EXAMPLES}.")
+
     def postOptions(self) -> None:
         if not self["data-dir"]:
             raise usage.UsageError("--data-dir is required")
@@ -80,6 +95,8 @@ class Options(usage.Options):
             raise usage.UsageError("--port must be a port number")
         if bool(self["cert"]) != bool(self["key"]):
             raise usage.UsageError("--cert and --key go together")
+        self["listen"] = [checkDescription(d, "listen", ownTLS=bool(self["cert"]))
+                          for d in self["listen"]]
         self["limits"] = limitsFromOptions(self)
         if self["max-pending"] < 1:
             raise usage.UsageError("--max-pending must be at least 1")
@@ -151,7 +168,10 @@ def _makeService(options, reactor):
 
     lock = DataDirLock(options["data-dir"]).acquire()
     try:
-        checkCanListen(options["interface"], options["port"])
+        for description in options["listen"]:
+            checkCanListenOn(reactor, description)
+        if not options["listen"]:
+            checkCanListen(options["interface"], options["port"])
     except BaseException:
         lock.release()
         raise
@@ -171,11 +191,14 @@ def _makeService(options, reactor):
 
     top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))
     StoreService(store, drain=portal.drain, workers=[writer]).setServiceParent(top)
-    StreamServerEndpointService(
-        tcpEndpoint(reactor, options["port"], options["interface"]),
-        webFactory(GuardedSite(root, limits, reactor=reactor,
-                               refusalBodies={PATH.encode("ascii"): refusalBody}), tls),
-    ).setServiceParent(top)
+    site = webFactory(GuardedSite(root, limits, reactor=reactor,
+                                  refusalBodies={PATH.encode("ascii"): refusalBody}), tls)
+    for description in options["listen"]:
+        listeningService(reactor, description, site).setServiceParent(top)
+    if not options["listen"]:
+        StreamServerEndpointService(
+            tcpEndpoint(reactor, options["port"], options["interface"]), site
+        ).setServiceParent(top)
     if options["follow"]:
         PortalReplica(
             portal, _followClient(reactor, options["follow"], options["follow-ca"]), reactor,
