@@ -70,8 +70,10 @@ class Options(usage.Options):
         ["interface", "i", "127.0.0.1", "Address to listen on."],
         ["hostname", None, None, "Host name devices use to reach the hub "
                                  "(default: the interface, or this machine's name)."],
-        ["port", "p", 8000, "Port for device links (mutual TLS).", int],
-        ["web-port", "w", 9000, "Port for the HTTPS admin side (0 to disable).", int],
+        ["port", "p", 8000, "Port for device links (mutual TLS); with --listen, the port "
+                            "devices are told.", int],
+        ["web-port", "w", 9000, "Port for the HTTPS admin side (0 to disable); with "
+                                "--web-listen, the port pages are told.", int],
         ["idle-timeout", None, 90.0, "Seconds of silence after which a device link is dropped.", float],
         ["code-lifetime", None, 600.0, "Seconds a pairing code stays valid.", float],
         ["cert-lifetime", None, 90.0, "Days a device certificate is valid.", float],
