@@ -92,6 +92,22 @@ class DocsTests(SynchronousTestCase):
             {"NotConnected", "Connecting", "Connected", "Hub"},
         )
 
+    def test_architectureNamesRealFiles(self):
+        """
+        Every file and folder docs/architecture.md names exists, and every
+        pzctl verb module it names is one the installed verbs come from.
+        """
+        text = _read("docs", "architecture.md")
+        paths = set(re.findall(r"`((?:pz|pzh|pzp|tests|bench|docs|twisted)/[\w/.]*)`", text))
+        self.assertIn("pzh/commands.py", paths)
+        for path in paths:
+            self.assertTrue(os.path.exists(os.path.join(_ROOT, path)), path)
+        from importlib.metadata import entry_points
+
+        modules = {e.value.split(":")[0].replace(".", "/") + ".py"
+                   for e in entry_points(group="pzctl.verbs")}
+        self.assertTrue(modules <= paths, modules - paths)
+
     def test_readmeStartsWithRunAndTest(self):
         """
         The README's first two commands are make run and make test.
