@@ -12,6 +12,8 @@ before the process writes anything (L{pz.process.checkCanListen}), like
 C{--port}'s.
 """
 
+import os
+
 from twisted.application import strports
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.endpoints import (
@@ -21,9 +23,9 @@ from twisted.internet.endpoints import (
     UNIXServerEndpoint,
     serverFromString,
 )
-from twisted.python import usage
+from twisted.python import lockfile, usage
 
-from pz.process import checkCanListen
+from pz.process import StartupError, checkCanListen
 
 __all__ = [
     "tcpEndpoint", "checkDescription", "checkCanListenOn", "listeningService", "EXAMPLES",
@@ -81,16 +83,29 @@ def checkDescription(description: str, option: str, ownTLS: bool) -> str:
 def checkCanListenOn(reactor, description: str) -> None:
     """
     For a TCP description, bind its port for a moment (as
-    L{pz.process.checkCanListen} does for C{--port}); other kinds (a UNIX
-    socket, a socket systemd passed) are left to the listener.
+    L{pz.process.checkCanListen} does for C{--port}); for a UNIX socket,
+    check its folder can hold it and no running process holds its lock
+    (the listener's C{lockfile}); a socket systemd passed is already open.
 
-    @raise pz.process.StartupError: the port cannot be bound.
+    @raise pz.process.StartupError: the port or socket cannot be used.
     """
     endpoint = serverFromString(reactor, description)
     if isinstance(endpoint, TCP6ServerEndpoint):
         checkCanListen(endpoint._interface or "::", endpoint._port)
     elif isinstance(endpoint, TCP4ServerEndpoint):
         checkCanListen(endpoint._interface or "0.0.0.0", endpoint._port)
+    elif isinstance(endpoint, UNIXServerEndpoint):
+        _checkUNIXSocket(endpoint._address)
+
+
+def _checkUNIXSocket(path: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise StartupError(f"cannot listen on {path}: no folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise StartupError(f"cannot listen on {path}: permission denied")
+    if lockfile.isLocked(path + ".lock"):
+        raise StartupError(f"cannot listen on {path}: address already in use")
 
 
 def listeningService(reactor, description: str, factory) -> StreamServerEndpointService:

@@ -3,6 +3,7 @@ Tests for L{pz.endpoints}: where a process listens, from C{--port} and
 C{--interface} or from C{--listen} endpoint descriptions.
 """
 
+import os
 import socket
 from datetime import datetime, timezone
 
@@ -11,6 +12,7 @@ from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint, U
 from twisted.internet.protocol import Factory
 from twisted.internet.testing import MemoryReactor
 from twisted.python import usage
+from twisted.python.lockfile import FilesystemLock
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
@@ -137,6 +139,24 @@ class CheckCanListenOnTests(SynchronousTestCase):
             port = s.getsockname()[1]
         for description in (f"tcp:{port}:interface=127.0.0.1", "tcp:0", f"unix:{self.mktemp()}"):
             checkCanListenOn(MemoryReactor(), description)
+
+
+    def test_unixSocketUnusable(self):
+        """
+        A UNIX socket in a missing folder, or one a running listener holds,
+        is refused in one line naming it.
+        """
+        missing = os.path.join(os.path.abspath(self.mktemp()), "web.sock")
+        error = self.assertRaises(StartupError, checkCanListenOn, MemoryReactor(),
+                                  f"unix:{missing}")
+        self.assertEqual(str(error), f"cannot listen on {missing}: no folder "
+                                     f"{os.path.dirname(missing)}")
+        held = os.path.abspath(self.mktemp())
+        lock = FilesystemLock(held + ".lock")
+        self.assertTrue(lock.lock())
+        self.addCleanup(lock.unlock)
+        error = self.assertRaises(StartupError, checkCanListenOn, MemoryReactor(), f"unix:{held}")
+        self.assertEqual(str(error), f"cannot listen on {held}: address already in use")
 
 
 class ListeningServiceTests(SynchronousTestCase):
