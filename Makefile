@@ -102,7 +102,7 @@ bench: $(STAMP) systools
 	$(BIN)/python -m bench
 
 docs: $(STAMP) docs-tools
-	$(BIN)/python -m pz.tools.drawmachines docs/state-machines
+	$(BIN)/python docs/state-machines/draw.py docs/state-machines
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info _trial_temp* $(RUN_DIR) bench/out $(TUTORIAL_DIRS)

@@ -30,108 +30,29 @@ What it does, in order (see C{bench/README.md} for why):
 Every load is bounded in count and time; servers listen on 127.0.0.1 only.
 """
 
-import argparse
 import json
 import os
 import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-TOP = os.path.dirname(HERE)
-OUT = os.path.join(HERE, "out")
+from bench.options import parseArgs
+from bench.processes import (
+    OUT, TOP, cpuTicks, freePort, log, spawn, started, status, stop, stopAll, waitForPort,
+)
+from bench.report import fmt, publish, ratio, table
+
 PYTHON = sys.executable
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 RATE_TARGET = 0.70
 MEMORY_TARGET = 1.30
-
-_started = []
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-# Processes
-
-
-def freePort() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def spawn(name: str, argv: list, logPath: str, stdin=subprocess.DEVNULL) -> subprocess.Popen:
-    logFile = open(logPath, "ab")
-    proc = subprocess.Popen(
-        argv, cwd=TOP, stdin=stdin, stdout=logFile, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    logFile.close()
-    proc.benchName = name
-    _started.append(proc)
-    return proc
-
-
-def stop(proc: subprocess.Popen, timeout: float = 15.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-    if proc.stdin:
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-    if proc in _started:
-        _started.remove(proc)
-
-
-def stopAll() -> None:
-    for proc in list(_started):
-        try:
-            stop(proc, 5)
-        except Exception:
-            pass
-
-
-def waitForPort(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.benchName} exited with {proc.returncode} before listening")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{proc.benchName} is not listening on {port} after {timeout} s")
-
-
-def cpuTicks(pid: int) -> int:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
-def status(pid: int, key: str) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no {key} for {pid}")
-
 
 # Servers
 
@@ -294,7 +215,7 @@ def measureMemory(args, servers: Servers, which: str) -> dict:
             text=True, start_new_session=True,
         )
         holder.benchName = f"holder ({which})"
-        _started.append(holder)
+        started.append(holder)
         line = holder.stdout.readline()
         if not line:
             raise RuntimeError(f"the {which} holder exited: see hold-{which}.err")
@@ -306,7 +227,7 @@ def measureMemory(args, servers: Servers, which: str) -> dict:
         holder.stdin.flush()
         final = json.loads(holder.stdout.readline() or "{}")
         holder.wait(60)
-        _started.remove(holder)
+        started.remove(holder)
     finally:
         stop(proc)
     links = final.get("open", up["up"])
@@ -370,23 +291,6 @@ def facts() -> list:
         f"openssl : {cli} at {OPENSSL} (s_server, s_time)",
         f"code    : {code}, {time.strftime('%Y-%m-%d %H:%M %Z')}",
     ]
-
-
-def ratio(value, base):
-    if value is None or not base:
-        return None
-    return value / base
-
-
-def fmt(value, spec="{:.0f}", empty="-"):
-    return empty if value is None else spec.format(value)
-
-
-def table(headers, rows, align=None) -> list:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-    align = align or ["<"] + [">"] * (len(headers) - 1)
-    line = lambda cells: "  ".join(f"{str(c):{a}{w}}" for c, a, w in zip(cells, align, widths))
-    return [line(headers), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]
 
 
 def report(args, rate: dict, memory: dict, info: list) -> list:
@@ -486,63 +390,6 @@ def memoryReport(args, memory: dict) -> list:
 # Main
 
 
-def parseArgs(argv):
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per server (median)")
-    parser.add_argument("--warmup", type=float, default=1.0, help="client warm-up per run, s")
-    parser.add_argument("--duration", type=float, default=6.0, help="measured seconds per run")
-    parser.add_argument("--workers", type=int, default=2, help="client processes")
-    parser.add_argument("--rate-devices", type=int, default=300,
-                        help="device certificates the rate client cycles through")
-    parser.add_argument("--s-time", type=int, default=3, help="seconds per s_time run")
-    parser.add_argument("--links", type=int, default=5000, help="idle links for the memory test")
-    parser.add_argument("--inflight", type=int, default=100,
-                        help="links connecting at once in the memory test")
-    parser.add_argument("--ramp-timeout", type=float, default=150.0,
-                        help="longest time to open the idle links, s")
-    parser.add_argument("--skip-memory", action="store_true", help="no memory test")
-    parser.add_argument("--skip-revocation", action="store_true", help="no revocation test")
-    parser.add_argument("--revocation-devices", type=int, default=100,
-                        help="connected devices that must receive the new CRL")
-    parser.add_argument("--skip-portal", action="store_true", help="no Mesh portal test")
-    parser.add_argument("--skip-attack", action="store_true", help="no under-attack table")
-    parser.add_argument("--attack-seconds", type=float, default=10.0,
-                        help="seconds each attack lasts (under-attack table)")
-    parser.add_argument("--recover-seconds", type=float, default=30.0,
-                        help="seconds after each attack before RSS is read again")
-    parser.add_argument("--slow-connections", type=int, default=1000,
-                        help="slow web connections in attack (c)")
-    parser.add_argument("--attacks", default="flood,sink,slowweb",
-                        help="which attacks to run, comma-separated (flood, sink, slowweb)")
-    parser.add_argument("--hub-profile", metavar="FILE", default=None,
-                        help="run the attacked hub under cProfile, its stats saved to FILE")
-    parser.add_argument("--portal-concurrency", type=int, default=16,
-                        help="Mesh portal: requests the client keeps in flight")
-    parser.add_argument("--portal-warmup", type=float, default=1.0,
-                        help="Mesh portal: client warm-up per run, s")
-    parser.add_argument("--portal-duration", type=float, default=5.0,
-                        help="Mesh portal: measured seconds per run")
-    parser.add_argument("--portal-entries", type=int, default=500,
-                        help="Mesh portal: entries published first (timed in-process; "
-                        "Get reads them)")
-    parser.add_argument("--portal-publishes", type=int, default=5000,
-                        help="Mesh portal: entries signed beforehand for the Publish run")
-    args = parser.parse_args(argv)
-    if args.repeat < 1 or args.duration <= 0 or args.s_time < 1:
-        parser.error("--repeat, --duration and --s-time must be positive")
-    if (args.portal_concurrency < 1 or args.portal_duration <= 0 or args.portal_warmup < 0
-            or args.portal_entries < 1 or args.portal_publishes < 1):
-        parser.error("the --portal-* options must be positive")
-    if not (0 < args.attack_seconds <= 120 and 0 <= args.recover_seconds <= 120
-            and 1 <= args.slow_connections <= 5000):
-        parser.error("--attack-seconds must be in (0, 120], --recover-seconds in [0, 120] and "
-                     "--slow-connections in [1, 5000]")
-    args.attacks = [a for a in args.attacks.split(",") if a]
-    if not args.attacks or not set(args.attacks) <= {"flood", "sink", "slowweb"}:
-        parser.error("--attacks takes one or more of flood, sink, slowweb, comma-separated")
-    return args
-
-
 def mainAttack(argv) -> int:
     """
     C{python -m bench attack}: the under-attack table only.
@@ -563,7 +410,7 @@ def mainAttack(argv) -> int:
                                waitForPort=waitForPort)
     finally:
         stopAll()
-    _publish("attack", "run-attack", info + attackReport(attack), began,
+    publish("attack", "run-attack", info + attackReport(attack), began,
              {"facts": info, "attack": attack})
     return 0
 
@@ -667,26 +514,11 @@ def main(argv=None) -> int:
 
     lines = (report(args, rate, memory, info) + revocationReport(revocation)
              + portalReport(portal) + attackReport(attack))
-    _publish("results", "run", lines, began,
+    publish("results", "run", lines, began,
              {"args": {k: v for k, v in vars(args).items()}, "facts": info,
               "rate": rate, "memory": memory, "revocation": revocation,
               "portal": portal, "attack": attack})
     return 0
-
-
-def _publish(name: str, runDir: str, lines: list, began: float, figures: dict) -> None:
-    """
-    Print the report C{lines} and keep it as C{bench/out/NAME.txt}, with the
-    raw C{figures} in C{bench/out/NAME.json}.
-    """
-    lines = lines + ["", f"(whole run: {time.monotonic() - began:.0f} s; raw figures in "
-                         f"bench/out/{name}.json, logs in bench/out/{runDir}/)"]
-    text = "\n".join(lines) + "\n"
-    sys.stdout.write(text)
-    with open(os.path.join(OUT, f"{name}.txt"), "w") as f:
-        f.write(text)
-    with open(os.path.join(OUT, f"{name}.json"), "w") as f:
-        json.dump(figures, f, indent=1, default=str)
 
 
 if __name__ == "__main__":

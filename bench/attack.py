@@ -233,7 +233,7 @@ def _summarise(windows, attackers, normal, rss, args) -> dict:
 
 
 def _attackerNote(name: str, results: list) -> str:
-    from bench.__main__ import fmt
+    from bench.report import fmt
 
     if name == "flood" and results:
         r = results[0]
@@ -260,7 +260,7 @@ def attackReport(result: dict) -> list:
     """
     if not result:
         return []
-    from bench.__main__ import fmt, table
+    from bench.report import fmt, table
 
     phases = result["phases"]
     quiet = phases.get("quiet", {})

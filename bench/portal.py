@@ -256,7 +256,7 @@ def measurePortal(args, run: str, log, top: str, *, spawn, stop, freePort, waitF
                   cpuTicks) -> dict:
     """
     The whole portal part (see the module docstring); the process helpers
-    are C{bench.__main__}'s, so that its clean-up knows every server.
+    are L{bench.processes}', so that its clean-up knows every server.
     """
     began = time.monotonic()
     loadStart = os.getloadavg()[0]
@@ -382,7 +382,7 @@ def portalReport(result: dict) -> list:
     """
     if not result:
         return []
-    from bench.__main__ import table
+    from bench.report import table
 
     runs = result["runs"]
     inProcess = result["in_process"]
@@ -476,18 +476,20 @@ def main(argv=None) -> int:
     C{python -m bench.portal}: only this part, with C{python -m bench}'s
     options.
     """
-    import bench.__main__ as bench
+    from bench import processes
+    from bench.options import parseArgs
 
-    args = bench.parseArgs(argv)
-    run = os.path.join(bench.OUT, "run")
+    args = parseArgs(argv)
+    run = os.path.join(processes.OUT, "run")
     os.makedirs(run, exist_ok=True)
     try:
         result = measurePortal(
-            args, run, bench.log, bench.TOP, spawn=bench.spawn, stop=bench.stop,
-            freePort=bench.freePort, waitForPort=bench.waitForPort, cpuTicks=bench.cpuTicks,
+            args, run, processes.log, processes.TOP, spawn=processes.spawn, stop=processes.stop,
+            freePort=processes.freePort, waitForPort=processes.waitForPort,
+            cpuTicks=processes.cpuTicks,
         )
     finally:
-        bench.stopAll()
+        processes.stopAll()
     sys.stdout.write("\n".join(portalReport(result)) + "\n")
     with open(os.path.join(run, "portal", "results.json"), "w") as f:
         json.dump(result, f, indent=1, default=str)

@@ -70,7 +70,7 @@ def measureRevocation(servers, devices: int, log, top: str) -> dict:
             watch.wait(15)
         except subprocess.TimeoutExpired:
             watch.kill()
-        from bench.__main__ import stop
+        from bench.processes import stop
 
         stop(hub)
 

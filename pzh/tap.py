@@ -10,14 +10,17 @@ from datetime import timedelta
 from twisted.application import service
 from twisted.logger import Logger
 from twisted.application.internet import StreamServerEndpointService, TimerService
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 
 from pz.admin import AdminService
+from pz.endpoints import (
+    EXAMPLES, checkCanListenOn, checkDescription, listeningService, tcpEndpoint,
+)
 from pz.process import (
     DataDirLock, ProcessRoot, checkCanListen, exitOnStartupError, logObserverFor, placeTwistdFiles,
 )
+from pz.services import StoreService
 from pz.tls import hubServerOptions, serverOptions
 from pzh.admin import HubAdmin
 from pzh.hub import Hub, HubSettings
@@ -52,8 +55,13 @@ class Options(usage.Options):
     Command line of C{twistd pzh}.
     """
 
-    synopsis = "--data-dir DIR [--name USER] [--interface 127.0.0.1] [--port 8000] [--web-port 9000]"
-    longdesc = "Run a personal zone hub: the zone's CA, router and admin web side."
+    synopsis = ("--data-dir DIR [--name USER] [--interface 127.0.0.1] [--port 8000] [--web-port 9000] "
+                "[--listen DESCRIPTION ...] [--web-listen DESCRIPTION ...]")
+    longdesc = ("Run a personal zone hub: the zone's CA, router and admin web side. "
+                "Each port listens on --interface, or on the endpoint descriptions given with "
+                "--listen (device links) and --web-listen (the web side): a TCP port, a UNIX "
+                "socket, or a socket systemd passed; --port and --web-port remain the ports "
+                "devices and pages are told to use.")
 
     optParameters = [
         ["data-dir", "d", None, "Directory holding the zone (created on first start)."],
@@ -62,8 +70,10 @@ class Options(usage.Options):
         ["interface", "i", "127.0.0.1", "Address to listen on."],
         ["hostname", None, None, "Host name devices use to reach the hub "
                                  "(default: the interface, or this machine's name)."],
-        ["port", "p", 8000, "Port for device links (mutual TLS).", int],
-        ["web-port", "w", 9000, "Port for the HTTPS admin side (0 to disable).", int],
+        ["port", "p", 8000, "Port for device links (mutual TLS); with --listen, the port "
+                            "devices are told.", int],
+        ["web-port", "w", 9000, "Port for the HTTPS admin side (0 to disable); with "
+                                "--web-listen, the port pages are told.", int],
         ["idle-timeout", None, 90.0, "Seconds of silence after which a device link is dropped.", float],
         ["code-lifetime", None, 600.0, "Seconds a pairing code stays valid.", float],
         ["cert-lifetime", None, 90.0, "Days a device certificate is valid.", float],
@@ -81,6 +91,23 @@ class Options(usage.Options):
                                                  "together.", int],
     ] + limitOptions("web-")
 
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+        self["web-listen"] = []
+
+    def opt_listen(self, description: str) -> None:
+        self["listen"].append(description)
+
+    opt_listen.__doc__ = (f"Endpoint to listen on for device links instead of --interface and "
+                          f"--port (repeatable): {EXAMPLES}. Mutual TLS is the hub's own.")
+
+    def opt_web_listen(self, description: str) -> None:
+        self["web-listen"].append(description)
+
+    opt_web_listen.__doc__ = (f"Endpoint to listen on for the web side instead of --interface "
+                              f"and --web-port (repeatable): {EXAMPLES}.")
+
     def postOptions(self) -> None:
         if not self["data-dir"]:
             raise usage.UsageError("--data-dir is required")
@@ -93,6 +120,11 @@ class Options(usage.Options):
         for name in ("port", "web-port"):
             if not 0 <= self[name] <= 65535:
                 raise usage.UsageError(f"--{name} must be a port number")
+        for name in ("listen", "web-listen"):
+            self[name] = [checkDescription(d, name, ownTLS=True) for d in self[name]]
+        if self["web-listen"] and not self["web-port"]:
+            raise usage.UsageError("--web-listen needs a --web-port other than 0: the port "
+                                   "the web side is announced at")
         for name in ("idle-timeout", "code-lifetime", "cert-lifetime", "grace-period", "rate",
                      "slow-link-timeout"):
             if self[name] <= 0:
@@ -113,32 +145,41 @@ class Options(usage.Options):
 _CRL_CHECK_INTERVAL = 3600.0
 
 
-def _tcpEndpoint(reactor, port: int, interface: str):
-    if ":" in interface:
-        return TCP6ServerEndpoint(reactor, port, interface=interface)
-    return TCP4ServerEndpoint(reactor, port, interface=interface)
-
-
-class _StoreService(service.Service):
+class _StartupLog(service.Service):
     """
-    Closes the store and cancels pending work when the hub stops.
+    Names the zone, its CA fingerprint and its device port in the log when
+    the hub starts (after twistd daemonised, so it reaches the log file).
     """
 
     _log = Logger()
 
-    def __init__(self, hub) -> None:
-        self._hub = hub
+    def __init__(self, zone) -> None:
+        self._zone = zone
 
     def startService(self):
-        zone = self._hub.zone
+        zone = self._zone
         self._log.info("zone {zone}, CA fingerprint {fingerprint}, device port {port}",
                        zone=zone.zoneId, fingerprint=zone.caFingerprint, port=zone.port)
         return service.Service.startService(self)
 
-    def stopService(self):
-        self._hub.registry.cancel()
-        self._hub.store.close()
-        return service.Service.stopService(self)
+
+#: The option of endpoint descriptions that replaces each port option.
+_LISTEN = {"port": "listen", "web-port": "web-listen"}
+
+
+def _listen(reactor, options, name: str, factory, parent) -> None:
+    """
+    Listen for the port C{--NAME} with C{factory}, under C{parent}: on
+    C{--interface} and that port, or on each description given with its
+    C{--listen} option.
+    """
+    descriptions = options[_LISTEN[name]]
+    if not descriptions:
+        StreamServerEndpointService(
+            tcpEndpoint(reactor, options[name], options["interface"]), factory
+        ).setServiceParent(parent)
+    for description in descriptions:
+        listeningService(reactor, description, factory).setServiceParent(parent)
 
 
 def makeService(options, reactor=None):
@@ -158,7 +199,11 @@ def _makeService(options, reactor):
     lock = DataDirLock(options["data-dir"]).acquire()
     try:
         for name in ("port", "web-port"):
-            checkCanListen(options["interface"], options[name])
+            if options[_LISTEN[name]]:
+                for description in options[_LISTEN[name]]:
+                    checkCanListenOn(reactor, description)
+            else:
+                checkCanListen(options["interface"], options[name])
         user = options["name"]
         if user is None and not zoneExists(options["data-dir"]):
             user = _defaultUser()
@@ -185,7 +230,8 @@ def _makeService(options, reactor):
     hub = Hub(zone, store, reactor, settings)
 
     top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))
-    _StoreService(hub).setServiceParent(top)
+    _StartupLog(zone).setServiceParent(top)
+    StoreService(store, drain=hub.registry.cancel).setServiceParent(top)
     portal = hubPortal(hub, reactor, top)
     crlTimer = TimerService(_CRL_CHECK_INTERVAL, hub.refreshCRL)
     crlTimer.clock = reactor
@@ -193,17 +239,12 @@ def _makeService(options, reactor):
     tlsFactory = TLSMemoryBIOFactory(
         hubServerOptions(zone.caCert, zone.hubKey, zone.hubCert), False, HubFactory(hub)
     )
-    StreamServerEndpointService(
-        _tcpEndpoint(reactor, options["port"], options["interface"]), tlsFactory
-    ).setServiceParent(top)
+    _listen(reactor, options, "port", tlsFactory, top)
     if options["web-port"]:
         webTLS = serverOptions(zone.hubKey, zone.hubCert, [zone.caCert])
         site = makeSite(hub, portal, sizedForFileLimit(options["web-limits"], raiseFileLimit()),
                         reactor)
-        StreamServerEndpointService(
-            _tcpEndpoint(reactor, options["web-port"], options["interface"]),
-            webFactory(site, webTLS),
-        ).setServiceParent(top)
+        _listen(reactor, options, "web-port", webFactory(site, webTLS), top)
     AdminService(reactor, zone.dataDir, HubAdmin(hub)).setServiceParent(top)
     # twistd may fork to daemonise after this returns: no database
     # connection may cross that, so the store reopens in the child.

@@ -40,7 +40,8 @@ class Options(usage.Options):
                 "pairing code from the hub; later starts reuse the stored certificate. "
                 "A code given as --pair CODE stays visible to every user of this machine "
                 "(ps) for the life of the process: prefer --pair - (read from standard "
-                "input) or --pair-file PATH.")
+                "input) or --pair-file PATH. The proxy opens no port (it connects out to its "
+                "hub); its admin socket is DATA_DIR/admin.sock, where pzctl --pzp-dir finds it.")
 
     optParameters = [
         ["data-dir", "d", None, "Directory holding this device's zone data."],

@@ -33,6 +33,8 @@ import pzh.portal.tap
 import pzh.tap
 from pz import pki, tls
 from pz.admin import AdminService
+from pz.services import StoreService
+from pzh.store import SQLiteHubStore
 from tests.tlsloop import tlsLoopback
 
 HOST = "127.0.0.1"
@@ -199,7 +201,7 @@ class _Hub:
         reactor = MemoryReactorClock()
         reactor.advance(time.time())
         top = pzh.tap.makeService(options, reactor)
-        [store] = [s for s in top if type(s).__name__ == "_StoreService"]
+        [store] = [s for s in top if isinstance(s, StoreService) and isinstance(s.store, SQLiteHubStore)]
         testCase.addCleanup(store.stopService)
         self.device, self.web = [
             s for s in top

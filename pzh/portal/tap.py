@@ -15,17 +15,18 @@ administration device accepts a zone certificate (L{HubZoneEnroller}).
 
 import os
 
-from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
-from twisted.internet.defer import succeed
-from twisted.internet.endpoints import TCP4ServerEndpoint, TCP6ServerEndpoint
 from twisted.internet.ssl import Certificate, PrivateCertificate
 from twisted.python import usage
 from twisted.web.resource import Resource
 
+from pz.endpoints import (
+    EXAMPLES, checkCanListenOn, checkDescription, listeningService, tcpEndpoint,
+)
 from pz.process import (
     DataDirLock, ProcessRoot, checkCanListen, exitOnStartupError, logObserverFor, placeTwistdFiles,
 )
+from pz.services import StoreService
 from pz.tls import serverOptions
 from pzh.portal.commit import ThreadedCommit
 from pzh.portal.resource import MAX_BODY, PATH, refusalBody, wellKnown
@@ -40,7 +41,7 @@ from pzh.weblimits import (
     webFactory,
 )
 
-__all__ = ["Options", "makeService", "hubPortal", "PortalStoreService", "PORTAL_DB"]
+__all__ = ["Options", "makeService", "hubPortal", "PORTAL_DB"]
 
 #: The portal's SQLite file in its (or the hub's) data directory.
 PORTAL_DB = "portal.db"
@@ -51,9 +52,12 @@ class Options(usage.Options):
     Command line of C{twistd meshportal}.
     """
 
-    synopsis = "--data-dir DIR [--port P] [--interface I] [--cert PEM --key PEM]"
+    synopsis = ("--data-dir DIR [--port P] [--interface I] [--listen DESCRIPTION ...] "
+                "[--cert PEM --key PEM]")
     longdesc = ("Run a Mathematical Mesh portal: accounts, profiles and device connections "
-                "over HTTP(S) at /.well-known/mmm/, kept in a hash-chained log.")
+                "over HTTP(S) at /.well-known/mmm/, kept in a hash-chained log. It listens on "
+                "--interface and --port, or on the endpoint descriptions given with --listen "
+                "(a TCP port, a UNIX socket, or a socket systemd passed; give --uri then).")
 
     optParameters = [
         ["data-dir", "d", None, "Directory holding the portal's state (created on first start)."],
@@ -73,6 +77,16 @@ class Options(usage.Options):
          "in the same turn).", float],
     ] + limitOptions(withBody=False)
 
+    def __init__(self) -> None:
+        super().__init__()
+        self["listen"] = []
+
+    def opt_listen(self, description: str) -> None:
+        self["listen"].append(description)
+
+    opt_listen.__doc__ = (f"Endpoint to listen on instead of --interface and --port "
+                          f"(repeatable): {EXAMPLES}.")
+
     def postOptions(self) -> None:
         if not self["data-dir"]:
             raise usage.UsageError("--data-dir is required")
@@ -81,6 +95,8 @@ class Options(usage.Options):
             raise usage.UsageError("--port must be a port number")
         if bool(self["cert"]) != bool(self["key"]):
             raise usage.UsageError("--cert and --key go together")
+        self["listen"] = [checkDescription(d, "listen", ownTLS=bool(self["cert"]))
+                          for d in self["listen"]]
         self["limits"] = limitsFromOptions(self)
         if self["max-pending"] < 1:
             raise usage.UsageError("--max-pending must be at least 1")
@@ -102,40 +118,6 @@ class Options(usage.Options):
             host = f"[{self['interface']}]" if ":" in self["interface"] else self["interface"]
             self["uri"] = f"{scheme}://{host}:{self['port']}{PATH}"
         placeTwistdFiles(self, self["data-dir"], "meshportal")
-
-
-class PortalStoreService(service.Service):
-    """
-    Closes the portal's store when the service stops (it reopens on use),
-    after committing and answering the writes waiting for their group
-    commit (L{pzh.portal.commit}).
-    """
-
-    def __init__(self, store, portal=None, writer=None) -> None:
-        self.store = store
-        self.portal = portal
-        self.writer = writer
-
-    def startService(self):
-        service.Service.startService(self)
-        if self.writer is not None:
-            self.writer.start()
-
-    def stopService(self):
-        service.Service.stopService(self)
-        drained = succeed(None) if self.portal is None else self.portal.drain()
-        return drained.addBoth(lambda _: self._closed())
-
-    def _closed(self) -> None:
-        self.store.close()
-        if self.writer is not None:
-            self.writer.stop()
-
-
-def _endpoint(reactor, port: int, interface: str):
-    if ":" in interface:
-        return TCP6ServerEndpoint(reactor, port, interface=interface)
-    return TCP4ServerEndpoint(reactor, port, interface=interface)
 
 
 def _tlsOptions(certFile: str, keyFile: str):
@@ -186,7 +168,10 @@ def _makeService(options, reactor):
 
     lock = DataDirLock(options["data-dir"]).acquire()
     try:
-        checkCanListen(options["interface"], options["port"])
+        for description in options["listen"]:
+            checkCanListenOn(reactor, description)
+        if not options["listen"]:
+            checkCanListen(options["interface"], options["port"])
     except BaseException:
         lock.release()
         raise
@@ -205,12 +190,15 @@ def _makeService(options, reactor):
     tls = _tlsOptions(options["cert"], options["key"]) if options["cert"] else None
 
     top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))
-    PortalStoreService(store, portal, writer).setServiceParent(top)
-    StreamServerEndpointService(
-        _endpoint(reactor, options["port"], options["interface"]),
-        webFactory(GuardedSite(root, limits, reactor=reactor,
-                               refusalBodies={PATH.encode("ascii"): refusalBody}), tls),
-    ).setServiceParent(top)
+    StoreService(store, drain=portal.drain, workers=[writer]).setServiceParent(top)
+    site = webFactory(GuardedSite(root, limits, reactor=reactor,
+                                  refusalBodies={PATH.encode("ascii"): refusalBody}), tls)
+    for description in options["listen"]:
+        listeningService(reactor, description, site).setServiceParent(top)
+    if not options["listen"]:
+        StreamServerEndpointService(
+            tcpEndpoint(reactor, options["port"], options["interface"]), site
+        ).setServiceParent(top)
     if options["follow"]:
         PortalReplica(
             portal, _followClient(reactor, options["follow"], options["follow-ca"]), reactor,
@@ -237,6 +225,6 @@ def hubPortal(hub, clock, parent) -> PortalService:
         PortalSettings(uri=f"https://{zone.host}:{zone.webPort}{PATH}"),
         enroller=HubZoneEnroller(hub),
     )
-    PortalStoreService(store, portal).setServiceParent(parent)
+    StoreService(store, drain=portal.drain).setServiceParent(parent)
     store.close()
     return portal

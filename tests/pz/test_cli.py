@@ -18,7 +18,9 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
+import pz.cli.main
 from pz.cli.main import _parser, main
+from pz.cli.verb import VERB_GROUP, Verb
 from pz.errors import ZoneError
 from pz.pairing import PairingCode
 from pzh.enrolment import tokenHash
@@ -267,6 +269,96 @@ class ArgumentTests(PzctlTestBase):
         os.makedirs(empty)
         for argv in (["pair", "--device", "phone"], ["devices"], ["zone"]):
             self.assertError(self.pzctl("--hub-dir", empty, *argv), "NOT_RUNNING", empty)
+
+
+def _echo(args) -> None:
+    print(f"echo {args.word} json={args.json}")
+
+
+def _echoArguments(parser, parents) -> None:
+    parser.add_argument("word", help="what to print")
+
+
+#: A verb that is not one of pzctl's, registered by the dispatcher tests.
+echoVerb = Verb("echo", "print a word", "Print WORD and whether --json was given.", _echo,
+                _echoArguments)
+
+#: A verb registered under another name than its own.
+misnamedVerb = Verb("other", "a verb", "A verb registered under another name.", _echo)
+
+
+class DispatcherTests(PzctlTestBase):
+    """
+    The dispatcher finds every verb in the C{pzctl.verbs} entry-point group,
+    each beside what it drives, and runs one added there like the others.
+    """
+
+    def useEntryPoints(self, *entries) -> None:
+        """
+        Make the dispatcher see only C{entries} (C{(name, value)} pairs).
+        """
+        from importlib.metadata import EntryPoint
+
+        points = [EntryPoint(name, value, VERB_GROUP) for name, value in entries]
+        self.patch(pz.cli.main, "entry_points",
+                   lambda group: [p for p in points if p.group == group])
+
+    def test_installedVerbs(self):
+        """
+        The installed entry points name every verb of C{pzctl}, each in the
+        module beside what it drives, and C{--help} lists them in the order
+        of hub, wait, device and Mesh verbs.
+        """
+        from importlib.metadata import entry_points
+
+        where = {e.name: e.value for e in entry_points(group=VERB_GROUP)}
+        self.assertEqual(where, {
+            "pair": "pzh.commands:pair", "devices": "pzh.commands:devices",
+            "revoke": "pzh.commands:revoke", "zone": "pzh.commands:zone",
+            "wait": "pz.cli.wait:wait", "status": "pzp.commands:status",
+            "send": "pzp.commands:send", "inbox": "pzp.commands:inbox",
+            "mesh": "pzp.meshcommands:mesh",
+        })
+        status, out, _ = self.pzctl("--help")
+        self.assertEqual(status, 0)
+        listed = re.findall(r"^    (\w+) ", out, re.M)
+        self.assertEqual(listed, ["pair", "devices", "revoke", "zone", "wait", "status", "send",
+                                  "inbox", "mesh"])
+
+    def test_newVerb(self):
+        """
+        A verb registered in the group is listed after pzctl's own, takes
+        the global options before or after it, and runs.
+        """
+        self.useEntryPoints(("echo", "tests.pz.test_cli:echoVerb"),
+                            ("zone", "pzh.commands:zone"))
+        self.assertEqual(self.pzctl("--json", "echo", "hi"), (0, "echo hi json=True\n", ""))
+        self.assertEqual(self.pzctl("echo", "hi", "--json"), (0, "echo hi json=True\n", ""))
+        status, out, _ = self.pzctl("--help")
+        self.assertEqual(re.findall(r"^    (\w+) ", out, re.M), ["zone", "echo"])
+        self.assertError(self.pzctl("echo"), "BAD_REQUEST", "the following arguments are required")
+
+    def test_brokenVerb(self):
+        """
+        A verb that cannot be loaded, or is not the verb its entry point
+        names, stops pzctl with one C{INTERNAL} line naming it.
+        """
+        self.useEntryPoints(("gone", "pz.nosuchmodule:verb"))
+        self.assertError(self.pzctl("zone"), "INTERNAL", "the pzctl verb gone", "cannot be loaded")
+        self.useEntryPoints(("echo", "tests.pz.test_cli:misnamedVerb"))
+        self.assertError(self.pzctl("--help"), "INTERNAL", "the pzctl verb echo",
+                         "not a pz.cli.verb.Verb of that name")
+
+    def test_deviceMarkers(self):
+        """
+        pzctl knows a device's data directory by the folders the proxy and
+        the Mesh verbs make.
+        """
+        from pz.cli.main import _DEVICE_MARKERS
+        from pz.mesh.device import MeshDevice
+
+        self.assertEqual(_DEVICE_MARKERS, (os.path.basename(ZoneDirectory("d").path),
+                                           os.path.basename(MeshDevice("d").path)))
 
 
 class HubStoreTests(PzctlTestBase):

@@ -10,6 +10,7 @@ import time
 
 from twisted.application.internet import StreamServerEndpointService, TimerService
 from twisted.application.service import IServiceMaker, MultiService
+from twisted.internet.endpoints import UNIXServerEndpoint
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import formatEvent
 from twisted.plugin import getPlugins
@@ -19,10 +20,21 @@ from twisted.trial.unittest import SynchronousTestCase
 
 import pzh.tap
 from pz.admin import AdminService
+from pz.services import StoreService
 from pzh.protocol import HubFactory
+from pzh.store import SQLiteHubStore
 from pzh.tap import Options, makeService
 from pzh.weblimits import ConnectionCaps, GuardedSite, WebLimits
 from pzh.zone import loadZone
+
+
+def _hubOf(top):
+    """
+    The hub a built service tree serves (its device port's).
+    """
+    [device] = [s for s in top if isinstance(s, StreamServerEndpointService)
+                and isinstance(s.factory, TLSMemoryBIOFactory)]
+    return device.factory.wrappedFactory.hub
 
 
 class OptionsTests(SynchronousTestCase):
@@ -126,6 +138,51 @@ class OptionsTests(SynchronousTestCase):
             self.parse("-d", "z", "-n", "a", flag, "65535")
         self.assertRaises(usage.UsageError, self.parse, "-d", "z", "-n", "a", "-p", "http")
 
+    def test_listenDefaults(self):
+        """
+        Without C{--listen} or C{--web-listen}, neither lists a description
+        (the ports come from C{--interface}, C{--port} and C{--web-port}).
+        """
+        options = self.parse("-d", "z", "-n", "a")
+        self.assertEqual((options["listen"], options["web-listen"]), ([], []))
+
+    def test_listen(self):
+        """
+        C{--listen} and C{--web-listen} may each be given more than once and
+        keep their descriptions in order; C{--port} stays as given.
+        """
+        options = self.parse("-d", "z", "-n", "a", "--listen", "tcp:8100:interface=127.0.0.1",
+                             "--web-listen", "unix:/run/pz/web.sock", "--listen", "tcp6:8100",
+                             "-p", "8100")
+        self.assertEqual(options["listen"], ["tcp:8100:interface=127.0.0.1", "tcp6:8100"])
+        self.assertEqual(options["web-listen"], ["unix:/run/pz/web.sock"])
+        self.assertEqual(options["port"], 8100)
+
+    def test_badListen(self):
+        """
+        A description that cannot work, or an C{ssl:} one (the hub's ports
+        have their own TLS), is a usage error of one line naming the
+        option; so is C{--web-listen} with the web side disabled.
+        """
+        for argv, words in (
+            (["--listen", "tcp:abc"], "--listen 'tcp:abc' is not an endpoint"),
+            (["--web-listen", "nosuch:1"], "--web-listen 'nosuch:1' is not an endpoint"),
+            (["--listen", "ssl:8443"], "--listen 'ssl:8443'"),
+            (["--web-listen", "tcp:9100", "-w", "0"], "--web-listen needs a --web-port"),
+        ):
+            message = self.assertUsage("-d", "z", "-n", "a", *argv)
+            self.assertIn(words, message)
+            self.assertNotIn("\n", message)
+
+    def test_listenInHelp(self):
+        """
+        C{--help} names both options and says what a description looks like.
+        """
+        text = str(Options())
+        self.assertIn("--listen=", text)
+        self.assertIn("--web-listen=", text)
+        self.assertIn("systemd:domain=INET:index=N", " ".join(text.split()))
+
     def test_positive(self):
         """
         Timeouts and lifetimes must be positive.
@@ -174,7 +231,7 @@ class MakeServiceTests(SynchronousTestCase):
         reactor = MemoryReactorClock()
         reactor.advance(time.time())
         top = makeService(options, reactor)
-        store = [s for s in top if type(s).__name__ == "_StoreService"]
+        store = [s for s in top if isinstance(s, StoreService) and isinstance(s.store, SQLiteHubStore)]
         self.addCleanup(store[0].stopService)
         self.addCleanup(top.lock.release)
         return options, top
@@ -213,6 +270,32 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(web.factory.wrappedFactory.wrappedFactory.limits, web.factory.limits)
         self.assertEqual(loadZone(options["data-dir"]).port, 8001)
 
+    def test_listenServices(self):
+        """
+        With C{--listen} and C{--web-listen} the hub listens on each
+        description instead of C{--interface}/C{--port}: device links
+        still in the hub's mutual TLS, the web side still its own; the
+        zone still tells devices C{--port}.
+        """
+        socketPath = os.path.abspath(self.mktemp())
+        options, top = self.build("-p", "8001", "--listen", "tcp:8002:interface=127.0.0.1",
+                                  "--listen", "tcp:8003:interface=127.0.0.1",
+                                  "--web-listen", f"unix:{socketPath}")
+        servers = [s for s in top if isinstance(s, StreamServerEndpointService)
+                   and not isinstance(s, AdminService)]
+        first, second, web = servers
+        for device, port in ((first, 8002), (second, 8003)):
+            self.assertIsInstance(device.factory, TLSMemoryBIOFactory)
+            self.assertIsInstance(device.factory.wrappedFactory, HubFactory)
+            self.assertEqual((device.endpoint._port, device.endpoint._interface),
+                             (port, "127.0.0.1"))
+        self.assertIs(first.factory, second.factory)
+        self.assertIsInstance(web.endpoint, UNIXServerEndpoint)
+        self.assertEqual(web.endpoint._address, socketPath)
+        self.assertIsInstance(web.factory, ConnectionCaps)
+        self.assertIsInstance(web.factory.wrappedFactory, TLSMemoryBIOFactory)
+        self.assertEqual(loadZone(options["data-dir"]).port, 8001)
+
     def test_noWeb(self):
         """
         With C{--web-port 0} there is no web side.
@@ -228,8 +311,9 @@ class MakeServiceTests(SynchronousTestCase):
         after that), reopens on use, and is closed when the hub stops.
         """
         _, top = self.build()
-        [store] = [s for s in top if type(s).__name__ == "_StoreService"]
-        hub = store._hub
+        [store] = [s for s in top if isinstance(s, StoreService) and isinstance(s.store, SQLiteHubStore)]
+        hub = _hubOf(top)
+        self.assertIs(store.store, hub.store)
         self.assertIsNone(hub.store._connection)
         store.startService()
         hub.store.putSetting("x", "y")
@@ -243,8 +327,8 @@ class MakeServiceTests(SynchronousTestCase):
         """
         _, top = self.build()
         [timer] = [s for s in top if isinstance(s, TimerService)]
-        [store] = [s for s in top if type(s).__name__ == "_StoreService"]
-        self.assertEqual(timer.call[0], store._hub.refreshCRL)
+        [store] = [s for s in top if isinstance(s, StoreService) and isinstance(s.store, SQLiteHubStore)]
+        self.assertEqual(timer.call[0], _hubOf(top).refreshCRL)
 
 
 class StartupRefusalTests(SynchronousTestCase):
@@ -266,7 +350,7 @@ class StartupRefusalTests(SynchronousTestCase):
         What stopping the hub's process does to its data directory: the
         store closed, the lock released.
         """
-        [store] = [s for s in top if type(s).__name__ == "_StoreService"]
+        [store] = [s for s in top if isinstance(s, StoreService) and isinstance(s.store, SQLiteHubStore)]
         store.stopService()
         top.lock.release()
 
@@ -306,6 +390,18 @@ class StartupRefusalTests(SynchronousTestCase):
         message = self.refused("-n", "anna", "-p", str(port), "-w", "0")
         self.assertEqual(message, f"pzh: cannot listen on 127.0.0.1:{port}: address already in use")
         self.assertFalse(os.path.exists(os.path.join(self.dataDir, "zone.json")))
+
+    def test_listenPortTaken(self):
+        """
+        A C{--listen} or C{--web-listen} TCP port that something else
+        listens on is refused like C{--port}, before anything is created.
+        """
+        port = self.takenPort()
+        for other, option in ((["-w", "0"], "--listen"), (["-p", "0"], "--web-listen")):
+            message = self.refused("-n", "anna", *other, option, f"tcp:{port}:interface=127.0.0.1")
+            self.assertEqual(message,
+                             f"pzh: cannot listen on 127.0.0.1:{port}: address already in use")
+            self.assertFalse(os.path.exists(os.path.join(self.dataDir, "zone.json")))
 
     def test_webPortTaken(self):
         """
@@ -381,9 +477,9 @@ class StartupRefusalTests(SynchronousTestCase):
         events = []
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
-        [store] = [s for s in top if type(s).__name__ == "_StoreService"]
-        store.startService()
-        zone = store._hub.zone
+        [startupLog] = [s for s in top if type(s).__name__ == "_StartupLog"]
+        startupLog.startService()
+        zone = loadZone(self.dataDir)
         text = [formatEvent(e) for e in events]
         self.assertIn(f"zone anna@127.0.0.1, CA fingerprint {zone.caFingerprint}, device port 0",
                       text)

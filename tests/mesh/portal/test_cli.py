@@ -1,5 +1,5 @@
 """
-Tests for L{pz.cli.mesh}: the C{pzctl mesh} verbs are registered with their
+Tests for L{pzp.meshcommands}: the C{pzctl mesh} verbs are registered with their
 arguments, and failures become pzctl's error codes. (The verbs at work, against
 real portals, are in C{tests.e2e.test_mesh}.)
 """
@@ -10,10 +10,11 @@ from twisted.internet.error import ConnectionRefusedError
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from pz.cli.mesh import VERBS, _asZoneError, addMeshCommands
+from pz.cli.main import addVerb
 from pz.errors import ZoneError
 from pz.mesh.client import MeshPortalError
 from pz.mesh.errors import MeshFormatError, MeshSignatureError
+from pzp.meshcommands import VERBS, _asZoneError, mesh
 
 
 def _parser():
@@ -22,13 +23,13 @@ def _parser():
     parser = argparse.ArgumentParser(prog="pzctl")
     parser.add_argument("--pzp-dir")
     parser.add_argument("--json", action="store_true")
-    addMeshCommands(parser.add_subparsers(dest="command", required=True), [everywhere])
+    addVerb(parser.add_subparsers(dest="command", required=True), mesh, [everywhere])
     return parser
 
 
 class ParserTests(SynchronousTestCase):
     """
-    C{addMeshCommands} registers C{mesh} and its verbs.
+    The C{mesh} verb registers its sub-verbs.
     """
 
     def test_verbs(self):

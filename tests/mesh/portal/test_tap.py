@@ -4,12 +4,13 @@ Tests for L{pzh.portal.tap} (C{twistd meshportal}) and its plugin.
 
 import json
 import os
+import socket
 from datetime import datetime, timezone
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IServiceMaker
 from twisted.internet import defer
-from twisted.internet.endpoints import TCP4ServerEndpoint
+from twisted.internet.endpoints import TCP4ServerEndpoint, UNIXServerEndpoint
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -20,8 +21,9 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
+from pz.services import StoreService
 from pzh.portal.replica import PortalReplica
-from pzh.portal.tap import Options, PortalStoreService, makeService
+from pzh.portal.tap import Options, makeService
 from pzh.weblimits import ConnectionCaps, GuardedSite, WebLimits
 
 
@@ -77,6 +79,31 @@ class OptionsTests(SynchronousTestCase):
             self.assertRaises(usage.UsageError, _options, *argv)
 
 
+    def test_listen(self):
+        """
+        C{--listen} may be given more than once; without it the list is
+        empty and the portal listens on C{--interface}/C{--port}.
+        """
+        self.assertEqual(_options("--data-dir", "d")["listen"], [])
+        options = _options("--data-dir", "d", "--listen", "unix:/run/pz/portal.sock",
+                           "--listen", "tcp:8081")
+        self.assertEqual(options["listen"], ["unix:/run/pz/portal.sock", "tcp:8081"])
+        self.assertIn("--listen=", str(Options()))
+
+    def test_badListen(self):
+        """
+        A description that cannot work is a usage error of one line, and
+        so is C{ssl:} with C{--cert} (the portal's own TLS).
+        """
+        message = str(self.assertRaises(usage.UsageError, _options, "--data-dir", "d",
+                                        "--listen", "tcp:http"))
+        self.assertIn("--listen 'tcp:http' is not an endpoint", message)
+        self.assertNotIn("\n", message)
+        message = str(self.assertRaises(usage.UsageError, _options, "--data-dir", "d",
+                                        "--cert", "c.pem", "--key", "k.pem",
+                                        "--listen", "ssl:8443"))
+        self.assertIn("--listen 'ssl:8443'", message)
+
     def test_webLimits(self):
         """
         The web limits are options, with the hub's defaults; a limit that
@@ -110,7 +137,7 @@ class MakeServiceTests(SynchronousTestCase):
         closed before twistd forks and again when the service stops.
         """
         reactor, top = self.build("--port", "18080")
-        [closer] = [s for s in top if isinstance(s, PortalStoreService)]
+        [closer] = [s for s in top if isinstance(s, StoreService)]
         [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
         self.assertIsInstance(web.endpoint, TCP4ServerEndpoint)
         self.assertEqual(closer.store._path, os.path.join(self.dataDir, "portal.db"))
@@ -171,9 +198,10 @@ class MakeServiceTests(SynchronousTestCase):
         how long a batch of writes stays open.
         """
         _, top = self.build("--commit-delay", "0.01")
-        [closer] = [s for s in top if isinstance(s, PortalStoreService)]
-        self.assertEqual(closer.portal.settings.commitDelay, 0.01)
-        pool = closer.writer._pool
+        [closer] = [s for s in top if isinstance(s, StoreService)]
+        self.assertEqual(closer.drain.__self__.settings.commitDelay, 0.01)
+        [writer] = closer.workers
+        pool = writer._pool
         self.assertFalse(pool.started)
         top.startService()
         self.assertTrue(pool.started)
@@ -198,6 +226,40 @@ class MakeServiceTests(SynchronousTestCase):
         [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
         self.assertIsInstance(web.endpoint, TCP4ServerEndpoint)
         self.assertIsInstance(web.factory.wrappedFactory, TLSMemoryBIOFactory)
+
+    def test_listenServices(self):
+        """
+        With C{--listen}, the portal listens on each description, with the
+        same guarded site, and not on C{--port}.
+        """
+        path = os.path.abspath(self.mktemp())
+        reactor, top = self.build("--listen", f"unix:{path}", "--listen",
+                                  "tcp:18081:interface=127.0.0.1")
+        unix, tcp = [s for s in top if isinstance(s, StreamServerEndpointService)]
+        self.assertIsInstance(unix.endpoint, UNIXServerEndpoint)
+        self.assertEqual(unix.endpoint._address, path)
+        self.assertEqual((tcp.endpoint._port, tcp.endpoint._interface), (18081, "127.0.0.1"))
+        self.assertIs(unix.factory, tcp.factory)
+        self.assertIsInstance(unix.factory.wrappedFactory, GuardedSite)
+        top.startService()
+        self.assertEqual([p[0] for p in reactor.tcpServers], [18081])
+        self.assertEqual([p[0] for p in reactor.unixServers], [path])
+        top.stopService()
+
+    def test_listenPortTaken(self):
+        """
+        A C{--listen} TCP port that is taken stops the portal in one line,
+        like C{--port}.
+        """
+        taken = socket.socket()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        self.addCleanup(taken.close)
+        port = taken.getsockname()[1]
+        error = self.assertRaises(SystemExit, self.build, "--listen",
+                                  f"tcp:{port}:interface=127.0.0.1")
+        self.assertEqual(str(error),
+                         f"meshportal: cannot listen on 127.0.0.1:{port}: address already in use")
 
     def test_badCertificate(self):
         """

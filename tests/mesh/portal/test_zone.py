@@ -19,8 +19,9 @@ from pz.mesh.messages import (
     CreateRequest,
 )
 from pz.mesh.signing import sign, unverifiedPayload
+from pz.services import StoreService
 from pzh.portal.interfaces import IZoneEnroller
-from pzh.portal.tap import PortalStoreService, hubPortal
+from pzh.portal.tap import hubPortal
 from pzh.portal.zone import HubZoneEnroller
 from pzh.store import DeviceRecord
 
@@ -220,7 +221,7 @@ class HubPortalTests(SynchronousTestCase):
         self.assertIsInstance(portal._enroller, HubZoneEnroller)
         self.assertEqual(portal.settings.uri, "https://127.0.0.1:9000/.well-known/mmm/")
         [closer] = list(parent)
-        self.assertIsInstance(closer, PortalStoreService)
+        self.assertIsInstance(closer, StoreService)
         portal.store.head()
         parent.startService()
         parent.stopService()

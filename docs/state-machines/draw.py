@@ -1,11 +1,13 @@
-# -*- test-case-name: tests.pz.test_drawmachines -*-
+# -*- test-case-name: tests.pz.test_docs -*-
 """
-Draw the proxy's state machines from the code (C{make docs}).
+Draw the state machines from the code (C{make docs}, or
+C{python docs/state-machines/draw.py [OUTPUT_DIR]}).
 
 The pictures in C{docs/state-machines/} are generated from the very
-objects the proxy runs, so they cannot drift from its behaviour.  Each
+objects the programs run, so they cannot drift from their behaviour.  Each
 machine is written as Graphviz source (C{.dot}, always) and as SVG when
-Graphviz's C{dot} is installed.
+Graphviz's C{dot} is installed.  To draw another machine, add its picture's
+name and the machine's dotted name to L{MACHINES}.
 """
 
 import os
@@ -14,23 +16,28 @@ import shutil
 import subprocess
 import sys
 
-from pzp.hubmode import HubMachine
-from pzp.mode import ModeMachine
-from pzp.peerdir import DirectoryMachine
-from pzp.renewal import RenewalMachine
-from pzp.revocation import RevocationMachine
-from pzp.virgin import VirginMachine
+from twisted.python.reflect import namedAny
 
-__all__ = ["MACHINES", "draw"]
+__all__ = ["MACHINES", "machines", "draw"]
 
+#: Every machine drawn: the picture's name (C{NAME.dot}, C{NAME.svg}) and
+#: the dotted name of the machine (a class L{automat.TypeMachineBuilder}
+#: built, or anything with C{asDigraph()}).
 MACHINES = {
-    "proxy-mode": ModeMachine,
-    "virgin-mode": VirginMachine,
-    "hub-mode": HubMachine,
-    "renewal": RenewalMachine,
-    "revocation": RevocationMachine,
-    "peer-directory": DirectoryMachine,
+    "proxy-mode": "pzp.mode.ModeMachine",
+    "virgin-mode": "pzp.virgin.VirginMachine",
+    "hub-mode": "pzp.hubmode.HubMachine",
+    "renewal": "pzp.renewal.RenewalMachine",
+    "revocation": "pzp.revocation.RevocationMachine",
+    "peer-directory": "pzp.peerdir.DirectoryMachine",
 }
+
+
+def machines() -> dict:
+    """
+    The machines of L{MACHINES}, imported: picture name to machine.
+    """
+    return {name: namedAny(dotted) for name, dotted in MACHINES.items()}
 
 
 def canonicalDot(source: str) -> str:
@@ -69,7 +76,7 @@ def draw(outputDir: str) -> list:
     """
     os.makedirs(outputDir, exist_ok=True)
     written = []
-    for name, machine in MACHINES.items():
+    for name, machine in machines().items():
         source = canonicalDot(machine.asDigraph().source)
         dot = os.path.join(outputDir, name + ".dot")
         with open(dot, "w", encoding="utf-8") as f:
@@ -83,6 +90,10 @@ def draw(outputDir: str) -> list:
 
 
 def main(argv=None) -> int:
+    """
+    Draw into the folder given as the first argument (default:
+    C{docs/state-machines}); print each file written.
+    """
     argv = sys.argv[1:] if argv is None else argv
     for path in draw(argv[0] if argv else "docs/state-machines"):
         print(path)

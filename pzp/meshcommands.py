@@ -21,7 +21,10 @@ its zone certificate with the answer; C{connect} stores it in C{DIR/zone/},
 so C{twistd pzp --data-dir DIR} then starts in Hub mode: the Mesh route of
 enrolment.
 
-Wire it into C{pzctl} with C{addMeshCommands(subparsers)}.
+The verbs act for one device and store what it receives in its data
+directory (its Mesh keys in L{pz.mesh.device}, a zone certificate in
+L{pzp.zonedir}), so they live with the device's proxy.  C{pzctl} finds
+L{mesh} in the C{pzctl.verbs} entry-point group (C{setup.cfg}).
 """
 
 from __future__ import annotations
@@ -35,9 +38,10 @@ import sys
 from datetime import datetime, timezone
 from typing import Optional
 
+from pz.cli.verb import Verb
 from pz.errors import ZoneError
 
-__all__ = ["addMeshCommands"]
+__all__ = ["mesh", "VERBS"]
 
 #: How the portal's status codes are reported as pzctl error codes.
 _CODES = {
@@ -780,12 +784,11 @@ VERBS = (CreateVerb(), PublishVerb(), GetVerb(), ConnectVerb(), PendingVerb(), A
          RefuseVerb(), StatusVerb())
 
 
-def addMeshCommands(subparsers, parents=()) -> None:
+def _meshArguments(parser, parents) -> None:
     """
-    Register C{mesh} and its verbs on pzctl's sub-command parsers; each verb
-    sets C{func} to its handler.  C{parents} are the parsers of the options
-    every command takes (C{--pzp-dir}, C{--json}, ...), so that they may
-    follow the verb too.
+    Add C{mesh}'s verbs to its parser; each verb sets C{func} to its
+    handler.  C{parents} are the parsers of the options every command takes
+    (C{--pzp-dir}, C{--json}, ...), so that they may follow the verb too.
     """
     import argparse
 
@@ -796,16 +799,19 @@ def addMeshCommands(subparsers, parents=()) -> None:
                         help="trust any https certificate (tests only)")
     common.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
                         help="how long to wait for each answer (default 30)")
-    mesh = subparsers.add_parser(
-        "mesh", help="Mathematical Mesh portal: accounts, profiles, devices", parents=parents,
-        description="Act for this device (--pzp-dir) against a Mathematical Mesh portal: a "
-                    "standalone twistd meshportal, or the one a hub serves on its web port "
-                    "(pass --ca HUB_DIR/ca.pem for its https).",
-    )
-    verbs = mesh.add_subparsers(dest="verb", metavar="VERB", required=True,
-                                help="what to do at the portal")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True,
+                                  help="what to do at the portal")
     for verb in VERBS:
-        parser = verbs.add_parser(verb.name, help=verb.help, description=verb.description,
-                                  parents=[common, *parents])
-        verb.configure(parser)
-        parser.set_defaults(func=verb.run)
+        sub = verbs.add_parser(verb.name, help=verb.help, description=verb.description,
+                               parents=[common, *parents])
+        verb.configure(sub)
+        sub.set_defaults(func=verb.run)
+
+
+mesh = Verb(
+    "mesh", "Mathematical Mesh portal: accounts, profiles, devices",
+    "Act for this device (--pzp-dir) against a Mathematical Mesh portal: a "
+    "standalone twistd meshportal, or the one a hub serves on its web port "
+    "(pass --ca HUB_DIR/ca.pem for its https).",
+    None, _meshArguments,
+)

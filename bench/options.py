@@ -1,0 +1,71 @@
+"""
+The command line of C{python -m bench}, which C{python -m bench attack} and
+C{python -m bench.portal} share.
+"""
+
+import argparse
+
+#: C{--help}'s summary: the first paragraph of C{bench/__main__.py}'s docstring.
+DESCRIPTION = (
+    "C{make bench} (C{python -m bench}, from the project's top directory): the\n"
+    "hub's connection rate and memory per device, next to a bare Twisted\n"
+    "mutual-TLS server and C{openssl s_server}, all measured in this one run with\n"
+    "the same certificates and the same client program."
+)
+
+
+def parseArgs(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=DESCRIPTION)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per server (median)")
+    parser.add_argument("--warmup", type=float, default=1.0, help="client warm-up per run, s")
+    parser.add_argument("--duration", type=float, default=6.0, help="measured seconds per run")
+    parser.add_argument("--workers", type=int, default=2, help="client processes")
+    parser.add_argument("--rate-devices", type=int, default=300,
+                        help="device certificates the rate client cycles through")
+    parser.add_argument("--s-time", type=int, default=3, help="seconds per s_time run")
+    parser.add_argument("--links", type=int, default=5000, help="idle links for the memory test")
+    parser.add_argument("--inflight", type=int, default=100,
+                        help="links connecting at once in the memory test")
+    parser.add_argument("--ramp-timeout", type=float, default=150.0,
+                        help="longest time to open the idle links, s")
+    parser.add_argument("--skip-memory", action="store_true", help="no memory test")
+    parser.add_argument("--skip-revocation", action="store_true", help="no revocation test")
+    parser.add_argument("--revocation-devices", type=int, default=100,
+                        help="connected devices that must receive the new CRL")
+    parser.add_argument("--skip-portal", action="store_true", help="no Mesh portal test")
+    parser.add_argument("--skip-attack", action="store_true", help="no under-attack table")
+    parser.add_argument("--attack-seconds", type=float, default=10.0,
+                        help="seconds each attack lasts (under-attack table)")
+    parser.add_argument("--recover-seconds", type=float, default=30.0,
+                        help="seconds after each attack before RSS is read again")
+    parser.add_argument("--slow-connections", type=int, default=1000,
+                        help="slow web connections in attack (c)")
+    parser.add_argument("--attacks", default="flood,sink,slowweb",
+                        help="which attacks to run, comma-separated (flood, sink, slowweb)")
+    parser.add_argument("--hub-profile", metavar="FILE", default=None,
+                        help="run the attacked hub under cProfile, its stats saved to FILE")
+    parser.add_argument("--portal-concurrency", type=int, default=16,
+                        help="Mesh portal: requests the client keeps in flight")
+    parser.add_argument("--portal-warmup", type=float, default=1.0,
+                        help="Mesh portal: client warm-up per run, s")
+    parser.add_argument("--portal-duration", type=float, default=5.0,
+                        help="Mesh portal: measured seconds per run")
+    parser.add_argument("--portal-entries", type=int, default=500,
+                        help="Mesh portal: entries published first (timed in-process; "
+                        "Get reads them)")
+    parser.add_argument("--portal-publishes", type=int, default=5000,
+                        help="Mesh portal: entries signed beforehand for the Publish run")
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.duration <= 0 or args.s_time < 1:
+        parser.error("--repeat, --duration and --s-time must be positive")
+    if (args.portal_concurrency < 1 or args.portal_duration <= 0 or args.portal_warmup < 0
+            or args.portal_entries < 1 or args.portal_publishes < 1):
+        parser.error("the --portal-* options must be positive")
+    if not (0 < args.attack_seconds <= 120 and 0 <= args.recover_seconds <= 120
+            and 1 <= args.slow_connections <= 5000):
+        parser.error("--attack-seconds must be in (0, 120], --recover-seconds in [0, 120] and "
+                     "--slow-connections in [1, 5000]")
+    args.attacks = [a for a in args.attacks.split(",") if a]
+    if not args.attacks or not set(args.attacks) <= {"flood", "sink", "slowweb"}:
+        parser.error("--attacks takes one or more of flood, sink, slowweb, comma-separated")
+    return args

@@ -1,3 +1,0 @@
-"""
-Developer tools run from the Makefile.
-"""
