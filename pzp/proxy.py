@@ -28,6 +28,7 @@ from pz.tls import enrolmentClientOptions, pzpClientOptions
 from pzp.enrol import EnrolmentProtocol
 from pzp.hublink import HubLinkProtocol, RenewedError, RevokedError
 from pzp.inbox import MAX_BYTES, MAX_MESSAGES, MAX_TEXT, Inbox
+from pzp.interfaces import IHubLinkOwner
 from pzp.machine import (
     HubCore, HubMachine, IHubActions, IVirginActions, VirginCore, VirginMachine,
 )
@@ -93,7 +94,7 @@ class _ObservedEndpoint:
         return self._makeEndpoint().connect(factory).addErrback(failed)
 
 
-@implementer(IVirginActions, IHubActions)
+@implementer(IVirginActions, IHubActions, IHubLinkOwner)
 class Proxy(service.MultiService):
     """
     One device's proxy.
