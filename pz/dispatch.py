@@ -31,6 +31,9 @@ also handles another module's messages, builds its table from others
 (C{MessageTable(base, ...)}), so a new message touches only its handler and
 its declaration.
 
+Names are usually strings; a table may be keyed by anything hashable (the
+portal's is keyed by request type).
+
 A field's declaration checks its JSON type and size only; what a value
 means (a PEM that parses, a CRL that verifies) is for the handler, which
 refuses it with the code that says what is wrong.
@@ -311,6 +314,12 @@ class BoundTable:
         if values:
             return handler(*context, **values)
         return handler(*context)
+
+    def handles(self, name: Any) -> bool:
+        """
+        Whether a handler is declared for C{name}.
+        """
+        return name in self._messages
 
     def dispatchEnvelope(self, envelope, *context: Any) -> Any:
         """

@@ -219,3 +219,20 @@ class MessageTableTests(SynchronousTestCase):
         self.assertRaises(TypeError, table.handler, "x", field=str)
         table.handler("x")(lambda self, envelope: None)
         self.assertRaises(ValueError, table.handler("x"), lambda self, envelope: None)
+
+    def test_keyedByType(self):
+        """
+        A table may be keyed by anything hashable, such as a request type,
+        and says which keys it handles.
+        """
+        class Service:
+            requests = MessageTable()
+
+            @requests.handler(int)
+            def _number(self, request):
+                return request + 1
+
+        requests = Service().requests
+        self.assertTrue(requests.handles(int))
+        self.assertFalse(requests.handles(str))
+        self.assertEqual(requests.dispatch(int, {}, 41), 42)
