@@ -4,8 +4,9 @@ One TLS connection to the hub, from an enrolled device or from a device
 that is enrolling.
 
 The TLS layer asks every client for a certificate but lets the handshake
-finish whatever it presents; this protocol then decides, in
-C{handshakeCompleted}, with a stable error code the client can show:
+finish whatever it presents; this protocol then decides, once the
+handshake completed (L{HubProtocol.certificateReceived}, called by the link
+base L{pz.link.Link}), with a stable error code the client can show:
 
  - a certificate of this zone, valid and not revoked: the device is
    registered and its messages are routed;
