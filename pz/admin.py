@@ -24,21 +24,44 @@ from twisted.logger import Logger
 from twisted.protocols.basic import LineOnlyReceiver
 from zope.interface import Attribute, Interface
 
+from pz.dispatch import MessageTable
 from pz.errors import ZoneError
 
-__all__ = ["IAdminCommands", "AdminFactory", "AdminService", "adminCall", "SOCKET_NAME"]
+__all__ = ["IAdminCommands", "AdminFactory", "AdminService", "adminCall", "commandTable",
+           "SOCKET_NAME"]
 
 SOCKET_NAME = "admin.sock"
 
 
 class IAdminCommands(Interface):
     """
-    What a process offers on its admin socket: a method C{command_NAME}
-    for each command, taking the request's C{args} as keyword arguments and
-    returning a JSON-ready value or a Deferred of one.
+    What a process offers on its admin socket: a table of its commands
+    (L{commandTable}), each a method declared with the command's name,
+    taking the request's C{args} as keyword arguments and returning a
+    JSON-ready value or a Deferred of one.
     """
 
     name = Attribute("a short label for logs")
+    commands = Attribute("the L{commandTable} of its commands, read from the instance")
+
+
+def commandTable() -> MessageTable:
+    """
+    A new, empty table of admin commands: an unknown command, or arguments
+    a command does not take, are C{BAD_REQUEST}.
+
+    Declare each command beside its method::
+
+        commands = commandTable()
+
+        @commands.handler("revoke")
+        def command_revoke(self, device): ...
+
+    A hyphen in a requested name is read as an underscore.
+    """
+    return MessageTable(
+        unknown=lambda name: ZoneError("BAD_REQUEST", f"unknown command {name!r}"),
+        refusal="BAD_REQUEST", keywords=True)
 
 
 class AdminProtocol(LineOnlyReceiver):
@@ -63,11 +86,7 @@ class AdminProtocol(LineOnlyReceiver):
         except (ValueError, KeyError, TypeError, RecursionError):
             self._answer(ZoneError("BAD_REQUEST", "not an admin request"))
             return
-        method = getattr(self._commands, "command_" + name.replace("-", "_"), None)
-        if method is None:
-            self._answer(ZoneError("BAD_REQUEST", f"unknown command {name!r}"))
-            return
-        d = maybeDeferred(method, **args)
+        d = maybeDeferred(self._commands.commands.dispatch, name.replace("-", "_"), args)
         d.addCallbacks(lambda result: self._answer(None, result), self._failed)
 
     def _failed(self, failure) -> None:
@@ -97,7 +116,7 @@ class AdminFactory(Factory):
     """
 
     def __init__(self, commands) -> None:
-        self._commands = commands
+        self._commands = IAdminCommands(commands)
 
     def buildProtocol(self, addr):
         return AdminProtocol(self._commands)

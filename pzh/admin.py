@@ -9,7 +9,7 @@ works while the hub is stopped too.
 
 from zope.interface import implementer
 
-from pz.admin import IAdminCommands
+from pz.admin import IAdminCommands, commandTable
 
 __all__ = ["HubAdmin"]
 
@@ -22,21 +22,26 @@ class HubAdmin:
 
     name = "pzh"
 
+    commands = commandTable()
+
     def __init__(self, hub) -> None:
         self._hub = hub
 
+    @commands.handler("ping")
     def command_ping(self) -> dict:
         """
         Answer that the hub runs, with its zone id.
         """
         return {"zone": self._hub.zone.zoneId}
 
+    @commands.handler("connected")
     def command_connected(self) -> dict:
         """
         The devices connected now, with address and last frame time.
         """
         return self._hub.connectedDevices()
 
+    @commands.handler("revoke")
     def command_revoke(self, device: str) -> dict:
         """
         Revoke a device: CRL signed and stored, its link dropped, the CRL

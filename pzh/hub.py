@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import attrs
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from pz import pki
 from pz.crlparts import crlUpdates
@@ -19,6 +20,7 @@ from pz.wire import DEFAULT_MAX_FRAME
 from pzh.authority import ZoneAuthority
 from pzh.enrolment import Enrolment
 from pzh.flow import CoolOff, QueueBudget, TokenBucket
+from pzh.interfaces import IDeviceLinkOwner
 from pzh.registry import Registry
 from pzh.router import Router
 from pzh.store import IHubStore
@@ -61,6 +63,7 @@ class HubSettings:
     maxCoolOff: float = 60.0
 
 
+@implementer(IDeviceLinkOwner)
 class Hub:
     """
     One zone's hub.

@@ -4,8 +4,9 @@ One TLS connection to the hub, from an enrolled device or from a device
 that is enrolling.
 
 The TLS layer asks every client for a certificate but lets the handshake
-finish whatever it presents; this protocol then decides, in
-C{handshakeCompleted}, with a stable error code the client can show:
+finish whatever it presents; this protocol then decides, once the
+handshake completed (L{HubProtocol.certificateReceived}, called by the link
+base L{pz.link.Link}), with a stable error code the client can show:
 
  - a certificate of this zone, valid and not revoked: the device is
    registered and its messages are routed;
@@ -16,18 +17,18 @@ C{handshakeCompleted}, with a stable error code the client can show:
    C{CERT_REVOKED} with the signed CRL, ...) and the connection closes.
 """
 
-from twisted.internet.interfaces import IHandshakeListener
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
-from twisted.protocols.policies import TimeoutMixin
 from zope.interface import implementer
 
 from pz import pki
 from pz.crlparts import crlUpdates, fitsInline
+from pz.dispatch import Anything, MessageTable
 from pz.errors import ZoneError
-from pz.tls import peerCertificate
-from pz.wire import Envelope, FrameProtocol, decodeEnvelope, errorPayload
+from pz.link import Link
+from pz.wire import Envelope, decodeEnvelope, errorPayload
 from pzh.flow import LinkTransport, Outbox, frameCost
+from pzh.interfaces import IDeviceLinkOwner, IZoneLink
 from pzh.registry import linkFingerprint
 
 __all__ = ["HubProtocol", "HubFactory"]
@@ -43,16 +44,22 @@ _TURN = "turn"
 _CLOSE_GRACE = 2.0
 
 
-@implementer(IHandshakeListener)
-class HubProtocol(FrameProtocol, TimeoutMixin):
+@implementer(IZoneLink)
+class HubProtocol(Link):
     """
     The hub's end of one device link.
+
+    A registered device's messages go to the hub's router (forwarded, or
+    answered by the router's table); before that, a link may only enrol or
+    renew, through L{HubProtocol.admission}.
 
     @ivar deviceId: the id the client's certificate proves, once checked.
     @ivar enrolling: True for a client that presented no certificate.
     """
 
+    ownerInterface = IDeviceLinkOwner
     _log = Logger()
+    admission = MessageTable()
     deviceId = None
     renewingId = None
     serial = None
@@ -71,8 +78,8 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
     _turnBytes = 0
 
     def __init__(self, hub) -> None:
-        self.hub = hub
-        self.callLater = hub.clock.callLater
+        super().__init__(hub)
+        self.hub = self.owner
         self.localId = hub.zone.zoneId
         self.MAX_LENGTH = hub.maxFrame
         self.refusals = hub.refusals
@@ -97,8 +104,7 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         self.address = f"{peer.host}:{peer.port}"
         self.setTimeout(self.hub.handshakeTimeout)
 
-    def handshakeCompleted(self) -> None:
-        cert = peerCertificate(self.transport)
+    def certificateReceived(self, cert) -> None:
         if cert is None:
             self.enrolling = True
             self.sendMessage("", {
@@ -192,15 +198,14 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         for piece in crlUpdates(pem):
             self.sendMessage(self.peerId, piece)
 
-    def stringReceived(self, data: bytes) -> None:
-        self.resetTimeout()
+    def frameReceived(self, data: bytes) -> None:
         if self.deviceId is not None:
             self.lastSeen = self.hub.clock.seconds()
         wait = self._bucket.take(frameCost(len(data)))
         if wait:
             self._rateLimited(data, wait)
             return
-        super().stringReceived(data)
+        super().frameReceived(data)
         if self._outbox.congested:
             self.waitFor(self)  # its own answers are piling up
         self._turnFrames += 1
@@ -312,39 +317,49 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
     def envelopeReceived(self, envelope: Envelope) -> None:
         if self.deviceId is not None:
             self.hub.router.dispatch(self, envelope)
-        elif self.enrolling and envelope.name == "enrol":
-            self._enrol(envelope)
-        elif self.renewingId is not None and envelope.name == "renew":
-            try:
-                self.hub.router.renew(self, envelope, self.renewingId)
-            except ZoneError as e:
-                self.sendError(e, envelope.id)
-            self.transport.loseConnection()
-        elif self.renewingId is not None:
-            self.sendError(ZoneError(
-                "CERT_EXPIRED", "this certificate has expired: renew it first"), envelope.id)
-            self.transport.loseConnection()
-        else:
-            self.sendError(ZoneError(
-                "CERT_REQUIRED", "connect with this zone's device certificate, or enrol first"
-            ), envelope.id)
+            return
+        try:
+            self.admission.dispatchEnvelope(envelope)
+        except ZoneError as e:
+            self.sendError(e, envelope.id)
             self.transport.loseConnection()
 
-    def _enrol(self, envelope: Envelope) -> None:
-        payload = envelope.payload
+    @admission.before
+    def _admits(self, name: str, envelope: Envelope) -> None:
+        """
+        Before any message of a link that is not registered: a client with
+        no certificate may only enrol, one with an expired certificate only
+        renew; any other message closes the link.
+        """
+        if self.enrolling and name == "enrol":
+            return
+        if self.renewingId is not None and name == "renew":
+            return
+        if self.renewingId is not None:
+            raise ZoneError("CERT_EXPIRED", "this certificate has expired: renew it first")
+        raise ZoneError(
+            "CERT_REQUIRED", "connect with this zone's device certificate, or enrol first")
+
+    @admission.handler("renew")
+    def _renew(self, envelope: Envelope) -> None:
+        self.hub.router.renew(self, envelope, self.renewingId)
+        self.transport.loseConnection()
+
+    @admission.handler("enrol", token=Anything(optional=True), csr=Anything(optional=True))
+    def _enrol(self, envelope: Envelope, token, csr) -> None:
+        """
+        Enrol with a pairing code's token; what the token and the request
+        must be is the enrolment's to check, with its own codes.
+        """
         try:
-            device, cert = self.hub.enrolment.enrol(
-                payload.get("token"), payload.get("csr"), self.transport.getPeer().host
-            )
+            device, cert = self.hub.enrolment.enrol(token, csr, self.transport.getPeer().host)
         except ZoneError as e:
             if e.code != "RATE_LIMITED":
                 # Refusals past the budget were announced once by the
                 # enrolment; a line each would let guessers fill the log.
                 self._log.info("enrolment from {address} refused: {code}",
                                address=self.address, code=e.code)
-            self.sendError(e, envelope.id)
-            self.transport.loseConnection()
-            return
+            raise
         answer = {
             "status": "enrolled",
             "ref": envelope.id,
@@ -364,7 +379,7 @@ class HubProtocol(FrameProtocol, TimeoutMixin):
         self.transport.abortConnection()
 
     def connectionLost(self, reason) -> None:
-        self.setTimeout(None)
+        super().connectionLost(reason)
         for call in (self._rateTimer, self._resuming):
             if call is not None and call.active():
                 call.cancel()

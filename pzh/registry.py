@@ -33,6 +33,7 @@ from twisted.logger import Logger
 
 from pz import udf
 from pz.wire import newMessageId
+from pzh.interfaces import IZoneLink
 from pzh.store import IHubStore
 
 __all__ = ["Registry"]
@@ -81,9 +82,11 @@ class Registry:
 
     def register(self, link) -> None:
         """
-        Add an authenticated link (it has C{deviceId}, C{address},
-        C{fingerprint}).
+        Add an authenticated link.
+
+        @raise TypeError: if C{link} does not provide L{IZoneLink}.
         """
+        link = IZoneLink(link)
         old = self._links.get(link.deviceId)
         if old is not None and old is not link:
             self._log.info("{device} connected again; closing its older link",

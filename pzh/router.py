@@ -14,6 +14,7 @@ from twisted.logger import Logger
 
 from pz import pki
 from pz.crlparts import crlUpdates
+from pz.dispatch import MessageTable
 from pz.errors import ZoneError
 from pz.wire import DEFAULT_MAX_FRAME, Envelope, encodeEnvelope
 from pzh.store import IHubStore
@@ -21,12 +22,19 @@ from pzh.store import IHubStore
 __all__ = ["Router"]
 
 
+#: What the hub answers only when it has a zone authority.
+_NEEDS_AUTHORITY = frozenset({"renew", "crlRequest"})
+
+
 class Router:
     """
-    Forwards by C{to}; answers C{ping}.
+    Forwards by C{to}; answers the messages addressed to the hub through
+    its table, L{Router.messages}.
     """
 
     _log = Logger()
+    messages = MessageTable(unknown=lambda name: ZoneError(
+        "UNKNOWN_MESSAGE", f"the hub does not handle {name!r}"))
 
     def __init__(self, zoneId: str, registry, store: IHubStore, authority=None,
                  maxFrame: int = DEFAULT_MAX_FRAME, crlChanged=None) -> None:
@@ -36,10 +44,6 @@ class Router:
         self._store = IHubStore(store)
         self._authority = authority
         self._crlChanged = crlChanged
-        self._handlers = {"ping": self._ping}
-        if authority is not None:
-            self._handlers["renew"] = self.renew
-            self._handlers["crlRequest"] = self._crlRequest
 
     def dispatch(self, link, envelope: Envelope) -> None:
         """
@@ -49,10 +53,7 @@ class Router:
         """
         envelope = attrs.evolve(envelope, sender=link.deviceId)
         if envelope.to in ("", self._zoneId):
-            handler = self._handlers.get(envelope.name)
-            if handler is None:
-                raise ZoneError("UNKNOWN_MESSAGE", f"the hub does not handle {envelope.name!r}")
-            handler(link, envelope)
+            self.messages.dispatchEnvelope(envelope, link)
             return
         target = self._registry.get(envelope.to)
         if target is not None:
@@ -71,9 +72,20 @@ class Router:
             raise ZoneError("UNKNOWN_DESTINATION", f"no device {envelope.to!r} in this zone")
         raise ZoneError("DEVICE_OFFLINE", f"{envelope.to} is not connected")
 
+    @messages.before
+    def _offered(self, name: str, link, envelope: Envelope) -> None:
+        """
+        Before every message to the hub: a hub without a zone authority
+        (some tests' hubs) has no certificates to renew or CRL to send.
+        """
+        if self._authority is None and name in _NEEDS_AUTHORITY:
+            raise ZoneError("UNKNOWN_MESSAGE", f"the hub does not handle {name!r}")
+
+    @messages.handler("ping")
     def _ping(self, link, envelope: Envelope) -> None:
         link.sendMessage(link.deviceId, {"status": "pong", "ref": envelope.id})
 
+    @messages.handler("renew")
     def renew(self, link, envelope: Envelope, deviceId=None) -> None:
         """
         Issue a new certificate to the device on C{link} for the key in
@@ -100,6 +112,7 @@ class Router:
         if superseded and self._crlChanged is not None:
             self._crlChanged()
 
+    @messages.handler("crlRequest")
     def _crlRequest(self, link, envelope: Envelope) -> None:
         """
         Send the current CRL, in pieces if need be, to a device that found

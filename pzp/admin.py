@@ -5,7 +5,7 @@ The proxy's admin commands, served on its admin socket to C{pzctl}.
 
 from zope.interface import implementer
 
-from pz.admin import IAdminCommands
+from pz.admin import IAdminCommands, commandTable
 
 __all__ = ["ProxyAdmin"]
 
@@ -18,15 +18,19 @@ class ProxyAdmin:
 
     name = "pzp"
 
+    commands = commandTable()
+
     def __init__(self, proxy) -> None:
         self._proxy = proxy
 
+    @commands.handler("status")
     def command_status(self) -> dict:
         """
         Mode, state, zone and hub of this device.
         """
         return self._proxy.status()
 
+    @commands.handler("send")
     def command_send(self, to: str, text: str):
         """
         Send a text message; answers once the other device acknowledged it.

@@ -14,17 +14,16 @@ from datetime import datetime, timezone
 
 import attrs
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IHandshakeListener
 from twisted.logger import Logger
-from twisted.protocols.policies import TimeoutMixin
-from zope.interface import implementer
 
 from pz import pki
 from pz.crlparts import CRLAssembler
+from pz.dispatch import MessageTable
 from pz.errors import ZoneError
+from pz.link import ClockOwner, Link
 from pz.pairing import PairingCode
 from pz.tls import peerCertificate, verifyHubCertificate
-from pz.wire import Envelope, FrameProtocol
+from pz.wire import Envelope
 
 __all__ = ["EnrolmentProtocol", "EnrolmentResult"]
 
@@ -44,22 +43,29 @@ class EnrolmentResult:
     crl: object
 
 
-@implementer(IHandshakeListener)
-class EnrolmentProtocol(FrameProtocol, TimeoutMixin):
+def _unexpected(name: str) -> ZoneError:
+    return ZoneError("UNKNOWN_MESSAGE", f"unexpected {name!r} during enrolment")
+
+
+class EnrolmentProtocol(Link):
     """
     One enrolment attempt.  C{result} fires with an L{EnrolmentResult} or
     fails with a L{ZoneError}.
+
+    The hub's certificate is checked once its C{hello} brought the CA, not
+    when the handshake completes.
     """
 
     _log = Logger()
+    messages = MessageTable(unknown=_unexpected)
 
     def __init__(self, code: PairingCode, key, deviceName: str, clock,
                  timeout: float = 30.0) -> None:
+        super().__init__(ClockOwner(clock))
         self._code = code
         self._key = key
         self._deviceName = deviceName
         self._clock = clock
-        self.callLater = clock.callLater
         self._timeout = timeout
         self._caCert = None
         self._zoneId = None
@@ -74,11 +80,6 @@ class EnrolmentProtocol(FrameProtocol, TimeoutMixin):
     def connectionMade(self) -> None:
         self.setTimeout(self._timeout)
 
-    def handshakeCompleted(self) -> None:
-        """
-        Nothing to do yet: the hub speaks first.
-        """
-
     def _finish(self, outcome) -> None:
         if not self.result.called:
             if isinstance(outcome, ZoneError):
@@ -88,25 +89,34 @@ class EnrolmentProtocol(FrameProtocol, TimeoutMixin):
         self.setTimeout(None)
         self.transport.loseConnection()
 
-    def envelopeReceived(self, envelope: Envelope) -> None:
-        name = envelope.name
-        if name == "hello" and self._caCert is None:
-            self._hello(envelope.payload)
-        elif name == "crlUpdate" and self._requestId is not None:
-            # The zone's CRL, sent ahead of an answer it is too large for.
-            self._crl = self._crlParts.add(envelope.payload) or self._crl
-        elif name == "enrolled" and self._requestId is not None:
-            self._enrolled(envelope.payload)
-        elif name == "error":
-            payload = envelope.payload
-            code = payload.get("code")
-            try:
-                error = ZoneError(code, str(payload.get("message", "")))
-            except (ValueError, TypeError):
-                error = ZoneError("INTERNAL", f"the hub answered with unknown code {code!r}")
-            self._finish(error)
-        else:
-            raise ZoneError("UNKNOWN_MESSAGE", f"unexpected {name!r} during enrolment")
+    @messages.handler("error")
+    def _error(self, envelope: Envelope) -> None:
+        payload = envelope.payload
+        code = payload.get("code")
+        try:
+            error = ZoneError(code, str(payload.get("message", "")))
+        except (ValueError, TypeError):
+            error = ZoneError("INTERNAL", f"the hub answered with unknown code {code!r}")
+        self._finish(error)
+
+    @messages.handler("crlUpdate")
+    def _crlUpdate(self, envelope: Envelope) -> None:
+        # The zone's CRL, sent ahead of an answer it is too large for.
+        if self._requestId is None:
+            raise _unexpected(envelope.name)
+        self._crl = self._crlParts.add(envelope.payload) or self._crl
+
+    @messages.handler("hello")
+    def _helloReceived(self, envelope: Envelope) -> None:
+        if self._caCert is not None:
+            raise _unexpected(envelope.name)
+        self._hello(envelope.payload)
+
+    @messages.handler("enrolled")
+    def _enrolledReceived(self, envelope: Envelope) -> None:
+        if self._requestId is None:
+            raise _unexpected(envelope.name)
+        self._enrolled(envelope.payload)
 
     def _hello(self, payload: dict) -> None:
         try:
@@ -165,7 +175,7 @@ class EnrolmentProtocol(FrameProtocol, TimeoutMixin):
         self._finish(ZoneError("TIMEOUT", "the hub did not complete enrolment in time"))
 
     def connectionLost(self, reason) -> None:
-        self.setTimeout(None)
+        super().connectionLost(reason)
         if not self.result.called:
             self.result.errback(ZoneError(
                 "NOT_CONNECTED", f"the connection to the hub closed: {reason.getErrorMessage()}"

@@ -31,6 +31,7 @@ from pzp.hublink import HubLinkProtocol
 from pzp.hubmode import HubMode
 from pzp.identity import Identity
 from pzp.inbox import MAX_BYTES, MAX_MESSAGES, MAX_TEXT, Inbox
+from pzp.interfaces import IHubLinkOwner
 from pzp.mode import HubWorkers, ModeCore, ModeMachine
 from pzp.peerdir import PeerDirectory
 from pzp.renewal import Renewal
@@ -62,7 +63,7 @@ class ProxySettings:
     inboxBytes: int = MAX_BYTES
 
 
-@implementer(IProxyEvents)
+@implementer(IProxyEvents, IHubLinkOwner)
 class Proxy(service.MultiService):
     """
     One device's proxy.

@@ -60,6 +60,7 @@ from cryptography.hazmat.primitives import serialization
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from pz.dispatch import MessageTable
 from pz.errors import ZoneError
 from pz.mesh.errors import MeshError, MeshFormatError, MeshSignatureError, MeshStaleProfileError
 from pz.mesh.keys import toCryptography
@@ -339,20 +340,8 @@ class PortalService:
 
     log = Logger()
 
-    _HANDLERS = {
-        HelloRequest: "_hello",
-        ValidateRequest: "_validate",
-        CreateRequest: "_create",
-        GetRequest: "_get",
-        GetRecordsRequest: "_getRecords",
-        PublishRequest: "_publish",
-        StatusRequest: "_status",
-        ConnectStartRequest: "_connectStart",
-        ConnectStatusRequest: "_connectStatus",
-        ConnectPendingRequest: "_connectPending",
-        ConnectCompleteRequest: "_connectComplete",
-        TransferRequest: "_transfer",
-    }
+    #: The portal's transactions, by request type.
+    requests = MessageTable()
 
     def __init__(self, store: IPortalStore, clock, settings: PortalSettings = PortalSettings(),
                  enroller: Optional[IZoneEnroller] = None, commit=commitHere) -> None:
@@ -408,8 +397,7 @@ class PortalService:
         Carry out one transaction and return its response; never raises.
         """
         responseType = responseTypeFor(type(request))
-        handler = self._HANDLERS.get(type(request))
-        if handler is None:
+        if not self.requests.handles(type(request)):
             return MeshResponse(
                 Status=BAD_REQUEST,
                 StatusDescription=f"{type(request).__name__} is not a request of the Mesh portal protocol",
@@ -419,7 +407,7 @@ class PortalService:
         if self.settings.primary is not None and isinstance(request, _WRITES):
             return responseType(Status=REDIRECT_TEMPORARY, StatusDescription=self.settings.primary)
         try:
-            return getattr(self, handler)(request)
+            return self.requests.dispatch(type(request), {}, request)
         except MeshError as error:
             self.log.info(
                 "{transaction} refused with {status}: {reason}",
@@ -752,12 +740,14 @@ class PortalService:
 
     # -- transactions ---------------------------------------------------------
 
+    @requests.handler(HelloRequest)
     def _hello(self, request: HelloRequest) -> HelloResponse:
         version = PROTOCOL_VERSION
         if self.settings.uri is not None:
             version = attrs.evolve(version, URI=(self.settings.uri,))
         return _success(HelloResponse, Version=version)
 
+    @requests.handler(ValidateRequest)
     def _validate(self, request: ValidateRequest) -> ValidateResponse:
         if request.Account is None:
             raise PortalError(BAD_REQUEST, "ValidateRequest names no Account")
@@ -773,6 +763,7 @@ class PortalService:
             Reason=reason,
         )
 
+    @requests.handler(CreateRequest)
     def _create(self, request: CreateRequest) -> CreateResponse:
         name = self._accountName(request.Account, "CreateRequest")
         if request.Profile is None:
@@ -798,6 +789,7 @@ class PortalService:
             self._accept(request.Profile, time)
         return _success(CreateResponse, SUCCESS_CREATED, f"SuccessCreated: account {name}")
 
+    @requests.handler(PublishRequest)
     def _publish(self, request: PublishRequest) -> PublishResponse:
         entry = request.Entry
         if entry is None:
@@ -834,6 +826,7 @@ class PortalService:
             **fields,
         )
 
+    @requests.handler(GetRecordsRequest)
     def _getRecords(self, request: GetRecordsRequest) -> GetRecordsResponse:
         return self._get(request, GetRecordsResponse, alwaysFull=True)
 
@@ -848,6 +841,7 @@ class PortalService:
         escrow = "Escrow-" + identifier
         return escrow if self.store.entry(escrow) is not None else identifier
 
+    @requests.handler(GetRequest)
     def _get(self, request: GetRequest, responseType: type = GetResponse,
              alwaysFull: bool = False) -> GetResponse:
         constraints = request.SearchConstraints or SearchConstraints()
@@ -924,6 +918,7 @@ class PortalService:
             raise refused
         return query, snapshot, tuple(after), data["full"]
 
+    @requests.handler(StatusRequest)
     def _status(self, request: StatusRequest) -> StatusResponse:
         head = self.store.head()
         when = None if head.time is None else DateTime.decode(head.time, "time")
@@ -934,6 +929,7 @@ class PortalService:
             CheckpointValue=head.hash.hex(),
         )
 
+    @requests.handler(ConnectStartRequest)
     def _connectStart(self, request: ConnectStartRequest) -> ConnectStartResponse:
         account = self._account(request.AccountID, "ConnectStartRequest")
         signed = request.SignedRequest
@@ -956,6 +952,7 @@ class PortalService:
             return _success(ConnectStartResponse, SUCCESS_UPDATED, "the pending request was replaced")
         return _success(ConnectStartResponse, SUCCESS_CREATED, "the request is pending")
 
+    @requests.handler(ConnectStatusRequest)
     def _connectStatus(self, request: ConnectStatusRequest) -> ConnectStatusResponse:
         account = self._account(request.AccountID, "ConnectStatusRequest")
         device = request.DeviceID
@@ -977,6 +974,7 @@ class PortalService:
             NOT_FOUND, f"there is no request from device {device} on account {account.account}"
         )
 
+    @requests.handler(ConnectPendingRequest)
     def _connectPending(self, request: ConnectPendingRequest) -> ConnectPendingResponse:
         account = self._account(request.AccountID, "ConnectPendingRequest")
         constraints = request.SearchConstraints or SearchConstraints()
@@ -1006,6 +1004,7 @@ class PortalService:
             PageKey=pageKey,
         )
 
+    @requests.handler(ConnectCompleteRequest)
     def _connectComplete(self, request: ConnectCompleteRequest) -> ConnectCompleteResponse:
         account = self._account(request.AccountID, "ConnectCompleteRequest")
         signed = request.Result
@@ -1053,6 +1052,7 @@ class PortalService:
             Certificate=issued["certificate"], CA=issued["ca"], CRL=issued["crl"],
         )
 
+    @requests.handler(TransferRequest)
     def _transfer(self, request: TransferRequest) -> TransferResponse:
         constraints = request.SearchConstraints or SearchConstraints()
         limit, budget = self._limits(constraints)

@@ -21,6 +21,7 @@ from pz.admin import (
     IAdminCommands,
     adminCall,
     _removeStaleSocket,
+    commandTable,
 )
 from pz.errors import ZoneError
 
@@ -32,25 +33,32 @@ class _Commands:
     """
 
     name = "test"
+    commands = commandTable()
 
     def __init__(self) -> None:
         self.later = Deferred()
 
+    @commands.handler("echo")
     def command_echo(self, **kwargs):
         return kwargs
 
+    @commands.handler("two_words")
     def command_two_words(self):
         return "hyphen"
 
+    @commands.handler("later")
     def command_later(self):
         return self.later
 
+    @commands.handler("refuse")
     def command_refuse(self):
         raise ZoneError("NAME_TAKEN", "already there")
 
+    @commands.handler("refuseLater")
     def command_refuseLater(self):
         return fail(ZoneError("TOKEN_USED"))
 
+    @commands.handler("crash")
     def command_crash(self):
         raise RuntimeError("secret detail")
 
@@ -132,8 +140,9 @@ class AdminProtocolTests(SynchronousTestCase):
 
     def test_unknownCommand(self):
         """
-        A command the process does not offer is C{BAD_REQUEST}, and names
-        are only looked up with the C{command_} prefix.
+        A command the process does not offer is C{BAD_REQUEST}: only the
+        names declared in its command table are found, never other
+        attributes.
         """
         for name in ("nothing", "__class__", "name"):
             [answer] = self.ask(json.dumps({"command": name}).encode())

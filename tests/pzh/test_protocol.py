@@ -8,10 +8,12 @@ import struct
 from datetime import timedelta
 
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
 
 from pz import pki, tls, udf
 from pzh.enrolment import tokenHash
 from pzh.hub import Hub, HubSettings
+from pzh.interfaces import IDeviceLinkOwner, IZoneLink
 from pzh.protocol import HubFactory, HubProtocol
 
 from tests.pzh._support import HOST, RENEWAL_DUE, ZONE, HubFixture
@@ -40,6 +42,31 @@ class _HubTestCase(SynchronousTestCase):
         self.assertEqual(link.client.statuses(), ["registered"])
         link.client.take()
         return link
+
+
+class WiringTests(_HubTestCase):
+    """
+    What a device link needs of the hub, and what the hub needs of a
+    registered link, are interfaces checked when the parts are wired.
+    """
+
+    def test_interfaces(self):
+        """
+        The hub provides L{IDeviceLinkOwner} and a registered link
+        L{IZoneLink}.
+        """
+        self.assertTrue(verifyObject(IDeviceLinkOwner, self.hub))
+        link = self.device("phone")
+        self.assertTrue(verifyObject(IZoneLink, link.server))
+
+    def test_wrongOwner(self):
+        """
+        A device link made with something that is not the hub fails at
+        once, as does registering something that is not a link.
+        """
+        self.assertRaises(TypeError, HubProtocol, self.hub.registry)
+        self.assertRaises(TypeError, self.hub.registry.register, self.hub)
+        self.assertEqual(len(self.hub.registry), 0)
 
 
 class RegistrationTests(_HubTestCase):

@@ -8,16 +8,19 @@ from datetime import datetime, timezone
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from pz import pki
 from pz.udf import key_fingerprint
 from pz.wire import decodeEnvelope
+from pzh.interfaces import IZoneLink
 from pzh.registry import Registry, linkFingerprint
 from pzh.store import DeviceRecord, SQLiteHubStore
 
 ZONE = "anna@127.0.0.1"
 
 
+@implementer(IZoneLink)
 class _Link:
     """
     What the registry needs of a link: an id, an address, a fingerprint, a

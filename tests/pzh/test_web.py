@@ -12,13 +12,16 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.server import Site
+from zope.interface import implementer
 
+from pzh.interfaces import IZoneLink
 from pzh.web import makeSite
 from pzh.weblimits import WebLimits
 
 from tests.pzh._support import ZONE, HubFixture
 
 
+@implementer(IZoneLink)
 class _Link:
     """
     A connected device as the registry sees it.

@@ -13,12 +13,15 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyClass, verifyObject
 
 from pz import pki, tls
 from pz.errors import ZoneError
 from pzp.hublink import HubLinkProtocol, RevokedError, zoneErrorFrom
 from pzp.inbox import MAX_TEXT, Inbox
-from pzp.proxy import ProxySettings
+from pzp.interfaces import IHubLinkOwner
+from pzp.proxy import Proxy, ProxySettings
 from tests.pzp.test_enrol import (
     HOST, SMALL_FRAME, ZONE, HubFixture, PeerCertTransport, frame, frames, growCRL, prop,
     recordHubEnvelopes,
@@ -37,9 +40,11 @@ class RecordingHubInputs:
         self.lostReasons.append(reason)
 
 
+@implementer(IHubLinkOwner)
 class FakeProxy:
     """
-    What L{HubLinkProtocol} uses of the proxy, recording what it is told.
+    What L{HubLinkProtocol} uses of the proxy (L{IHubLinkOwner}), recording
+    what it is told.
     """
 
     def __init__(self, clock, credentials, inbox, settings=ProxySettings()) -> None:
@@ -652,3 +657,75 @@ class ZoneErrorFromTests(SynchronousTestCase):
             error = zoneErrorFrom({"code": code, "message": "m"})
             self.assertEqual(error.code, "INTERNAL")
         self.assertIn("FUTURE_CODE", zoneErrorFrom({"code": "FUTURE_CODE"}).message)
+
+
+class _Guarded(HubLinkProtocol):
+    """
+    A hub link whose policy hook records every message it is asked about
+    and refuses the ones in C{refused}.
+    """
+
+    refused = frozenset({"message"})
+
+    def __init__(self, proxy) -> None:
+        super().__init__(proxy)
+        self.asked = []
+
+    def permitted(self, name, envelope):
+        self.asked.append(name)
+        if name in self.refused:
+            raise ZoneError("NOT_AUTHORISED", f"{envelope.sender} may not send {name} here")
+
+
+class HubLinkWiringTests(SynchronousTestCase):
+    """
+    What the hub link needs of its owner is L{IHubLinkOwner}, checked when
+    the link is made; every message of a registered link passes its one
+    hook first.
+    """
+
+    def setUp(self):
+        self.fixture = HubFixture(self)
+        self.clock = self.fixture.clock
+        self.pumps = []
+
+    def test_ownerInterface(self):
+        """
+        The proxy and the test double both provide L{IHubLinkOwner}; a link
+        given anything else fails when it is made.
+        """
+        creds = self.fixture.credentials("phone")
+        proxy = FakeProxy(self.clock, creds, Inbox(self.mktemp(), self.clock))
+        self.assertTrue(verifyObject(IHubLinkOwner, proxy))
+        self.assertTrue(verifyClass(IHubLinkOwner, Proxy))
+        self.assertRaises(TypeError, HubLinkProtocol, creds)
+
+    def connectGuarded(self, name):
+        creds = self.fixture.credentials(name)
+        proxy = FakeProxy(self.clock, creds, Inbox(self.mktemp(), self.clock))
+        link = _Guarded(proxy)
+        options = tls.pzpClientOptions(creds.caCert, creds.key, creds.cert, HOST)
+        _, _, pump = self.fixture.connectProtocol(options, link)
+        self.pumps.append(pump)
+        return link, proxy
+
+    def test_hookBeforeEveryHandler(self):
+        """
+        The hook sees each message a registered link handles before its
+        handler runs, and its refusal stops the message: the sender's
+        request fails with the hook's code and nothing reaches the inbox.
+        """
+        tablet, tabletProxy = self.connectGuarded("tablet")
+        creds = self.fixture.credentials("phone")
+        phoneProxy = FakeProxy(self.clock, creds, Inbox(self.mktemp(), self.clock))
+        phone = HubLinkProtocol(phoneProxy)
+        options = tls.pzpClientOptions(creds.caCert, creds.key, creds.cert, HOST)
+        self.pumps.append(self.fixture.connectProtocol(options, phone)[2])
+        self.clock.advance(self.fixture.hub.settings.coalesce)
+        flush(*self.pumps)
+        d = phone.request(f"{ZONE}/tablet", {"status": "message", "text": "hello"})
+        flush(*self.pumps)
+        self.assertEqual(self.failureResultOf(d, ZoneError).value.code, "NOT_AUTHORISED")
+        self.assertEqual(tabletProxy.inbox.messages(), [])
+        self.assertTrue(tabletProxy.updates)
+        self.assertEqual(tablet.asked, ["pzpUpdate"] * len(tabletProxy.updates) + ["message"])

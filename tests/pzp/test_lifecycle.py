@@ -204,13 +204,13 @@ class LifecycleTestBase(SynchronousTestCase):
         Record every C{renew} the hub's router is asked for; the list.
         """
         seen = []
-        original = self.hub.router._handlers["renew"]
+        original = self.hub.router.renew
 
-        def renew(link, envelope):
+        def renew(link, envelope, *rest):
             seen.append(envelope)
-            return original(link, envelope)
+            return original(link, envelope, *rest)
 
-        self.patch(self.hub.router, "_handlers", dict(self.hub.router._handlers, renew=renew))
+        self.patch(self.hub.router, "renew", renew)
         return seen
 
     def assertIdentity(self, proxy, cert, key=None):
@@ -344,8 +344,7 @@ class RenewalScheduleTests(LifecycleTestBase):
         proxy, _, creds = self.connected()
         server = self.hub.registry.get(PHONE)
         asked = []
-        self.patch(self.hub.router, "_handlers",
-                   dict(self.hub.router._handlers, renew=lambda link, env: asked.append(env)))
+        self.patch(self.hub.router, "renew", lambda link, env, *rest: asked.append(env))
         self.advanceTo(renewalTime(proxy.credentials.cert))
         self.assertEqual(len(asked), 1)
         self.advance(proxy.settings.requestTimeout, step=1)
