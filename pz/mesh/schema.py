@@ -10,6 +10,8 @@ into a frozen C{attrs} class whose constructor checks every value, and into an
 encoder and decoder that refuse anything the declaration does not allow
 (unknown fields, wrong types, C{null}, missing required fields, duplicate JSON
 keys) with a L{MeshFormatError} naming the path of the offending field.
+Decoding checks each value once, as it reads it, and builds the structure
+from the checked values without running the constructor's checks again.
 
 Refusing rather than ignoring matters because these objects are signed: a
 field one side does not understand is a field whose meaning a signer and a
@@ -105,6 +107,8 @@ __all__ = [
 _REGISTRY: dict[str, type] = {}
 #: The declared fields of each structure class, as L{_specsOf} found them.
 _SPECS: dict[type, dict] = {}
+#: How L{_decodeBody} builds each structure class, as L{_builderOf} made it.
+_BUILDERS: dict[type, Any] = {}
 _META = "pz.mesh.schema"
 _INT_MIN = -(2**63)
 _INT_MAX = 2**63 - 1
@@ -749,7 +753,50 @@ def _decodeBody(cls: type, data: Any, path: str) -> Any:
                 f"{fieldPath}: null is not {withArticle(spec.type.name)}; omit the field instead"
             )
         values[name] = spec.type.decode(raw, fieldPath)
-    return cls(**values)
+    return _builderOf(cls)(values)
+
+
+def _builderOf(cls: type) -> Any:
+    """
+    Build C{cls} from decoded values without checking them a second time.
+
+    Every value L{_decodeBody} passes on has just been checked by its
+    field type's C{decode}, which calls that type's C{check} or builds the
+    value itself (a tuple, a UTC C{datetime}, C{bytes}, a nested structure
+    decoded the same way), so it is already what C{convert} would make of
+    it and what the constructor's validators would accept. Running them
+    again doubled the work of every decode (a portal decodes each request
+    and each signed payload). The object is the one the constructor would
+    make: every declared field set, absent ones to C{None}, through
+    C{object.__setattr__} as C{attrs}' own initialiser does for frozen
+    classes. A class that is not exactly a L{meshStructure} (a field that
+    is not a L{meshField}, or its own initialisation hooks) is built by its
+    constructor, with every check.
+    """
+    builder = _BUILDERS.get(cls)
+    if builder is None:
+        names = tuple(attribute.name for attribute in attrs.fields(cls))
+        plain = (
+            set(names) == set(_specsOf(cls))
+            and not hasattr(cls, "__attrs_pre_init__")
+            and not hasattr(cls, "__attrs_post_init__")
+        )
+        if plain:
+            new, setField = object.__new__, object.__setattr__
+
+            def builder(values: dict) -> Any:
+                obj = new(cls)
+                for name in names:
+                    setField(obj, name, values.get(name))
+                return obj
+
+        else:
+
+            def builder(values: dict) -> Any:
+                return cls(**values)
+
+        _BUILDERS[cls] = builder
+    return builder
 
 
 def _decodeTagged(data: Any, expected: type | None, path: str | None) -> Any:

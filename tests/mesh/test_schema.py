@@ -36,6 +36,38 @@ class SchemaTestHolder(Structure):
     Items: tuple | None = meshField(List(Tagged("Entry")))
 
 
+class _CountingString(schema._String):
+    """
+    A C{String} that counts how often a value is checked (a C{String} still,
+    for the strategies that build any registered structure).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checked: list = []
+
+    def check(self, value, path):
+        self.checked.append(value)
+        super().check(value, path)
+
+
+_COUNTING = _CountingString()
+
+
+@meshStructure
+class SchemaTestCounted(Structure):
+    """
+    A structure used only by these tests: its C{Name} counts its checks,
+    and it nests one of its own kind.
+    """
+
+    Name: str | None = meshField(_COUNTING)
+    Inner: object = meshField(Tagged("SchemaTestCounted"))
+    When: datetime | None = meshField(DateTime)
+    Data: bytes | None = meshField(Binary)
+    Tags: tuple | None = meshField(List(String))
+
+
 UTC = timezone.utc
 
 
@@ -430,6 +462,99 @@ class ConstructionTests(SynchronousTestCase):
         self.assertEqual(toJSON(empty), b'{"PublicKey":{"X509Chain":[]}}')
         self.assertEqual(toJSON(absent), b'{"PublicKey":{}}')
         self.assertEqual(fromJSON(toJSON(empty)), empty)
+
+
+class CheckedOnceTests(SynchronousTestCase):
+    """
+    Decoding checks each value once, when its field type reads it, and
+    builds the structure without checking it again; what it refused before
+    it still refuses, with the same message.
+    """
+
+    def setUp(self):
+        del _COUNTING.checked[:]
+
+    def test_eachValueCheckedOnce(self):
+        """
+        Each decoded value, nested ones included, is checked exactly once.
+        """
+        decoded = fromJSON(
+            b'{"SchemaTestCounted":{"Name":"outer",'
+            b'"Inner":{"SchemaTestCounted":{"Name":"inner"}}}}'
+        )
+        self.assertEqual(decoded.Inner.Name, "inner")
+        self.assertEqual(sorted(_COUNTING.checked), ["inner", "outer"])
+
+    def test_sameAsConstructed(self):
+        """
+        The decoded structure is the one its constructor makes from the same
+        values: equal, with the same hash, every absent field C{None}, and
+        frozen.
+        """
+        import attrs
+
+        when = datetime(2016, 9, 20, 12, 0, tzinfo=UTC)
+        text = (
+            b'{"SchemaTestCounted":{"Name":"a","When":"2016-09-20T13:00:00+01:00",'
+            b'"Data":"AQI","Tags":["x","y"]}}'
+        )
+        decoded = fromJSON(text)
+        made = SchemaTestCounted(Name="a", When=when, Data=b"\x01\x02", Tags=["x", "y"])
+        self.assertEqual(decoded, made)
+        self.assertEqual(hash(decoded), hash(made))
+        self.assertIs(type(decoded), SchemaTestCounted)
+        self.assertIsNone(decoded.Inner)
+        self.assertEqual(toJSON(decoded), toJSON(made))
+        self.assertRaises(attrs.exceptions.FrozenInstanceError, setattr, decoded, "Name", "b")
+        profile = fromJSON(DeviceProfile(Names=["a"], Identifier="i").toJSON())
+        self.assertEqual(profile, DeviceProfile(Names=("a",), Identifier="i"))
+
+    def test_badValueStillRefused(self):
+        """
+        A value its field type refuses is refused once, with the message
+        naming its path, as before.
+        """
+        error = self.assertRaises(
+            MeshFormatError, fromJSON,
+            b'{"SchemaTestCounted":{"Inner":{"SchemaTestCounted":{"Name":5}}}}',
+        )
+        self.assertEqual(
+            error.message, "SchemaTestCounted.Inner.SchemaTestCounted.Name: "
+            "expected a string, got an integer",
+        )
+        self.assertEqual(_COUNTING.checked, [5])
+        error = self.assertRaises(
+            MeshFormatError, fromJSON, b'{"SchemaTestCounted":{"Tags":["x",1]}}'
+        )
+        self.assertEqual(error.message, "SchemaTestCounted.Tags[1]: expected a string, got an integer")
+        error = self.assertRaises(MeshFormatError, fromJSON, b'{"Key":{"kid":"k"}}')
+        self.assertEqual(error.message, "Key.kty: required field is missing")
+
+    def test_constructorStillChecks(self):
+        """
+        Making a structure in Python still checks every value, once.
+        """
+        self.assertRaises(MeshFormatError, SchemaTestCounted, Name=5)
+        self.assertEqual(_COUNTING.checked, [5])
+
+    def test_initHooksKept(self):
+        """
+        A structure class with its own initialisation hook is built by its
+        constructor, so the hook runs.
+        """
+        import attrs
+
+        seen = []
+
+        @attrs.frozen(kw_only=True)
+        class Hooked(Structure):
+            Name: str | None = meshField(String)
+
+            def __attrs_post_init__(self):
+                seen.append(self.Name)
+
+        self.assertEqual(schema._decodeBody(Hooked, {"Name": "n"}, "Hooked"), Hooked(Name="n"))
+        self.assertEqual(seen, ["n", "n"])
 
 
 class EncodingTests(SynchronousTestCase):
