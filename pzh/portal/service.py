@@ -193,6 +193,10 @@ class PortalError(MeshError):
         self.status = status
 
 
+#: An entry not read yet (L{PortalService._held}'s C{stored}).
+_UNREAD = object()
+
+
 def indexKeyOf(entry: Structure) -> Optional[str]:
     """
     The identifier Get finds C{entry} under (see the module docstring), or
@@ -480,12 +484,17 @@ class PortalService:
             raise PortalError(NOT_FOUND, f"account {account.account} has no personal profile yet")
         return unverifiedPayload(SignedPersonalProfile.fromJSON(stored.data))
 
-    def _held(self, key: str, kind: type, account: Optional[str]) -> Optional[Structure]:
+    def _held(self, key: str, kind: type, account: Optional[str],
+              stored=_UNREAD) -> Optional[Structure]:
         """
         The version of C{key} held now, if any, after checking that it is of
         the same kind and account as the one offered.
+
+        @param stored: the store's entry under C{key}, if the caller has
+            just read it in this transaction (L{_publish} has).
         """
-        stored = self.store.entry(key)
+        if stored is _UNREAD:
+            stored = self.store.entry(key)
         if stored is None:
             return None
         if stored.type != kind.__name__ or stored.account != account:
@@ -526,9 +535,17 @@ class PortalService:
             used += size(row)
         return taken, len(taken) < len(rows)
 
-    def _accept(self, entry: Structure, time: str, effects: Optional[Effects] = None) -> LogRecord:
+    def _accept(self, entry: Structure, time: str, effects: Optional[Effects] = None,
+                held=_UNREAD) -> LogRecord:
+        """
+        Admit C{entry} (unless its C{effects} are given) and append it.
+
+        @param held: the store's entry under C{indexKeyOf(entry)}, if the
+            caller has just read it in this transaction, so that admission
+            does not read it again.
+        """
         if effects is None:
-            effects = self._admit(entry, time)
+            effects = self._admit(entry, time, held=held)
         record = self.store.append(time, entry.toJSON(), effects)
         identifier = indexKeyOf(entry) or getattr(entry, "Identifier", None)
         if self.store.batchIntact():
@@ -576,26 +593,29 @@ class PortalService:
 
     # -- admission: the rules every record obeys --------------------------------
 
-    def _admit(self, entry: Structure, time: str, replaying: bool = False) -> Effects:
+    def _admit(self, entry: Structure, time: str, replaying: bool = False,
+               held=_UNREAD) -> Effects:
         """
         Check that C{entry} may be appended to the log now, and work out
         what it changes. Used for records clients send and for records a
         replica replays, so both end in the same state.
 
+        @param held: the store's entry under C{indexKeyOf(entry)}, if the
+            caller has just read it in this transaction (see L{_held}).
         @raise MeshError: with the status to answer if it may not.
         """
         if isinstance(entry, Account):
             return self._admitAccount(entry)
         if isinstance(entry, SignedPersonalProfile):
-            return self._admitPersonal(entry, time)
+            return self._admitPersonal(entry, time, held)
         if isinstance(entry, SignedMasterProfile):
-            return self._admitMaster(entry)
+            return self._admitMaster(entry, held)
         if isinstance(entry, SignedDeviceProfile):
-            return self._admitDevice(entry)
+            return self._admitDevice(entry, held)
         if isinstance(entry, SignedApplicationProfile):
             return self._admitApplication(entry)
         if isinstance(entry, (EscrowEntry, EncryptedProfile)):
-            return self._admitSealed(entry)
+            return self._admitSealed(entry, held)
         if isinstance(entry, SignedConnectionRequest):
             return self._admitRequest(entry, replaying)
         if isinstance(entry, SignedConnectionResult):
@@ -637,7 +657,7 @@ class PortalService:
             ),
         )
 
-    def _admitPersonal(self, signed: SignedPersonalProfile, time: str) -> Effects:
+    def _admitPersonal(self, signed: SignedPersonalProfile, time: str, held=_UNREAD) -> Effects:
         udf = signed.Identifier
         if udf is None:
             raise PortalError(BAD_REQUEST, "the SignedPersonalProfile has no Identifier")
@@ -646,7 +666,7 @@ class PortalService:
             raise PortalError(
                 NOT_FOUND, f"no account here is bound to profile {udf}; create one first"
             )
-        previous = self._held(udf, SignedPersonalProfile, account.account)
+        previous = self._held(udf, SignedPersonalProfile, account.account, held)
         personal = verifyPersonalProfile(signed, previous)
         if previous is None and accountNameFingerprint(account.account) not in (personal.Names or ()):
             raise PortalError(
@@ -665,13 +685,15 @@ class PortalService:
             accountModified=None if previous is None else (account.account, time),
         )
 
-    def _admitMaster(self, signed: SignedMasterProfile) -> Effects:
+    def _admitMaster(self, signed: SignedMasterProfile, held=_UNREAD) -> Effects:
         udf = signed.Identifier
         account = None if udf is None else self.store.accountByProfile(udf)
         if account is None:
             raise PortalError(NOT_FOUND, f"no account here is bound to profile {udf}")
         key = indexKeyOf(signed)
-        master = verifyMasterProfile(signed, self._held(key, SignedMasterProfile, account.account))
+        master = verifyMasterProfile(
+            signed, self._held(key, SignedMasterProfile, account.account, held)
+        )
         embedded = unverifiedPayload(self._personalOf(account).SignedMasterProfile)
         if embedded.Updated is not None and (master.Updated is None or master.Updated < embedded.Updated):
             raise MeshStaleProfileError(
@@ -684,10 +706,12 @@ class PortalService:
             )
         )
 
-    def _admitDevice(self, signed: SignedDeviceProfile) -> Effects:
+    def _admitDevice(self, signed: SignedDeviceProfile, held=_UNREAD) -> Effects:
         if signed.Identifier is None:
             raise PortalError(BAD_REQUEST, "the SignedDeviceProfile has no Identifier")
-        device = verifyDeviceProfile(signed, self._held(signed.Identifier, SignedDeviceProfile, None))
+        device = verifyDeviceProfile(
+            signed, self._held(signed.Identifier, SignedDeviceProfile, None, held)
+        )
         return Effects(
             index=IndexEntry(
                 signed.Identifier, None, "SignedDeviceProfile",
@@ -727,11 +751,11 @@ class PortalService:
             )
         raise failure
 
-    def _admitSealed(self, entry: Structure) -> Effects:
+    def _admitSealed(self, entry: Structure, held=_UNREAD) -> Effects:
         key = indexKeyOf(entry)
         if key is None:
             raise PortalError(BAD_REQUEST, f"the {type(entry).__name__} has no Identifier")
-        if self.store.entry(key) is not None:
+        if (self.store.entry(key) if held is _UNREAD else held) is not None:
             raise PortalError(
                 ALREADY_EXISTS, f"{key} already exists; unsigned entries are written once"
             )
@@ -851,12 +875,14 @@ class PortalService:
         key = indexKeyOf(entry)
         if key is None:
             raise PortalError(BAD_REQUEST, f"the {type(entry).__name__} has no Identifier")
+        # Read once: admission checks against this same entry (nothing else
+        # writes between here and the transaction, see pzh.portal.commit).
         held = self.store.entry(key)
         if held is not None and held.data == entry.toJSON():
             return _success(PublishResponse, SUCCESS_OK, f"{key} is already published")
         with self.store.transaction():
             _, time = self._now()
-            self._accept(entry, time)
+            self._accept(entry, time, held=held)
         if held is None:
             return _success(PublishResponse, SUCCESS_CREATED, f"SuccessCreated: {key}")
         return _success(PublishResponse, SUCCESS_UPDATED, f"SuccessUpdated: {key}")
