@@ -301,8 +301,8 @@ class LogLineTests(GroupCommitTestBase):
         device, later = makeDevice(), makeDevice()
         accept = PortalService._accept
 
-        def failingAccept(service, entry, time, effects=None):
-            record = accept(service, entry, time, effects)
+        def failingAccept(service, entry, time, *args, **kwargs):
+            record = accept(service, entry, time, *args, **kwargs)
             if getattr(entry, "Identifier", None) == device.udf:
                 raise RuntimeError("refused after the append")
             return record
