@@ -62,7 +62,6 @@ Encoding rules:
 from __future__ import annotations
 
 import abc
-import base64
 import binascii
 import json
 import math
@@ -360,13 +359,20 @@ class _DateTime(FieldType):
 DateTime = _DateTime()
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*\Z")
+#: base64url's two letters that differ from base64's, each way.
+_TO_BASE64 = bytes.maketrans(b"-_", b"+/")
+_FROM_BASE64 = bytes.maketrans(b"+/", b"-_")
+#: The characters that may end a canonical encoding, by its length modulo
+#: 4: those whose bits past the last whole byte are zero (4 of them when
+#: the last character carries 2 bits of data, 16 when it carries 4).
+_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 
 
 def encodeBinary(value: bytes) -> str:
     """
     Encode bytes as base64url without padding.
     """
-    return base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(value, newline=False).rstrip(b"=").translate(_FROM_BASE64).decode("ascii")
 
 
 def decodeBinary(data: str, path: str = "Binary") -> bytes:
@@ -374,18 +380,24 @@ def decodeBinary(data: str, path: str = "Binary") -> bytes:
     Decode canonical unpadded base64url, refusing padding, whitespace, other
     alphabets and encodings whose unused trailing bits are not zero (which
     would let two texts stand for the same bytes).
+
+    Canonical means that encoding the bytes again gives C{data} back; for
+    text in the alphabet, of a length that is not 1 more than a multiple of
+    4, that holds exactly when the last character's bits past the last
+    whole byte are zero, which is checked on that character rather than by
+    encoding everything again.
     """
     if not isinstance(data, str):
         raise MeshFormatError(f"{path}: expected a base64url string, got {_describe(data)}")
-    if not _BASE64URL.match(data) or len(data) % 4 == 1:
+    size = len(data) % 4
+    if size == 1 or not _BASE64URL.match(data):
         raise MeshFormatError(f"{path}: not unpadded base64url")
+    if size and data[-1] not in _CANONICAL_LAST[size]:
+        raise MeshFormatError(f"{path}: not canonical base64url")
     try:
-        value = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+        return binascii.a2b_base64((data + "=" * (-size % 4)).encode("ascii").translate(_TO_BASE64))
     except (binascii.Error, ValueError):
         raise MeshFormatError(f"{path}: not unpadded base64url") from None
-    if encodeBinary(value) != data:
-        raise MeshFormatError(f"{path}: not canonical base64url")
-    return value
 
 
 class _Binary(FieldType):
@@ -408,7 +420,7 @@ class _Binary(FieldType):
         return encodeBinary(value)
 
     def decode(self, data: Any, path: str) -> bytes:
-        if isinstance(data, str):
+        if isinstance(data, str) and "\n" in data:
             data = withoutLineBreaks(data)
         return decodeBinary(data, path)
 

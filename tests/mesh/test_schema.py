@@ -331,6 +331,56 @@ class BinaryTests(SynchronousTestCase):
             self.assertRaises(MeshFormatError, Binary.decode, text, "b")
         self.assertEqual(Binary.decode("YQ", "b"), b"a")
 
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/ \u00e9",
+                   max_size=12))
+    def test_sameAsReencoding(self, text):
+        """
+        Canonical is decided on the last character: exactly the texts that
+        decode and encode back to themselves with the standard library are
+        accepted, with the same bytes, and the others refused with the same
+        messages as when canonical meant encoding everything again.
+        """
+        import base64
+        import binascii
+
+        def reference(data):
+            if not schema._BASE64URL.match(data) or len(data) % 4 == 1:
+                return "not unpadded base64url"
+            try:
+                value = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+            except (binascii.Error, ValueError):
+                return "not unpadded base64url"
+            if base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii") != data:
+                return "not canonical base64url"
+            return value
+
+        expected = reference(text)
+        if isinstance(expected, bytes):
+            self.assertEqual(Binary.decode(text, "b"), expected)
+            self.assertEqual(Binary.encode(expected), text)
+        else:
+            error = self.assertRaises(MeshFormatError, Binary.decode, text, "b")
+            self.assertEqual(error.message, f"b: {expected}")
+
+    def test_everyLastCharacter(self):
+        """
+        Every character of the alphabet at the end of a 2- and a 3-character
+        text: accepted exactly when re-encoding gives the text back.
+        """
+        import base64
+
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        for prefix in ("Y", "YW"):
+            for last in alphabet:
+                text = prefix + last
+                value = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+                canonical = base64.urlsafe_b64encode(value).rstrip(b"=").decode() == text
+                if canonical:
+                    self.assertEqual(Binary.decode(text, "b"), value)
+                else:
+                    self.assertRaises(MeshFormatError, Binary.decode, text, "b")
+
     def test_referenceLineBreaks(self):
         """
         The line breaks the Mesh reference implementation puts inside long
