@@ -754,17 +754,19 @@ def _decodeBody(cls: type, data: Any, path: str) -> Any:
             raise MeshFormatError(f"{path}: unknown field {key!r} in {withArticle(cls.__name__)}")
     values = {}
     for name, spec in specs.items():
-        fieldPath = f"{path}.{name}"
-        if name not in data:
-            if spec.required:
-                raise MeshFormatError(f"{fieldPath}: required field is missing")
-            continue
-        raw = data[name]
+        # Most declared fields are absent (a Key declares every JWK
+        # parameter): only a present or required one costs its path.
+        raw = data.get(name)
         if raw is None:
-            raise MeshFormatError(
-                f"{fieldPath}: null is not {withArticle(spec.type.name)}; omit the field instead"
-            )
-        values[name] = spec.type.decode(raw, fieldPath)
+            if name in data:
+                raise MeshFormatError(
+                    f"{path}.{name}: null is not {withArticle(spec.type.name)}; "
+                    "omit the field instead"
+                )
+            if spec.required:
+                raise MeshFormatError(f"{path}.{name}: required field is missing")
+            continue
+        values[name] = spec.type.decode(raw, f"{path}.{name}")
     return _builderOf(cls)(values)
 
 
