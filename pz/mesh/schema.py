@@ -108,6 +108,8 @@ _REGISTRY: dict[str, type] = {}
 _SPECS: dict[type, dict] = {}
 #: How L{_decodeBody} builds each structure class, as L{_builderOf} made it.
 _BUILDERS: dict[type, Any] = {}
+#: The fields of each structure class as L{_decodeBody} visits them.
+_LAYOUTS: dict[type, tuple] = {}
 _META = "pz.mesh.schema"
 _INT_MIN = -(2**63)
 _INT_MAX = 2**63 - 1
@@ -748,26 +750,48 @@ def _decodeBody(cls: type, data: Any, path: str) -> Any:
         data = reader(data, path)
     if not isinstance(data, dict):
         raise MeshFormatError(f"{path}: expected an object, got {_describe(data)}")
-    specs = _specsOf(cls)
+    fields, required = _layoutOf(cls)
+    # Only the members present are visited (a Key declares every JWK
+    # parameter, and most are absent), in declaration order, so that the
+    # first problem reported is the one the declaration order meets first,
+    # a missing required field included.
+    present = []
     for key in data:
-        if key not in specs:
+        field = fields.get(key)
+        if field is None:
             raise MeshFormatError(f"{path}: unknown field {key!r} in {withArticle(cls.__name__)}")
+        present.append(field)
+    present.sort()
+    missing = next((field for field in required if field[1] not in data), None)
     values = {}
-    for name, spec in specs.items():
-        # Most declared fields are absent (a Key declares every JWK
-        # parameter): only a present or required one costs its path.
-        raw = data.get(name)
+    for index, name, spec in present:
+        if missing is not None and index > missing[0]:
+            break
+        raw = data[name]
         if raw is None:
-            if name in data:
-                raise MeshFormatError(
-                    f"{path}.{name}: null is not {withArticle(spec.type.name)}; "
-                    "omit the field instead"
-                )
-            if spec.required:
-                raise MeshFormatError(f"{path}.{name}: required field is missing")
-            continue
+            raise MeshFormatError(
+                f"{path}.{name}: null is not {withArticle(spec.type.name)}; omit the field instead"
+            )
         values[name] = spec.type.decode(raw, f"{path}.{name}")
+    if missing is not None:
+        raise MeshFormatError(f"{path}.{missing[1]}: required field is missing")
     return _builderOf(cls)(values)
+
+
+def _layoutOf(cls: type) -> tuple:
+    """
+    A structure class's fields for decoding, worked out once per class:
+    C{{name: (position, name, spec)}} in declaration order, and the
+    required ones' entries.
+    """
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        fields = {
+            name: (index, name, spec) for index, (name, spec) in enumerate(_specsOf(cls).items())
+        }
+        layout = (fields, tuple(field for field in fields.values() if field[2].required))
+        _LAYOUTS[cls] = layout
+    return layout
 
 
 def _builderOf(cls: type) -> Any:

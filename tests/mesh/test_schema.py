@@ -68,6 +68,18 @@ class SchemaTestCounted(Structure):
     Tags: tuple | None = meshField(List(String))
 
 
+@meshStructure
+class SchemaTestOrdered(Structure):
+    """
+    A structure used only by these tests: a required field between two
+    optional ones.
+    """
+
+    First: str | None = meshField(String)
+    Middle: str | None = meshField(String, required=True)
+    Last: str | None = meshField(String)
+
+
 UTC = timezone.utc
 
 
@@ -579,6 +591,30 @@ class CheckedOnceTests(SynchronousTestCase):
         self.assertEqual(error.message, "SchemaTestCounted.Tags[1]: expected a string, got an integer")
         error = self.assertRaises(MeshFormatError, fromJSON, b'{"Key":{"kid":"k"}}')
         self.assertEqual(error.message, "Key.kty: required field is missing")
+
+    def test_firstProblemInDeclarationOrder(self):
+        """
+        Only the members present are visited, yet the problem reported is
+        the first in declaration order, whatever the members' order: an
+        unknown member first of all, then a bad value before a missing
+        required field, the missing field before a bad value after it.
+        """
+        cases = [
+            ({"Last": 1, "Bogus": 1}, "SchemaTestOrdered: unknown field 'Bogus' in a SchemaTestOrdered"),
+            ({"Last": 1, "First": 1}, "SchemaTestOrdered.First: expected a string, got an integer"),
+            ({"Last": 1}, "SchemaTestOrdered.Middle: required field is missing"),
+            ({"Last": None, "Middle": "m"},
+             "SchemaTestOrdered.Last: null is not a String; omit the field instead"),
+            ({"Middle": 2, "First": None},
+             "SchemaTestOrdered.First: null is not a String; omit the field instead"),
+        ]
+        for body, message in cases:
+            error = self.assertRaises(
+                MeshFormatError, schema.decode, {"SchemaTestOrdered": body}
+            )
+            self.assertEqual(error.message, message)
+        decoded = schema.decode({"SchemaTestOrdered": {"Last": "l", "Middle": "m"}})
+        self.assertEqual(decoded, SchemaTestOrdered(Middle="m", Last="l"))
 
     def test_constructorStillChecks(self):
         """
