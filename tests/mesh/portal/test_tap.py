@@ -21,7 +21,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
 from pzh.portal.replica import PortalReplica
-from pzh.portal.tap import Options, PortalStoreService, makeService
+from pzh.portal.tap import FrozenHeapService, Options, PortalStoreService, makeService
 from pzh.weblimits import ConnectionCaps, GuardedSite, WebLimits
 
 
@@ -198,6 +198,23 @@ class MakeServiceTests(SynchronousTestCase):
         [web] = [s for s in top if isinstance(s, StreamServerEndpointService)]
         self.assertIsInstance(web.endpoint, TCP4ServerEndpoint)
         self.assertIsInstance(web.factory.wrappedFactory, TLSMemoryBIOFactory)
+
+    def test_heapFrozenOnceStarted(self):
+        """
+        When the portal starts, after every other service of its tree, one
+        full collection runs and then what the process holds is frozen out
+        of the garbage collector's passes; nothing is frozen before.
+        """
+        _, top = self.build()
+        frozen = top.services[-1]
+        self.assertIsInstance(frozen, FrozenHeapService)
+        calls = []
+        frozen._collect = lambda: calls.append("collect")
+        frozen._freeze = lambda: calls.append("freeze")
+        self.assertEqual(calls, [])
+        top.startService()
+        self.assertEqual(calls, ["collect", "freeze"])
+        self.successResultOf(defer.maybeDeferred(top.stopService))
 
     def test_badCertificate(self):
         """
