@@ -10,6 +10,8 @@ into a frozen C{attrs} class whose constructor checks every value, and into an
 encoder and decoder that refuse anything the declaration does not allow
 (unknown fields, wrong types, C{null}, missing required fields, duplicate JSON
 keys) with a L{MeshFormatError} naming the path of the offending field.
+Decoding checks each value once, as it reads it, and builds the structure
+from the checked values without running the constructor's checks again.
 
 Refusing rather than ignoring matters because these objects are signed: a
 field one side does not understand is a field whose meaning a signer and a
@@ -60,7 +62,6 @@ Encoding rules:
 from __future__ import annotations
 
 import abc
-import base64
 import binascii
 import json
 import math
@@ -105,6 +106,10 @@ __all__ = [
 _REGISTRY: dict[str, type] = {}
 #: The declared fields of each structure class, as L{_specsOf} found them.
 _SPECS: dict[type, dict] = {}
+#: How L{_decodeBody} builds each structure class, as L{_builderOf} made it.
+_BUILDERS: dict[type, Any] = {}
+#: The fields of each structure class as L{_decodeBody} visits them.
+_LAYOUTS: dict[type, tuple] = {}
 _META = "pz.mesh.schema"
 _INT_MIN = -(2**63)
 _INT_MAX = 2**63 - 1
@@ -356,13 +361,20 @@ class _DateTime(FieldType):
 DateTime = _DateTime()
 
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*\Z")
+#: base64url's two letters that differ from base64's, each way.
+_TO_BASE64 = bytes.maketrans(b"-_", b"+/")
+_FROM_BASE64 = bytes.maketrans(b"+/", b"-_")
+#: The characters that may end a canonical encoding, by its length modulo
+#: 4: those whose bits past the last whole byte are zero (4 of them when
+#: the last character carries 2 bits of data, 16 when it carries 4).
+_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 
 
 def encodeBinary(value: bytes) -> str:
     """
     Encode bytes as base64url without padding.
     """
-    return base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(value, newline=False).rstrip(b"=").translate(_FROM_BASE64).decode("ascii")
 
 
 def decodeBinary(data: str, path: str = "Binary") -> bytes:
@@ -370,18 +382,24 @@ def decodeBinary(data: str, path: str = "Binary") -> bytes:
     Decode canonical unpadded base64url, refusing padding, whitespace, other
     alphabets and encodings whose unused trailing bits are not zero (which
     would let two texts stand for the same bytes).
+
+    Canonical means that encoding the bytes again gives C{data} back; for
+    text in the alphabet, of a length that is not 1 more than a multiple of
+    4, that holds exactly when the last character's bits past the last
+    whole byte are zero, which is checked on that character rather than by
+    encoding everything again.
     """
     if not isinstance(data, str):
         raise MeshFormatError(f"{path}: expected a base64url string, got {_describe(data)}")
-    if not _BASE64URL.match(data) or len(data) % 4 == 1:
+    size = len(data) % 4
+    if size == 1 or not _BASE64URL.match(data):
         raise MeshFormatError(f"{path}: not unpadded base64url")
+    if size and data[-1] not in _CANONICAL_LAST[size]:
+        raise MeshFormatError(f"{path}: not canonical base64url")
     try:
-        value = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+        return binascii.a2b_base64((data + "=" * (-size % 4)).encode("ascii").translate(_TO_BASE64))
     except (binascii.Error, ValueError):
         raise MeshFormatError(f"{path}: not unpadded base64url") from None
-    if encodeBinary(value) != data:
-        raise MeshFormatError(f"{path}: not canonical base64url")
-    return value
 
 
 class _Binary(FieldType):
@@ -404,7 +422,7 @@ class _Binary(FieldType):
         return encodeBinary(value)
 
     def decode(self, data: Any, path: str) -> bytes:
-        if isinstance(data, str):
+        if isinstance(data, str) and "\n" in data:
             data = withoutLineBreaks(data)
         return decodeBinary(data, path)
 
@@ -732,24 +750,91 @@ def _decodeBody(cls: type, data: Any, path: str) -> Any:
         data = reader(data, path)
     if not isinstance(data, dict):
         raise MeshFormatError(f"{path}: expected an object, got {_describe(data)}")
-    specs = _specsOf(cls)
+    fields, required = _layoutOf(cls)
+    # Only the members present are visited (a Key declares every JWK
+    # parameter, and most are absent), in declaration order, so that the
+    # first problem reported is the one the declaration order meets first,
+    # a missing required field included.
+    present = []
     for key in data:
-        if key not in specs:
+        field = fields.get(key)
+        if field is None:
             raise MeshFormatError(f"{path}: unknown field {key!r} in {withArticle(cls.__name__)}")
+        present.append(field)
+    present.sort()
+    missing = next((field for field in required if field[1] not in data), None)
     values = {}
-    for name, spec in specs.items():
-        fieldPath = f"{path}.{name}"
-        if name not in data:
-            if spec.required:
-                raise MeshFormatError(f"{fieldPath}: required field is missing")
-            continue
+    for index, name, spec in present:
+        if missing is not None and index > missing[0]:
+            break
         raw = data[name]
         if raw is None:
             raise MeshFormatError(
-                f"{fieldPath}: null is not {withArticle(spec.type.name)}; omit the field instead"
+                f"{path}.{name}: null is not {withArticle(spec.type.name)}; omit the field instead"
             )
-        values[name] = spec.type.decode(raw, fieldPath)
-    return cls(**values)
+        values[name] = spec.type.decode(raw, f"{path}.{name}")
+    if missing is not None:
+        raise MeshFormatError(f"{path}.{missing[1]}: required field is missing")
+    return _builderOf(cls)(values)
+
+
+def _layoutOf(cls: type) -> tuple:
+    """
+    A structure class's fields for decoding, worked out once per class:
+    C{{name: (position, name, spec)}} in declaration order, and the
+    required ones' entries.
+    """
+    layout = _LAYOUTS.get(cls)
+    if layout is None:
+        fields = {
+            name: (index, name, spec) for index, (name, spec) in enumerate(_specsOf(cls).items())
+        }
+        layout = (fields, tuple(field for field in fields.values() if field[2].required))
+        _LAYOUTS[cls] = layout
+    return layout
+
+
+def _builderOf(cls: type) -> Any:
+    """
+    Build C{cls} from decoded values without checking them a second time.
+
+    Every value L{_decodeBody} passes on has just been checked by its
+    field type's C{decode}, which calls that type's C{check} or builds the
+    value itself (a tuple, a UTC C{datetime}, C{bytes}, a nested structure
+    decoded the same way), so it is already what C{convert} would make of
+    it and what the constructor's validators would accept. Running them
+    again doubled the work of every decode (a portal decodes each request
+    and each signed payload). The object is the one the constructor would
+    make: every declared field set, absent ones to C{None}, through
+    C{object.__setattr__} as C{attrs}' own initialiser does for frozen
+    classes. A class that is not exactly a L{meshStructure} (a field that
+    is not a L{meshField}, or its own initialisation hooks) is built by its
+    constructor, with every check.
+    """
+    builder = _BUILDERS.get(cls)
+    if builder is None:
+        names = tuple(attribute.name for attribute in attrs.fields(cls))
+        plain = (
+            set(names) == set(_specsOf(cls))
+            and not hasattr(cls, "__attrs_pre_init__")
+            and not hasattr(cls, "__attrs_post_init__")
+        )
+        if plain:
+            new, setField = object.__new__, object.__setattr__
+
+            def builder(values: dict) -> Any:
+                obj = new(cls)
+                for name in names:
+                    setField(obj, name, values.get(name))
+                return obj
+
+        else:
+
+            def builder(values: dict) -> Any:
+                return cls(**values)
+
+        _BUILDERS[cls] = builder
+    return builder
 
 
 def _decodeTagged(data: Any, expected: type | None, path: str | None) -> Any:

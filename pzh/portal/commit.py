@@ -85,12 +85,16 @@ class GroupCommit:
     @param delay: seconds from a batch's first write to its commit.
     @param commit: runs the store's commit and returns a Deferred:
         L{commitHere} or a L{ThreadedCommit}.
+    @param settled: called with C{True} once a batch is committed, before
+        its members are answered, or with C{False} once it is given up
+        (nothing of it kept); the portal logs what a batch appended then.
     """
 
     log = Logger()
 
     def __init__(self, store, dispatch: Callable, opensBatch: Callable, failed: Callable,
-                 clock, delay: float = 0.0, commit: Callable = commitHere) -> None:
+                 clock, delay: float = 0.0, commit: Callable = commitHere,
+                 settled: Callable[[bool], None] = lambda committed: None) -> None:
         self._store = store
         self._dispatch = dispatch
         self._opensBatch = opensBatch
@@ -98,6 +102,7 @@ class GroupCommit:
         self._clock = clock
         self._delay = delay
         self._commit = commit
+        self._settled = settled
         self._members: Optional[list] = None
         self._call = None
         self._committing = False
@@ -152,12 +157,18 @@ class GroupCommit:
         done.addBoth(lambda _: self._next())
 
     def _answer(self, _, members: list) -> None:
+        try:
+            self._settled(True)
+        except Exception:
+            # It is committed: the answers must go out all the same.
+            self.log.failure("after committing {count} transactions", count=len(members))
         for _, response, answer in members:
             answer.callback(response)
 
     def _refuse(self, failure, members: list) -> None:
         self.log.failure("committing {count} transactions failed; none was kept",
                          failure, count=len(members))
+        self._settled(False)
         for request, _, answer in members:
             answer.callback(self._failed(request, failure.value))
 
@@ -172,6 +183,7 @@ class GroupCommit:
         self._store.abortBatch()
         self.log.error("the batch of {count} transactions was rolled back; none was kept",
                        count=len(members))
+        self._settled(False)
         for request, _, answer in members:
             answer.callback(self._failed(request, error))
 

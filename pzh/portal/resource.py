@@ -44,7 +44,7 @@ from pz.mesh.messages import (
     MeshResponse,
     responseTypeFor,
 )
-from pz.mesh.schema import Structure, decode, parseJSON, registeredTypes
+from pz.mesh.schema import Structure, decode, parseJSON, structureType
 
 __all__ = ["MeshPortalResource", "wellKnown", "parseRequest", "refusalBody", "MAX_BODY", "PATH"]
 
@@ -54,7 +54,8 @@ MAX_BODY = 1024 * 1024
 #: Where the portal is mounted (the draft's HTTP Well Known Service Prefix).
 PATH = "/.well-known/mmm/"
 
-_REQUEST_TYPES = frozenset(request for _, request, _ in TRANSACTIONS)
+#: The request types, by their tag: what a body may name.
+_REQUESTS = {request.__name__: request for _, request, _ in TRANSACTIONS}
 
 
 def _tagOf(data: object) -> str | None:
@@ -77,10 +78,12 @@ def parseRequest(body: bytes) -> Structure:
         raise MeshFormatError(
             "the body must be a JSON object with exactly one member, the request's type"
         )
-    kind = registeredTypes().get(tag)
+    kind = _REQUESTS.get(tag)
     if kind is None:
-        raise MeshFormatError(f"unknown transaction {tag!r}")
-    if kind not in _REQUEST_TYPES:
+        try:
+            structureType(tag)
+        except MeshFormatError:
+            raise MeshFormatError(f"unknown transaction {tag!r}") from None
         raise MeshFormatError(f"{tag} is not a request of the Mesh portal protocol")
     return decode(data, kind)
 
@@ -94,8 +97,8 @@ def _responseTypeForBody(body: bytes) -> type:
         tag = _tagOf(parseJSON(body))
     except MeshFormatError:
         return MeshResponse
-    kind = registeredTypes().get(tag) if tag else None
-    return responseTypeFor(kind) if kind in _REQUEST_TYPES else MeshResponse
+    kind = _REQUESTS.get(tag) if tag else None
+    return MeshResponse if kind is None else responseTypeFor(kind)
 
 
 class MeshPortalResource(Resource):

@@ -13,8 +13,10 @@ in the hub's data directory (C{portal.db}), and gives devices that an
 administration device accepts a zone certificate (L{HubZoneEnroller}).
 """
 
+import gc
 import os
 
+from twisted.application import service
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.ssl import Certificate, PrivateCertificate
 from twisted.python import usage
@@ -41,7 +43,7 @@ from pzh.weblimits import (
     webFactory,
 )
 
-__all__ = ["Options", "makeService", "hubPortal", "PORTAL_DB"]
+__all__ = ["Options", "makeService", "hubPortal", "FrozenHeapService", "PORTAL_DB"]
 
 #: The portal's SQLite file in its (or the hub's) data directory.
 PORTAL_DB = "portal.db"
@@ -118,6 +120,32 @@ class Options(usage.Options):
             host = f"[{self['interface']}]" if ":" in self["interface"] else self["interface"]
             self["uri"] = f"{scheme}://{host}:{self['port']}{PATH}"
         placeTwistdFiles(self, self["data-dir"], "meshportal")
+
+
+class FrozenHeapService(service.Service):
+    """
+    Once the portal has started, moves what the process then holds (its
+    modules, classes, options and service tree, all kept until it exits)
+    out of the garbage collector's sight with C{gc.freeze}, after one full
+    collection so that no garbage is kept.
+
+    Every request makes and drops many small containers (the decoded JSON,
+    the structures, the Deferreds), so the collector runs often, and each
+    of its older-generation passes used to walk the whole heap of Twisted
+    and the portal again: about a tenth of the instructions a served
+    Publish cost. Frozen objects are only skipped by the collector, never
+    freed while referenced, and what the portal makes afterwards is
+    collected as before.
+    """
+
+    def __init__(self, freeze=gc.freeze, collect=gc.collect) -> None:
+        self._freeze = freeze
+        self._collect = collect
+
+    def startService(self):
+        service.Service.startService(self)
+        self._collect()
+        self._freeze()
 
 
 def _tlsOptions(certFile: str, keyFile: str):
@@ -204,6 +232,8 @@ def _makeService(options, reactor):
             portal, _followClient(reactor, options["follow"], options["follow-ca"]), reactor,
             options["follow-interval"],
         ).setServiceParent(top)
+    # Last: the others have started, and what they hold is kept for good.
+    FrozenHeapService().setServiceParent(top)
     # twistd may fork to daemonise after this returns: no database
     # connection may cross that, so the store reopens in the child.
     store.close()

@@ -36,6 +36,50 @@ class SchemaTestHolder(Structure):
     Items: tuple | None = meshField(List(Tagged("Entry")))
 
 
+class _CountingString(schema._String):
+    """
+    A C{String} that counts how often a value is checked (a C{String} still,
+    for the strategies that build any registered structure).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.checked: list = []
+
+    def check(self, value, path):
+        self.checked.append(value)
+        super().check(value, path)
+
+
+_COUNTING = _CountingString()
+
+
+@meshStructure
+class SchemaTestCounted(Structure):
+    """
+    A structure used only by these tests: its C{Name} counts its checks,
+    and it nests one of its own kind.
+    """
+
+    Name: str | None = meshField(_COUNTING)
+    Inner: object = meshField(Tagged("SchemaTestCounted"))
+    When: datetime | None = meshField(DateTime)
+    Data: bytes | None = meshField(Binary)
+    Tags: tuple | None = meshField(List(String))
+
+
+@meshStructure
+class SchemaTestOrdered(Structure):
+    """
+    A structure used only by these tests: a required field between two
+    optional ones.
+    """
+
+    First: str | None = meshField(String)
+    Middle: str | None = meshField(String, required=True)
+    Last: str | None = meshField(String)
+
+
 UTC = timezone.utc
 
 
@@ -299,6 +343,56 @@ class BinaryTests(SynchronousTestCase):
             self.assertRaises(MeshFormatError, Binary.decode, text, "b")
         self.assertEqual(Binary.decode("YQ", "b"), b"a")
 
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=+/ \u00e9",
+                   max_size=12))
+    def test_sameAsReencoding(self, text):
+        """
+        Canonical is decided on the last character: exactly the texts that
+        decode and encode back to themselves with the standard library are
+        accepted, with the same bytes, and the others refused with the same
+        messages as when canonical meant encoding everything again.
+        """
+        import base64
+        import binascii
+
+        def reference(data):
+            if not schema._BASE64URL.match(data) or len(data) % 4 == 1:
+                return "not unpadded base64url"
+            try:
+                value = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+            except (binascii.Error, ValueError):
+                return "not unpadded base64url"
+            if base64.urlsafe_b64encode(value).rstrip(b"=").decode("ascii") != data:
+                return "not canonical base64url"
+            return value
+
+        expected = reference(text)
+        if isinstance(expected, bytes):
+            self.assertEqual(Binary.decode(text, "b"), expected)
+            self.assertEqual(Binary.encode(expected), text)
+        else:
+            error = self.assertRaises(MeshFormatError, Binary.decode, text, "b")
+            self.assertEqual(error.message, f"b: {expected}")
+
+    def test_everyLastCharacter(self):
+        """
+        Every character of the alphabet at the end of a 2- and a 3-character
+        text: accepted exactly when re-encoding gives the text back.
+        """
+        import base64
+
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        for prefix in ("Y", "YW"):
+            for last in alphabet:
+                text = prefix + last
+                value = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+                canonical = base64.urlsafe_b64encode(value).rstrip(b"=").decode() == text
+                if canonical:
+                    self.assertEqual(Binary.decode(text, "b"), value)
+                else:
+                    self.assertRaises(MeshFormatError, Binary.decode, text, "b")
+
     def test_referenceLineBreaks(self):
         """
         The line breaks the Mesh reference implementation puts inside long
@@ -430,6 +524,123 @@ class ConstructionTests(SynchronousTestCase):
         self.assertEqual(toJSON(empty), b'{"PublicKey":{"X509Chain":[]}}')
         self.assertEqual(toJSON(absent), b'{"PublicKey":{}}')
         self.assertEqual(fromJSON(toJSON(empty)), empty)
+
+
+class CheckedOnceTests(SynchronousTestCase):
+    """
+    Decoding checks each value once, when its field type reads it, and
+    builds the structure without checking it again; what it refused before
+    it still refuses, with the same message.
+    """
+
+    def setUp(self):
+        del _COUNTING.checked[:]
+
+    def test_eachValueCheckedOnce(self):
+        """
+        Each decoded value, nested ones included, is checked exactly once.
+        """
+        decoded = fromJSON(
+            b'{"SchemaTestCounted":{"Name":"outer",'
+            b'"Inner":{"SchemaTestCounted":{"Name":"inner"}}}}'
+        )
+        self.assertEqual(decoded.Inner.Name, "inner")
+        self.assertEqual(sorted(_COUNTING.checked), ["inner", "outer"])
+
+    def test_sameAsConstructed(self):
+        """
+        The decoded structure is the one its constructor makes from the same
+        values: equal, with the same hash, every absent field C{None}, and
+        frozen.
+        """
+        import attrs
+
+        when = datetime(2016, 9, 20, 12, 0, tzinfo=UTC)
+        text = (
+            b'{"SchemaTestCounted":{"Name":"a","When":"2016-09-20T13:00:00+01:00",'
+            b'"Data":"AQI","Tags":["x","y"]}}'
+        )
+        decoded = fromJSON(text)
+        made = SchemaTestCounted(Name="a", When=when, Data=b"\x01\x02", Tags=["x", "y"])
+        self.assertEqual(decoded, made)
+        self.assertEqual(hash(decoded), hash(made))
+        self.assertIs(type(decoded), SchemaTestCounted)
+        self.assertIsNone(decoded.Inner)
+        self.assertEqual(toJSON(decoded), toJSON(made))
+        self.assertRaises(attrs.exceptions.FrozenInstanceError, setattr, decoded, "Name", "b")
+        profile = fromJSON(DeviceProfile(Names=["a"], Identifier="i").toJSON())
+        self.assertEqual(profile, DeviceProfile(Names=("a",), Identifier="i"))
+
+    def test_badValueStillRefused(self):
+        """
+        A value its field type refuses is refused once, with the message
+        naming its path, as before.
+        """
+        error = self.assertRaises(
+            MeshFormatError, fromJSON,
+            b'{"SchemaTestCounted":{"Inner":{"SchemaTestCounted":{"Name":5}}}}',
+        )
+        self.assertEqual(
+            error.message, "SchemaTestCounted.Inner.SchemaTestCounted.Name: "
+            "expected a string, got an integer",
+        )
+        self.assertEqual(_COUNTING.checked, [5])
+        error = self.assertRaises(
+            MeshFormatError, fromJSON, b'{"SchemaTestCounted":{"Tags":["x",1]}}'
+        )
+        self.assertEqual(error.message, "SchemaTestCounted.Tags[1]: expected a string, got an integer")
+        error = self.assertRaises(MeshFormatError, fromJSON, b'{"Key":{"kid":"k"}}')
+        self.assertEqual(error.message, "Key.kty: required field is missing")
+
+    def test_firstProblemInDeclarationOrder(self):
+        """
+        Only the members present are visited, yet the problem reported is
+        the first in declaration order, whatever the members' order: an
+        unknown member first of all, then a bad value before a missing
+        required field, the missing field before a bad value after it.
+        """
+        cases = [
+            ({"Last": 1, "Bogus": 1}, "SchemaTestOrdered: unknown field 'Bogus' in a SchemaTestOrdered"),
+            ({"Last": 1, "First": 1}, "SchemaTestOrdered.First: expected a string, got an integer"),
+            ({"Last": 1}, "SchemaTestOrdered.Middle: required field is missing"),
+            ({"Last": None, "Middle": "m"},
+             "SchemaTestOrdered.Last: null is not a String; omit the field instead"),
+            ({"Middle": 2, "First": None},
+             "SchemaTestOrdered.First: null is not a String; omit the field instead"),
+        ]
+        for body, message in cases:
+            error = self.assertRaises(
+                MeshFormatError, schema.decode, {"SchemaTestOrdered": body}
+            )
+            self.assertEqual(error.message, message)
+        decoded = schema.decode({"SchemaTestOrdered": {"Last": "l", "Middle": "m"}})
+        self.assertEqual(decoded, SchemaTestOrdered(Middle="m", Last="l"))
+
+    def test_constructorStillChecks(self):
+        """
+        Making a structure in Python still checks every value, once.
+        """
+        self.assertRaises(MeshFormatError, SchemaTestCounted, Name=5)
+        self.assertEqual(_COUNTING.checked, [5])
+
+    def test_initHooksKept(self):
+        """
+        A structure class with its own initialisation hook is built by its
+        constructor, so the hook runs.
+        """
+        import attrs
+
+        seen = []
+
+        @attrs.frozen(kw_only=True)
+        class Hooked(Structure):
+            Name: str | None = meshField(String)
+
+            def __attrs_post_init__(self):
+                seen.append(self.Name)
+
+        self.assertEqual(schema._decodeBody(Hooked, {"Name": "n"}, "Hooked"), Hooked(Name="n"))
+        self.assertEqual(seen, ["n", "n"])
 
 
 class EncodingTests(SynchronousTestCase):

@@ -11,6 +11,7 @@ import sqlite3
 from io import BytesIO
 
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.server import NOT_DONE_YET
 from twisted.web.test.requesthelper import DummyRequest
@@ -252,6 +253,101 @@ class ConsistencyTests(GroupCommitTestBase):
         after = self.portal.tables()
         self.assertEqual(len(after["mesh_log"]), len(before["mesh_log"]) + 2)
         self.assertEqual(self.portal.store.verifyChain().sequence, 3)
+
+
+class LogLineTests(GroupCommitTestBase):
+    """
+    A committed batch's records are logged in one line, each with its
+    sequence number, type and identifier, once the commit is done; a write
+    committed alone still gets its own line.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.events = []
+        self.portal.service.log = Logger(observer=self.events.append)
+
+    def lines(self):
+        return [formatEvent(event) for event in self.events]
+
+    def test_oneLinePerCommit(self):
+        """
+        Three Publishes of one batch, the middle one refused: after the
+        commit, one line names the two records kept, in order; nothing is
+        logged about them before the commit.
+        """
+        self.submit(PublishRequest(Entry=_escrow("E1")))
+        self.portal.clock.advance(0)
+        del self.events[:]
+        first, second = makeDevice(), makeDevice()
+        self.submit(PublishRequest(Entry=first.profile))
+        self.submit(PublishRequest(Entry=_escrow("E1", b"2")))
+        self.submit(PublishRequest(Entry=second.profile))
+        self.assertEqual([line for line in self.lines() if "log record" in line], [])
+        self.portal.clock.advance(0)
+        committed = [line for line in self.lines() if "log record" in line]
+        self.assertEqual(committed, [
+            f"committed log records 2-3: 2 SignedDeviceProfile {first.udf}; "
+            f"3 SignedDeviceProfile {second.udf}"
+        ])
+
+    def test_sequenceReused(self):
+        """
+        A record undone with its refused transaction is not named, even when
+        a later record of the batch took its sequence number.
+        """
+        from pzh.portal.service import PortalService
+
+        device, later = makeDevice(), makeDevice()
+        accept = PortalService._accept
+
+        def failingAccept(service, entry, time, *args, **kwargs):
+            record = accept(service, entry, time, *args, **kwargs)
+            if getattr(entry, "Identifier", None) == device.udf:
+                raise RuntimeError("refused after the append")
+            return record
+
+        self.patch(PortalService, "_accept", failingAccept)
+        answers = [
+            self.submit(PublishRequest(Entry=device.profile)),
+            self.submit(PublishRequest(Entry=_escrow("E2"))),
+        ]
+        self.patch(PortalService, "_accept", accept)
+        answers.append(self.submit(PublishRequest(Entry=later.profile)))
+        self.portal.clock.advance(0)
+        self.assertEqual([a[0].Status for a in answers], [500, 201, 201])
+        committed = [line for line in self.lines() if "log record" in line]
+        self.assertEqual(committed, [
+            f"committed log records 1-2: 1 OfflineEscrowEntry Escrow-E2; "
+            f"2 SignedDeviceProfile {later.udf}"
+        ])
+
+    def test_failedCommitNamesNothing(self):
+        """
+        A batch whose commit fails names no record: none was kept.
+        """
+        FailureTests.prepareFailure(self)
+        self.submit(PublishRequest(Entry=makeDevice().profile))
+        FailureTests.failAtCommit(self)
+        self.portal.clock.advance(0)
+        self.assertEqual([line for line in self.lines() if "log record" in line], [])
+        self.assertEqual(len(self.flushLoggedErrors(sqlite3.IntegrityError)), 1)
+        device = makeDevice()
+        self.submit(PublishRequest(Entry=device.profile))
+        self.portal.clock.advance(0)
+        self.assertEqual([line for line in self.lines() if "log record" in line], [
+            f"committed log record 1: 1 SignedDeviceProfile {device.udf}"
+        ])
+
+    def test_aloneOwnLine(self):
+        """
+        A write carried out outside a batch (L{PortalService.dispatch}
+        called directly) is logged as it is appended, one line for its
+        record.
+        """
+        device = makeDevice()
+        self.assertEqual(self.portal.service.dispatch(PublishRequest(Entry=device.profile)).Status, 201)
+        self.assertEqual(self.lines(), [f"log record 1: SignedDeviceProfile {device.udf}"])
 
 
 class FailureTests(GroupCommitTestBase):

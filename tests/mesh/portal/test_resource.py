@@ -144,6 +144,33 @@ class BadInputTests(ResourceTestBase):
         for tag in ("HelloResponse", "DeviceProfile", "Account"):
             self.assertAnswer(json.dumps({tag: {}}).encode(), 400, contains="is not a request")
 
+    def test_registryNotCopied(self):
+        """
+        Reading a request finds its type by its tag without copying the
+        registry of every Mesh structure (once per request, it was most of
+        the binding's own cost), and refuses as before: the request's type
+        is the one decoded, an unknown tag and a tag that is not a request
+        each with its own message.
+        """
+        from pz.mesh import schema
+        from pzh.portal import resource
+        from pzh.portal.resource import parseRequest
+        from pz.mesh.errors import MeshFormatError
+
+        def copied():
+            raise AssertionError("the registry was copied")
+
+        for module in (schema, resource):
+            if hasattr(module, "registeredTypes"):
+                self.patch(module, "registeredTypes", copied)
+        self.assertEqual(parseRequest(b'{"StatusRequest":{}}'), StatusRequest())
+        error = self.assertRaises(MeshFormatError, parseRequest, b'{"FrobnicateRequest":{}}')
+        self.assertEqual(error.message, "unknown transaction 'FrobnicateRequest'")
+        error = self.assertRaises(MeshFormatError, parseRequest, b'{"DeviceProfile":{}}')
+        self.assertEqual(error.message, "DeviceProfile is not a request of the Mesh portal protocol")
+        self.assertAnswer(b'{"StatusRequest":{"Bogus":1}}', 400, tag="StatusResponse")
+        self.assertAnswer(b'{"DeviceProfile":{}}', 400, tag="MeshResponse")
+
     def test_wrongTypesInside(self):
         """
         A request whose fields do not fit its declaration (a wrong tag for a

@@ -321,6 +321,54 @@ class PublishTests(ServiceTestBase):
         """
         self.assertRefused(PublishRequest(Entry=makePerson("bob").signedMaster), 404)
 
+    def test_entryReadOnce(self):
+        """
+        A Publish reads the entry held under the identifier once, and
+        admission checks against that reading: a new device (201), a newer
+        version (202), a stale one (401, nothing stored), an escrow entry
+        written once (201, then 409), a personal and a master profile each
+        read their entry once too.
+        """
+        reads = []
+        entry = self.portal.store.entry
+
+        def counted(identifier):
+            reads.append(identifier)
+            return entry(identifier)
+
+        self.patch(self.portal.store, "entry", counted)
+
+        def publishOnce(published, status):
+            del reads[:]
+            before = self.portal.tables()
+            response = self.publish(published)
+            self.assertEqual(response.Status, status, response.StatusDescription)
+            self.assertEqual(reads.count(reads[0]), 1, reads)
+            return before
+
+        device = makeDevice("phone")
+
+        def version(when):
+            payload = attrs.evolve(unverifiedPayload(device.profile), Updated=when)
+            return sign(payload, device.keys.signature)
+
+        publishOnce(device.profile, 201)
+        publishOnce(version(T0 + hours(1)), 202)
+        before = publishOnce(version(T0 - hours(1)), 401)
+        self.assertEqual(self.portal.tables(), before)
+        from pz.mesh.model import JoseRecipient, JoseWebEncryption
+
+        escrow = OfflineEscrowEntry(
+            Identifier="E1",
+            EncryptedData=JoseWebEncryption(recipients=[JoseRecipient(header={"kid": "x"})],
+                                            ciphertext=b"1"),
+        )
+        publishOnce(escrow, 201)
+        publishOnce(attrs.evolve(escrow, EncryptedData=attrs.evolve(escrow.EncryptedData,
+                                                                    ciphertext=b"2")), 409)
+        publishOnce(self.alice.profileAt(T0 + hours(1)), 202)
+        publishOnce(self.alice.signedMaster, 201)
+
     def test_device(self):
         """
         A device profile is 201, a newer version 202, an older one 401, and a

@@ -23,7 +23,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from pz import pki
 from pz.services import StoreService
 from pzh.portal.replica import PortalReplica
-from pzh.portal.tap import Options, makeService
+from pzh.portal.tap import FrozenHeapService, Options, makeService
 from pzh.weblimits import ConnectionCaps, GuardedSite, WebLimits
 
 
@@ -260,6 +260,23 @@ class MakeServiceTests(SynchronousTestCase):
                                   f"tcp:{port}:interface=127.0.0.1")
         self.assertEqual(str(error),
                          f"meshportal: cannot listen on 127.0.0.1:{port}: address already in use")
+
+    def test_heapFrozenOnceStarted(self):
+        """
+        When the portal starts, after every other service of its tree, one
+        full collection runs and then what the process holds is frozen out
+        of the garbage collector's passes; nothing is frozen before.
+        """
+        _, top = self.build()
+        frozen = top.services[-1]
+        self.assertIsInstance(frozen, FrozenHeapService)
+        calls = []
+        frozen._collect = lambda: calls.append("collect")
+        frozen._freeze = lambda: calls.append("freeze")
+        self.assertEqual(calls, [])
+        top.startService()
+        self.assertEqual(calls, ["collect", "freeze"])
+        self.successResultOf(defer.maybeDeferred(top.stopService))
 
     def test_badCertificate(self):
         """
