@@ -33,7 +33,7 @@ import pzh.portal.tap
 import pzh.tap
 from pz import pki, tls
 from pz.admin import AdminService
-from tests.tlsloop import tlsLoopback
+from pz.testing import tlsLoopback
 
 HOST = "127.0.0.1"
 

@@ -19,13 +19,14 @@ See C{docs/testing.md}.
 from pz.testing.ends import GROUP, NoEndInstalled
 from pz.testing.hub import HOST, HUB_PORT, RENEWAL_DUE, USER, WEB_PORT, ZONE, MemoryHub
 from pz.testing.loopback import (
-    FrameClient, Link, SlowReaderTransport, TLSRecorder, connectPair, flushPumps, frame, frames,
-    nowClock, nowReactor, tlsLoopback,
+    FrameClient, Link, PeerCertTransport, SlowReaderTransport, TLSRecorder, address, connectPair,
+    flushPumps, frame, frames, nowClock, nowReactor, prop, tlsLoopback,
 )
 from pz.testing.zone import MemoryZone
 
 __all__ = [
     "MemoryZone", "MemoryHub", "Link", "FrameClient", "SlowReaderTransport", "TLSRecorder",
-    "tlsLoopback", "connectPair", "flushPumps", "frame", "frames", "nowClock", "nowReactor",
+    "PeerCertTransport", "address", "tlsLoopback", "connectPair", "flushPumps", "frame", "frames",
+    "prop", "nowClock", "nowReactor",
     "GROUP", "NoEndInstalled", "USER", "HOST", "ZONE", "HUB_PORT", "WEB_PORT", "RENEWAL_DUE",
 ]

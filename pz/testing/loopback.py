@@ -16,7 +16,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.interfaces import IHandshakeListener
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.protocols.basic import Int32StringReceiver
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.test.iosim import FakeTransport, connect, connectedServerAndClient
@@ -26,7 +26,7 @@ from pz import tls
 
 __all__ = ["nowClock", "nowReactor", "frames", "frame", "TLSRecorder", "tlsLoopback",
            "FrameClient", "SlowReaderTransport", "Link", "connectPair", "flushPumps", "address",
-           "tlsFactory", "protocolFactory"]
+           "tlsFactory", "protocolFactory", "PeerCertTransport", "prop"]
 
 
 def nowClock() -> Clock:
@@ -67,6 +67,13 @@ def frame(obj) -> bytes:
     """
     data = json.dumps(obj).encode("utf-8")
     return struct.pack(">I", len(data)) + data
+
+
+def prop(payload: dict, to: str = "", sender: str = "", msgId: str = "m1") -> dict:
+    """
+    A C{prop} envelope carrying C{payload}.
+    """
+    return {"type": "prop", "from": sender, "to": to, "id": msgId, "payload": payload}
 
 
 @implementer(IHandshakeListener)
@@ -349,3 +356,21 @@ def protocolFactory(protocol) -> Factory:
     A factory that builds C{protocol}, once.
     """
     return Factory.forProtocol(lambda: protocol)
+
+
+class PeerCertTransport(StringTransport):
+    """
+    A L{StringTransport} between loopback addresses that presents a TLS
+    peer certificate, as the TLS layer would after the handshake: for a
+    protocol test that feeds a link bytes directly.
+    """
+
+    def __init__(self, peerCert=None, hostPort: int = 40000, peerPort: int = 8000) -> None:
+        super().__init__(address("127.0.0.1", hostPort), address("127.0.0.1", peerPort))
+        self.peerCert = peerCert
+
+    def getPeerCertificate(self):
+        """
+        The certificate given, as the TLS layer would give it.
+        """
+        return self.peerCert

@@ -13,10 +13,10 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.server import Site
 
+from pz.testing import ZONE, MemoryHub
 from pzh.web import makeSite
 from pzh.weblimits import WebLimits
 
-from tests.pzh._support import ZONE, HubFixture
 
 
 class _Link:
@@ -43,7 +43,7 @@ class WebTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.hub = self.fixture.hub
         self.site = makeSite(self.hub)
         self.treq = StubTreq(self.site.resource)
@@ -134,7 +134,7 @@ class GuardedWebTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.reactor = MemoryReactorClock()
         self.site = makeSite(self.fixture.hub, limits=WebLimits(maxBody=2048), reactor=self.reactor)
 

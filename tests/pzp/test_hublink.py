@@ -16,12 +16,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki, tls
 from pz.errors import ZoneError
+from pz.testing import HOST, ZONE, MemoryHub, PeerCertTransport, frame, frames
 from pzp.hublink import HubLinkProtocol, RevokedError, zoneErrorFrom
 from pzp.inbox import MAX_TEXT, Inbox
 from pzp.proxy import ProxySettings
-from tests.pzp.test_enrol import (
-    HOST, SMALL_FRAME, ZONE, HubFixture, PeerCertTransport, frame, frames, growCRL, prop,
-    recordHubEnvelopes,
+from tests.pzp._support import (
+    SMALL_FRAME, enrolledCredentials, flush, growCRL, prop, recordHubEnvelopes,
 )
 
 
@@ -64,21 +64,13 @@ class FakeProxy:
         return d
 
 
-def flush(*pumps) -> None:
-    """
-    Pump every connection until none moves.
-    """
-    while any([pump.flush() for pump in pumps]):
-        pass
-
-
 class HubLinkOverTLSTests(SynchronousTestCase):
     """
     L{HubLinkProtocol} connected to a real hub.
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.clock = self.fixture.clock
         self.pumps = []
 
@@ -87,13 +79,13 @@ class HubLinkOverTLSTests(SynchronousTestCase):
         Connect device C{name} (enrolled now unless C{credentials} are
         given) to the hub: its link and fake proxy.
         """
-        creds = credentials or self.fixture.credentials(name)
+        creds = credentials or enrolledCredentials(self.fixture, name)
         proxy = FakeProxy(self.clock, creds, Inbox(self.mktemp(), self.clock), settings)
         link = HubLinkProtocol(proxy)
         if maxFrame is not None:
             link.MAX_LENGTH = maxFrame
         options = tls.pzpClientOptions(creds.caCert, creds.key, creds.cert, HOST)
-        _, _, pump = self.fixture.connectProtocol(options, link)
+        pump = self.fixture.connectProtocol(options, link).pump
         self.pumps.append(pump)
         return link, proxy
 
@@ -116,7 +108,7 @@ class HubLinkOverTLSTests(SynchronousTestCase):
         C{CERT_REVOKED}, closes, and does not report a lost registered
         link (there never was one).
         """
-        creds = self.fixture.credentials("phone")
+        creds = enrolledCredentials(self.fixture, "phone")
         self.fixture.revoke(creds.deviceId)
         link, proxy = self.link("phone", credentials=creds)
         self.assertEqual(self.failureResultOf(link.registered, ZoneError).value.code,
@@ -132,7 +124,7 @@ class HubLinkOverTLSTests(SynchronousTestCase):
         """
         growCRL(self.fixture)
         link, proxy = self.link("phone", maxFrame=SMALL_FRAME)
-        self.fixture.credentials("laptop")
+        enrolledCredentials(self.fixture, "laptop")
         self.fixture.hub.revoke(f"{ZONE}/laptop")
         self.clock.advance(0)
         self.flush()
@@ -147,7 +139,7 @@ class HubLinkOverTLSTests(SynchronousTestCase):
         joined CRL, which lists the device.
         """
         growCRL(self.fixture)
-        creds = self.fixture.credentials("phone")
+        creds = enrolledCredentials(self.fixture, "phone")
         self.fixture.revoke(creds.deviceId)
         link, proxy = self.link("phone", credentials=creds, maxFrame=SMALL_FRAME)
         self.flush()
@@ -161,8 +153,8 @@ class HubLinkOverTLSTests(SynchronousTestCase):
         one that holds the current CRL asks for nothing.
         """
         seen = recordHubEnvelopes(self)
-        creds = self.fixture.credentials("phone")
-        self.fixture.credentials("laptop")
+        creds = enrolledCredentials(self.fixture, "phone")
+        enrolledCredentials(self.fixture, "laptop")
         self.fixture.hub.revoke(f"{ZONE}/laptop")
         link, proxy = self.link("phone", credentials=creds)
         self.clock.advance(0)
@@ -267,9 +259,9 @@ class HubLinkProtocolTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.clock = self.fixture.clock
-        self.creds = self.fixture.credentials("phone")
+        self.creds = enrolledCredentials(self.fixture, "phone")
         self.settings = ProxySettings(keepalive=10, requestTimeout=5)
         self.proxy = FakeProxy(self.clock, self.creds, Inbox(self.mktemp(), self.clock),
                                self.settings)
