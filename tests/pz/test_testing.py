@@ -4,6 +4,7 @@ proxies, finds them through entry points, and the example in
 C{docs/testing.md} runs.
 """
 
+import ast
 import importlib.util
 import os
 from pathlib import Path
@@ -13,8 +14,10 @@ from twisted.trial.runner import TestLoader
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.exceptions import Invalid
 
+import pz.testing
 from pz.errors import ZoneError
-from pz.testing import GROUP, MemoryHub, MemoryZone, NoEndInstalled, ZONE, ends
+from pz.testing import GROUP, ZONE, MemoryHub, MemoryZone, NoEndInstalled, ends
+from pz.testing.interfaces import IMemoryDeviceEnd, IMemoryHubEnd
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "zone_test.py"
 
@@ -115,7 +118,6 @@ class EndsTests(SynchronousTestCase):
         """
         The installed package registers both ends under C{pz.testing}.
         """
-        from pz.testing.interfaces import IMemoryDeviceEnd, IMemoryHubEnd
         self.assertEqual(GROUP, "pz.testing")
         self.assertTrue(IMemoryHubEnd.providedBy(ends.hubEnd()))
         self.assertTrue(IMemoryDeviceEnd.providedBy(ends.deviceEnd()))
@@ -169,3 +171,27 @@ class ExampleTests(SynchronousTestCase):
         start = guide.index(marker) + len(marker)
         end = guide.index("```", start)
         self.assertEqual(guide[start:end], EXAMPLE.read_text(encoding="utf-8"))
+
+
+class LayerTests(SynchronousTestCase):
+    """
+    L{pz.testing} is core: it reaches the ends through entry points only.
+    """
+
+    def test_noEndImported(self):
+        """
+        No module of L{pz.testing} imports C{pzh} or C{pzp}, at the top or
+        inside a function.
+        """
+        found = []
+        for path in sorted(Path(pz.testing.__file__).parent.glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom):
+                    names = [node.module or ""]
+                else:
+                    continue
+                found += [f"{path.name}: {name}" for name in names
+                          if name.split(".")[0] in ("pzh", "pzp")]
+        self.assertEqual(found, [])
