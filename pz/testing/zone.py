@@ -108,9 +108,11 @@ class MemoryZone:
 
     def connectPending(self) -> int:
         """
-        Complete every connection the devices asked the reactor for: those
-        to the hub's address reach the hub, others are refused.
+        Complete every connection the devices asked the reactor for to the
+        hub.
 
+        @raise AssertionError: if a device asked for another address (the
+            zone has nothing else to reach).
         @return: how many were completed.
         """
         pending, self.reactor.tcpClients[:] = list(self.reactor.tcpClients), []
