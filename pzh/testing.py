@@ -27,7 +27,7 @@ class BuiltHub:
 
     zone: object
     store: SQLiteHubStore
-    storePath: str
+    storePath: object
     hub: Hub
 
     @property
@@ -62,9 +62,9 @@ class hubEnd:
     """
 
     @staticmethod
-    def buildHub(directory, clock, user, host, hubPort, webPort, settings) -> BuiltHub:
+    def buildHub(directory, clock, user, host, hubPort, webPort, settings, onDisk) -> BuiltHub:
         zone = loadOrCreateZone(directory, user, host, host, hubPort, webPort)
-        storePath = zone.path("hub.db")
-        store = SQLiteHubStore(storePath)
+        storePath = zone.path("hub.db") if onDisk else None
+        store = SQLiteHubStore(storePath or ":memory:")
         hub = Hub(zone, store, clock, settings if settings is not None else HubSettings())
         return BuiltHub(zone, store, storePath, hub)

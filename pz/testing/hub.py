@@ -40,14 +40,15 @@ class MemoryHub:
     @ivar zone: the hub's zone (CA, hub certificate, directory).
     @ivar zoneId: the zone's id, C{user@host}.
     @ivar store: the hub's store, closed when the test ends.
-    @ivar storePath: the file it keeps its data in.
+    @ivar storePath: the file it keeps its data in (C{None} when in memory).
     @ivar hub: the real hub.
     @ivar serverOptions: the hub's TLS server options.
     @ivar serverFactory: the hub's device port, TLS included.
     @ivar links: every L{Link} opened, in order.
     """
 
-    def __init__(self, testCase, settings=None, *, clock=None, user: str = USER) -> None:
+    def __init__(self, testCase, settings=None, *, clock=None, user: str = USER,
+                 onDisk: bool = True) -> None:
         """
         @param testCase: the trial test this hub serves: its directory comes
             from C{mktemp}, its store is closed by a cleanup, and
@@ -56,11 +57,15 @@ class MemoryHub:
         @param clock: the clock to share (a L{Clock} at the present by
             default; a L{MemoryReactorClock} when devices run on it too).
         @param user: the zone's user: the zone is C{user@127.0.0.1}.
+        @param onDisk: keep the store in a file (as the hub does), which
+            L{storeState} and L{revokeMany} read and write through a
+            connection of their own; C{False} keeps it in memory, which is
+            faster.
         """
         self.testCase = testCase
         self.clock = clock if clock is not None else nowClock()
         self._built = hubEnd().buildHub(testCase.mktemp(), self.clock, user, HOST, HUB_PORT,
-                                        WEB_PORT, settings)
+                                        WEB_PORT, settings, onDisk)
         testCase.addCleanup(self._built.close)
         self.zone = self._built.zone
         self.zoneId = self.zone.zoneId
@@ -129,7 +134,7 @@ class MemoryHub:
         transaction, so a test can make a large CRL quickly); the next CRL
         the hub signs lists them.
         """
-        db = sqlite3.connect(self.storePath)
+        db = self._ownConnection()
         try:
             with db:
                 serials = [str(10 ** 30 + i * 7919) for i in range(count)]
@@ -146,7 +151,7 @@ class MemoryHub:
         own, to compare before and after something that must not change
         state.
         """
-        db = sqlite3.connect(self.storePath)
+        db = self._ownConnection()
         try:
             return {
                 table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
@@ -154,6 +159,16 @@ class MemoryHub:
             }
         finally:
             db.close()
+
+    def _ownConnection(self) -> sqlite3.Connection:
+        """
+        A connection of its own to the store's file.
+
+        @raise ValueError: if the store is in memory.
+        """
+        if self.storePath is None:
+            raise ValueError("the hub's store is in memory: build the MemoryHub with onDisk=True")
+        return sqlite3.connect(self.storePath)
 
     def connectFactory(self, clientFactory, serverTransport=FakeTransport) -> Link:
         """

@@ -25,7 +25,7 @@ class IMemoryHub(Interface):
         "The hub's zone: C{zoneId}, C{caKey}, C{caCert}, C{caFingerprint}, C{hubKey}, "
         "C{hubCert} and C{path(name)} for a file in its directory.")
     store = Attribute("The hub's store.")
-    storePath = Attribute("The file the store keeps its data in.")
+    storePath = Attribute("The file the store keeps its data in, or C{None} when in memory.")
     hub = Attribute("The hub.")
     coalesce = Attribute("Seconds the hub gathers membership changes before it announces them.")
 
@@ -68,10 +68,11 @@ class IMemoryHubEnd(Interface):
     The hub's package, as the in-memory zone builds hubs with it.
     """
 
-    def buildHub(directory, clock, user, host, hubPort, webPort, settings):
+    def buildHub(directory, clock, user, host, hubPort, webPort, settings, onDisk):
         """
         Create a zone in C{directory} and a hub on C{clock} serving it, with
-        C{settings} (the hub's defaults when C{None}).
+        C{settings} (the hub's defaults when C{None}); its store in a file
+        of C{directory} if C{onDisk}, in memory otherwise.
 
         @rtype: L{IMemoryHub}
         """

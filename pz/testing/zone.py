@@ -49,7 +49,8 @@ class MemoryZone:
         """
         self.testCase = testCase
         self.reactor = reactor if reactor is not None else nowReactor()
-        self.memoryHub = MemoryHub(testCase, hubSettings, clock=self.reactor, user=user)
+        self.memoryHub = MemoryHub(testCase, hubSettings, clock=self.reactor, user=user,
+                                   onDisk=False)
         self.hub = self.memoryHub.hub
         self.zoneId = self.memoryHub.zoneId
         self.deviceSettings = deviceSettings

@@ -108,6 +108,36 @@ class MemoryZoneTests(SynchronousTestCase):
         self.assertEqual(len(self.zone.hub.registry), 2)
 
 
+class MemoryHubTests(SynchronousTestCase):
+    """
+    The hub under the zone, for protocol tests.
+    """
+
+    def test_storeInMemory(self):
+        """
+        A hub whose store is in memory has no file for a connection of the
+        test's own: reading or writing through one says so, and the store
+        still works.
+        """
+        fixture = MemoryHub(self, onDisk=False)
+        self.assertIsNone(fixture.storePath)
+        for call in (fixture.storeState, lambda: fixture.revokeMany(3, 0)):
+            error = self.assertRaises(ValueError, call)
+            self.assertIn("build the MemoryHub with onDisk=True", str(error))
+        fixture.enrolDevice("phone")
+        self.assertEqual([d.id for d in fixture.store.listDevices()], [f"{ZONE}/phone"])
+
+    def test_storeOnDisk(self):
+        """
+        By default the store is a file, which a connection of the test's
+        own reads.
+        """
+        fixture = MemoryHub(self)
+        fixture.enrolDevice("phone")
+        [row] = fixture.storeState()["devices"]
+        self.assertIn(f"{ZONE}/phone", row)
+
+
 class EndsTests(SynchronousTestCase):
     """
     The hub and device ends come from entry points, checked against their

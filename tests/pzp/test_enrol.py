@@ -26,7 +26,7 @@ class EnrolmentOverTLSTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = MemoryHub(self)
+        self.fixture = MemoryHub(self, onDisk=False)
         self.clock = self.fixture.clock
         self.hub = self.fixture.hub
         self.store = self.fixture.store
@@ -105,7 +105,7 @@ class EnrolmentOverTLSTests(SynchronousTestCase):
         C{HUB_UNTRUSTED} by a device holding a code of this zone; the
         impostor never learns the token.
         """
-        impostor = MemoryHub(self, clock=self.clock)
+        impostor = MemoryHub(self, clock=self.clock, onDisk=False)
         seen = recordHubEnvelopes(self)
         code = self.hub.enrolment.newCode("phone")
         protocol = EnrolmentProtocol(code, pki.newKey(), "phone", self.clock)
@@ -177,7 +177,7 @@ class EnrolmentProtocolTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = MemoryHub(self)
+        self.fixture = MemoryHub(self, onDisk=False)
         self.clock = self.fixture.clock
         self.zone = self.fixture.zone
         self.code = PairingCode(HOST, HUB_PORT, "t" * 32, self.zone.caFingerprint)

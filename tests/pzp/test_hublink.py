@@ -70,7 +70,7 @@ class HubLinkOverTLSTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = MemoryHub(self)
+        self.fixture = MemoryHub(self, onDisk=False)
         self.clock = self.fixture.clock
         self.pumps = []
 
@@ -259,7 +259,7 @@ class HubLinkProtocolTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = MemoryHub(self)
+        self.fixture = MemoryHub(self, onDisk=False)
         self.clock = self.fixture.clock
         self.creds = enrolledCredentials(self.fixture, "phone")
         self.settings = ProxySettings(keepalive=10, requestTimeout=5)

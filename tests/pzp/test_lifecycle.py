@@ -87,7 +87,7 @@ class LifecycleTestBase(SynchronousTestCase):
     def setUp(self):
         self.reactor = MemoryReactorClock()
         self.reactor.advance(time.time())
-        self.fixture = MemoryHub(self, clock=self.reactor)
+        self.fixture = MemoryHub(self, clock=self.reactor, onDisk=False)
         self.hub = self.fixture.hub
         self.hub.authority.certLifetime = self.certLifetime
         self.pumps = []
@@ -772,7 +772,7 @@ class WipeTests(SynchronousTestCase):
     def setUp(self):
         self.reactor = MemoryReactorClock()
         self.reactor.advance(time.time())
-        self.fixture = MemoryHub(self, clock=self.reactor)
+        self.fixture = MemoryHub(self, clock=self.reactor, onDisk=False)
         self.creds = enrolledCredentials(self.fixture, "phone")
 
     def stored(self) -> ZoneDirectory:

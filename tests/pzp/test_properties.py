@@ -197,7 +197,7 @@ def _inputs(envelopeFilter, valid):
 
 class _PropertyBase(SynchronousTestCase):
     def setUp(self):
-        self.fixture = MemoryHub(self)
+        self.fixture = MemoryHub(self, onDisk=False)
         self.clock = self.fixture.clock
         self.zone = self.fixture.zone
 

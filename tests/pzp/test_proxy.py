@@ -38,7 +38,7 @@ class ProxyTestBase(SynchronousTestCase):
     def setUp(self):
         self.reactor = MemoryReactorClock()
         self.reactor.advance(time.time())
-        self.fixture = MemoryHub(self, clock=self.reactor)
+        self.fixture = MemoryHub(self, clock=self.reactor, onDisk=False)
         self.hub = self.fixture.hub
         self.pumps = []
 
