@@ -11,6 +11,7 @@ them::
         device = pzp.testing:deviceEnd
 """
 
+from functools import cache
 from importlib.metadata import entry_points
 
 from zope.interface.verify import verifyObject
@@ -29,18 +30,28 @@ class NoEndInstalled(LookupError):
     """
 
 
+@cache
+def _installed(group: str) -> dict:
+    """
+    The entry points registered in C{group}, by name: read once per
+    process, as scanning every installed package's metadata costs some
+    milliseconds and the installed packages do not change while tests run.
+    """
+    return {point.name: point for point in entry_points(group=group)}
+
+
 def _load(name: str, interface):
     """
     The object registered as C{name} in L{GROUP}, checked against
     C{interface}.
     """
-    found = entry_points(group=GROUP, name=name)
-    if not found:
+    found = _installed(GROUP).get(name)
+    if found is None:
         raise NoEndInstalled(
             f"no {name!r} end is registered under the entry-point group {GROUP!r}: "
             "install the personal-zone package (pip install -e .) so that its "
             f"metadata names one")
-    end = next(iter(found)).load()
+    end = found.load()
     verifyObject(interface, end)
     return end
 

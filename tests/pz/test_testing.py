@@ -157,7 +157,7 @@ class EndsTests(SynchronousTestCase):
         With no end registered, building a hub fails at once, saying what
         to install.
         """
-        self.patch(ends, "entry_points", lambda group, name: [])
+        self.patch(ends, "_installed", lambda group: {})
         error = self.assertRaises(NoEndInstalled, MemoryHub, self)
         self.assertIn("no 'hub' end is registered under the entry-point group 'pz.testing'",
                       str(error))
@@ -171,7 +171,7 @@ class EndsTests(SynchronousTestCase):
             def load(self):
                 return object()
 
-        self.patch(ends, "entry_points", lambda group, name: [EntryPoint()])
+        self.patch(ends, "_installed", lambda group: {"hub": EntryPoint()})
         self.assertRaises(Invalid, ends.hubEnd)
 
 
