@@ -13,8 +13,8 @@ from pz.errors import ZoneError
 from pzh.router import Router
 from pzp.hublink import HubLinkProtocol
 from pzp.inbox import Inbox
-from tests.pzp.test_enrol import HOST, ZONE, HubFixture
-from tests.pzp.test_hublink import FakeProxy, flush
+from pz.testing import HOST, ZONE, MemoryHub
+from tests.pzp._support import FakeProxy, enrolledCredentials, flush
 
 
 class SampleRouter(Router):
@@ -49,7 +49,7 @@ class AddedMessageTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self, onDisk=False)
         self.clock = self.fixture.clock
         hub = self.fixture.hub
         self.plainRouter = hub.router
@@ -58,10 +58,10 @@ class AddedMessageTests(SynchronousTestCase):
         self.pumps = []
 
     def connect(self, name, linkClass=SampleLink):
-        creds = self.fixture.credentials(name)
+        creds = enrolledCredentials(self.fixture, name)
         link = linkClass(FakeProxy(self.clock, creds, Inbox(self.mktemp(), self.clock)))
         options = tls.pzpClientOptions(creds.caCert, creds.key, creds.cert, HOST)
-        self.pumps.append(self.fixture.connectProtocol(options, link)[2])
+        self.pumps.append(self.fixture.connectProtocol(options, link).pump)
         self.successResultOf(link.registered)
         return link
 

@@ -35,7 +35,7 @@ from pz import pki, tls
 from pz.admin import AdminService
 from pz.services import StoreService
 from pzh.store import SQLiteHubStore
-from tests.tlsloop import tlsLoopback
+from pz.testing import tlsLoopback
 
 HOST = "127.0.0.1"
 

@@ -24,12 +24,12 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki, tls
 from pz.errors import CODES
+from pz.testing import ZONE, MemoryHub, frames
 from pzh.hub import HubSettings
 from pzh.protocol import HubFactory, HubProtocol
 
 from tests.fuzz._frames import chunked, units, variants
 from tests.fuzz._harness import VARIANTS, FuzzRun, fuzzSettings
-from tests.pzh._support import ZONE, HubFixture, frames
 
 #: A small frame limit, so that over-limit frames are cheap to make; a
 #: long idle timeout, so the standing receiver link never times out as
@@ -78,7 +78,7 @@ class DevicePortFuzz(FuzzRun, SynchronousTestCase):
     target = "device port"
 
     def setUp(self):
-        self.fixture = HubFixture(self, _SETTINGS)
+        self.fixture = MemoryHub(self, _SETTINGS)
         self.hub = self.fixture.hub
         self.clock = self.fixture.clock
         self.phoneKey, self.phoneCert = self.fixture.enrolDevice("phone")
@@ -262,7 +262,7 @@ class TLSLayerFuzz(FuzzRun, SynchronousTestCase):
     target = "device port TLS"
 
     def setUp(self):
-        self.fixture = HubFixture(self, _SETTINGS)
+        self.fixture = MemoryHub(self, _SETTINGS)
         self.hub = self.fixture.hub
         self.clock = self.fixture.clock
         self.factory = TLSMemoryBIOFactory(

@@ -26,13 +26,13 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz.mesh.messages import TRANSACTIONS
+from pz.testing import MemoryHub
 from pzh.portal.tap import hubPortal
 from pzh.web import makeSite
 
 from tests.fuzz._frames import chunked, jsonValues, mutatedObject, variants
 from tests.fuzz._harness import VARIANTS, FuzzRun, fuzzSettings
 from tests.mesh.strategies import structures
-from tests.pzh._support import HubFixture
 
 #: Entries the portal takes from anyone, unsigned, once each: escrow
 #: entries (of either kind) and encrypted profiles.
@@ -171,7 +171,7 @@ class WebPortFuzz(FuzzRun, SynchronousTestCase):
     target = "web port"
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.hub = self.fixture.hub
         self.clock = self.fixture.clock
         self.portal = hubPortal(self.hub, self.clock, MultiService())

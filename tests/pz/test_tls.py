@@ -34,7 +34,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki, tls
 from pz.pki import CertificateError
-from tests.tlsloop import tlsLoopback
+from pz.testing import tlsLoopback
 
 NOW = datetime.now(timezone.utc)
 ZONE = "anna@hub.example"

@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz.errors import CODES, ZoneError
 from pz.lograte import RateLimitedLog
+from pz.testing import frames as _frames
 from pz.wire import (
     DEFAULT_MAX_FRAME,
     Envelope,
@@ -23,7 +24,6 @@ from pz.wire import (
     errorPayload,
     newMessageId,
 )
-from tests.support import frames as _frames
 
 
 def _frame(body: bytes) -> bytes:

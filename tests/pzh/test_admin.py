@@ -10,9 +10,9 @@ from zope.interface.verify import verifyObject
 
 from pz.admin import AdminFactory, IAdminCommands
 from pz.errors import ZoneError
+from pz.testing import ZONE, MemoryHub
 from pzh.admin import HubAdmin
 
-from tests.pzh._support import ZONE, HubFixture
 
 
 class HubAdminTests(SynchronousTestCase):
@@ -21,7 +21,7 @@ class HubAdminTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.admin = HubAdmin(self.fixture.hub)
         self.addCleanup(self.fixture.close)
 

@@ -12,11 +12,11 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
 from pz.errors import ZoneError
+from pz.testing import RENEWAL_DUE, MemoryHub, nowClock
 from pzh.authority import ZoneAuthority
 from pzh.store import SQLiteHubStore
 from pzh.zone import loadOrCreateZone
 
-from tests.pzh._support import RENEWAL_DUE, HubFixture, nowClock
 
 ZONE = "anna@127.0.0.1"
 
@@ -179,7 +179,7 @@ class LifecycleTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.authority = self.fixture.hub.authority
         self.store = self.fixture.store
         self.clock = self.fixture.clock

@@ -7,9 +7,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
 from pz.errors import ZoneError
+from pz.testing import HOST, ZONE, MemoryHub
 from pzh.enrolment import ZONE_GUESSES, RateLimiter, tokenHash, validDeviceName
 
-from tests.pzh._support import HOST, ZONE, HubFixture
 
 
 class ValidDeviceNameTests(SynchronousTestCase):
@@ -126,7 +126,7 @@ class EnrolmentTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.enrolment = self.fixture.hub.enrolment
         self.store = self.fixture.store
         self.clock = self.fixture.clock

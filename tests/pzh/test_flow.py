@@ -8,10 +8,10 @@ from twisted.internet.task import Clock
 from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
+from pz.testing import ZONE, MemoryHub, SlowReaderTransport
 from pzh.flow import CoolOff, Outbox, QueueBudget, TokenBucket, frameCost
 from pzh.hub import HubSettings
 
-from tests.pzh._support import ZONE, HubFixture, SlowReaderTransport
 
 _FRAME = 16 * 1024
 
@@ -287,7 +287,7 @@ class _FlowTestCase(SynchronousTestCase):
                            queueBudget=64 * _FRAME, rate=1e6, burst=10 ** 6)
 
     def setUp(self) -> None:
-        self.fixture = HubFixture(self, self.settings)
+        self.fixture = MemoryHub(self, self.settings)
         self.hub = self.fixture.hub
         self.addCleanup(self.fixture.close)
         self.events = []

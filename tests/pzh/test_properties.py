@@ -21,9 +21,9 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
 from pz.errors import CODES
+from pz.testing import ZONE, MemoryHub, frames
 from pzh.protocol import HubProtocol
 
-from tests.pzh._support import ZONE, HubFixture, frames
 from tests.support import changeType
 
 _SETTINGS = settings(max_examples=150, deadline=None,
@@ -147,7 +147,7 @@ class _HubProperties:
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.hub = self.fixture.hub
         self.clock = self.fixture.clock
         self.phoneKey, self.phoneCert = self.fixture.enrolDevice("phone")

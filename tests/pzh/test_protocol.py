@@ -11,24 +11,24 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from pz import pki, tls, udf
+from pz.testing import HOST, RENEWAL_DUE, ZONE, MemoryHub
 from pzh.enrolment import tokenHash
 from pzh.hub import Hub, HubSettings
 from pzh.interfaces import IDeviceLinkOwner, IZoneLink
 from pzh.protocol import HubFactory, HubProtocol
 
-from tests.pzh._support import HOST, RENEWAL_DUE, ZONE, HubFixture
 
 
 class _HubTestCase(SynchronousTestCase):
     """
-    Gives each test a L{HubFixture} and checks, at the end, that every
+    Gives each test a L{MemoryHub} and checks, at the end, that every
     link closes cleanly and nothing is left on the clock.
     """
 
     settings = HubSettings()
 
     def setUp(self) -> None:
-        self.fixture = HubFixture(self, self.settings)
+        self.fixture = MemoryHub(self, self.settings)
         self.hub = self.fixture.hub
         self.addCleanup(self.fixture.close)
 
@@ -898,7 +898,7 @@ class HubTests(SynchronousTestCase):
         The hub's settings reach its parts, and every part shares the one
         store, so a device enrolled is one the router knows.
         """
-        fixture = HubFixture(self, HubSettings(idleTimeout=7.0, handshakeTimeout=3.0,
+        fixture = MemoryHub(self, HubSettings(idleTimeout=7.0, handshakeTimeout=3.0,
                                                maxFrame=2048, codeLifetime=5.0))
         hub = fixture.hub
         self.assertEqual((hub.idleTimeout, hub.handshakeTimeout, hub.maxFrame),
@@ -923,7 +923,7 @@ class HubTests(SynchronousTestCase):
         """
         A new hub has nobody connected.
         """
-        fixture = HubFixture(self)
+        fixture = MemoryHub(self)
         self.assertEqual(fixture.hub.connectedDevices(), {})
         self.assertEqual(len(fixture.hub.registry), 0)
 
@@ -932,7 +932,7 @@ class HubTests(SynchronousTestCase):
         A hub built again on the same zone and store serves the same CRL
         and knows the same devices.
         """
-        fixture = HubFixture(self)
+        fixture = MemoryHub(self)
         fixture.enrolDevice("phone")
         again = Hub(fixture.zone, fixture.store, fixture.clock)
         self.assertEqual(again.authority.crl, fixture.hub.authority.crl)

@@ -13,11 +13,11 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
 from pz.errors import ZoneError
+from pz.testing import RENEWAL_DUE, ZONE, MemoryHub
 from pz.wire import Envelope
 from pzh.authority import MAX_LIVE_CERTIFICATES
 from pzh.hub import HubSettings
 
-from tests.pzh._support import RENEWAL_DUE, ZONE, HubFixture
 
 GRACE = HubSettings().gracePeriod
 
@@ -29,7 +29,7 @@ class _RenewalTestCase(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self, HubSettings())
+        self.fixture = MemoryHub(self, HubSettings())
         self.hub = self.fixture.hub
         self.authority = self.hub.authority
         self.clock = self.fixture.clock

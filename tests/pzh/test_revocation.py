@@ -15,11 +15,11 @@ from twisted.trial.unittest import SynchronousTestCase
 from pz import pki
 from pz.crlparts import PIECE, CRLAssembler
 from pz.errors import ZoneError
+from pz.testing import RENEWAL_DUE, ZONE, MemoryHub
 from pzh.authority import ZoneAuthority
 from pzh.hub import HubSettings
 from pzh.store import SQLiteHubStore
 
-from tests.pzh._support import RENEWAL_DUE, ZONE, HubFixture
 
 
 def crlOnDisk(fixture):
@@ -36,7 +36,7 @@ class _RevocationTestCase(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self, HubSettings())
+        self.fixture = MemoryHub(self, HubSettings())
         self.hub = self.fixture.hub
         self.authority = self.hub.authority
         self.caCert = self.fixture.zone.caCert
@@ -388,7 +388,7 @@ class StoreCertificateTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.store = self.fixture.store
 
     def test_expiredNotListed(self):

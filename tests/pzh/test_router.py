@@ -8,11 +8,11 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
 from pz.errors import ZoneError
+from pz.testing import RENEWAL_DUE, MemoryHub
 from pz.wire import Envelope, decodeEnvelope, encodeEnvelope
 from pzh.router import Router
 from pzh.store import DeviceRecord, SQLiteHubStore
 
-from tests.pzh._support import RENEWAL_DUE, HubFixture
 
 ZONE = "anna@127.0.0.1"
 
@@ -174,7 +174,7 @@ class RenewTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.router = self.fixture.hub.router
         self.key, self.cert = self.fixture.enrolDevice("phone")
         self.link = _Link("phone")

@@ -14,11 +14,11 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.server import Site
 from zope.interface import implementer
 
+from pz.testing import ZONE, MemoryHub
 from pzh.interfaces import IZoneLink
 from pzh.web import makeSite
 from pzh.weblimits import WebLimits
 
-from tests.pzh._support import ZONE, HubFixture
 
 
 @implementer(IZoneLink)
@@ -46,7 +46,7 @@ class WebTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.hub = self.fixture.hub
         self.site = makeSite(self.hub)
         self.treq = StubTreq(self.site.resource)
@@ -137,7 +137,7 @@ class GuardedWebTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.reactor = MemoryReactorClock()
         self.site = makeSite(self.fixture.hub, limits=WebLimits(maxBody=2048), reactor=self.reactor)
 

@@ -3,185 +3,21 @@ Tests for L{pzp.enrol}: a virgin device enrols with a real hub over TLS in
 memory (L{TLSMemoryBIOFactory} at both ends, pumped by
 L{twisted.test.iosim}), and refuses what an impostor or a broken hub sends.
 
-The fixtures here (L{HubFixture}, L{nowClock}, L{frames}, L{frame},
-L{PeerCertTransport}) are shared with the other proxy tests.
+The hub is L{pz.testing.MemoryHub}.
 """
 
-import itertools
-import json
-import struct
-from datetime import datetime, timezone
-
-from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone
-from twisted.internet.protocol import Factory
-from twisted.internet.testing import StringTransport
-from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
-from twisted.test.iosim import FakeTransport, connect
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki, tls
 from pz.errors import ZoneError
 from pz.pairing import PairingCode
+from pz.testing import HOST, HUB_PORT, ZONE, MemoryHub, PeerCertTransport, frame, frames
 from pzh.enrolment import tokenHash
-from pzh.hub import Hub, HubSettings
-from pzh.protocol import HubFactory, HubProtocol
-from pzh.store import SQLiteHubStore
 from pzh.zone import loadOrCreateZone
 from pzp.enrol import EnrolmentProtocol, EnrolmentResult
-from pzp.zonedir import Credentials
-from tests.support import frames, nowClock
-
-HOST = "127.0.0.1"
-USER = "alice"
-ZONE = f"{USER}@{HOST}"
-HUB_PORT = 8000
-
-
-
-def frame(obj) -> bytes:
-    """
-    One wire frame carrying C{obj} as JSON.
-    """
-    data = json.dumps(obj).encode("utf-8")
-    return struct.pack(">I", len(data)) + data
-
-
-def prop(payload: dict, to: str = "", sender: str = ZONE, msgId: str = "m1") -> dict:
-    """
-    A C{prop} envelope.
-    """
-    return {"type": "prop", "from": sender, "to": to, "id": msgId, "payload": payload}
-
-
-
-class PeerCertTransport(StringTransport):
-    """
-    A L{StringTransport} between loopback addresses that presents a TLS
-    peer certificate, as the TLS layer would after the handshake.
-    """
-
-    def __init__(self, peerCert=None) -> None:
-        super().__init__(IPv4Address("TCP", HOST, 40000), IPv4Address("TCP", HOST, HUB_PORT))
-        self.peerCert = peerCert
-
-    def getPeerCertificate(self):
-        return self.peerCert
-
-
-class HubFixture:
-    """
-    A real hub for one test (zone on disk, store in memory, a clock at the
-    present) that clients reach over TLS in memory.
-    """
-
-    def __init__(self, testCase, clock=None) -> None:
-        self.clock = clock if clock is not None else nowClock()
-        self.zone = loadOrCreateZone(testCase.mktemp(), USER, HOST, HOST, HUB_PORT, 9000)
-        self.store = SQLiteHubStore(":memory:")
-        testCase.addCleanup(self.store.close)
-        self.hub = Hub(self.zone, self.store, self.clock, HubSettings())
-        self.serverFactory = TLSMemoryBIOFactory(
-            tls.hubServerOptions(self.zone.caCert, self.zone.hubKey, self.zone.hubCert),
-            False, HubFactory(self.hub), self.clock,
-        )
-        self._ports = itertools.count(40000)
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.clock.seconds(), timezone.utc)
-
-    def connect(self, clientFactory):
-        """
-        Connect a client protocol factory (TLS included) to the hub.
-
-        @return: C{(client protocol, hub TLS protocol, pump)}, pumped until
-            nothing moves.
-        """
-        clientAddress = IPv4Address("TCP", HOST, next(self._ports))
-        hubAddress = IPv4Address("TCP", HOST, HUB_PORT)
-        client = clientFactory.buildProtocol(hubAddress)
-        server = self.serverFactory.buildProtocol(clientAddress)
-        pump = connect(
-            server, FakeTransport(server, True, hubAddress, clientAddress),
-            client, FakeTransport(client, False, clientAddress, hubAddress),
-            clock=self.clock,
-        )
-        pump.flush()
-        return client, server, pump
-
-    def connectProtocol(self, clientOptions, protocol):
-        """
-        Connect C{protocol} over TLS with C{clientOptions}.
-        """
-        factory = TLSMemoryBIOFactory(
-            clientOptions, True, Factory.forProtocol(lambda: protocol), self.clock
-        )
-        return self.connect(factory)
-
-    def enrolDevice(self, name: str):
-        """
-        Enrol a device directly with the hub's enrolment: its key and
-        certificate.
-        """
-        key = pki.newKey()
-        code = self.hub.enrolment.newCode(name)
-        csr = pki.csrPEM(pki.makeCSR(key, name)).decode("ascii")
-        device, cert = self.hub.enrolment.enrol(code.token, csr, HOST)
-        return key, cert
-
-    def credentials(self, name: str) -> Credentials:
-        """
-        Enrol a device and return what its zone directory would hold.
-        """
-        key, cert = self.enrolDevice(name)
-        return Credentials(
-            zoneId=ZONE, deviceId=f"{ZONE}/{name}", hubHost=HOST, hubPort=HUB_PORT,
-            key=key, cert=cert, caCert=self.zone.caCert, crl=self.hub.authority.crl,
-        )
-
-    def revoke(self, deviceId: str) -> None:
-        """
-        Revoke a device's certificate and publish the CRL.
-        """
-        device = self.store.getDevice(deviceId)
-        self.store.addRevocation(deviceId, device.serial, self.clock.seconds())
-        self.hub.authority.publishCRL()
-
-
-#: A frame limit for devices in tests with a large CRL: room for one piece
-#: (L{pz.crlparts.PIECE}) and its envelope, not for the whole CRL.
-SMALL_FRAME = 70 * 1024
-
-
-def growCRL(fixture, count: int = 3000):
-    """
-    Revoke C{count} certificates of a device long gone and publish the CRL,
-    now larger than L{SMALL_FRAME} (some 130 KB); return it.
-    """
-    notAfter = fixture.clock.seconds() + 86400
-    for i in range(count):
-        serial = 10 ** 30 + i * 7919
-        fixture.store.addCertificate(f"{ZONE}/gone", serial, notAfter)
-        fixture.store.addRevocation(f"{ZONE}/gone", serial, fixture.clock.seconds())
-    crl = fixture.hub.authority.publishCRL()
-    assert len(pki.crlPEM(crl)) > 1.5 * SMALL_FRAME
-    return crl
-
-
-def recordHubEnvelopes(testCase) -> list:
-    """
-    Record the name of every envelope the hub's protocol receives.
-    """
-    seen = []
-    original = HubProtocol.envelopeReceived
-
-    def envelopeReceived(self, envelope):
-        seen.append(envelope.name)
-        return original(self, envelope)
-
-    testCase.patch(HubProtocol, "envelopeReceived", envelopeReceived)
-    return seen
+from tests.pzp._support import SMALL_FRAME, growCRL, prop, recordHubEnvelopes
 
 
 class EnrolmentOverTLSTests(SynchronousTestCase):
@@ -190,7 +26,7 @@ class EnrolmentOverTLSTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self, onDisk=False)
         self.clock = self.fixture.clock
         self.hub = self.fixture.hub
         self.store = self.fixture.store
@@ -269,7 +105,7 @@ class EnrolmentOverTLSTests(SynchronousTestCase):
         C{HUB_UNTRUSTED} by a device holding a code of this zone; the
         impostor never learns the token.
         """
-        impostor = HubFixture(self, self.clock)
+        impostor = MemoryHub(self, clock=self.clock, onDisk=False)
         seen = recordHubEnvelopes(self)
         code = self.hub.enrolment.newCode("phone")
         protocol = EnrolmentProtocol(code, pki.newKey(), "phone", self.clock)
@@ -341,7 +177,7 @@ class EnrolmentProtocolTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self, onDisk=False)
         self.clock = self.fixture.clock
         self.zone = self.fixture.zone
         self.code = PairingCode(HOST, HUB_PORT, "t" * 32, self.zone.caFingerprint)

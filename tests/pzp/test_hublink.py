@@ -8,73 +8,22 @@ property tests.
 
 import struct
 
-from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
-from zope.interface import implementer
 from zope.interface.verify import verifyClass, verifyObject
 
 from pz import pki, tls
 from pz.errors import ZoneError
+from pz.testing import HOST, ZONE, MemoryHub, PeerCertTransport, frame, frames
 from pzp.hublink import HubLinkProtocol, RevokedError, zoneErrorFrom
 from pzp.inbox import MAX_TEXT, Inbox
 from pzp.interfaces import IHubLinkOwner
 from pzp.proxy import Proxy, ProxySettings
-from tests.pzp.test_enrol import (
-    HOST, SMALL_FRAME, ZONE, HubFixture, PeerCertTransport, frame, frames, growCRL, prop,
-    recordHubEnvelopes,
+from tests.pzp._support import (
+    SMALL_FRAME, FakeProxy, enrolledCredentials, flush, growCRL, prop, recordHubEnvelopes,
 )
-
-
-class RecordingHubInputs:
-    """
-    The one Hub machine input a link feeds: C{lost}.
-    """
-
-    def __init__(self) -> None:
-        self.lostReasons = []
-
-    def lost(self, reason) -> None:
-        self.lostReasons.append(reason)
-
-
-@implementer(IHubLinkOwner)
-class FakeProxy:
-    """
-    What L{HubLinkProtocol} uses of the proxy (L{IHubLinkOwner}), recording
-    what it is told.
-    """
-
-    def __init__(self, clock, credentials, inbox, settings=ProxySettings()) -> None:
-        self.clock = clock
-        self.settings = settings
-        self.credentials = credentials
-        self.inbox = inbox
-        self.hubInputs = RecordingHubInputs()
-        self.updates = []
-        self.crls = []
-        self.renewals = []
-
-    def peersUpdated(self, update) -> None:
-        self.updates.append(update)
-
-    def crlReceived(self, crl) -> None:
-        self.crls.append(crl)
-
-    def renew(self, link) -> Deferred:
-        d = Deferred()
-        self.renewals.append((link, d))
-        return d
-
-
-def flush(*pumps) -> None:
-    """
-    Pump every connection until none moves.
-    """
-    while any([pump.flush() for pump in pumps]):
-        pass
 
 
 class HubLinkOverTLSTests(SynchronousTestCase):
@@ -83,7 +32,7 @@ class HubLinkOverTLSTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self, onDisk=False)
         self.clock = self.fixture.clock
         self.pumps = []
 
@@ -92,13 +41,13 @@ class HubLinkOverTLSTests(SynchronousTestCase):
         Connect device C{name} (enrolled now unless C{credentials} are
         given) to the hub: its link and fake proxy.
         """
-        creds = credentials or self.fixture.credentials(name)
+        creds = credentials or enrolledCredentials(self.fixture, name)
         proxy = FakeProxy(self.clock, creds, Inbox(self.mktemp(), self.clock), settings)
         link = HubLinkProtocol(proxy)
         if maxFrame is not None:
             link.MAX_LENGTH = maxFrame
         options = tls.pzpClientOptions(creds.caCert, creds.key, creds.cert, HOST)
-        _, _, pump = self.fixture.connectProtocol(options, link)
+        pump = self.fixture.connectProtocol(options, link).pump
         self.pumps.append(pump)
         return link, proxy
 
@@ -121,7 +70,7 @@ class HubLinkOverTLSTests(SynchronousTestCase):
         C{CERT_REVOKED}, closes, and does not report a lost registered
         link (there never was one).
         """
-        creds = self.fixture.credentials("phone")
+        creds = enrolledCredentials(self.fixture, "phone")
         self.fixture.revoke(creds.deviceId)
         link, proxy = self.link("phone", credentials=creds)
         self.assertEqual(self.failureResultOf(link.registered, ZoneError).value.code,
@@ -137,7 +86,7 @@ class HubLinkOverTLSTests(SynchronousTestCase):
         """
         growCRL(self.fixture)
         link, proxy = self.link("phone", maxFrame=SMALL_FRAME)
-        self.fixture.credentials("laptop")
+        enrolledCredentials(self.fixture, "laptop")
         self.fixture.hub.revoke(f"{ZONE}/laptop")
         self.clock.advance(0)
         self.flush()
@@ -152,7 +101,7 @@ class HubLinkOverTLSTests(SynchronousTestCase):
         joined CRL, which lists the device.
         """
         growCRL(self.fixture)
-        creds = self.fixture.credentials("phone")
+        creds = enrolledCredentials(self.fixture, "phone")
         self.fixture.revoke(creds.deviceId)
         link, proxy = self.link("phone", credentials=creds, maxFrame=SMALL_FRAME)
         self.flush()
@@ -166,8 +115,8 @@ class HubLinkOverTLSTests(SynchronousTestCase):
         one that holds the current CRL asks for nothing.
         """
         seen = recordHubEnvelopes(self)
-        creds = self.fixture.credentials("phone")
-        self.fixture.credentials("laptop")
+        creds = enrolledCredentials(self.fixture, "phone")
+        enrolledCredentials(self.fixture, "laptop")
         self.fixture.hub.revoke(f"{ZONE}/laptop")
         link, proxy = self.link("phone", credentials=creds)
         self.clock.advance(0)
@@ -272,9 +221,9 @@ class HubLinkProtocolTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self, onDisk=False)
         self.clock = self.fixture.clock
-        self.creds = self.fixture.credentials("phone")
+        self.creds = enrolledCredentials(self.fixture, "phone")
         self.settings = ProxySettings(keepalive=10, requestTimeout=5)
         self.proxy = FakeProxy(self.clock, self.creds, Inbox(self.mktemp(), self.clock),
                                self.settings)
@@ -685,7 +634,7 @@ class HubLinkWiringTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self, onDisk=False)
         self.clock = self.fixture.clock
         self.pumps = []
 
@@ -694,19 +643,18 @@ class HubLinkWiringTests(SynchronousTestCase):
         The proxy and the test double both provide L{IHubLinkOwner}; a link
         given anything else fails when it is made.
         """
-        creds = self.fixture.credentials("phone")
+        creds = enrolledCredentials(self.fixture, "phone")
         proxy = FakeProxy(self.clock, creds, Inbox(self.mktemp(), self.clock))
         self.assertTrue(verifyObject(IHubLinkOwner, proxy))
         self.assertTrue(verifyClass(IHubLinkOwner, Proxy))
         self.assertRaises(TypeError, HubLinkProtocol, creds)
 
     def connectGuarded(self, name):
-        creds = self.fixture.credentials(name)
+        creds = enrolledCredentials(self.fixture, name)
         proxy = FakeProxy(self.clock, creds, Inbox(self.mktemp(), self.clock))
         link = _Guarded(proxy)
         options = tls.pzpClientOptions(creds.caCert, creds.key, creds.cert, HOST)
-        _, _, pump = self.fixture.connectProtocol(options, link)
-        self.pumps.append(pump)
+        self.pumps.append(self.fixture.connectProtocol(options, link).pump)
         return link, proxy
 
     def test_hookBeforeEveryHandler(self):
@@ -716,11 +664,11 @@ class HubLinkWiringTests(SynchronousTestCase):
         request fails with the hook's code and nothing reaches the inbox.
         """
         tablet, tabletProxy = self.connectGuarded("tablet")
-        creds = self.fixture.credentials("phone")
+        creds = enrolledCredentials(self.fixture, "phone")
         phoneProxy = FakeProxy(self.clock, creds, Inbox(self.mktemp(), self.clock))
         phone = HubLinkProtocol(phoneProxy)
         options = tls.pzpClientOptions(creds.caCert, creds.key, creds.cert, HOST)
-        self.pumps.append(self.fixture.connectProtocol(options, phone)[2])
+        self.pumps.append(self.fixture.connectProtocol(options, phone).pump)
         self.clock.advance(self.fixture.hub.settings.coalesce)
         flush(*self.pumps)
         d = phone.request(f"{ZONE}/tablet", {"status": "message", "text": "hello"})

@@ -20,23 +20,22 @@ from datetime import timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionRefusedError, TimeoutError
 from twisted.internet.interfaces import IHandshakeListener
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
-from twisted.test.iosim import FakeTransport, connect
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from pz import pki, tls
 from pz.errors import ZoneError
+from pz.testing import HOST, HUB_PORT, ZONE, MemoryHub, address, connectPair, frame
 from pzp.proxy import Proxy, ProxySettings
 from pzp.renewal import renewalTime
 from pzp.zonedir import MARKER, ZoneDirectory
-from tests.pzp.test_enrol import HOST, HUB_PORT, ZONE, HubFixture, frame, prop
+from tests.pzp._support import enrolledCredentials, prop
 
 PHONE = f"{ZONE}/phone"
 
@@ -90,7 +89,7 @@ class LifecycleTestBase(SynchronousTestCase):
     def setUp(self):
         self.reactor = MemoryReactorClock()
         self.reactor.advance(time.time())
-        self.fixture = HubFixture(self, self.reactor)
+        self.fixture = MemoryHub(self, clock=self.reactor, onDisk=False)
         self.hub = self.fixture.hub
         self.hub.authority.certLifetime = self.certLifetime
         self.pumps = []
@@ -133,7 +132,7 @@ class LifecycleTestBase(SynchronousTestCase):
         user's next to the zone directory; the directory and credentials.
         """
         dataDir = self.mktemp()
-        creds = self.fixture.credentials(name)
+        creds = enrolledCredentials(self.fixture, name)
         ZoneDirectory(dataDir).store(creds)
         with open(os.path.join(dataDir, "keep.txt"), "w") as f:
             f.write("not zone data")
@@ -160,13 +159,8 @@ class LifecycleTestBase(SynchronousTestCase):
         """
         host, port, factory, _, _ = self.reactor.tcpClients.pop(0)
         self.assertEqual((host, port), (HOST, HUB_PORT))
-        clientAddress = IPv4Address("TCP", HOST, next(self.ports))
-        hubAddress = IPv4Address("TCP", HOST, HUB_PORT)
-        client = factory.buildProtocol(hubAddress)
-        server = serverFactory.buildProtocol(clientAddress)
-        pump = connect(server, FakeTransport(server, True, hubAddress, clientAddress),
-                       client, FakeTransport(client, False, clientAddress, hubAddress),
-                       clock=self.reactor)
+        pump = connectPair(serverFactory, factory, self.reactor, address(HOST, HUB_PORT),
+                           address(HOST, next(self.ports))).pump
         self.pumps.append(pump)
         self.flush()
         return pump
@@ -780,8 +774,8 @@ class WipeTests(SynchronousTestCase):
     def setUp(self):
         self.reactor = MemoryReactorClock()
         self.reactor.advance(time.time())
-        self.fixture = HubFixture(self, self.reactor)
-        self.creds = self.fixture.credentials("phone")
+        self.fixture = MemoryHub(self, clock=self.reactor, onDisk=False)
+        self.creds = enrolledCredentials(self.fixture, "phone")
 
     def stored(self) -> ZoneDirectory:
         zoneDir = ZoneDirectory(self.mktemp())

@@ -21,14 +21,12 @@ from twisted.trial.unittest import SynchronousTestCase
 from pz import pki
 from pz.errors import CODES, ZoneError
 from pz.pairing import PairingCode
+from pz.testing import HOST, HUB_PORT, ZONE, MemoryHub, PeerCertTransport, frames, nowClock
 from pzp.enrol import EnrolmentProtocol
 from pzp.hublink import HubLinkProtocol
 from pzp.inbox import MAX_TEXT
 from pzp.proxy import ProxySettings
-from tests.pzp.test_enrol import (
-    HOST, HUB_PORT, ZONE, HubFixture, PeerCertTransport, frames, nowClock,
-)
-from tests.pzp.test_hublink import FakeProxy
+from tests.pzp._support import FakeProxy, enrolledCredentials
 
 _SETTINGS = settings(max_examples=60, deadline=None,
                      suppress_health_check=[HealthCheck.too_slow])
@@ -198,7 +196,7 @@ def _inputs(envelopeFilter, valid):
 
 class _PropertyBase(SynchronousTestCase):
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self, onDisk=False)
         self.clock = self.fixture.clock
         self.zone = self.fixture.zone
 
@@ -239,7 +237,7 @@ class HubLinkPropertyTests(_PropertyBase):
 
     def setUp(self):
         super().setUp()
-        self.creds = self.fixture.credentials("phone")
+        self.creds = enrolledCredentials(self.fixture, "phone")
 
     def newLink(self, registered: bool):
         self.clock = nowClock()

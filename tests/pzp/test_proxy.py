@@ -22,6 +22,7 @@ from zope.interface.verify import verifyObject
 from pz import pki
 from pz.errors import ZoneError
 from pz.pairing import PairingCode
+from pz.testing import HOST, HUB_PORT, ZONE, MemoryHub
 from pzp.admin import ProxyAdmin
 from pzp.inbox import MAX_TEXT
 from pzp.hubmode import HubMode, _ObservedEndpoint
@@ -35,8 +36,7 @@ from pzp.seams import (
 )
 from pzp.virgin import VirginMode
 from pzp.zonedir import Credentials, ZoneDirectory
-from tests.pzp.test_enrol import HOST, HUB_PORT, ZONE, HubFixture
-from tests.pzp.test_hublink import flush
+from tests.pzp._support import enrolledCredentials, flush
 
 STATUS_KEYS = {"device", "zone", "mode", "state", "hub"}
 
@@ -49,7 +49,7 @@ class ProxyTestBase(SynchronousTestCase):
     def setUp(self):
         self.reactor = MemoryReactorClock()
         self.reactor.advance(time.time())
-        self.fixture = HubFixture(self, self.reactor)
+        self.fixture = MemoryHub(self, clock=self.reactor, onDisk=False)
         self.hub = self.fixture.hub
         self.pumps = []
 
@@ -78,7 +78,7 @@ class ProxyTestBase(SynchronousTestCase):
         A data directory holding the credentials of a device enrolled now.
         """
         dataDir = self.mktemp()
-        ZoneDirectory(dataDir).store(self.fixture.credentials(name))
+        ZoneDirectory(dataDir).store(enrolledCredentials(self.fixture, name))
         return dataDir
 
     def completeConnection(self, index=-1):
@@ -87,7 +87,7 @@ class ProxyTestBase(SynchronousTestCase):
         """
         host, port, factory, _, _ = self.reactor.tcpClients.pop(index)
         self.assertEqual((host, port), (HOST, HUB_PORT))
-        _, _, pump = self.fixture.connect(factory)
+        pump = self.fixture.connectFactory(factory).pump
         self.pumps.append(pump)
         self.flush()
         return pump
@@ -402,7 +402,7 @@ class HubModeTests(ProxyTestBase):
         that error, and the closing connection feeds the Hub machine
         nothing it has no transition for.
         """
-        creds = self.fixture.credentials("phone")
+        creds = enrolledCredentials(self.fixture, "phone")
         caKey, caCert = pki.createZoneCA(ZONE, self.fixture.now())
         foreign = pki.issueDeviceCertificate(
             caKey, caCert, pki.makeCSR(creds.key, "phone"), creds.deviceId, 5,
@@ -425,7 +425,7 @@ class HubModeTests(ProxyTestBase):
         for the device's own zone: a hub of a zone the device is not in is
         refused with C{HUB_UNTRUSTED}, even when the TLS layer accepted it.
         """
-        creds = self.fixture.credentials("phone")
+        creds = enrolledCredentials(self.fixture, "phone")
         dataDir = self.mktemp()
         ZoneDirectory(dataDir).store(Credentials(
             zoneId="bob@127.0.0.1", deviceId=creds.deviceId, hubHost=HOST, hubPort=HUB_PORT,

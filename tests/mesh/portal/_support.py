@@ -4,20 +4,26 @@ L{Clock}, and people (master keys, an administration device, a signed
 personal profile naming their account) and devices to act on it.
 """
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import attrs
+from treq.testing import StubTreq
 from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.resource import Resource
 
 from pz.mesh.builders import MasterKeys, makePersonalProfile
 from pz.mesh.device import makeDeviceKeys, signedDeviceProfile
 from pz.mesh.messages import accountNameFingerprint
 from pz.mesh.model import ConnectionRequest, ConnectionResult
 from pz.mesh.signing import sign, unverifiedPayload
+from pzh.portal.resource import wellKnown
 from pzh.portal.service import PortalService, PortalSettings
 from pzh.portal.store import SQLitePortalStore
 
-__all__ = ["T0", "Person", "makePerson", "makeDevice", "PortalFixture", "EPOCH"]
+__all__ = ["T0", "Person", "makePerson", "makeDevice", "PortalFixture", "EPOCH",
+           "ResourceTestBase", "URL"]
 
 T0 = datetime(2016, 9, 20, 12, 0, tzinfo=timezone.utc)
 EPOCH = T0.timestamp()
@@ -158,3 +164,48 @@ class PortalFixture:
 
 def hours(n: float) -> timedelta:
     return timedelta(hours=n)
+
+
+URL = "https://portal.example/.well-known/mmm/"
+
+
+class ResourceTestBase(SynchronousTestCase):
+    """
+    A portal mounted at /.well-known/mmm/ with a 32 KiB body limit.
+    """
+
+    settings = PortalSettings()
+
+    def setUp(self):
+        self.portal = PortalFixture(self, self.settings)
+        root = Resource()
+        root.putChild(b".well-known", wellKnown(self.portal.service, maxBody=32768))
+        self.treq = StubTreq(root)
+
+    def post(self, body: bytes, url: str = URL, method: str = "POST"):
+        """
+        Send C{body}; return the response, its status payload and headers.
+        """
+        d = self.treq.request(method, url, data=body, allow_redirects=False,
+                              headers={b"Content-Type": [b"application/json"]})
+        self.portal.flush(self.treq)
+        response = self.successResultOf(d)
+        content = self.successResultOf(response.content())
+        return response, json.loads(content)
+
+    def assertAnswer(self, body, status, tag="MeshResponse", contains=None, **kwargs):
+        """
+        C{body} is answered with C{status} as both HTTP status and payload
+        Status, under C{tag}, storing nothing.
+        """
+        before = self.portal.tables()
+        response, payload = self.post(body, **kwargs)
+        self.assertEqual(list(payload), [tag])
+        self.assertEqual(payload[tag]["Status"], status, payload)
+        self.assertEqual(response.code, status)
+        self.assertEqual(response.headers.getRawHeaders(b"content-type"), [b"application/json"])
+        if contains:
+            self.assertIn(contains, payload[tag]["StatusDescription"])
+        if status >= 300:
+            self.assertEqual(self.portal.tables(), before)
+        return response, payload

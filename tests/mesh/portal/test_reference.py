@@ -18,8 +18,7 @@ from pz.mesh.model import DeviceProfile, PublicKey
 from pz.mesh.schema import fromJSON
 
 from tests.mesh import reference as ref
-from tests.mesh.portal._support import T0, PortalFixture, makeDevice, makePerson
-from tests.mesh.portal.test_resource import ResourceTestBase
+from tests.mesh.portal._support import T0, PortalFixture, ResourceTestBase, makeDevice, makePerson
 
 
 def request(tag: str, fields: dict) -> bytes:

@@ -6,60 +6,13 @@ same code as the HTTP status, and stores nothing.
 
 import json
 
-from treq.testing import StubTreq
-from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyRequest
 
 from pz.mesh.messages import CreateRequest, GetRequest, HelloRequest, StatusRequest
-from pzh.portal.resource import MeshPortalResource, wellKnown
+from pzh.portal.resource import MeshPortalResource
 from pzh.portal.service import PortalSettings
 
-from tests.mesh.portal._support import PortalFixture, makePerson
-
-URL = "https://portal.example/.well-known/mmm/"
-
-
-class ResourceTestBase(SynchronousTestCase):
-    """
-    A portal mounted at /.well-known/mmm/ with a 32 KiB body limit.
-    """
-
-    settings = PortalSettings()
-
-    def setUp(self):
-        self.portal = PortalFixture(self, self.settings)
-        root = Resource()
-        root.putChild(b".well-known", wellKnown(self.portal.service, maxBody=32768))
-        self.treq = StubTreq(root)
-
-    def post(self, body: bytes, url: str = URL, method: str = "POST"):
-        """
-        Send C{body}; return the response, its status payload and headers.
-        """
-        d = self.treq.request(method, url, data=body, allow_redirects=False,
-                              headers={b"Content-Type": [b"application/json"]})
-        self.portal.flush(self.treq)
-        response = self.successResultOf(d)
-        content = self.successResultOf(response.content())
-        return response, json.loads(content)
-
-    def assertAnswer(self, body, status, tag="MeshResponse", contains=None, **kwargs):
-        """
-        C{body} is answered with C{status} as both HTTP status and payload
-        Status, under C{tag}, storing nothing.
-        """
-        before = self.portal.tables()
-        response, payload = self.post(body, **kwargs)
-        self.assertEqual(list(payload), [tag])
-        self.assertEqual(payload[tag]["Status"], status, payload)
-        self.assertEqual(response.code, status)
-        self.assertEqual(response.headers.getRawHeaders(b"content-type"), [b"application/json"])
-        if contains:
-            self.assertIn(contains, payload[tag]["StatusDescription"])
-        if status >= 300:
-            self.assertEqual(self.portal.tables(), before)
-        return response, payload
+from tests.mesh.portal._support import URL, ResourceTestBase, makePerson
 
 
 class GoodRequestTests(ResourceTestBase):

@@ -20,13 +20,13 @@ from pz.mesh.messages import (
 )
 from pz.mesh.signing import sign, unverifiedPayload
 from pz.services import StoreService
+from pz.testing import ZONE, MemoryHub
 from pzh.portal.interfaces import IZoneEnroller
 from pzh.portal.tap import hubPortal
 from pzh.portal.zone import HubZoneEnroller
 from pzh.store import DeviceRecord
 
 from tests.mesh.portal._support import T0, Device, PortalFixture, makeDevice, makePerson
-from tests.pzh._support import ZONE, HubFixture
 
 _SPKI = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
@@ -41,7 +41,7 @@ class EnrollerTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.hub = self.fixture.hub
         self.enroller = HubZoneEnroller(self.hub)
 
@@ -113,7 +113,7 @@ class MeshRouteTests(SynchronousTestCase):
     """
 
     def setUp(self):
-        self.fixture = HubFixture(self)
+        self.fixture = MemoryHub(self)
         self.hub = self.fixture.hub
         self.portal = PortalFixture(self, enroller=HubZoneEnroller(self.hub))
         self.alice = makePerson()
@@ -212,7 +212,7 @@ class HubPortalTests(SynchronousTestCase):
         through the hub, reports the hub's web address, and its store is
         closed now and when the parent stops.
         """
-        fixture = HubFixture(self)
+        fixture = MemoryHub(self)
         parent = MultiService()
         portal = hubPortal(fixture.hub, fixture.clock, parent)
         self.addCleanup(portal.store.close)
