@@ -8,6 +8,7 @@ Each strategy draws a list of L{Unit}s: one frame's bytes (or a run of
 raw bytes) and whether the sender meant it to be well formed.
 """
 
+import copy
 import json
 import random
 import struct
@@ -86,13 +87,15 @@ def _grown(value, times: int, largest: int):
     """
     C{value} grown C{times} times, or fewer, so that its JSON stays at
     most C{largest} bytes (or twice its own size, whichever is larger):
-    a string or list repeated, anything else made a list of copies.
+    a string or list repeated, anything else made a list of copies.  The
+    copies are deep: a later mutation of one must not grow them all.
     """
     size = len(_dumps(value or "z"))
     times = max(2, min(times, largest // max(1, size)))
-    if isinstance(value, (str, list)):
+    if isinstance(value, str) or value == []:
         return (value or "z") * times
-    return [value] * times
+    items = value if isinstance(value, list) else [value]
+    return [copy.deepcopy(item) for _ in range(times) for item in items]
 
 
 def mutatedObject(draw, base: dict, values=jsonValues, largest: int = GROWN_BYTES):
