@@ -8,6 +8,7 @@ Each strategy draws a list of L{Unit}s: one frame's bytes (or a run of
 raw bytes) and whether the sender meant it to be well formed.
 """
 
+import copy
 import json
 import random
 import struct
@@ -17,7 +18,8 @@ from hypothesis import strategies as st
 
 from tests.support import changeType
 
-__all__ = ["Unit", "units", "chunked", "variants", "jsonValues", "mutatedObject", "text"]
+__all__ = ["Unit", "units", "chunked", "variants", "jsonValues", "mutatedObject", "text",
+           "GROWN_BYTES"]
 
 
 @attrs.frozen
@@ -71,13 +73,37 @@ def _frame(body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + body
 
 
+#: The most a grown field may reach, in bytes of JSON: over the device
+#: port's frame limit in the fuzz runs (64 KiB) and over the web port's
+#: body limit (1 MiB), which is all a grown field has to reach to test
+#: them.  Growth compounds (a certificate request grown 1,000 times
+#: inside a list grown 1,000 times is 900 MB): without this bound 3 of
+#: 1,000 random examples were over a megabyte, one 40 MB, and a long run
+#: was killed at 23 GB by the copies of one such input.
+GROWN_BYTES = 1024 * 1024 + 64 * 1024
 
-def mutatedObject(draw, base: dict, values=jsonValues):
+
+def _grown(value, times: int, largest: int):
+    """
+    C{value} grown C{times} times, or fewer, so that its JSON stays at
+    most C{largest} bytes (or twice its own size, whichever is larger):
+    a string or list repeated, anything else made a list of copies.  The
+    copies are deep: a later mutation of one must not grow them all.
+    """
+    size = len(_dumps(value or "z"))
+    times = max(2, min(times, largest // max(1, size)))
+    if isinstance(value, str) or value == []:
+        return (value or "z") * times
+    items = value if isinstance(value, list) else [value]
+    return [copy.deepcopy(item) for _ in range(times) for item in items]
+
+
+def mutatedObject(draw, base: dict, values=jsonValues, largest: int = GROWN_BYTES):
     """
     A copy of C{base} with none to three of its fields (at any depth)
-    deleted, replaced, retyped, resized or added.  C{draw} is a
-    Hypothesis draw function (plain calls are cheaper than building a
-    strategy per base).
+    deleted, replaced, retyped, resized (up to C{largest} bytes of JSON,
+    see L{GROWN_BYTES}) or added.  C{draw} is a Hypothesis draw function
+    (plain calls are cheaper than building a strategy per base).
     """
     obj = json.loads(json.dumps(base))
     for _ in range(draw(st.integers(0, 3))):
@@ -109,12 +135,8 @@ def mutatedObject(draw, base: dict, values=jsonValues):
         elif action == "retype":
             parent[key] = changeType(parent[key])
         elif action == "grow":
-            value = parent[key]
-            times = draw(st.sampled_from([2, 10, 100, 1000]))
-            if isinstance(value, (str, list)):
-                parent[key] = (value or "z") * times
-            else:
-                parent[key] = [value] * times
+            parent[key] = _grown(parent[key], draw(st.sampled_from([2, 10, 100, 1000])),
+                                 largest)
         elif isinstance(parent, dict):
             parent[draw(text)] = draw(values)
         else:
@@ -144,10 +166,11 @@ _raw = st.binary(min_size=1, max_size=64)
 
 
 @st.composite
-def units(draw, bases) -> list:
+def units(draw, bases, largest: int = GROWN_BYTES) -> list:
     """
     A list of up to 8 L{Unit}s, most of them built from one of C{bases}
-    (valid envelopes) mutated, the rest random.
+    (valid envelopes) mutated, with fields grown up to C{largest} bytes,
+    the rest random.
     """
     out = []
     for _ in range(draw(st.integers(1, 8))):
@@ -156,7 +179,8 @@ def units(draw, bases) -> list:
             out.append(Unit(draw(_raw), 0))
             continue
         if kind < 3:
-            body = _dumps(mutatedObject(draw, bases[draw(st.integers(0, len(bases) - 1))]))
+            body = _dumps(mutatedObject(draw, bases[draw(st.integers(0, len(bases) - 1))],
+                                           largest=largest))
         else:
             body = draw(_otherBody)
         out.append(_framedWithLie(draw, body))

@@ -1,6 +1,7 @@
 """
-Tests for the fuzz harness itself: the log watch sees what it must, and the
-summary adds up and refuses a run that generated too little.
+Tests for the fuzz harness itself: the log watch sees what it must, the
+memory bounds fail when they must, the generated fields stay bounded, and
+the summary adds up and refuses a run that generated too little.
 """
 
 import io
@@ -8,11 +9,13 @@ import json
 import os
 from contextlib import redirect_stderr, redirect_stdout
 
+from hypothesis import given, settings, strategies as st
 from twisted.logger import Logger
+from twisted.trial.reporter import TestResult
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.fuzz._frames import variants
-from tests.fuzz._harness import LogWatch
+from tests.fuzz._frames import mutatedObject, variants
+from tests.fuzz._harness import FuzzRun, LogWatch
 from tests.fuzz.report import main
 
 
@@ -39,6 +42,84 @@ class LogWatchTests(SynchronousTestCase):
         self.assertEqual(len(seen), 3)
         self.assertIn("ZeroDivisionError", seen[0])
         self.assertEqual(watch.take(), [])
+
+
+class _Leaky(FuzzRun, SynchronousTestCase):
+    """
+    A fuzz target whose connections leave C{kept} bytes behind each, or
+    hold C{held} bytes while they run.
+    """
+
+    target = "harness"
+
+    def __init__(self, kept: int = 0, held: int = 0) -> None:
+        super().__init__("runTest")
+        self.kept, self.held, self.leaked = kept, held, []
+
+    def runTest(self) -> None:
+        self.startRun()
+        for _ in range(50):
+            during = bytearray(self.held)
+            self.leaked.append(bytearray(self.kept))
+            del during
+            self.counted(1, 0)
+        self.finishRun("leak")
+
+
+class BoundTests(SynchronousTestCase):
+    """
+    L{FuzzRun.finishRun} fails a run that keeps memory or peaks high: the
+    growth check of C{make fuzz} can fail.
+    """
+
+    def outcome(self, case: _Leaky) -> str:
+        """
+        Run C{case}; return why it failed, or C{""}.
+        """
+        result = TestResult()
+        case.run(result)
+        self.assertEqual(result.errors, [])
+        return str(result.failures[0][1].value) if result.failures else ""
+
+    def test_clean(self):
+        """
+        A run that keeps nothing passes.
+        """
+        self.assertEqual(self.outcome(_Leaky()), "")
+
+    def test_leak(self):
+        """
+        A run whose connections each keep 200 KiB (10 MB in all) fails
+        the growth bound.
+        """
+        self.assertIn("growthBytes", self.outcome(_Leaky(kept=200 * 1024)))
+
+    def test_peak(self):
+        """
+        A run whose connections each hold more than the peak bound while
+        they run fails, though they keep nothing.
+        """
+        case = _Leaky(held=2 * 1024 * 1024)
+        case.peakBound = 1024 * 1024
+        self.assertIn("peakBytes", self.outcome(case))
+
+
+class GrowthTests(SynchronousTestCase):
+    """
+    L{mutatedObject} grows fields, but never past its C{largest} (or twice
+    a field's own size): growth compounding over three mutations once made
+    inputs of hundreds of megabytes.
+    """
+
+    @settings(max_examples=200, derandomize=True, database=None, deadline=None)
+    @given(st.data())
+    def test_bounded(self, data):
+        """
+        However the three mutations combine, the JSON stays small.
+        """
+        base = {"payload": {"csr": "M" * 900, "hashes": ["a", "b"], "n": 1}, "id": "x" * 70}
+        obj = mutatedObject(data.draw, base, largest=20000)
+        self.assertLessEqual(len(json.dumps(obj)), 8 * 20000)
 
 
 class VariantTests(SynchronousTestCase):
