@@ -36,6 +36,7 @@ from zope.interface import implementer
 
 from bench.serve import raiseFileLimit
 from pz import pki
+from pz.link import noDelay
 from pz.tls import pzpClientOptions
 
 
@@ -75,6 +76,10 @@ class Device(Int32StringReceiver):
         self.onFrame = onFrame
         self.onLost = onLost
         self.registered = False
+
+    def connectionMade(self) -> None:
+        # as a device's own link does (pz.link.Link)
+        noDelay(self.transport)
 
     def handshakeCompleted(self) -> None:
         pass

@@ -21,7 +21,7 @@ from typing import Optional
 
 import attrs
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IHandshakeListener
+from twisted.internet.interfaces import IHandshakeListener, ITCPTransport
 from twisted.logger import Logger
 from twisted.protocols.policies import TimeoutMixin
 from zope.interface import Attribute, Interface, implementer
@@ -31,7 +31,7 @@ from pz.errors import ZoneError
 from pz.tls import peerCertificate
 from pz.wire import Envelope, FrameProtocol
 
-__all__ = ["ILinkOwner", "Link", "ClockOwner", "zoneErrorFrom"]
+__all__ = ["ILinkOwner", "Link", "ClockOwner", "noDelay", "zoneErrorFrom"]
 
 
 class ILinkOwner(Interface):
@@ -51,6 +51,29 @@ class ClockOwner:
     """
 
     clock: object
+
+
+def noDelay(transport) -> None:
+    """
+    Turn Nagle's algorithm off on the TCP connection under C{transport} (and
+    its TLS and queueing layers), if there is one.
+
+    A zone link carries small messages each waiting for an answer.  With
+    Nagle's algorithm a small write waits while an earlier one is still
+    unacknowledged, and the peer's acknowledgement may itself be delayed
+    until it next sends: a forwarded message then sat in the kernel until
+    the sender's next message came, about 20 ms for a device sending every
+    20 ms, whatever the hub was doing.
+    """
+    # The TLS and queueing layers pass TCP's methods through, so only the
+    # bottom transport is asked.
+    for _ in range(4):
+        below = getattr(transport, "transport", None)
+        if below is None:
+            break
+        transport = below
+    if ITCPTransport.providedBy(transport):
+        transport.setTcpNoDelay(True)
 
 
 @implementer(IHandshakeListener)
@@ -77,6 +100,10 @@ class Link(FrameProtocol, TimeoutMixin):
         self.clock = self.owner.clock
         self.callLater = self.clock.callLater
         self._pending: dict = {}
+
+    def makeConnection(self, transport) -> None:
+        noDelay(transport)
+        super().makeConnection(transport)
 
     # -- identity -------------------------------------------------------------
 

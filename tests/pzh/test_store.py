@@ -109,6 +109,25 @@ class SQLiteHubStoreTests(SynchronousTestCase):
         device = self.store.getDevice("anna@h/phone")
         self.assertEqual((device.lastSeen, device.address), (160.0, "127.0.0.1:5"))
 
+    def test_touchNotSynced(self):
+        """
+        A last-seen time is committed without waiting for the disk
+        (C{synchronous=NORMAL}), and every other write still waits for it
+        (C{synchronous=FULL}, restored after the touch).
+        """
+        self.store.putDevice(_device())
+        seen = []
+
+        def trace(statement):
+            if statement.startswith("UPDATE devices SET last_seen"):
+                seen.append(self.store._db.execute("PRAGMA synchronous").fetchone()[0])
+
+        self.store._db.set_trace_callback(trace)
+        self.addCleanup(self.store._db.set_trace_callback, None)
+        self.store.touchDevice("anna@h/phone", 150.0, "127.0.0.1:5")
+        self.assertEqual(seen, [1])  # NORMAL
+        self.assertEqual(self.store._db.execute("PRAGMA synchronous").fetchone()[0], 2)  # FULL
+
     def test_touchUnknown(self):
         """
         Touching an unknown device does nothing.
