@@ -34,8 +34,10 @@ from pzh.registry import linkFingerprint
 __all__ = ["HubProtocol", "HubFactory"]
 
 #: Frames, and bytes, read from one link before it gives the other links a
-#: turn: a burst is read over several reactor turns, not in one go.
-_TURN_FRAMES = 16
+#: turn: a burst is read over several reactor turns, not in one go.  Every
+#: other device may wait one turn of a flooder's frames per hop; sixteen
+#: made that 2.5 ms, four keeps it under a millisecond.
+_TURN_FRAMES = 4
 _TURN_BYTES = 256 * 1024
 _TURN = "turn"
 
