@@ -138,6 +138,10 @@ class FuzzRun:
     @ivar watch: the L{LogWatch}; L{checkLog} empties it.
     """
 
+    #: Whether the run's figures go into C{make fuzz}'s report (the
+    #: harness's own tests are not targets).
+    reported = True
+
     target = "?"
 
     #: The bounds L{finishRun} checks (see L{GROWTH_BOUND} and
@@ -203,7 +207,7 @@ class FuzzRun:
         self.assertLess(self._connectionPeak, self.peakBound, self.figures)
         self.assertGreater(self.figures["examples"], 0)
         report = os.environ.get("PZ_FUZZ_REPORT")
-        if report:
+        if report and self.reported:
             out = Path(report)
             out.mkdir(parents=True, exist_ok=True)
             (out / f"{self.target}.{name}.json").write_text(json.dumps(self.figures))

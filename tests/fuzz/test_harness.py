@@ -51,6 +51,7 @@ class _Leaky(FuzzRun, SynchronousTestCase):
     """
 
     target = "harness"
+    reported = False
 
     def __init__(self, kept: int = 0, held: int = 0) -> None:
         super().__init__("runTest")
