@@ -1,9 +1,24 @@
 """
-What mutating tests share: the same content under another JSON type.  The
-clock and frame helpers every protocol test needs are in L{pz.testing}.
+What tests share beyond L{pz.testing} (the clock and frame helpers every
+protocol test needs): the same content under another JSON type, and a port
+something else already listens on.
 """
 
-__all__ = ["changeType"]
+import socket
+
+__all__ = ["changeType", "takenPort"]
+
+
+def takenPort(testCase) -> int:
+    """
+    A port on 127.0.0.1 that a socket listens on until C{testCase} ends:
+    what a test of a refused start-up binds its service to.
+    """
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    testCase.addCleanup(taken.close)
+    return taken.getsockname()[1]
 
 
 def changeType(value):

@@ -105,6 +105,16 @@ def importCircles(root: str, package: str) -> list:
     return circles
 
 
+
+def _writeTree(root: str, files: dict) -> None:
+    """
+    Write C{files} (a path with C{/} to its text) under C{root}, whose
+    folders exist.
+    """
+    for name, text in files.items():
+        with open(os.path.join(root, *name.split("/")), "w", encoding="utf-8") as f:
+            f.write(text)
+
 class CoreLayerTests(SynchronousTestCase):
     """
     Nothing in C{pz/} imports C{pzh} or C{pzp}.
@@ -132,9 +142,7 @@ class CoreLayerTests(SynchronousTestCase):
             "pz/inner/lazy.py": "def f():\n    from pzp.zonedir import ZoneDirectory\n",
             "pz/inner/both.py": "from pzh import store\n\n\nimport pzp\n",
         }
-        for name, text in files.items():
-            with open(os.path.join(root, *name.split("/")), "w", encoding="utf-8") as f:
-                f.write(text)
+        _writeTree(root, files)
         self.assertEqual(endImports(root), [
             "pz/inner/both.py:1: import pzh",
             "pz/inner/both.py:4: import pzp",
@@ -170,9 +178,7 @@ class BenchLayerTests(SynchronousTestCase):
             "b/two.py": "from b.three import y\n",
             "b/three.py": "def f():\n    from b import one\ny = 2\n",
         }
-        for name, text in files.items():
-            with open(os.path.join(root, *name.split("/")), "w", encoding="utf-8") as f:
-                f.write(text)
+        _writeTree(root, files)
         self.assertEqual(importCircles(root, "b"), [
             ["b.__main__", "b.part", "b.__main__"],
             ["b.one", "b.two", "b.three", "b.one"],

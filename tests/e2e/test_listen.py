@@ -16,6 +16,7 @@ from twisted.web.iweb import IAgentEndpointFactory
 from zope.interface import implementer
 
 from tests.e2e.harness import Twistd, Zone, pzctl
+from tests.support import takenPort
 
 
 @implementer(IAgentEndpointFactory)
@@ -80,11 +81,7 @@ class ListenTests(TestCase):
         status 1 and write no zone.
         """
         zone = Zone(self)
-        taken = socket.socket()
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        self.addCleanup(taken.close)
-        port = taken.getsockname()[1]
+        port = takenPort(self)
         hubDir = os.path.join(zone.root, "hub")
 
         hub = Twistd(self, "pzh", ["--data-dir", hubDir, "--web-port", "0",

@@ -6,7 +6,6 @@ test run's virtualenv (its installation step is skipped).
 import os
 import re
 import shlex
-import socket
 import sys
 
 from twisted.internet import defer, reactor
@@ -14,6 +13,7 @@ from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
 from tests.e2e.harness import Twistd, _Process, freePort, pzctl, shortTempDir, waitFor
+from tests.support import takenPort
 
 _ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -64,11 +64,7 @@ class MakeTests(TestCase):
         C{make run} with a port something else listens on says so in one
         line and fails: no "running", no pairing code.
         """
-        taken = socket.socket()
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        self.addCleanup(taken.close)
-        port = taken.getsockname()[1]
+        port = takenPort(self)
         out, code = yield make(f"RUN_DIR={self.runDir}", f"PORT={port}",
                                f"WEB_PORT={freePort()}", "run")
         self.assertNotEqual(code, 0, out)

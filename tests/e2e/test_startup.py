@@ -6,13 +6,13 @@ What real C{twistd} processes do when they cannot start: one line, status
 import json
 import os
 import signal
-import socket
 
 from twisted.internet import defer
 from twisted.internet.utils import getProcessOutputAndValue
 from twisted.trial.unittest import TestCase
 
 from tests.e2e.harness import TWISTD, Twistd, Zone, freePort, pzctl, shortTempDir, waitFor
+from tests.support import takenPort
 
 
 def _oneLine(test, proc, expected: str) -> None:
@@ -124,11 +124,7 @@ class StartupTests(TestCase):
         """
         A Mesh portal whose port is taken exits with status 1 and one line.
         """
-        taken = socket.socket()
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        self.addCleanup(taken.close)
-        port = taken.getsockname()[1]
+        port = takenPort(self)
         root = self.mktemp()
         portal = Twistd(self, "meshportal", ["--data-dir", os.path.join(root, "portal"),
                                              "--port", str(port)],

@@ -18,17 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from pz import pki
 from pz.endpoints import checkCanListenOn, checkDescription, listeningService, tcpEndpoint
 from pz.process import StartupError
-
-
-def takenPort(testCase) -> int:
-    """
-    A port on 127.0.0.1 that a socket listens on for the rest of the test.
-    """
-    taken = socket.socket()
-    taken.bind(("127.0.0.1", 0))
-    taken.listen(1)
-    testCase.addCleanup(taken.close)
-    return taken.getsockname()[1]
+from tests.support import takenPort
 
 
 class TCPEndpointTests(SynchronousTestCase):

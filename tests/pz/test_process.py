@@ -15,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from pz import process
 from pz.errors import ZoneError
 from pzp.tap import Options as PZPOptions
+from tests.support import takenPort
 
 
 def _twistd(*argv) -> ServerOptions:
@@ -129,11 +130,7 @@ class CheckCanListenTests(SynchronousTestCase):
         """
         One line naming the address and the reason.
         """
-        taken = socket.socket()
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        self.addCleanup(taken.close)
-        port = taken.getsockname()[1]
+        port = takenPort(self)
         error = self.assertRaises(process.StartupError, process.checkCanListen, "127.0.0.1", port)
         self.assertEqual(str(error), f"cannot listen on 127.0.0.1:{port}: address already in use")
 

@@ -5,7 +5,6 @@ build.
 
 import json
 import os
-import socket
 import time
 
 from twisted.application.internet import StreamServerEndpointService, TimerService
@@ -26,6 +25,7 @@ from pzh.store import SQLiteHubStore
 from pzh.tap import Options, makeService
 from pzh.weblimits import ConnectionCaps, GuardedSite, WebLimits
 from pzh.zone import loadZone
+from tests.support import takenPort
 
 
 def _hubOf(top):
@@ -374,19 +374,12 @@ class StartupRefusalTests(SynchronousTestCase):
         with open(os.path.join(self.dataDir, "zone.json"), "rb") as f:
             return f.read()
 
-    def takenPort(self) -> int:
-        taken = socket.socket()
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        self.addCleanup(taken.close)
-        return taken.getsockname()[1]
-
     def test_portTaken(self):
         """
         A device port that something else listens on stops the hub before
         it creates anything: one line naming the address.
         """
-        port = self.takenPort()
+        port = takenPort(self)
         message = self.refused("-n", "anna", "-p", str(port), "-w", "0")
         self.assertEqual(message, f"pzh: cannot listen on 127.0.0.1:{port}: address already in use")
         self.assertFalse(os.path.exists(os.path.join(self.dataDir, "zone.json")))
@@ -396,7 +389,7 @@ class StartupRefusalTests(SynchronousTestCase):
         A C{--listen} or C{--web-listen} TCP port that something else
         listens on is refused like C{--port}, before anything is created.
         """
-        port = self.takenPort()
+        port = takenPort(self)
         for other, option in ((["-w", "0"], "--listen"), (["-p", "0"], "--web-listen")):
             message = self.refused("-n", "anna", *other, option, f"tcp:{port}:interface=127.0.0.1")
             self.assertEqual(message,
@@ -409,7 +402,7 @@ class StartupRefusalTests(SynchronousTestCase):
         """
         self.stop(self.start("-n", "anna", "-p", "0", "-w", "0"))
         before = self.zoneFile()
-        port = self.takenPort()
+        port = takenPort(self)
         self.assertIn(f"cannot listen on 127.0.0.1:{port}",
                       self.refused("-n", "anna", "-p", "0", "-w", str(port)))
         self.assertEqual(self.zoneFile(), before)

@@ -4,7 +4,6 @@ Tests for L{pzh.portal.tap} (C{twistd meshportal}) and its plugin.
 
 import json
 import os
-import socket
 from datetime import datetime, timezone
 
 from twisted.application.internet import StreamServerEndpointService
@@ -25,6 +24,7 @@ from pz.services import StoreService
 from pzh.portal.replica import PortalReplica
 from pzh.portal.tap import FrozenHeapService, Options, makeService
 from pzh.weblimits import ConnectionCaps, GuardedSite, WebLimits
+from tests.support import takenPort
 
 
 def _options(*argv) -> Options:
@@ -251,11 +251,7 @@ class MakeServiceTests(SynchronousTestCase):
         A C{--listen} TCP port that is taken stops the portal in one line,
         like C{--port}.
         """
-        taken = socket.socket()
-        taken.bind(("127.0.0.1", 0))
-        taken.listen(1)
-        self.addCleanup(taken.close)
-        port = taken.getsockname()[1]
+        port = takenPort(self)
         error = self.assertRaises(SystemExit, self.build, "--listen",
                                   f"tcp:{port}:interface=127.0.0.1")
         self.assertEqual(str(error),
