@@ -206,6 +206,15 @@ class FrameProtocol(Int32StringReceiver):
     #: logs every one.
     refusals: Optional[RateLimitedLog] = None
 
+    #: Bytes of frames (length prefixes included) sent and received on
+    #: this link: what a benchmark compares with other tools' wire bytes.
+    bytesSent = 0
+    bytesReceived = 0
+
+    def sendString(self, string: bytes) -> None:
+        self.bytesSent += len(string) + 4
+        super().sendString(string)
+
     def sendEnvelope(self, envelope: Envelope) -> None:
         """
         Write one envelope as a frame.
@@ -240,6 +249,7 @@ class FrameProtocol(Int32StringReceiver):
     def stringReceived(self, data: bytes) -> None:
         if getattr(self.transport, "disconnecting", False):
             return
+        self.bytesReceived += len(data) + 4
         try:
             envelope = decodeEnvelope(data)
         except ZoneError as e:

@@ -24,6 +24,7 @@ from pzh.interfaces import IDeviceLinkOwner
 from pzh.registry import Registry
 from pzh.router import Router
 from pzh.store import IHubStore
+from pzh.zonesync import HubSync
 
 __all__ = ["Hub", "HubSettings"]
 
@@ -45,6 +46,11 @@ class HubSettings:
     @ivar coolOff: seconds a device dropped for breaking the rules must
         wait before it may register again; doubled for each further drop,
         up to C{maxCoolOff}.
+    @ivar synchronise: keep the zone's items (L{pzh.zonesync}) in step
+        with the devices; C{twistd pzh} does, a hub built for a test that
+        is not about synchronisation need not.
+    @ivar syncInterval: seconds between scans of the items folder.
+    @ivar syncMaxItem: the largest item synchronised, in bytes.
     """
 
     certLifetime: timedelta = timedelta(days=90)
@@ -61,6 +67,9 @@ class HubSettings:
     queueBudget: int = 64 * 1024 * 1024
     coolOff: float = 1.0
     maxCoolOff: float = 60.0
+    synchronise: bool = False
+    syncInterval: float = 2.0
+    syncMaxItem: int = 64 * 1024 * 1024
 
 
 @implementer(IDeviceLinkOwner)
@@ -79,10 +88,13 @@ class Hub:
         self.maxFrame = settings.maxFrame
         self.authority = ZoneAuthority(zone, store, clock, settings.certLifetime,
                                        gracePeriod=settings.gracePeriod)
+        self.sync = HubSync(zone, self.authority, clock, interval=settings.syncInterval,
+                            maxItem=settings.syncMaxItem) if settings.synchronise else None
         self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime)
-        self.registry = Registry(zone.zoneId, store, clock, settings.coalesce)
+        self.registry = Registry(zone.zoneId, store, clock, settings.coalesce, observer=self.sync)
         self.router = Router(zone.zoneId, self.registry, store, self.authority,
-                             maxFrame=settings.maxFrame, crlChanged=self.pushCRL)
+                             maxFrame=settings.maxFrame, crlChanged=self.pushCRL,
+                             issued=self.certificateIssued, sync=self.sync)
         self.queues = QueueBudget(settings.queueBudget)
         self.refusals = RateLimitedLog(Logger(namespace="pzh.protocol"), clock.seconds)
         self._buckets: dict = {}
@@ -112,6 +124,8 @@ class Hub:
         """
         before = self.authority.crl
         serials = self.authority.revoke(deviceId)
+        if self.sync is not None:
+            self.sync.deviceRevoked(deviceId)
         link = self.registry.get(deviceId)
         if link is not None:
             link.transport.abortConnection()
@@ -128,11 +142,21 @@ class Hub:
         Send the current CRL to every connected device, in pieces no frame
         limit refuses, paced among the other traffic.
         """
+        if self.sync is not None:
+            self.sync.crlChanged()
         links = self.registry.links()
         number = pki.crlNumber(self.authority.crl)
         for link in links:
             link.crlSent = number
         self.registry.sendPaced(links, crlUpdates(self.authority.crlPEM))
+
+    def certificateIssued(self, deviceId: str, cert) -> None:
+        """
+        Enrolment or renewal gave C{deviceId} a certificate: the zone's
+        trusted device certificates change.
+        """
+        if self.sync is not None:
+            self.sync.certificateIssued(deviceId, cert)
 
     def refreshCRL(self) -> None:
         """

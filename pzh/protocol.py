@@ -138,9 +138,12 @@ class HubProtocol(Link):
         self.setTimeout(self.hub.idleTimeout)
         # The CRL's number, so that a device that was away (or whose hub
         # restarted) during a revocation asks for the list it missed.
+        # And the rate this link is read at, so that a device sending a
+        # large item paces itself instead of having frames refused.
         self.sendMessage(deviceId, {"status": "registered", "device": deviceId,
                                     "zone": self.hub.zone.zoneId,
-                                    "crlNumber": pki.crlNumber(self.hub.authority.crl)})
+                                    "crlNumber": pki.crlNumber(self.hub.authority.crl),
+                                    "rate": self._bucket.rate, "burst": self._bucket.burst})
         self.hub.registry.register(self)
 
     def _coolingOff(self, deviceId: str, wait: float) -> None:
@@ -270,6 +273,19 @@ class HubProtocol(Link):
         if not self._holds and self.paused and not self.transport.disconnecting:
             self.resumeProducing()
 
+    def outgoingQueued(self) -> int:
+        """
+        Bytes waiting in this link's outgoing queue (the socket below is
+        not taking more).
+        """
+        return self._outbox.queued
+
+    def whenDrained(self, waiter) -> None:
+        """
+        Call C{waiter.release(outbox)} once this link's queue drains.
+        """
+        self._outbox.waiters.add(waiter)
+
     def waitFor(self, target: "HubProtocol") -> None:
         """
         Read nothing more from this link until C{target}'s queue drains.
@@ -362,6 +378,7 @@ class HubProtocol(Link):
                 self._log.info("enrolment from {address} refused: {code}",
                                address=self.address, code=e.code)
             raise
+        self.hub.certificateIssued(device.id, cert)
         answer = {
             "status": "enrolled",
             "ref": envelope.id,

@@ -48,11 +48,17 @@ class Registry:
 
     _log = Logger()
 
-    def __init__(self, zoneId: str, store: IHubStore, clock, coalesce: float = 0.05) -> None:
+    def __init__(self, zoneId: str, store: IHubStore, clock, coalesce: float = 0.05,
+                 observer=None) -> None:
+        """
+        @param observer: told C{linkUp(link)} and C{linkDown(link)} as
+            device links register and go (synchronisation follows them).
+        """
         self._zoneId = zoneId
         self._store = IHubStore(store)
         self._clock = clock
         self._coalesce = coalesce
+        self._observer = observer
         self._links: dict = {}
         self._joined: dict = {}
         self._left: set = set()
@@ -101,6 +107,8 @@ class Registry:
         self._log.info("{device} connected from {address}", device=link.deviceId,
                        address=link.address)
         self._changed()
+        if self._observer is not None:
+            self._observer.linkUp(link)
 
     def unregister(self, link) -> None:
         """
@@ -115,6 +123,8 @@ class Registry:
         self._touch(link.deviceId, None)
         self._log.info("{device} disconnected", device=link.deviceId)
         self._changed()
+        if self._observer is not None:
+            self._observer.linkDown(link)
 
     def _touch(self, deviceId: str, address) -> None:
         # Last-seen times are bookkeeping, not security state: they are

@@ -4,8 +4,8 @@ Routing: what the hub does with a message from an authenticated device.
 
 Messages addressed to another device are forwarded with C{from} rewritten
 to the identity the sender's certificate proves.  Messages addressed to the
-hub itself (the zone id) are answered here: C{ping}, C{renew} and
-C{crlRequest}.
+hub itself (the zone id) are answered here: C{ping}, C{renew},
+C{crlRequest} and the synchronisation messages (L{pzh.zonesync}).
 """
 
 import attrs
@@ -25,6 +25,9 @@ __all__ = ["Router"]
 #: What the hub answers only when it has a zone authority.
 _NEEDS_AUTHORITY = frozenset({"renew", "crlRequest"})
 
+#: What the hub answers only when it synchronises (L{pz.sync.engine}).
+_SYNC = frozenset({"Sync_Hello", "Sync_Change", "Sync_Ack", "Update_Hash", "Update_Data"})
+
 
 class Router:
     """
@@ -37,13 +40,16 @@ class Router:
         "UNKNOWN_MESSAGE", f"the hub does not handle {name!r}"))
 
     def __init__(self, zoneId: str, registry, store: IHubStore, authority=None,
-                 maxFrame: int = DEFAULT_MAX_FRAME, crlChanged=None) -> None:
+                 maxFrame: int = DEFAULT_MAX_FRAME, crlChanged=None, issued=None,
+                 sync=None) -> None:
         self._zoneId = zoneId
         self._maxFrame = maxFrame
         self._registry = registry
         self._store = IHubStore(store)
         self._authority = authority
         self._crlChanged = crlChanged
+        self._issued = issued
+        self._sync = sync
 
     def dispatch(self, link, envelope: Envelope) -> None:
         """
@@ -80,6 +86,8 @@ class Router:
         """
         if self._authority is None and name in _NEEDS_AUTHORITY:
             raise ZoneError("UNKNOWN_MESSAGE", f"the hub does not handle {name!r}")
+        if self._sync is None and name in _SYNC:
+            raise ZoneError("UNKNOWN_MESSAGE", f"this hub does not synchronise ({name!r})")
 
     @messages.handler("ping")
     def _ping(self, link, envelope: Envelope) -> None:
@@ -109,6 +117,8 @@ class Router:
             "ref": envelope.id,
             "certificate": pki.certificatePEM(cert).decode("ascii"),
         })
+        if self._issued is not None:
+            self._issued(deviceId, cert)
         if superseded and self._crlChanged is not None:
             self._crlChanged()
 
@@ -124,3 +134,15 @@ class Router:
             raise ZoneError("BAD_REQUEST", f"CRL number {number} was already sent on this link")
         link.crlSent = number
         self._registry.sendPaced([link], crlUpdates(self._authority.crlPEM))
+
+    @messages.handler("Sync_Hello")
+    @messages.handler("Sync_Change")
+    @messages.handler("Sync_Ack")
+    @messages.handler("Update_Hash")
+    @messages.handler("Update_Data")
+    def _sync(self, link, envelope: Envelope) -> None:
+        """
+        Synchronisation: the engine checks the fields and answers a bad
+        message on the wire itself.
+        """
+        self._sync.received(link, envelope.payload)

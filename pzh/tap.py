@@ -89,6 +89,9 @@ class Options(usage.Options):
                                           "dropped.", float],
         ["queue-budget", None, 64 * 1024 * 1024, "Bytes that may wait to be sent to all devices "
                                                  "together.", int],
+        ["sync-interval", None, 2.0, "Seconds between scans of DATA_DIR/zone/items/ for "
+                                     "changes made on the hub's machine.", float],
+        ["sync-max-item", None, 64 * 1024 * 1024, "Largest item synchronised, in bytes.", int],
     ] + limitOptions("web-")
 
     def __init__(self) -> None:
@@ -126,7 +129,7 @@ class Options(usage.Options):
             raise usage.UsageError("--web-listen needs a --web-port other than 0: the port "
                                    "the web side is announced at")
         for name in ("idle-timeout", "code-lifetime", "cert-lifetime", "grace-period", "rate",
-                     "slow-link-timeout"):
+                     "slow-link-timeout", "sync-interval", "sync-max-item"):
             if self[name] <= 0:
                 raise usage.UsageError(f"--{name} must be positive")
         if self["max-frame"] < 1024:
@@ -226,12 +229,16 @@ def _makeService(options, reactor):
         linkQueue=options["link-queue"],
         slowTimeout=options["slow-link-timeout"],
         queueBudget=options["queue-budget"],
+        synchronise=True,
+        syncInterval=options["sync-interval"],
+        syncMaxItem=options["sync-max-item"],
     )
     hub = Hub(zone, store, reactor, settings)
 
     top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))
     _StartupLog(zone).setServiceParent(top)
     StoreService(store, drain=hub.registry.cancel).setServiceParent(top)
+    hub.sync.setServiceParent(top)
     portal = hubPortal(hub, reactor, top)
     crlTimer = TimerService(_CRL_CHECK_INTERVAL, hub.refreshCRL)
     crlTimer.clock = reactor
@@ -249,4 +256,5 @@ def _makeService(options, reactor):
     # twistd may fork to daemonise after this returns: no database
     # connection may cross that, so the store reopens in the child.
     store.close()
+    hub.sync.state.close()
     return top

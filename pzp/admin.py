@@ -30,6 +30,21 @@ class ProxyAdmin:
         """
         return self._proxy.status()
 
+    @commands.handler("sync")
+    def command_sync(self):
+        """
+        Scan the items and synchronise with the hub now; answers once
+        every transfer this started has finished.
+        """
+        return self._proxy.syncNow()
+
+    @commands.handler("conflicts")
+    def command_conflicts(self) -> dict:
+        """
+        The losing versions kept under C{zone/conflicts/}.
+        """
+        return {"conflicts": self._proxy.conflicts()}
+
     @commands.handler("send")
     def command_send(self, to: str, text: str):
         """

@@ -1,9 +1,10 @@
 # -*- test-case-name: tests.pz.test_cli,tests.e2e.test_spine -*-
 """
-A device's C{pzctl} verbs (C{--pzp-dir DIR}): C{status}, C{send} and
-C{inbox}.
+A device's C{pzctl} verbs (C{--pzp-dir DIR}): C{status}, C{send},
+C{inbox}, C{sync} and C{conflicts}.
 
-C{status} and C{send} ask the running proxy through its admin socket;
+C{status}, C{send}, C{sync} and C{conflicts} ask the running proxy
+through its admin socket;
 C{inbox} reads the device's inbox file, whether the proxy runs or not.
 Each verb is registered in the C{pzctl.verbs} entry-point group
 (C{setup.cfg}).
@@ -13,7 +14,7 @@ import json
 
 from pz.cli.verb import Verb, WallClock, needs
 
-__all__ = ["status", "send", "inbox"]
+__all__ = ["status", "send", "inbox", "sync", "conflicts"]
 
 
 def _status(args) -> None:
@@ -28,6 +29,51 @@ def _status(args) -> None:
     print(f"state  {status['mode']}/{status['state']}  hub {status['hub'] or '-'}")
     if status.get("error"):
         print(f"last error: {status['error']['code']}: {status['error']['message']}")
+    progress = status.get("sync")
+    if progress:
+        print(f"sync   {_syncLine(progress)}")
+
+
+def _syncLine(progress: dict) -> str:
+    line = progress.get("state", "-")
+    if progress.get("items_total"):
+        line += (f", {progress['items_done']}/{progress['items_total']} items"
+                 f", {progress['bytes_done']}/{progress['bytes_total']} bytes")
+    if progress.get("last_synced"):
+        line += f", last synchronised {progress['last_synced']}"
+    if progress.get("conflicts"):
+        line += f", {progress['conflicts']} conflicts (pzctl conflicts)"
+    if progress.get("error"):
+        line += f"; {progress['error']['code']}: {progress['error']['message']}"
+    return line
+
+
+#: How long C{pzctl sync} waits for a synchronisation to finish.
+SYNC_TIMEOUT = 600.0
+
+
+def _sync(args) -> None:
+    from pz.admin import adminCall
+
+    result = adminCall(needs(args, "pzp_dir", "--pzp-dir"), "sync", timeout=SYNC_TIMEOUT)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"synchronised: {result['sent']} items sent, {result['received']} received, "
+          f"{result['conflicts']} conflicts")
+
+
+def _conflicts(args) -> None:
+    from pz.admin import adminCall
+
+    conflicts = adminCall(needs(args, "pzp_dir", "--pzp-dir"), "conflicts")["conflicts"]
+    if args.json:
+        print(json.dumps(conflicts, indent=2))
+        return
+    if not conflicts:
+        print("no conflicts")
+    for c in conflicts:
+        print(f"{c['time']}  {c['path']}  from {c['origin']}  kept as {c['kept_as']}")
 
 
 def _send(args) -> None:
@@ -76,4 +122,17 @@ send = Verb(
 inbox = Verb(
     "inbox", "messages this device received (device)",
     "List the messages this device received: sender, text and time.", _inbox,
+)
+
+sync = Verb(
+    "sync", "synchronise the zone's items now (device)",
+    "Scan the device's items folder and synchronise with the hub now: send what "
+    "changed here, receive what changed elsewhere. Returns once every transfer "
+    "finished, with counts.", _sync,
+)
+
+conflicts = Verb(
+    "conflicts", "versions that lost a synchronisation conflict (device)",
+    "List the losing versions kept under DIR/zone/conflicts/: the item's path, the "
+    "device that made the version, its time and where it is kept.", _conflicts,
 )

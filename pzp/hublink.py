@@ -100,6 +100,9 @@ class HubLinkProtocol(DeviceMessaging):
         self._crlParts = CRLAssembler()
         self._lastCRL = None
         self.registered: Deferred = Deferred()
+        #: The hub's reading rate for this link: frames a second (one per
+        #: started 64 KiB) and the burst; None if it did not say.
+        self.readRate = None
 
     @property
     def requestTimeout(self) -> float:
@@ -135,6 +138,9 @@ class HubLinkProtocol(DeviceMessaging):
             self._log.info("the hub has CRL number {number}, newer than ours: asking for it",
                            number=number)
             self.sendMessage(self._zoneId, {"status": "crlRequest"})
+        rate, burst = envelope.payload.get("rate"), envelope.payload.get("burst")
+        if isinstance(rate, (int, float)) and isinstance(burst, int) and rate > 0 and burst > 0:
+            self.readRate = (float(rate), burst)
         self.registered.callback(self)
 
     @greeting.handler("crlUpdate")
@@ -194,6 +200,18 @@ class HubLinkProtocol(DeviceMessaging):
         crl = self._crlParts.add(envelope.payload)
         if crl is not None:
             self.owner.crlReceived(crl)
+
+    @messages.handler("Sync_Plan")
+    @messages.handler("Sync_Hash")
+    @messages.handler("Sync_Data")
+    @messages.handler("Update_Change")
+    @messages.handler("Update_Ack")
+    def _sync(self, envelope: Envelope) -> None:
+        """
+        Synchronisation (L{pz.sync.engine}): the engine checks the fields
+        and answers a bad message on the wire itself.
+        """
+        self.owner.syncReceived(envelope.payload)
 
     def _ping(self) -> None:
         self.sendMessage(self._zoneId, {"status": "ping"})

@@ -16,7 +16,7 @@ service's attempts reach it through L{_ObservedEndpoint} and the link's
 verdict through C{prepareConnection}; the link reports its loss to
 L{HubMode.lost}.  The machine acts through L{IHubActions}, which
 L{HubMode} implements by passing each event on to the worker it concerns
-(renewal, revocation, the peer directory).
+(renewal, revocation, the peer directory, synchronisation).
 """
 
 from typing import Protocol
@@ -33,7 +33,7 @@ from pz.errors import ZoneError
 from pz.tls import pzpClientOptions
 from pzp.hublink import RenewedError, RevokedError
 from pzp.seams import (
-    IHubMode, IIdentity, IPeerDirectory, IProxyEvents, IRenewal, IRevocation, asZoneError,
+    IHubMode, IIdentity, IPeerDirectory, IProxyEvents, IRenewal, IRevocation, ISync, asZoneError,
 )
 
 __all__ = ["HubMode", "HubMachine", "HubInputs", "HubCore", "IHubActions"]
@@ -207,12 +207,13 @@ class HubMode:
         self.client = None
         self._machine = HubMachine(HubCore(self))
 
-    def wire(self, events, identity, renewal, revocation, directory) -> None:
+    def wire(self, events, identity, renewal, revocation, directory, sync) -> None:
         self._events = IProxyEvents(events)
         self._identity = IIdentity(identity)
         self._renewal = IRenewal(renewal)
         self._revocation = IRevocation(revocation)
         self._directory = IPeerDirectory(directory)
+        self._sync = ISync(sync)
 
     # --- IHubMode ---------------------------------------------------------------
 
@@ -296,9 +297,11 @@ class HubMode:
         self._log.info("connected to the hub as {device}",
                        device=self._identity.current.deviceId)
         self._renewal.linkUp(link)
+        self._sync.linkUp(link)
 
     def cleanUp(self, reason) -> None:
         self._renewal.linkLost()
+        self._sync.linkLost()
         self._directory.clear()
         self._log.info("lost the hub link: {why}", why=reason.getErrorMessage())
 

@@ -42,6 +42,11 @@ class IHubLinkOwner(IDeviceMessageOwner):
         A whole CRL came from the hub (not yet checked against the zone CA).
         """
 
+    def syncReceived(payload):
+        """
+        A synchronisation message from the hub (L{pz.sync.engine}'s names).
+        """
+
     def renew(link):
         """
         Renew the device's certificate over C{link}; a Deferred that fires

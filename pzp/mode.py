@@ -22,7 +22,9 @@ from twisted.internet.defer import Deferred
 from zope.interface import Interface, implementer
 
 from pz.errors import ZoneError
-from pzp.seams import IHubMode, IIdentity, IPeerDirectory, IRenewal, IRevocation, IVirginMode
+from pzp.seams import (
+    IHubMode, IIdentity, IPeerDirectory, IRenewal, IRevocation, ISync, IVirginMode,
+)
 
 __all__ = ["ModeMachine", "ModeInputs", "ModeCore", "IHubWorkers", "HubWorkers"]
 
@@ -73,16 +75,20 @@ class HubWorkers:
     renewal: object = attrs.field(converter=IRenewal)
     revocation: object = attrs.field(converter=IRevocation)
     directory: object = attrs.field(converter=IPeerDirectory)
+    sync: object = attrs.field(converter=ISync)
 
     def start(self) -> None:
+        self.sync.start()
         self.hubMode.start()
 
     def stop(self) -> None:
         self.renewal.stop()
+        self.sync.stop()
 
     def leave(self) -> None:
         self.hubMode.stopReconnecting()
         self.renewal.stop()
+        self.sync.stop()
 
     def status(self) -> dict:
         cert = self.identity.current.cert
@@ -94,6 +100,7 @@ class HubWorkers:
                 "not_after": cert.not_valid_after_utc.isoformat(timespec="seconds"),
             },
             "crl": self.revocation.status(),
+            "sync": self.sync.status(),
         }
 
     def send(self, to: str, payload: dict) -> Deferred:

@@ -11,7 +11,8 @@ as magic-wormhole's C{Boss} does):
     - L{pzp.renewal.Renewal}: the certificate renewed in time;
     - L{pzp.revocation.Revocation}: the zone's CRL, and the erasure on
       proof of revocation;
-    - L{pzp.peerdir.PeerDirectory}: who in the zone is connected.
+    - L{pzp.peerdir.PeerDirectory}: who in the zone is connected;
+    - L{pzp.sync.ZoneSync}: the zone's items kept in step with the hub's.
 
 The top-level mode (Virgin, Hub, Left) is the L{pzp.mode.ModeMachine},
 fed from here alone: by the service's start and stop, the admin side's
@@ -37,6 +38,7 @@ from pzp.peerdir import PeerDirectory
 from pzp.renewal import Renewal
 from pzp.revocation import Revocation
 from pzp.seams import IProxyEvents
+from pzp.sync import SyncSettings, ZoneSync
 from pzp.virgin import VirginMode
 from pzp.zonedir import ZoneDirectory
 
@@ -52,6 +54,7 @@ class ProxySettings:
         for three of them is taken as gone.
     @ivar inboxMessages: the most messages the inbox keeps.
     @ivar inboxBytes: the largest the inbox file grows, in bytes.
+    @ivar sync: how the zone's items are synchronised.
     """
 
     keepalive: float = 30.0
@@ -61,6 +64,7 @@ class ProxySettings:
     maxBackoff: float = 30.0
     inboxMessages: int = MAX_MESSAGES
     inboxBytes: int = MAX_BYTES
+    sync: SyncSettings = SyncSettings()
 
 
 @implementer(IProxyEvents, IHubLinkOwner)
@@ -113,10 +117,12 @@ class Proxy(service.MultiService):
         renewal = Renewal(self.clock)
         revocation = Revocation(self.zoneDir)
         directory = PeerDirectory()
-        hubMode.wire(self, identity, renewal, revocation, directory)
+        sync = ZoneSync(self.clock, self.zoneDir, self.settings.sync)
+        hubMode.wire(self, identity, renewal, revocation, directory, sync)
         renewal.wire(self, identity)
         revocation.wire(self, identity)
-        return HubWorkers(identity, inbox, hubMode, renewal, revocation, directory)
+        sync.wire(identity, revocation)
+        return HubWorkers(identity, inbox, hubMode, renewal, revocation, directory, sync)
 
     def startService(self) -> None:
         super().startService()
@@ -201,6 +207,12 @@ class Proxy(service.MultiService):
         """
         return self._mode.hub().renewal.renew(link)
 
+    def syncReceived(self, payload: dict) -> None:
+        """
+        A synchronisation message from the hub, for the sync worker.
+        """
+        self._mode.hub().sync.received(payload)
+
     # --- what the admin side asks for ---------------------------------------------
 
     def status(self) -> dict:
@@ -213,6 +225,24 @@ class Proxy(service.MultiService):
         if self.lastError is not None:
             status["error"] = {"code": self.lastError.code, "message": self.lastError.message}
         return status
+
+    def syncNow(self):
+        """
+        Synchronise now (C{pzctl sync}); fires with what was exchanged.
+        """
+        return self._hubWorkers().sync.syncNow()
+
+    def conflicts(self) -> list:
+        """
+        The losing versions kept under C{zone/conflicts/} (C{pzctl conflicts}).
+        """
+        return self._hubWorkers().sync.conflicts()
+
+    def _hubWorkers(self):
+        hub = self._mode.hub()
+        if hub is None:
+            raise ZoneError("NOT_CONNECTED", "this device has not enrolled in a zone yet")
+        return hub
 
     def send(self, to: str, text: str):
         """

@@ -16,7 +16,7 @@ from pz.errors import ZoneError
 
 __all__ = [
     "asZoneError", "IProxyEvents", "IVirginMode", "IHubMode", "IIdentity", "IRenewal", "IRevocation",
-    "IPeerDirectory",
+    "IPeerDirectory", "ISync",
 ]
 
 
@@ -207,4 +207,50 @@ class IPeerDirectory(Interface):
     def peers() -> dict:
         """
         Device id -> what the hub said of it.
+        """
+
+
+class ISync(Interface):
+    """
+    The worker that keeps the zone's items in step with the hub.
+    """
+
+    def start() -> None:
+        """
+        Start watching the items folder.
+        """
+
+    def stop() -> None:
+        """
+        Stop watching and release the sync state.
+        """
+
+    def linkUp(link) -> None:
+        """
+        A registered hub link: synchronise over it.
+        """
+
+    def linkLost() -> None:
+        """
+        The link is gone: transfers in flight are dropped, whole.
+        """
+
+    def received(payload: dict) -> None:
+        """
+        A synchronisation message from the hub.
+        """
+
+    def syncNow():
+        """
+        The person asked: scan and synchronise now; fires with a summary.
+        """
+
+    def status() -> dict:
+        """
+        Progress and state for the proxy's status.
+        """
+
+    def conflicts() -> list:
+        """
+        The losing versions kept under C{conflicts/}.
         """

@@ -20,6 +20,7 @@ from pz.pairing import PairingCode
 from pzp.admin import ProxyAdmin
 from pzp.inbox import MAX_BYTES, MAX_MESSAGES, MIN_BYTES
 from pzp.proxy import Proxy, ProxySettings
+from pzp.sync import SyncSettings
 from pzp.zonedir import ZoneDirectory
 
 __all__ = ["Options", "makeService"]
@@ -55,6 +56,14 @@ class Options(usage.Options):
                                                    "dropped (and counted) past it.", int],
         ["inbox-max-bytes", None, MAX_BYTES, "Largest size of the inbox file, in bytes "
                                              f"(at least {MIN_BYTES}).", int],
+        ["sync-interval", None, 2.0, "Seconds between scans of DATA_DIR/zone/items/ for "
+                                     "local changes.", float],
+        ["sync-max-item", None, SyncSettings.maxItem, "Largest item synchronised, in bytes.", int],
+    ]
+
+    optFlags = [
+        ["constrained", None, "Synchronise only the certificates and the CRL (a device with "
+                              "little memory, power or bandwidth)."],
     ]
 
     def postOptions(self) -> None:
@@ -72,6 +81,8 @@ class Options(usage.Options):
             raise usage.UsageError("--keepalive and --max-backoff must be positive")
         if self["inbox-max-messages"] < 1:
             raise usage.UsageError("--inbox-max-messages must be positive")
+        if self["sync-interval"] <= 0 or self["sync-max-item"] < 1:
+            raise usage.UsageError("--sync-interval and --sync-max-item must be positive")
         if self["inbox-max-bytes"] < MIN_BYTES:
             raise usage.UsageError(f"--inbox-max-bytes must be at least {MIN_BYTES}")
         placeTwistdFiles(self, self["data-dir"], "pzp")
@@ -126,7 +137,10 @@ def _makeService(options, reactor):
     clearExitRecord(dataDir)
     settings = ProxySettings(keepalive=options["keepalive"], maxBackoff=options["max-backoff"],
                              inboxMessages=options["inbox-max-messages"],
-                             inboxBytes=options["inbox-max-bytes"])
+                             inboxBytes=options["inbox-max-bytes"],
+                             sync=SyncSettings(interval=options["sync-interval"],
+                                               maxItem=options["sync-max-item"],
+                                               constrained=bool(options["constrained"])))
     exit = ProcessExit(reactor, "pzp", dataDir)
     proxy = Proxy(dataDir, reactor, options["name"], options["pair"], settings, giveUp=exit.fail)
     top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))

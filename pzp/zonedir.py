@@ -9,8 +9,13 @@ Layout, inside the proxy's data directory::
     zone/identity -> identity-SERIAL/   the current key and certificate:
     zone/identity/key.pem      the device's private key (0600)
     zone/identity/cert.pem     its certificate
-    zone/ca.pem                the zone CA     zone/crl.pem  the zone's CRL
+    zone/ca.pem                the zone CA (the trust anchor; never synced)
     zone/inbox.jsonl           messages received
+    zone/items/                what synchronisation keeps in step with the
+                               hub (L{pz.sync.items}), the CRL among them:
+                               zone/items/crl.pem
+    zone/conflicts/            versions that lost a synchronisation conflict
+    zone/sync/                 synchronisation state and temporary files
 
 The directory is created whole (written as C{zone.new/}, then renamed), so
 a crash while enrolling leaves either no zone or a complete one.  A renewed
@@ -28,11 +33,14 @@ from typing import Optional
 import attrs
 
 from pz import pki
+from pz.sync.items import ItemTree
+from pz.sync.zoneitems import CRL, zoneItems
 
 __all__ = ["ZoneDirectory", "Credentials", "MARKER"]
 
 MARKER = "ZONE"
 IDENTITY = "identity"
+ITEMS = "items"
 _ZONE = "zone"
 
 
@@ -83,8 +91,9 @@ class ZoneDirectory:
         os.mkdir(staging, 0o700)
         put = lambda name: os.path.join(staging, name)
         _writeIdentity(staging, credentials.key, credentials.cert)
-        pki.writePEM(put("ca.pem"), pki.certificatePEM(credentials.caCert))
-        pki.writePEM(put("crl.pem"), pki.crlPEM(credentials.crl))
+        caPEM = pki.certificatePEM(credentials.caCert)
+        pki.writePEM(put("ca.pem"), caPEM)
+        ItemTree(staging).create(zoneItems(credentials.zoneId, caPEM, pki.crlPEM(credentials.crl)))
         marker = {
             "zone": credentials.zoneId,
             "device": credentials.deviceId,
@@ -111,8 +120,16 @@ class ZoneDirectory:
             key=pki.readPrivateKey(self.file(IDENTITY, "key.pem")),
             cert=pki.readCertificate(self.file(IDENTITY, "cert.pem")),
             caCert=pki.readCertificate(self.file("ca.pem")),
-            crl=pki.readCRL(self.file("crl.pem")),
+            crl=pki.readCRL(self._crlFile()),
         )
+
+    def _crlFile(self) -> str:
+        """
+        The CRL among the items; a zone directory written before
+        synchronisation existed keeps it beside them.
+        """
+        path = self.file(ITEMS, CRL)
+        return path if os.path.exists(path) or not os.path.exists(self.file(CRL)) else self.file(CRL)
 
     def replaceIdentity(self, key, cert) -> None:
         """
@@ -127,7 +144,7 @@ class ZoneDirectory:
         """
         Store a newer CRL (the caller checked it is newer and signed).
         """
-        pki.writePEM(self.file("crl.pem"), pki.crlPEM(crl))
+        ItemTree(self.path).write(CRL, pki.crlPEM(crl))
 
     def wipe(self) -> bool:
         """

@@ -1,0 +1,149 @@
+# -*- test-case-name: tests.pzh.test_zonesync -*-
+"""
+The hub's part of synchronisation: the zone's items under C{DATA/zone/},
+kept in step with every connected device.
+
+L{HubSync} owns the hub's L{pz.sync.engine.SyncEngine} and feeds it what
+only the hub knows: the trusted certificates and the CRL, which the hub
+alone writes (one-way items), whenever enrolment, renewal or revocation
+changes them; each device link as it registers and closes; and the
+synchronisation messages the router hands over.  What it sends a device
+waits while that link's outgoing queue is not empty, so a large item
+never piles up in the hub's memory behind a slow device.
+"""
+
+import os
+from collections import deque
+
+from twisted.application import service
+from twisted.logger import Logger
+
+from pz import pki
+from pz.files import privateDirectory
+from pz.sync.engine import SyncEngine
+from pz.sync.items import ItemTree
+from pz.sync.state import SyncState
+from pz.sync.zoneitems import CRL, trustedDevicePath, trustedHubPath, zoneItems
+
+__all__ = ["HubSync"]
+
+#: The hub's items, conflicts and sync state, under its data directory.
+ZONE_FOLDER = "zone"
+
+
+class _PacedSender:
+    """
+    The engine's C{send} for one device link: written through while the
+    link's outgoing queue is empty, held (in order) while it is not.
+    """
+
+    def __init__(self, link) -> None:
+        self._link = link
+        self._waiting: deque = deque()
+
+    def __call__(self, payload: dict) -> None:
+        self._waiting.append(payload)
+        if len(self._waiting) == 1:
+            self.release(None)
+
+    def release(self, outbox) -> None:
+        """
+        The link's queue drained (L{pzh.flow.Outbox} calls its waiters).
+        """
+        link = self._link
+        while self._waiting and not link.transport.disconnecting:
+            if link.outgoingQueued():
+                link.whenDrained(self)
+                return
+            link.sendMessage(link.deviceId, self._waiting.popleft())
+
+
+class HubSync(service.Service):
+    """
+    Keeps C{DATA/zone/items/} in step with the zone's devices.
+    """
+
+    _log = Logger()
+
+    def __init__(self, zone, authority, clock, *, interval: float = 2.0,
+                 maxItem: int = 64 * 1024 * 1024) -> None:
+        self._zone = zone
+        self._authority = authority
+        folder = zone.path(ZONE_FOLDER)
+        self.tree = ItemTree(folder)
+        statePath = os.path.join(folder, "sync", "state.db")
+        if not os.path.exists(statePath) and not os.path.lexists(self.tree.root):
+            # First start (or a hub from before synchronisation): never
+            # later, when a vanished items folder must stay an error.
+            self.tree.create(zoneItems(zone.zoneId, zone.caPEM, authority.crlPEM))
+        privateDirectory(os.path.dirname(statePath))
+        self.state = SyncState(statePath)
+        self.engine = SyncEngine(clock, self.tree, self.state, role="hub", localId=zone.zoneId,
+                                 maxItemSize=maxItem, scanInterval=interval)
+        self._senders: dict = {}
+
+    def startService(self) -> None:
+        super().startService()
+        self._refreshOneWay()
+        self.engine.start()
+
+    def stopService(self):
+        self.engine.stop()
+        self.state.close()
+        return super().stopService()
+
+    def _refreshOneWay(self) -> None:
+        """
+        Make the one-way items say what the hub knows now: its CA, its CRL
+        (which the authority keeps beside them and may have renewed while
+        the hub was down).
+        """
+        self._put(trustedHubPath(self._zone.zoneId), self._zone.caPEM)
+        self._put(CRL, self._authority.crlPEM)
+
+    def _put(self, path: str, data: bytes) -> None:
+        try:
+            if self.tree.read(path) == data:
+                return
+            self.tree.write(path, data)
+        except Exception as e:
+            # The items folder is missing or unwritable: the engine's
+            # status reports it; the hub's own CRL is safe beside it.
+            self._log.warn("could not write {path} among the zone's items: {why}",
+                           path=path, why=e)
+            return
+        self.engine.localChange(path)
+
+    # --- what the hub tells it ---------------------------------------------------
+
+    def certificateIssued(self, deviceId: str, cert) -> None:
+        """
+        Enrolment or renewal gave C{deviceId} a new certificate.
+        """
+        self._put(trustedDevicePath(deviceId), pki.certificatePEM(cert))
+
+    def deviceRevoked(self, deviceId: str) -> None:
+        """
+        C{deviceId} is revoked: its certificate is no longer trusted.
+        """
+        path = trustedDevicePath(deviceId)
+        if self.tree.read(path) is not None:
+            self.tree.remove(path)
+            self.engine.localChange(path)
+
+    def crlChanged(self) -> None:
+        """
+        The authority signed a new CRL.
+        """
+        self._put(CRL, self._authority.crlPEM)
+
+    def linkUp(self, link) -> None:
+        sender = self._senders[link.deviceId] = _PacedSender(link)
+        self.engine.attach(link.deviceId, sender)
+
+    def linkDown(self, link) -> None:
+        self._senders.pop(link.deviceId, None)
+        self.engine.detach(link.deviceId)
+
+    def received(self, link, payload: dict) -> None:
+        self.engine.received(link.deviceId, payload)

@@ -1,0 +1,212 @@
+# -*- test-case-name: tests.pzp.test_sync -*-
+"""
+The device's part of synchronisation: its zone items kept in step with
+the hub's over the hub link.
+
+L{ZoneSync} owns the device's L{pz.sync.engine.SyncEngine} and connects it
+to the rest of the proxy: the hub link it speaks over (attached when the
+Hub machine reports the link up, detached when it is lost), the admin
+side's C{sync}, C{conflicts} and status, and the revocation worker, which
+hears of every CRL the hub's sync delivers (the CRL keeps its lifecycle
+rules: signed by the zone CA, its number only grows).
+"""
+
+import json
+import os
+from collections import deque
+from typing import Optional
+
+import attrs
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from pz import pki
+from pz.errors import ZoneError
+from pz.files import privateDirectory
+from pz.sync.engine import SyncEngine
+from pz.sync.items import ItemTree
+from pz.sync.state import SyncState
+from pz.sync.zoneitems import CRL, zoneItems
+from pzp.seams import IIdentity, IRevocation, ISync
+
+__all__ = ["ZoneSync", "SyncSettings"]
+
+
+@attrs.frozen
+class SyncSettings:
+    """
+    @ivar interval: seconds between scans of the items folder.
+    @ivar maxItem: the largest item, in bytes, sent or accepted.
+    @ivar constrained: sync only certificates and the CRL (a device with
+        little memory or power, as the webinos PZP specification allows).
+    """
+
+    interval: float = 2.0
+    maxItem: int = 64 * 1024 * 1024
+    constrained: bool = False
+
+
+#: Bytes one token of the hub's reading rate pays for (its rule, in
+#: L{pzh.flow}: a frame costs one per started 64 KiB).
+COST_UNIT = 64 * 1024
+
+#: The share of the hub's rate and burst uploads use: the rest is left for
+#: pings and messages on the same link.
+RATE_SHARE = 0.75
+
+
+class PacedUpload:
+    """
+    The engine's C{send} over the hub link: frames go out no faster than
+    the hub reads this link (the rate it announced on registering), so a
+    large item is never refused as a flood.  Frames keep their order.
+    """
+
+    def __init__(self, clock, link, to: str) -> None:
+        self._clock = clock
+        self._link = link
+        self._to = to
+        rate, burst = link.readRate or (None, None)
+        self._rate = rate * RATE_SHARE if rate else None
+        self._burst = max(1.0, burst * RATE_SHARE) if burst else None
+        self._tokens = self._burst
+        self._stamp = clock.seconds()
+        self._waiting: deque = deque()
+        self._timer = None
+
+    def __call__(self, payload: dict) -> None:
+        self._waiting.append(payload)
+        if self._timer is None:
+            self._drain()
+
+    def _drain(self) -> None:
+        self._timer = None
+        while self._waiting:
+            if not self._link.connected:
+                self._waiting.clear()
+                return
+            payload = self._waiting[0]
+            if self._rate is not None:
+                cost = max(1, -(-len(json.dumps(payload)) // COST_UNIT))
+                now = self._clock.seconds()
+                self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+                self._stamp = now
+                if self._tokens < cost:
+                    wait = (cost - self._tokens) / self._rate
+                    self._timer = self._clock.callLater(wait, self._drain)
+                    return
+                self._tokens -= cost
+            self._waiting.popleft()
+            self._link.sendMessage(self._to, payload)
+
+
+@implementer(ISync)
+class ZoneSync:
+    """
+    Keeps C{DIR/zone/items/} in step with the hub.
+    """
+
+    _log = Logger()
+
+    def __init__(self, clock, zoneDir, settings: SyncSettings) -> None:
+        self._clock = clock
+        self._zoneDir = zoneDir
+        self._settings = settings
+        self._engine: Optional[SyncEngine] = None
+        self._state: Optional[SyncState] = None
+        self._peer: Optional[str] = None
+        self._link = None
+
+    def wire(self, identity, revocation) -> None:
+        self._identity = IIdentity(identity)
+        self._revocation = IRevocation(revocation)
+
+    def _build(self) -> SyncEngine:
+        creds = self._identity.current
+        tree = ItemTree(self._zoneDir.path)
+        statePath = os.path.join(self._zoneDir.path, "sync", "state.db")
+        if not os.path.exists(statePath) and not os.path.lexists(tree.root):
+            # A zone directory from before synchronisation existed.  Only
+            # then: an items folder that vanished later (unmounted) must
+            # stay an error, never be refilled with defaults that would
+            # then replace the zone's items everywhere.
+            tree.create(zoneItems(creds.zoneId, pki.certificatePEM(creds.caCert),
+                                  pki.crlPEM(creds.crl)))
+        privateDirectory(os.path.dirname(statePath))
+        self._state = SyncState(statePath)
+        return SyncEngine(
+            self._clock, tree, self._state, role="device", localId=creds.deviceId,
+            validators={CRL: self._checkCRL}, maxItemSize=self._settings.maxItem,
+            scanInterval=self._settings.interval, constrained=self._settings.constrained,
+            changed=self._applied,
+        )
+
+    # --- ISync ------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._engine is None:
+            self._engine = self._build()
+        self._engine.start()
+
+    def stop(self) -> None:
+        if self._engine is not None:
+            self._engine.stop()
+            self._state.close()
+
+    def linkUp(self, link) -> None:
+        zoneId = self._identity.current.zoneId
+        self._peer = zoneId
+        self._link = link
+        self._engine.attach(zoneId, PacedUpload(self._clock, link, zoneId))
+
+    def linkLost(self) -> None:
+        if self._peer is not None:
+            peer, self._peer, self._link = self._peer, None, None
+            self._engine.detach(peer)
+
+    def received(self, payload: dict) -> None:
+        if self._peer is not None:
+            self._engine.received(self._peer, payload)
+
+    def syncNow(self):
+        if self._peer is None:
+            raise ZoneError("NOT_CONNECTED", "the hub is not connected: nothing can sync now; "
+                            "local changes are sent once it is")
+        return self._engine.syncNow()
+
+    def status(self) -> dict:
+        if self._engine is None:
+            return {"state": "offline"}
+        status = self._engine.status()
+        if self._link is not None:
+            # Every frame of the hub link, sync or not: what benchmarks
+            # compare with other tools' bytes on the wire.
+            status["link_bytes"] = {"sent": self._link.bytesSent,
+                                    "received": self._link.bytesReceived}
+        return status
+
+    def conflicts(self) -> list:
+        return self._engine.conflicts() if self._engine is not None else []
+
+    # --- what the engine asks -------------------------------------------------------
+
+    def _checkCRL(self, path: str, data: bytes) -> None:
+        """
+        A CRL from the hub is kept only if the zone CA signed it and its
+        number is not below the one held.
+        """
+        creds = self._identity.current
+        try:
+            crl = pki.loadCRL(data)
+            pki.verifyCRL(crl, creds.caCert)
+        except (pki.CertificateError, ValueError) as e:
+            raise ZoneError("SYNC_BAD_ITEM", f"{path} is not a CRL signed by the zone CA: "
+                            f"{getattr(e, 'message', e)}")
+        if pki.crlNumber(crl) < pki.crlNumber(creds.crl):
+            raise ZoneError("SYNC_BAD_ITEM", (
+                f"{path} has CRL number {pki.crlNumber(crl)}, below the "
+                f"{pki.crlNumber(creds.crl)} this device holds"))
+
+    def _applied(self, path: str, data: Optional[bytes]) -> None:
+        if path == CRL and data is not None:
+            self._revocation.crlReceived(pki.loadCRL(data))
