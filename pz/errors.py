@@ -42,6 +42,18 @@ CODES = {
     "BAD_REQUEST": "the request is malformed",
     "NOT_RUNNING": "the process is not running",
     "INTERNAL": "an unexpected error; see the log",
+    "SYNC_BAD_PATH": "the item path is not one the zone synchronises",
+    "SYNC_BAD_MESSAGE": "the synchronisation message is malformed",
+    "SYNC_HASH_MISMATCH": "the data does not match its hash",
+    "SYNC_NOT_ASKED": "that chunk was not asked for",
+    "SYNC_TOO_LARGE": "the item is over the size limit",
+    "SYNC_BAD_ITEM": "the item's content is not valid for its kind",
+    "SYNC_ONE_WAY": "this item flows only from the hub",
+    "SYNC_NOT_SELECTED": "this device does not synchronise that item",
+    "SYNC_CONFLICT": "another version of the item won",
+    "SYNC_PENDING": "the device holds an unacknowledged change to that item",
+    "SYNC_ITEMS_MISSING": "the items folder is missing or empty",
+    "SYNC_BUSY": "too many transfers in flight; try again later",
 }
 
 
