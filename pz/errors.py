@@ -42,6 +42,18 @@ CODES = {
     "BAD_REQUEST": "the request is malformed",
     "NOT_RUNNING": "the process is not running",
     "INTERNAL": "an unexpected error; see the log",
+    "SYNC_BAD_PATH": "the item path is not one of the zone's item locations, or leads through a symbolic link",
+    "SYNC_BAD_MESSAGE": "the synchronisation message is malformed",
+    "SYNC_HASH_MISMATCH": "the data does not match its hash",
+    "SYNC_NOT_ASKED": "the data is for a chunk that was not asked for",
+    "SYNC_TOO_LARGE": "the item is larger than the configured limit",
+    "SYNC_BAD_ITEM": "the item's content is not valid for its kind",
+    "SYNC_ONE_WAY": "this item flows only from the hub; a device may not update it",
+    "SYNC_NOT_SELECTED": "the item's category is not synchronised with this device",
+    "SYNC_CONFLICT": "the update lost a conflict; the winning version follows",
+    "SYNC_PENDING": "this side holds an unsent change to the item; the hub decides",
+    "SYNC_ITEMS_MISSING": "the zone's items folder is missing, not a folder or empty",
+    "SYNC_BUSY": "too many transfers in flight; the item is queued",
 }
 
 

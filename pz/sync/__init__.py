@@ -1,0 +1,1 @@
+"""Synchronisation of the zone's items between the hub and its devices."""
