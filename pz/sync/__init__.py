@@ -1,3 +1,1 @@
-"""
-Synchronisation of the zone's items: every device holds them, only the changed chunks cross the wire.
-"""
+"""Synchronisation of the zone's items between the hub and its devices."""
