@@ -44,6 +44,7 @@ endef
 
 systools:
 	$(call need,openssl,openssl)
+	$(call need,rsync,rsync)
 
 docs-tools:
 	$(call need,dot,graphviz)

@@ -23,7 +23,11 @@ What it does, in order (see C{bench/README.md} for why):
     second over HTTP with a C{treq} client next to a bare C{twisted.web}
     handler, and the cost of one Publish in-process; skip with
     C{--skip-portal};
- 7. prints the machine facts and one table, with ratios to the bare server
+ 7. synchronisation (L{bench.sync}): bytes on the wire and time for three
+    small edits of a 10 MB file from a device to the hub, next to C{rsync}
+    through an C{rsync} daemon; chunking + hashing throughput; one changed
+    preference reaching 10 connected devices; skip with C{--skip-sync};
+ 8. prints the machine facts and one table, with ratios to the bare server
     and pass/fail against the targets, and writes it to
     C{bench/out/results.txt} (raw figures in C{bench/out/results.json}).
 
@@ -498,6 +502,12 @@ def main(argv=None) -> int:
             log(f"portal: Get and Publish at {args.portal_concurrency} in flight")
             portal = measurePortal(args, run, log, TOP, spawn=spawn, stop=stop, freePort=freePort,
                                    waitForPort=waitForPort, cpuTicks=cpuTicks)
+        sync = {}
+        if not args.skip_sync:
+            from bench.sync import measureSync
+
+            log("sync: a 10 MB file edited three times, next to rsync; 10 devices")
+            sync = measureSync(args, run)
         attack = {}
         if not args.skip_attack:
             from bench.attack import measureAttack
@@ -511,13 +521,14 @@ def main(argv=None) -> int:
     from bench.attack import attackReport
     from bench.portal import portalReport
     from bench.revocation import revocationReport
+    from bench.sync import syncReport
 
     lines = (report(args, rate, memory, info) + revocationReport(revocation)
-             + portalReport(portal) + attackReport(attack))
+             + portalReport(portal) + syncReport(sync) + attackReport(attack))
     publish("results", "run", lines, began,
              {"args": {k: v for k, v in vars(args).items()}, "facts": info,
               "rate": rate, "memory": memory, "revocation": revocation,
-              "portal": portal, "attack": attack})
+              "portal": portal, "sync": sync, "attack": attack})
     return 0
 
 

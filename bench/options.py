@@ -34,6 +34,9 @@ def parseArgs(argv):
                         help="connected devices that must receive the new CRL")
     parser.add_argument("--skip-portal", action="store_true", help="no Mesh portal test")
     parser.add_argument("--skip-attack", action="store_true", help="no under-attack table")
+    parser.add_argument("--skip-sync", action="store_true",
+                        help="no synchronisation table (edits of a 10 MB file next to rsync, "
+                        "chunking throughput, one preference to 10 devices)")
     parser.add_argument("--attack-seconds", type=float, default=10.0,
                         help="seconds each attack lasts (under-attack table)")
     parser.add_argument("--recover-seconds", type=float, default=30.0,
