@@ -144,15 +144,18 @@ class DataChunkerTests(SynchronousTestCase):
         sizes = manifestOf("data", data).sizes
         self.assertTrue(4000 <= len(data) / len(sizes) <= 6500, len(data) / len(sizes))
 
-    @settings(max_examples=30, deadline=None, derandomize=True)
-    @given(st.integers(0, 2 ** 32), st.integers(0, 120000), st.integers(3000, 40000))
-    def test_fileMatchesMemory(self, seed, size, block):
+    @settings(max_examples=40, deadline=None, derandomize=True)
+    @given(st.integers(0, 2 ** 32), st.integers(0, 120000), st.integers(3000, 40000),
+           st.booleans())
+    def test_fileMatchesMemory(self, seed, size, block, parallel):
         """
         Cutting a file in bounded blocks gives exactly the chunks of cutting
-        it whole, whatever the block size, and L{chunksOfFile} streams them
-        with their indexes.
+        it whole, whatever the block size, with the whole item's hash
+        computed beside the chunks on a helper thread or not, and
+        L{chunksOfFile} streams them with their indexes.
         """
         self.patch(chunkers, "READ_BLOCK", block)
+        self.patch(chunkers, "PARALLEL_SIZE", 0 if parallel else 2 ** 40)
         data = random.Random(seed).randbytes(size)
         path = _write(self, data)
         self.assertEqual(manifestOfFile("data", path, size), manifestOf("data", data))
