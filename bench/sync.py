@@ -78,6 +78,9 @@ WAIT = 120.0
 #: nothing but C{pzctl sync} starts a transfer and the clock starts with it.
 SCAN_INTERVAL = 3600.0
 
+#: The largest item either side accepts (their default, given explicitly).
+MAX_ITEM = 64 * 1024 * 1024
+
 #: Devices of the preference test, and its edits (median).
 DEVICES = 10
 PREFERENCE_EDITS = 3
@@ -299,7 +302,7 @@ class Zone:
             "--logfile", os.path.join(self.root, "hub.log"),
             "pzh", "--data-dir", self.hubDir, "--name", "bench", "--interface", "127.0.0.1",
             "--port", str(self.port), "--web-port", "0", "--idle-timeout", "3600",
-            "--sync-interval", str(SCAN_INTERVAL),
+            "--sync-interval", str(SCAN_INTERVAL), "--sync-max-item", str(MAX_ITEM),
         ], os.path.join(self.root, "hub.out"))
         waitForPort(self.port, self.hub)
         pzctl("--hub-dir", self.hubDir, "wait", "--timeout", "30")
@@ -309,7 +312,8 @@ class Zone:
 
     def addDevice(self, timeout: float = 60.0) -> str:
         """
-        Pair one more device and wait until it is connected to the hub.
+        Pair one more device, wait until it is connected to the hub and
+        its first synchronisation is over.
         """
         index = len(self.devices) + 1
         name = f"dev{index:02d}"
@@ -319,6 +323,7 @@ class Zone:
             TWISTD, "-n", "--pidfile", "", "--logfile", os.path.join(self.root, f"{name}.log"),
             "pzp", "--data-dir", directory, "--name", name, "--pair", code,
             "--keepalive", "3600", "--max-backoff", "1", "--sync-interval", str(SCAN_INTERVAL),
+            "--sync-max-item", str(MAX_ITEM),
         ], os.path.join(self.root, f"{name}.out"))
         self.devices.append((directory, proc))
         deadline = time.monotonic() + timeout
@@ -329,12 +334,16 @@ class Zone:
             try:
                 status = self.status(directory)
                 if (status.get("mode"), status.get("state")) == ("Hub", "Connected"):
-                    return directory
+                    break
             except (RuntimeError, ValueError, subprocess.TimeoutExpired):
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError(f"device {name} did not connect within {timeout} s")
             time.sleep(0.2)
+        # Its first synchronisation (every item from the hub) is over when
+        # this returns: what is measured next is not mixed with it.
+        pzctl("--pzp-dir", directory, "sync", "--json", timeout=timeout)
+        return directory
 
     def status(self, directory: str) -> dict:
         return json.loads(pzctl("--pzp-dir", directory, "status", "--json", timeout=30))
