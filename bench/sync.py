@@ -576,8 +576,9 @@ def syncReport(result: dict) -> list:
         "one edit after the other. Ours: one twistd pzp -> twistd pzh, `pzctl sync`; bytes = "
         "every frame byte of the device's hub link (length prefixes included, no TLS or TCP), "
         "time = from starting `pzctl sync` to the hub holding the edited file. rsync: "
-        "`rsync --no-whole-file --stats` to an rsync daemon on 127.0.0.1 (inetd mode); bytes = "
-        "its total bytes sent + received, time = the command's wall time.",
+        "`rsync --no-whole-file --ignore-times --stats` to an rsync daemon on 127.0.0.1 "
+        "(inetd mode); bytes = its total bytes sent + received, time = the command's wall "
+        "time.",
     ]
     headers = ["edit", "our bytes", "rsync bytes", "ours/rsync", "our time s", "rsync time s",
                "bytes <= rsync"]
