@@ -484,7 +484,8 @@ def measurePreference(work: str, devices: int = DEVICES, edits: int = PREFERENCE
         first = zone.devices[0][0]
         scratch = zone.root
         mine = os.path.join(first, "zone", "items", "preferences.json")
-        holders = [os.path.join(d, "zone", "items", "preferences.json") for d, _ in zone.devices[1:]]
+        holders = [os.path.join(d, "zone", "items", "preferences.json")
+                   for d, _ in zone.devices[1:]]
         holders.append(os.path.join(zone.hubDir, "zone", "items", "preferences.json"))
         runs = []
         for n in range(edits):
@@ -511,7 +512,8 @@ def measurePreference(work: str, devices: int = DEVICES, edits: int = PREFERENCE
             log(f"sync: preference {n + 1}: on the hub and {devices - 1} devices after "
                 f"{measured['seconds']:.3f} s")
         return {"devices": devices, "runs": runs,
-                "median_seconds": statistics.median(r["seconds"] for r in runs)}
+                "median_seconds": statistics.median(r["seconds"] for r in runs),
+                "median_hub_seconds": statistics.median(r["hub_seconds"] for r in runs)}
     finally:
         zone.stop()
 
@@ -622,7 +624,8 @@ def syncReport(result: dict) -> list:
             f"edited on device 1, `pzctl sync` there; until the hub and the other "
             f"{preference['devices'] - 1} devices hold it: median "
             f"{preference['median_seconds']:.3f} s of {len(preference['runs'])} ("
-            + ", ".join(f"{r['seconds']:.3f}" for r in preference["runs"]) + " s)"
+            + ", ".join(f"{r['seconds']:.3f}" for r in preference["runs"]) + " s); on the hub "
+            f"after {fmt(preference.get('median_hub_seconds'), '{:.3f}')} s (median)"
         )
     lines.append("Targets")
     for (label, *_), ok in zip(pairs[1:], verdicts):
