@@ -47,14 +47,20 @@ class Side:
         return SyncEngine(self.zone.clock, self.tree, self.state, role=self.role, localId=self.id,
                           changed=lambda path, h: self.applied.append((path, h)), **self.options)
 
-    def write(self, path: str, data: bytes) -> None:
+    def write(self, path: str, data: bytes, ago: float = None) -> None:
         """
         A person edits an item here (not through the engine).
+
+        @param ago: make the file's modification time this many seconds
+            before the zone's clock (the version's time).
         """
         target = os.path.join(self.tree.root, *path.split("/"))
         os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as f:
             f.write(data)
+        if ago is not None:
+            when = int((self.zone.clock.seconds() - ago) * 1e9)
+            os.utime(target, ns=(when, when))
 
     def read(self, path: str):
         return self.tree.read(path)
