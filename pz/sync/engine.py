@@ -863,6 +863,11 @@ class SyncEngine:
                 "SYNC_ONE_WAY", f"{msg.path} flows only from the hub; the hub's copy follows"),
                 self._names.change)
             self._count("finished", msg.path)
+            self._scanPath(msg.path)
+            if self._state.item(msg.path) is None:
+                # The hub's copy of an item it never had is its absence.
+                self._state.record(ItemRecord(path=msg.path, hash=None, size=0, version=Version(
+                    self._clock.seconds(), self._localId), signature=None))
             self._enqueue(peer, msg.path, full=True, planned=True)
             return
         selection = self._selection(peer)

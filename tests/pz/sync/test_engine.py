@@ -4,6 +4,7 @@ Tests for L{pz.sync.engine}: a hub and devices joined in memory.
 
 import base64
 import json
+import os
 import random
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -160,3 +161,178 @@ class ReconnectionTests(SynchronousTestCase):
         self.assertEqual(a.read("context/here.json"), zone.hub.read("context/here.json"))
         plan = [m[2] for m in zone.messages[start:] if m[2]["status"] == "Sync_Plan"]
         self.assertEqual(plan, [{"status": "Sync_Plan", "items": 1, "bytes": 3000}])
+
+
+class ConflictTests(SynchronousTestCase):
+    """
+    Two devices changed one item while apart: the hub decides by the
+    webinos rule and the loser is kept where it lives.
+    """
+
+    def _apart(self, aAgo, bAgo):
+        zone = Zone(self, devices=("a", "b"))
+        zone.connectAll()
+        zone.hub.write("userdata/shared.txt", b"base\n")
+        zone.sync()
+        zone.disconnect("a")
+        zone.disconnect("b")
+        a, b = zone.devices["a"], zone.devices["b"]
+        a.write("userdata/shared.txt", b"from a\n", ago=aAgo)
+        b.write("userdata/shared.txt", b"from b\n", ago=bAgo)
+        zone.connect("a")
+        zone.pump()
+        zone.connect("b")
+        zone.pump()
+        return zone, a, b
+
+    def _kept(self, side, path):
+        [entry] = side.engine.conflicts()
+        self.assertEqual(entry["path"], path)
+        with open(os.path.join(side.tree.zonePath, entry["kept_as"]), "rb") as f:
+            return entry, f.read()
+
+    def test_laterWinsWithinMargin(self):
+        """
+        B's change is later than A's and within 5 s of the hub's clock: B's
+        version wins everywhere, and the hub keeps A's under conflicts/.
+        """
+        zone, a, b = self._apart(aAgo=4, bAgo=1)
+        for side in (zone.hub, a, b):
+            self.assertEqual(side.read("userdata/shared.txt"), b"from b\n")
+        entry, kept = self._kept(zone.hub, "userdata/shared.txt")
+        self.assertEqual((entry["origin"], kept), ("a", b"from a\n"))
+        self.assertAlmostEqual(entry["time"], zone.clock.seconds() - 4, delta=0.01)
+        self.assertEqual(a.engine.conflicts(), [])
+        self.assertEqual(b.engine.conflicts(), [])
+        self.assertEqual(zone.hub.engine.status()["conflicts"], 1)
+
+    def test_hubWinsBeyondMargin(self):
+        """
+        B's change is later than A's but 30 s from the hub's clock: the
+        hub's version (A's) wins, B is told SYNC_CONFLICT with the winner,
+        gets it, and keeps its own version under conflicts/.
+        """
+        zone, a, b = self._apart(aAgo=60, bAgo=30)
+        for side in (zone.hub, a, b):
+            self.assertEqual(side.read("userdata/shared.txt"), b"from a\n")
+        entry, kept = self._kept(b, "userdata/shared.txt")
+        self.assertEqual((entry["origin"], kept), ("b", b"from b\n"))
+        self.assertEqual(zone.hub.engine.conflicts(), [])
+        [refusal] = [m[2] for m in zone.names("Update_Change") if "refused" in m[2]]
+        self.assertEqual(refusal["refused"]["code"], "SYNC_CONFLICT")
+        self.assertEqual(refusal["winner"]["version"]["origin"], "a")
+
+    def test_pendingWhenHubPushes(self):
+        """
+        A device holding an unacknowledged change answers the hub's version
+        with SYNC_PENDING; its update then goes to the hub, which decides.
+        """
+        zone, a, b = self._apart(aAgo=4, bAgo=1)
+        codes = [m[2]["refused"]["code"] for m in zone.names("Sync_Change") if "refused" in m[2]]
+        self.assertEqual(codes, ["SYNC_PENDING"])
+
+    def test_deletionConflict(self):
+        """
+        A deletion is a version too: deleted on A, changed later on B within
+        the margin, B's content wins and nothing is lost.
+        """
+        zone = Zone(self, devices=("a", "b"))
+        zone.connectAll()
+        zone.hub.write("userdata/shared.txt", b"base\n")
+        zone.sync()
+        zone.disconnect("a")
+        zone.disconnect("b")
+        a, b = zone.devices["a"], zone.devices["b"]
+        a.remove("userdata/shared.txt")
+        a.engine.localChange("userdata/shared.txt")
+        zone.clock.advance(1)
+        b.write("userdata/shared.txt", b"from b\n", ago=0)
+        zone.connect("a")
+        zone.pump()
+        self.assertIsNone(zone.hub.read("userdata/shared.txt"))
+        zone.connect("b")
+        zone.pump()
+        for side in (zone.hub, a, b):
+            self.assertEqual(side.read("userdata/shared.txt"), b"from b\n")
+
+
+class TombstoneTests(SynchronousTestCase):
+    """
+    Deletions are tombstones that sync like changes.
+    """
+
+    def test_deletionReachesEveryone(self):
+        """
+        A file deleted on A disappears from the hub at once and from B when
+        B comes back; each side records the tombstone with its origin.
+        """
+        zone = Zone(self, devices=("a", "b"))
+        zone.connectAll()
+        zone.hub.write("userdata/gone.txt", b"soon gone")
+        zone.sync()
+        zone.disconnect("b")
+        a, b = zone.devices["a"], zone.devices["b"]
+        self.assertEqual(b.read("userdata/gone.txt"), b"soon gone")
+        a.remove("userdata/gone.txt")
+        a.engine.localChange("userdata/gone.txt")
+        zone.pump()
+        self.assertIsNone(zone.hub.read("userdata/gone.txt"))
+        rec = zone.hub.state.item("userdata/gone.txt")
+        self.assertEqual((rec.hash, rec.version.origin), (None, "a"))
+        zone.connect("b")
+        zone.pump()
+        self.assertIsNone(b.read("userdata/gone.txt"))
+        self.assertIn(("userdata/gone.txt", None), b.applied)
+        self.assertIsNone(b.state.item("userdata/gone.txt").hash)
+
+
+class OneWayTests(SynchronousTestCase):
+    """
+    Trusted certificates and the CRL flow only from the hub.
+    """
+
+    PEM = b"-----BEGIN CERTIFICATE-----\nQUJD\n-----END CERTIFICATE-----\n"
+    ALTERED = b"-----BEGIN CERTIFICATE-----\nWFla\n-----END CERTIFICATE-----\n"
+
+    def test_refusedAndRestored(self):
+        """
+        A device whose copy of a trusted certificate was altered sends it,
+        the hub refuses it with SYNC_ONE_WAY and sends its own copy back;
+        the device keeps its altered copy under conflicts/ and nobody else
+        sees it.
+        """
+        zone = Zone(self, devices=("a", "b"))
+        zone.connectAll()
+        path = "certificates/trusted-pzp/peer.pem"
+        zone.hub.write(path, self.PEM)
+        zone.sync()
+        a = zone.devices["a"]
+        a.write(path, self.ALTERED)
+        a.engine.localChange(path)
+        zone.pump()
+        [refusal] = [m[2] for m in zone.names("Update_Change") if "refused" in m[2]]
+        self.assertEqual(refusal["refused"]["code"], "SYNC_ONE_WAY")
+        for side in (zone.hub, a, zone.devices["b"]):
+            self.assertEqual(side.read(path), self.PEM)
+        [entry] = a.engine.conflicts()
+        self.assertEqual(entry["path"], path)
+
+    def test_newOneWayItemFromDevice(self):
+        """
+        A certificate the hub does not have, put on a device, is refused
+        and removed there (kept under conflicts/): the hub's "copy" is its
+        absence.
+        """
+        zone = Zone(self, devices=("a",))
+        zone.connectAll()
+        zone.pump()
+        a = zone.devices["a"]
+        path = "certificates/trusted-pzh/other.pem"
+        a.write(path, self.ALTERED)
+        a.engine.localChange(path)
+        zone.pump()
+        self.assertIsNone(zone.hub.read(path))
+        self.assertIsNone(a.read(path))
+        [entry] = a.engine.conflicts()
+        self.assertEqual((entry["path"], entry["origin"]), (path, "a"))
+        self.assertEqual(zone.hub.engine.conflicts(), [])
