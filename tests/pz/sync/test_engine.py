@@ -3,12 +3,16 @@ Tests for L{pz.sync.engine}: a hub and devices joined in memory.
 """
 
 import base64
+import hashlib
 import json
 import os
 import random
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from pz.errors import ZoneError
+from pz.sync.chunkers import encodeHash
+from pz.sync.hashlist import fullOps
 from tests.pz.sync.support import HUB, Zone
 
 
@@ -336,3 +340,188 @@ class OneWayTests(SynchronousTestCase):
         [entry] = a.engine.conflicts()
         self.assertEqual((entry["path"], entry["origin"]), (path, "a"))
         self.assertEqual(zone.hub.engine.conflicts(), [])
+
+
+class BadInputTests(SynchronousTestCase):
+    """
+    Every bad message is refused on the wire with its own code, and nothing
+    is written.
+    """
+
+    def setUp(self):
+        self.zone = Zone(self, devices=("a",), hubOptions={"maxItemSize": 1024 * 1024})
+        self.zone.connectAll()
+        self.zone.pump()
+        self.hub = self.zone.hub
+        self.before = self.hub.files()
+        self.records = self.hub.state.items()
+
+    def _send(self, payload):
+        """
+        Device A's link carries C{payload} to the hub; return the hub's
+        answers to it.
+        """
+        start = len(self.zone.messages)
+        self.zone.queue.append(("a", HUB, json.loads(json.dumps(payload))))
+        self.zone.pump()
+        return [m[2] for m in self.zone.messages[start:] if m[0] == HUB]
+
+    def _offer(self, path, chunks, itemHash=None, size=None, more=False, base=None):
+        itemHash = itemHash or hashlib.sha256(b"".join(chunks)).digest()
+        return self._send({
+            "status": "Update_Hash", "path": path,
+            "version": {"time": self.zone.clock.seconds(), "origin": "a"},
+            "hash": encodeHash(itemHash), "size": sum(map(len, chunks)) if size is None else size,
+            "base": base and encodeHash(base), "ops": fullOps([hashlib.sha256(c).digest() for c in chunks]),
+            "part": 0, "more": more,
+        })
+
+    def _data(self, path, itemHash, entries, more=False):
+        return self._send({"status": "Update_Data", "path": path, "hash": encodeHash(itemHash),
+                           "chunks": [[i, base64.b64encode(d).decode()] for i, d in entries],
+                           "more": more})
+
+    def _refused(self, answers, status, code):
+        refusals = [m for m in answers if m["status"] == status and "refused" in m]
+        self.assertEqual([m["refused"]["code"] for m in refusals], [code], answers)
+        self.assertEqual(self.hub.files(), self.before)
+        self.assertEqual([r for r in self.hub.state.items() if r.path != "crl.pem"], self.records)
+        self.assertEqual(os.listdir(self.hub.tree.tmpPath), [])
+
+    def test_dotDot(self):
+        """
+        A path with C{..}: SYNC_BAD_PATH.
+        """
+        self._refused(self._offer("userdata/../../escape.txt", [b"x"]), "Update_Change",
+                      "SYNC_BAD_PATH")
+
+    def test_absolute(self):
+        """
+        An absolute path: SYNC_BAD_PATH.
+        """
+        self._refused(self._offer("/etc/passwd", [b"x"]), "Update_Change", "SYNC_BAD_PATH")
+
+    def test_symlink(self):
+        """
+        A path through a symbolic link in the items folder: SYNC_BAD_PATH,
+        and nothing is written where the link points.
+        """
+        outside = self.mktemp()
+        os.makedirs(outside)
+        os.symlink(outside, os.path.join(self.hub.tree.root, "userdata", "link"))
+        answers = self._offer("userdata/link/x.txt", [b"x"])
+        refusals = [m for m in answers if "refused" in m]
+        self.assertEqual([m["refused"]["code"] for m in refusals], ["SYNC_BAD_PATH"])
+        self.assertEqual(os.listdir(outside), [])
+
+    def test_chunkHashMismatch(self):
+        """
+        A chunk whose bytes do not match its hash: SYNC_HASH_MISMATCH.
+        """
+        chunk = b"the real chunk"
+        [change] = self._offer("userdata/new.txt", [chunk])
+        self.assertEqual(change["need"], [[0, 1]])
+        answers = self._data("userdata/new.txt", hashlib.sha256(chunk).digest(), [(0, b"forged")])
+        self._refused(answers, "Update_Ack", "SYNC_HASH_MISMATCH")
+
+    def test_notAsked(self):
+        """
+        Data for a chunk that was not asked for: SYNC_NOT_ASKED; and data
+        for an item nobody offered, too.
+        """
+        chunks = [b"a" * 2000, b"b" * 2000]
+        self.hub.write("userdata/new.txt", chunks[0] + b"c" * 10)
+        self.hub.engine.localChange("userdata/new.txt")
+        self.zone.pump()
+        self.before = self.hub.files()
+        self.records = self.hub.state.items()
+        itemHash = hashlib.sha256(b"".join(chunks)).digest()
+        [change] = self._offer("userdata/other.txt", chunks)
+        self.assertEqual(change["need"], [[0, 2]])
+        answers = self._data("userdata/other.txt", itemHash, [(5, b"z")])
+        self._refused(answers, "Update_Ack", "SYNC_NOT_ASKED")
+        answers = self._data("userdata/never.txt", itemHash, [(0, chunks[0])])
+        self._refused(answers, "Update_Ack", "SYNC_NOT_ASKED")
+
+    def test_tooLarge(self):
+        """
+        An item over the size limit: SYNC_TOO_LARGE, before any data.
+        """
+        self._refused(self._offer("userdata/huge.bin", [b"x"], size=2 * 1024 * 1024),
+                      "Update_Change", "SYNC_TOO_LARGE")
+
+    def test_lyingSize(self):
+        """
+        An item that grows past the limit while its data arrives:
+        SYNC_TOO_LARGE, nothing written.
+        """
+        chunks = [bytes([i]) * 200000 for i in range(6)]
+        [change] = self._offer("userdata/grows.bin", chunks, size=100)
+        self.assertEqual(change["need"], [[0, 6]])
+        itemHash = hashlib.sha256(b"".join(chunks)).digest()
+        answers = []
+        for i in range(6):
+            answers += self._data("userdata/grows.bin", itemHash, [(i, chunks[i])], more=i < 5)
+        self._refused(answers, "Update_Ack", "SYNC_TOO_LARGE")
+
+    def test_malformedJSON(self):
+        """
+        Chunks that do not make JSON for a JSON item: SYNC_BAD_ITEM.
+        """
+        chunk = b'{"broken'
+        [change] = self._offer("context/broken.json", [chunk])
+        answers = self._data("context/broken.json", hashlib.sha256(chunk).digest(), [(0, chunk)])
+        self._refused(answers, "Update_Ack", "SYNC_BAD_ITEM")
+
+    def test_malformedXML(self):
+        """
+        Chunks that do not make XACML for the policy: SYNC_BAD_ITEM.
+        """
+        chunk = b"<Policy <Rule"
+        base = self.hub.state.item("policies/policy.xml").hash
+        [change] = self._offer("policies/policy.xml", [chunk], base=base)
+        answers = self._data("policies/policy.xml", hashlib.sha256(chunk).digest(), [(0, chunk)])
+        self._refused(answers, "Update_Ack", "SYNC_BAD_ITEM")
+
+    def test_oneWayFromDevice(self):
+        """
+        A CRL from a device: SYNC_ONE_WAY, and the hub sends its own.
+        """
+        answers = self._offer("crl.pem", [b"-----BEGIN X509 CRL-----\nAA\n-----END X509 CRL-----\n"])
+        self.records = [r for r in self.hub.state.items() if r.path != "crl.pem"]
+        self._refused(answers, "Update_Change", "SYNC_ONE_WAY")
+        [restore] = [m for m in answers if m["status"] == "Sync_Hash"]
+        self.assertEqual((restore["path"], restore["deleted"]), ("crl.pem", True))
+
+    def test_malformedMessages(self):
+        """
+        Messages with missing or wrong fields: SYNC_BAD_MESSAGE, each.
+        """
+        for payload in [
+            {"status": "Update_Hash", "path": "userdata/x.txt"},
+            {"status": "Update_Hash", "path": "userdata/x.txt", "version": {"time": "now", "origin": "a"},
+             "hash": "x", "size": 1, "base": None, "ops": [], "part": 0, "more": False},
+            {"status": "Update_Data", "path": "userdata/x.txt", "hash": encodeHash(b"\0" * 32),
+             "chunks": [[0, "not base64!"]], "more": False},
+            {"status": "Update_Data", "path": "userdata/x.txt", "hash": "short", "chunks": []},
+        ]:
+            answers = self._send(payload)
+            self.assertEqual([m["refused"]["code"] for m in answers], ["SYNC_BAD_MESSAGE"], payload)
+        self.assertEqual(self.hub.files(), self.before)
+
+    def test_validator(self):
+        """
+        The wiring's validator refuses an item (the CRL check): SYNC_BAD_ITEM
+        on the device, and the device keeps its copy.
+        """
+        zone = Zone(self, devices=("v",), validators={"crl": self._noCRL})
+        zone.hub.write("crl.pem", b"-----BEGIN X509 CRL-----\nAA\n-----END X509 CRL-----\n")
+        zone.connectAll()
+        zone.pump()
+        refusals = [m[2] for m in zone.names("Sync_Ack") if "refused" in m[2]]
+        self.assertEqual([(m["path"], m["refused"]["code"]) for m in refusals],
+                         [("crl.pem", "SYNC_BAD_ITEM")])
+        self.assertIsNone(zone.devices["v"].read("crl.pem"))
+
+    def _noCRL(self, path, data):
+        raise ZoneError("SYNC_BAD_ITEM", "the CRL is not signed by the zone CA")
