@@ -7,7 +7,9 @@ import hashlib
 import json
 import os
 import random
+import shutil
 
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz.errors import ZoneError
@@ -525,3 +527,243 @@ class BadInputTests(SynchronousTestCase):
 
     def _noCRL(self, path, data):
         raise ZoneError("SYNC_BAD_ITEM", "the CRL is not signed by the zone CA")
+
+
+class FaultTests(SynchronousTestCase):
+    """
+    A link that drops in the middle, or an items folder that vanished,
+    never leaves a half-written item or deletes anything.
+    """
+
+    def test_dropDuringData(self):
+        """
+        The link drops after the first of many Sync_Data frames: the
+        device's item is still the whole old version, no temporary file is
+        left, and the next connection converges.
+        """
+        zone = Zone(self, devices=("a",))
+        old = random.Random(1).randbytes(1024 * 1024)
+        new = random.Random(2).randbytes(1024 * 1024)
+        zone.hub.write("userdata/file.bin", old)
+        zone.connectAll()
+        zone.pump()
+        a = zone.devices["a"]
+        self.assertEqual(a.read("userdata/file.bin"), old)
+        zone.hub.write("userdata/file.bin", new)
+        frames = []
+
+        def drop(source, target, payload):
+            if payload["status"] == "Sync_Data":
+                frames.append(payload)
+                return len(frames) == 2
+            return False
+
+        zone.drop = drop
+        zone.hub.engine.localChange("userdata/file.bin")
+        zone.pump()
+        self.assertEqual(len(frames), 2)
+        self.assertEqual(a.read("userdata/file.bin"), old)
+        self.assertEqual(os.listdir(a.tree.tmpPath), [])
+        self.assertEqual(a.engine.status()["state"], "offline")
+        zone.connect("a")
+        zone.pump()
+        self.assertEqual(a.read("userdata/file.bin"), new)
+        self.assertEqual(a.state.agreed(HUB, "userdata/file.bin"),
+                         zone.hub.state.item("userdata/file.bin").hash)
+
+    def test_dropDuringUpdate(self):
+        """
+        The same from the device's side: the hub keeps its old version whole
+        and takes the new one when the device is back.
+        """
+        zone = Zone(self, devices=("a",))
+        zone.connectAll()
+        zone.pump()
+        a = zone.devices["a"]
+        new = random.Random(3).randbytes(1024 * 1024)
+        a.write("userdata/file.bin", b"old")
+        a.engine.localChange("userdata/file.bin")
+        zone.pump()
+        a.write("userdata/file.bin", new)
+        zone.drop = lambda source, target, payload: payload["status"] == "Update_Data"
+        a.engine.localChange("userdata/file.bin")
+        zone.pump()
+        self.assertEqual(zone.hub.read("userdata/file.bin"), b"old")
+        self.assertEqual(os.listdir(zone.hub.tree.tmpPath), [])
+        zone.connect("a")
+        zone.pump()
+        self.assertEqual(zone.hub.read("userdata/file.bin"), new)
+
+    def _itemsGone(self, how):
+        zone = Zone(self, devices=("a", "b"))
+        zone.connectAll()
+        zone.hub.write("userdata/keep.txt", b"keep me")
+        zone.sync()
+        a = zone.devices["a"]
+        how(a)
+        results = zone.sync()
+        for side in (zone.hub, zone.devices["b"]):
+            self.assertEqual(side.read("userdata/keep.txt"), b"keep me")
+            self.assertIsNotNone(side.read("preferences.json"))
+        self.assertEqual([r for r in a.state.items() if r.hash is None], [])
+        status = a.engine.status()
+        self.assertEqual((status["state"], status["error"]["code"]), ("error", "SYNC_ITEMS_MISSING"))
+        return zone, a, results
+
+    def test_itemsMissing(self):
+        """
+        A device whose items folder is gone (an unmounted disk) deletes
+        nothing anywhere and says why in its status; it refuses what the hub
+        sends rather than write into a fresh folder.
+        """
+        zone, a, results = self._itemsGone(lambda a: shutil.rmtree(a.tree.root))
+        zone.hub.write("userdata/new.txt", b"new")
+        zone.hub.engine.localChange("userdata/new.txt")
+        zone.pump()
+        refusals = [m[2]["refused"]["code"] for m in zone.names("Sync_Change") if "refused" in m[2]]
+        self.assertEqual(refusals, ["SYNC_ITEMS_MISSING"])
+        self.assertFalse(os.path.exists(a.tree.root))
+
+    def test_itemsEmpty(self):
+        """
+        An items folder with no file at all is the same error, not a mass
+        deletion.
+        """
+        def empty(a):
+            for dirpath, _, names in os.walk(a.tree.root):
+                for name in names:
+                    os.unlink(os.path.join(dirpath, name))
+
+        self._itemsGone(empty)
+
+    def test_hubItemsMissing(self):
+        """
+        A hub whose items folder is gone answers a hello with a refused plan
+        and deletes nothing on the devices.
+        """
+        zone = Zone(self, devices=("a",))
+        zone.connectAll()
+        zone.pump()
+        shutil.rmtree(zone.hub.tree.root)
+        [result] = [r for r in zone.sync() if isinstance(r, Failure)]
+        self.assertEqual(result.value.code, "SYNC_ITEMS_MISSING")
+        self.assertIsNotNone(zone.devices["a"].read("preferences.json"))
+        self.assertEqual(zone.hub.engine.status()["state"], "error")
+
+
+class ProgressTests(SynchronousTestCase):
+    """
+    Status reports progress, and syncNow fires when its round is over.
+    """
+
+    def test_status(self):
+        """
+        During a first sync a device reports items and bytes done of the
+        total; when it is over, idle with last_synced set.
+        """
+        zone = Zone(self, devices=("a",))
+        zone.hub.write("userdata/big.bin", random.Random(5).randbytes(2 * 1024 * 1024))
+        zone.connectAll()
+        a = zone.devices["a"]
+        seen = []
+
+        def watch(source, target, payload):
+            if target == "a":
+                seen.append(a.engine.status())
+            return False
+
+        zone.drop = watch
+        zone.pump()
+        syncing = [s for s in seen if s["state"] == "syncing"]
+        self.assertTrue(syncing)
+        self.assertTrue(any(0 < s["bytes_done"] < s["bytes_total"] for s in syncing))
+        final = a.engine.status()
+        self.assertEqual(final["state"], "idle")
+        self.assertEqual(final["items_done"], final["items_total"])
+        self.assertEqual(final["bytes_done"], final["bytes_total"])
+        self.assertGreaterEqual(final["bytes_total"], 2 * 1024 * 1024)
+        self.assertEqual(final["conflicts"], 0)
+        self.assertIsNone(final["error"])
+        self.assertTrue(final["last_synced"].startswith("20"))
+
+    def test_syncNow(self):
+        """
+        A device's syncNow fires with what it sent and received once the
+        round is over.
+        """
+        zone = Zone(self, devices=("a",))
+        zone.connectAll()
+        zone.pump()
+        a = zone.devices["a"]
+        a.write("userdata/mine.txt", b"mine")
+        zone.hub.write("userdata/hubs.txt", b"hub's")
+        zone.hub.engine.localChange("userdata/hubs.txt")
+        d = a.engine.syncNow()
+        self.assertNoResult(d)
+        zone.pump()
+        self.assertEqual(self.successResultOf(d), {"sent": 1, "received": 1, "conflicts": 0})
+
+    def test_syncNowOffline(self):
+        """
+        syncNow on a device with no hub link fails at once with
+        NOT_CONNECTED.
+        """
+        zone = Zone(self, devices=("a",))
+        failure = self.failureResultOf(zone.devices["a"].engine.syncNow(), ZoneError)
+        self.assertEqual(failure.value.code, "NOT_CONNECTED")
+
+    def test_syncNowDropped(self):
+        """
+        A round cut short by a lost link fails with NOT_CONNECTED.
+        """
+        zone = Zone(self, devices=("a",))
+        zone.hub.write("userdata/big.bin", random.Random(5).randbytes(1024 * 1024))
+        zone.connectAll()
+        d = zone.devices["a"].engine.syncNow()
+        zone.drop = lambda source, target, payload: payload["status"] == "Sync_Data"
+        zone.pump()
+        self.assertEqual(self.failureResultOf(d, ZoneError).value.code, "NOT_CONNECTED")
+
+    def test_scanLoop(self):
+        """
+        start() scans every scanInterval seconds on the clock it was given:
+        a file written with no call to the engine reaches the hub at the
+        next scan; stop() stops it.
+        """
+        zone = Zone(self, devices=("a",), scanInterval=3.0)
+        zone.connectAll()
+        zone.pump()
+        a = zone.devices["a"]
+        a.engine.start()
+        self.addCleanup(a.engine.stop)
+        zone.pump()
+        a.write("userdata/quiet.txt", b"nobody told the engine")
+        zone.clock.advance(2.9)
+        zone.pump()
+        self.assertIsNone(zone.hub.read("userdata/quiet.txt"))
+        zone.clock.advance(0.2)
+        zone.pump()
+        self.assertEqual(zone.hub.read("userdata/quiet.txt"), b"nobody told the engine")
+        a.engine.stop()
+        self.assertEqual(zone.clock.getDelayedCalls(), [])
+
+    def test_boundedInFlight(self):
+        """
+        The hub sends at most maxInFlight items to a device at once and
+        queues the rest; all arrive.
+        """
+        zone = Zone(self, devices=("a",), hubOptions={"maxInFlight": 2})
+        for i in range(10):
+            zone.hub.write(f"userdata/f{i}.txt", b"x" * i)
+        zone.connectAll()
+        inFlight, most = set(), []
+        zone.pump()
+        for source, target, payload in zone.messages:
+            if payload["status"] == "Sync_Hash":
+                inFlight.add(payload["path"])
+            elif payload["status"] == "Sync_Ack":
+                inFlight.discard(payload["path"])
+            most.append(len(inFlight))
+        self.assertEqual(max(most), 2)
+        for i in range(10):
+            self.assertEqual(zone.devices["a"].read(f"userdata/f{i}.txt"), b"x" * i)
