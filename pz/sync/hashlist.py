@@ -27,27 +27,30 @@ def diffOps(base: Sequence[bytes], new: Sequence[bytes]) -> list:
     Ops that turn C{base} into C{new}.
 
     One pass over C{new}: where a hash is found in C{base}, the run kept is
-    extended as far as both lists agree, preferring to continue where the
-    previous run ended (so repeated chunks, such as a file of zeros, do not
-    break runs up).  Linear in the lengths of both lists.
+    extended as far as both lists agree.  A hash that occurs more than once
+    in C{base} (a chunk repeated in the file) is looked for first where the
+    previous run ended, then one further (the chunk there was replaced),
+    then at its first occurrence, so the runs follow the file's own order
+    around an edit.  Linear in the lengths of both lists.
     """
     where = {}
     for index, digest in enumerate(base):
         where.setdefault(digest, index)
     ops = []
     i = 0
-    following = None  # the base index just after the last run kept
+    following = 0  # the base index just after the last run kept
     n = len(new)
     m = len(base)
     while i < n:
         digest = new[i]
-        if following is not None and following < m and base[following] == digest:
+        if following < m and base[following] == digest:
             start = following
+        elif following + 1 < m and base[following + 1] == digest:
+            start = following + 1
         else:
             start = where.get(digest)
         if start is None:
             ops.append(encodeHash(digest))
-            following = None
             i += 1
             continue
         count = 1

@@ -66,6 +66,25 @@ class DiffTests(SynchronousTestCase):
         self.assertEqual(diffOps([zero] * 50, [zero] * 80), [[0, 50], [0, 30]])
         self.assertEqual(diffOps([zero] * 80, [zero] * 50), [[0, 50]])
 
+    def test_runsFollowTheEdit(self):
+        """
+        A hash that occurs twice in the base is kept from where the edit
+        left off, not from its first occurrence, so the runs stay long:
+        after an insertion and after a replacement.
+        """
+        a, x, b, c, d, e, n = (_h(v) for v in "axbcden")
+        base = [a, x, b, c, a, d, e]
+        inserted = [a, x, b, c, n, a, d, e]
+        self.assertEqual(diffOps(base, inserted), [[0, 4], encodeHash(n), [4, 3]])
+        replaced = [a, x, b, c, n, d, e]
+        self.assertEqual(diffOps(base, replaced), [[0, 4], encodeHash(n), [5, 2]])
+        base = [a, x, a, b, c, d]
+        replaced = [a, x, n, b, c, d]
+        self.assertEqual(diffOps(base, replaced), [[0, 2], encodeHash(n), [3, 3]])
+        base = [a, b, x, a, c, d]
+        replaced = [a, b, n, a, c, d]
+        self.assertEqual(diffOps(base, replaced), [[0, 2], encodeHash(n), [3, 3]])
+
     def test_emptyLists(self):
         """
         Empty lists give no ops, and no ops make an empty list.
