@@ -41,6 +41,14 @@ class HubAdmin:
         """
         return self._hub.connectedDevices()
 
+    @commands.handler("conflicts")
+    def command_conflicts(self) -> dict:
+        """
+        The hub's own versions that lost a synchronisation conflict, kept
+        under C{DATA/zone/conflicts/}.
+        """
+        return {"conflicts": self._hub.sync.engine.conflicts() if self._hub.sync else []}
+
     @commands.handler("revoke")
     def command_revoke(self, device: str) -> dict:
         """

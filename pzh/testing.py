@@ -40,6 +40,7 @@ class BuiltHub:
     def enrol(self, name: str, csrPEM: str, address: str):
         code = self.hub.enrolment.newCode(name)
         device, cert = self.hub.enrolment.enrol(code.token, csrPEM, address)
+        self.hub.certificateIssued(device.id, cert)
         return cert
 
     def revoke(self, deviceId: str) -> None:
@@ -52,6 +53,8 @@ class BuiltHub:
         return len(self.hub.registry)
 
     def close(self) -> None:
+        if self.hub.sync is not None:
+            self.hub.sync.stopService()
         self.store.close()
 
 
@@ -67,4 +70,6 @@ class hubEnd:
         storePath = zone.path("hub.db") if onDisk else None
         store = SQLiteHubStore(storePath or ":memory:")
         hub = Hub(zone, store, clock, settings if settings is not None else HubSettings())
+        if hub.sync is not None:
+            hub.sync.startService()
         return BuiltHub(zone, store, storePath, hub)

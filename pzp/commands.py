@@ -66,7 +66,8 @@ def _sync(args) -> None:
 def _conflicts(args) -> None:
     from pz.admin import adminCall
 
-    conflicts = adminCall(needs(args, "pzp_dir", "--pzp-dir"), "conflicts")["conflicts"]
+    where = args.pzp_dir or args.hub_dir or needs(args, "pzp_dir", "--pzp-dir")
+    conflicts = adminCall(where, "conflicts")["conflicts"]
     if args.json:
         print(json.dumps(conflicts, indent=2))
         return
@@ -132,7 +133,8 @@ sync = Verb(
 )
 
 conflicts = Verb(
-    "conflicts", "versions that lost a synchronisation conflict (device)",
-    "List the losing versions kept under DIR/zone/conflicts/: the item's path, the "
-    "device that made the version, its time and where it is kept.", _conflicts,
+    "conflicts", "versions that lost a synchronisation conflict (device or hub)",
+    "List the losing versions kept under DIR/zone/conflicts/ of a device (--pzp-dir) or "
+    "of the hub (--hub-dir): the item's path, the device that made the version, its "
+    "time and where it is kept (relative to DIR/zone/).", _conflicts,
 )

@@ -1,1 +1,3 @@
-"""Synchronisation of the zone's items between the hub and its devices."""
+"""
+Synchronisation of the zone's items: every device holds them, only the changed chunks cross the wire.
+"""

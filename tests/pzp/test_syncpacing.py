@@ -1,0 +1,82 @@
+"""
+Uploads paced at the rate the hub reads the device's link: a large item is
+never refused as a flood.
+"""
+
+import json
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from pzp.sync import COST_UNIT, RATE_SHARE, PacedUpload
+
+
+class FakeLink:
+    connected = True
+
+    def __init__(self, readRate):
+        self.readRate = readRate
+        self.sent = []
+
+    def sendMessage(self, to, payload):
+        self.sent.append((to, payload))
+
+
+def frame(size: int) -> dict:
+    """
+    A payload whose JSON is about C{size} bytes.
+    """
+    return {"status": "Update_Data", "chunks": "x" * (size - 40)}
+
+
+class PacedUploadTests(SynchronousTestCase):
+    def test_withinRate(self):
+        """
+        Frames cost one token per started 64 KiB, as the hub counts them;
+        past the burst they go out at the hub's rate times the share, in
+        order, and never faster.
+        """
+        clock = Clock()
+        link = FakeLink((10.0, 20))
+        send = PacedUpload(clock, link, "zone")
+        payloads = [dict(frame(5 * COST_UNIT), n=i) for i in range(10)]  # 6 tokens each
+        for p in payloads:
+            send(p)
+        burst = int(20 * RATE_SHARE)
+        self.assertEqual(len(link.sent), burst // 6)
+        spent = 0.0
+        while len(link.sent) < len(payloads):
+            clock.advance(0.05)
+            spent += 0.05
+            self.assertLess(spent, 60)
+        self.assertEqual([p["n"] for _, p in link.sent], list(range(10)))
+        self.assertEqual({to for to, _ in link.sent}, {"zone"})
+        cost = sum(-(-len(json.dumps(p)) // COST_UNIT) for p in payloads)
+        # What went beyond the burst took at least (cost - burst) / rate.
+        self.assertGreaterEqual(spent + 0.05, (cost - 20 * RATE_SHARE) / (10.0 * RATE_SHARE))
+
+    def test_noRateAnnounced(self):
+        """
+        A hub that announced no rate (an older one) is sent to at once.
+        """
+        link = FakeLink(None)
+        send = PacedUpload(Clock(), link, "zone")
+        for i in range(50):
+            send(frame(COST_UNIT * 3))
+        self.assertEqual(len(link.sent), 50)
+
+    def test_linkGone(self):
+        """
+        Frames still waiting when the link closes are dropped, not sent on
+        a dead link, and nothing stays scheduled.
+        """
+        clock = Clock()
+        link = FakeLink((1.0, 1))
+        send = PacedUpload(clock, link, "zone")
+        for i in range(5):
+            send(frame(100))
+        self.assertEqual(len(link.sent), 1)
+        link.connected = False
+        clock.advance(10)
+        self.assertEqual(len(link.sent), 1)
+        self.assertEqual(clock.getDelayedCalls(), [])
