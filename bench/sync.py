@@ -464,9 +464,24 @@ def measureOurs(work: str, base: bytes, edits: list) -> dict:
             measured = once(data)
             result["edits"].append({"edit": label, **measured})
             log(f"sync: ours {label}: {measured['bytes']} bytes, {measured['seconds']:.3f} s")
+        result["pzctl_seconds"] = commandCost(device)
         return result
     finally:
         zone.stop()
+
+
+def commandCost(directory: str, runs: int = 3) -> float:
+    """
+    What starting C{pzctl} and one round through the device's admin socket
+    cost alone (C{pzctl status}, median of C{runs}): the part of our time
+    that is the command, not the synchronisation.
+    """
+    times = []
+    for _ in range(runs):
+        began = time.monotonic()
+        pzctl("--pzp-dir", directory, "status", "--json", timeout=30)
+        times.append(time.monotonic() - began)
+    return statistics.median(times)
 
 
 def measurePreference(work: str, devices: int = DEVICES, edits: int = PREFERENCE_EDITS) -> dict:
@@ -606,6 +621,10 @@ def syncReport(result: dict) -> list:
             ("PASS" if ok else "FAIL") if counted else "",
         ])
     lines += table(headers, rows, ["<"] + [">"] * 6)
+    if ours.get("pzctl_seconds") is not None:
+        lines.append(f"(of our time, starting `pzctl` and one round through the device's admin "
+                     f"socket take {ours['pzctl_seconds']:.3f} s alone: `pzctl status`, median "
+                     f"of 3)")
     throughput = result.get("throughput", {})
     rate = throughput.get("mb_per_s")
     if rate is not None:
