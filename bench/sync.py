@@ -548,7 +548,7 @@ def measureThroughput() -> dict:
     """
     done = subprocess.run(
         [PYTHON, "-c", "import json, bench.syncchunk as s; print(json.dumps(s.measure(64)))"],
-        cwd=TOP, capture_output=True, text=True, timeout=300,
+        cwd=TOP, capture_output=True, text=True, timeout=120,
     )
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else
@@ -570,14 +570,24 @@ def measureSync(args, run: str) -> dict:
     base = rng.randbytes(FILE_SIZE)
     edits = editsOf(rng)
     result = {"file_size": FILE_SIZE}
-    log("sync: rsync through an inetd-mode daemon: base copy and three edits")
-    result["rsync"] = measureRsync(work, base, edits)
-    log("sync: a hub and one device: base copy and the same three edits")
-    result["ours"] = measureOurs(work, base, edits)
-    log("sync: chunking + hashing throughput")
-    result["throughput"] = measureThroughput()
-    log(f"sync: one preference to {DEVICES} connected devices")
-    result["preference"] = measurePreference(work)
+    parts = [
+        ("rsync", "rsync through an inetd-mode daemon: base copy and three edits",
+         lambda: measureRsync(work, base, edits)),
+        ("ours", "a hub and one device: base copy and the same three edits",
+         lambda: measureOurs(work, base, edits)),
+        ("throughput", "chunking + hashing throughput", measureThroughput),
+        ("preference", f"one preference to {DEVICES} connected devices",
+         lambda: measurePreference(work)),
+    ]
+    for key, what, measure in parts:
+        log(f"sync: {what}")
+        try:
+            result[key] = measure()
+        except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
+            # One part failing leaves the others' figures in the table
+            # (and the part marked FAIL), not a run with no report.
+            log(f"sync: {what}: failed: {e}")
+            result[key] = {"error": str(e)}
     return result
 
 
@@ -621,6 +631,9 @@ def syncReport(result: dict) -> list:
             ("PASS" if ok else "FAIL") if counted else "",
         ])
     lines += table(headers, rows, ["<"] + [">"] * 6)
+    for name, part in (("ours", ours), ("rsync", theirs)):
+        if part.get("error"):
+            lines.append(f"  {name}: not measured: {part['error']}")
     if ours.get("pzctl_seconds") is not None:
         lines.append(f"(of our time, starting `pzctl` and one round through the device's admin "
                      f"socket take {ours['pzctl_seconds']:.3f} s alone: `pzctl status`, median "
@@ -637,7 +650,10 @@ def syncReport(result: dict) -> list:
     else:
         lines.append(f"Chunking + hashing: not measured ({throughput.get('error', 'no figure')})")
     preference = result.get("preference")
-    if preference:
+    if preference and preference.get("error"):
+        lines.append(f"One preference to {DEVICES} connected devices: not measured: "
+                     f"{preference['error']}")
+    elif preference:
         lines.append(
             f"One preference to {preference['devices']} connected devices: `preferences.json` "
             f"edited on device 1, `pzctl sync` there; until the hub and the other "

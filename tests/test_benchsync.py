@@ -222,3 +222,39 @@ class ReportTests(TestCase):
 
     def test_nothing(self):
         self.assertEqual(sync.syncReport({}), [])
+
+    def test_partNotMeasured(self):
+        """
+        A part that failed is named with its reason, and its targets fail.
+        """
+        result = self.result([], [35000, 35000, 35000])
+        result["ours"] = {"error": "device dev01 did not connect within 60.0 s"}
+        result["preference"] = {"error": "the hub exited"}
+        lines = sync.syncReport(result)
+        self.assertIn("  ours: not measured: device dev01 did not connect within 60.0 s", lines)
+        self.assertTrue(any("not measured: the hub exited" in line for line in lines))
+        self.assertEqual([t.rsplit(" ", 1)[1] for t in self.targets(lines)],
+                         ["FAIL", "FAIL", "FAIL", "PASS"])
+
+
+class MeasureSyncTests(TestCase):
+    def test_onePartFails(self):
+        """
+        One part failing leaves the others measured, and says why.
+        """
+        run = tempfile.mkdtemp(prefix="pzsyncrun")
+        self.addCleanup(shutil.rmtree, run, True)
+
+        def fail(*args):
+            raise RuntimeError("rsync is not installed")
+
+        self.patch(sync, "measureRsync", fail)
+        self.patch(sync, "measureOurs", lambda work, base, edits: {"edits": [], "n": len(edits)})
+        self.patch(sync, "measureThroughput", lambda: {"mb_per_s": 1.0})
+        self.patch(sync, "measurePreference", lambda work: {"runs": []})
+        self.patch(sync, "log", lambda message: None)
+        result = sync.measureSync(None, run)
+        self.assertEqual(result["rsync"], {"error": "rsync is not installed"})
+        self.assertEqual(result["ours"], {"edits": [], "n": 3})
+        self.assertEqual(result["throughput"], {"mb_per_s": 1.0})
+        self.assertEqual(result["preference"], {"runs": []})
