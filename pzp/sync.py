@@ -32,6 +32,10 @@ from pzp.seams import IIdentity, IRevocation, ISync
 __all__ = ["ZoneSync", "SyncSettings"]
 
 
+#: The largest item synchronised by default, in bytes.
+MAX_ITEM = 64 * 1024 * 1024
+
+
 @attrs.frozen
 class SyncSettings:
     """
@@ -42,7 +46,7 @@ class SyncSettings:
     """
 
     interval: float = 2.0
-    maxItem: int = 64 * 1024 * 1024
+    maxItem: int = MAX_ITEM
     constrained: bool = False
 
 
