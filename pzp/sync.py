@@ -26,7 +26,8 @@ from pz.files import privateDirectory
 from pz.sync.engine import SyncEngine
 from pz.sync.items import ItemTree
 from pz.sync.state import SyncState
-from pz.sync.zoneitems import CRL, zoneItems
+from pz.sync.chunkers import manifestOf
+from pz.sync.zoneitems import CRL, trustedHubPath, zoneItems
 from pzp.seams import IIdentity, IRevocation, ISync
 
 __all__ = ["ZoneSync", "SyncSettings"]
@@ -137,13 +138,28 @@ class ZoneSync:
             tree.create(zoneItems(creds.zoneId, pki.certificatePEM(creds.caCert),
                                   pki.crlPEM(creds.crl)))
         privateDirectory(os.path.dirname(statePath))
+        fresh = not os.path.exists(statePath)
         self._state = SyncState(statePath)
+        if fresh:
+            self._agreeOnEnrolment(tree, creds.zoneId)
         return SyncEngine(
             self._clock, tree, self._state, role="device", localId=creds.deviceId,
             validators={CRL: self._checkCRL}, maxItemSize=self._settings.maxItem,
             scanInterval=self._settings.interval, constrained=self._settings.constrained,
             changed=self._applied,
         )
+
+    def _agreeOnEnrolment(self, tree, zoneId: str) -> None:
+        """
+        The CA certificate and the CRL among the items came from the hub
+        with enrolment: record them as agreed with it, so that they are
+        nobody's local change and a newer copy from the hub replaces them
+        without a conflict copy.
+        """
+        for path in (trustedHubPath(zoneId), CRL):
+            data = tree.read(path)
+            if data is not None:
+                self._state.setAgreed(zoneId, path, manifestOf("pem", data).hash)
 
     # --- ISync ------------------------------------------------------------------
 

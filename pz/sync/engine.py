@@ -858,7 +858,7 @@ class SyncEngine:
             self._endIncoming(peer, current, finished=False)
         if not self._checkItems():
             raise self._missing
-        if self._role == "hub" and rule.oneWay:
+        if self._role == "hub" and rule.oneWay and not self._holds(msg):
             self._refuse(peer, msg.path, msg.hash, ZoneError(
                 "SYNC_ONE_WAY", f"{msg.path} flows only from the hub; the hub's copy follows"),
                 self._names.change)
@@ -885,6 +885,15 @@ class SyncEngine:
         peer.incoming[msg.path] = inc
         if not msg.more:
             self._hashComplete(peer, inc)
+
+    def _holds(self, msg) -> bool:
+        """
+        Does this side hold exactly the version C{msg} offers?  (A device
+        reporting a one-way item it got from the hub is merely agreeing.)
+        """
+        self._scanPath(msg.path)
+        cur = self._state.item(msg.path)
+        return cur is not None and not msg.deleted and cur.hash == msg.hash
 
     def _decide(self, peer: _Peer, inc: Incoming, cur):
         """
@@ -924,6 +933,12 @@ class SyncEngine:
             if decision == "refuse":
                 self._hubRefuses(peer, inc, cur, self._names.change)
                 return
+        elif cur is not None and cur.hash == inc.hash:
+            pass  # already held (its acknowledgement may have been lost)
+        elif inc.rule.oneWay:
+            # Only the hub's copy counts; one altered here is kept aside.
+            inc.keepCurrent = cur is not None and cur.hash is not None and \
+                self._pendingLocal(peer, cur)
         else:
             if inc.path not in peer.lost and self._pendingLocal(peer, cur):
                 self._refuse(peer, inc, inc.hash, ZoneError(
@@ -1032,7 +1047,8 @@ class SyncEngine:
                     if self._decide(peer, inc, cur) == "refuse":
                         self._hubRefuses(peer, inc, cur, self._names.ack)
                         return
-            elif inc.path not in peer.lost and self._pendingLocal(peer, cur):
+            elif (inc.path not in peer.lost and not inc.rule.oneWay
+                  and self._pendingLocal(peer, cur)):
                 raise ZoneError("SYNC_PENDING",
                                 f"{inc.path} changed here too; the hub decides on this side's update")
             if inc.keepCurrent and cur is not None and cur.hash is not None and cur.hash != inc.hash:
