@@ -55,6 +55,7 @@ item whole; the next round converges from what both sides last agreed.
 
 import base64
 import json
+from datetime import datetime, timezone
 import os
 import stat
 from typing import Callable, Optional
@@ -86,6 +87,13 @@ _ROUTINE = frozenset({"SYNC_CONFLICT", "SYNC_PENDING", "SYNC_ONE_WAY", "SYNC_NOT
 
 #: Codes a peer may send that this side knows.
 _KNOWN = frozenset(CODES)
+
+
+def _isoTime(seconds: float) -> str:
+    """
+    A time as C{pzctl} shows times: ISO 8601, UTC, to the second.
+    """
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
 
 
 class _Peer:
@@ -329,7 +337,10 @@ class SyncEngine:
         The losing versions kept on this side: C{path}, C{origin}, C{time},
         C{kept_as}.
         """
-        return self._state.conflicts()
+        return [{"path": c["path"], "origin": c["origin"], "time": _isoTime(c["time"]),
+                 "kept_as": c["kept_as"],
+                 "hash": encodeHash(c["hash"]) if c.get("hash") else None}
+                for c in self._state.conflicts()]
 
     # --- local changes ----------------------------------------------------------
 
