@@ -500,6 +500,17 @@ class XACMLChunkerTests(SynchronousTestCase):
         self.assertEqual(self.chunker.split(canonical), chunks)
         self.assertEqual(self.chunker.join(self.chunker.split(canonical)), canonical)
 
+    def test_mixedContent(self):
+        """
+        Text after a nested part (mixed content) stays where it was through
+        split and join.
+        """
+        data = b"<PolicySet>before<Policy/>after the policy<Target/>end</PolicySet>"
+        canonical = self.chunker.join(self.chunker.split(data))
+        self.assertEqual(
+            ElementTree.canonicalize(canonical.decode(), strip_text=True),
+            "<PolicySet>before<Policy></Policy>after the policy<Target></Target>end</PolicySet>")
+
     def test_webinosNames(self):
         """
         The webinos policy format's lower-case C{policy-set}, C{policy} and
