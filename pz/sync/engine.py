@@ -378,14 +378,15 @@ class SyncEngine:
         if not self._checkItems():
             return []
         seen = self._tree.scan()
+        records = {rec.path: rec for rec in self._state.items()}
         changed = []
         for path, sig in seen.items():
-            rec = self._state.item(path)
+            rec = records.get(path)
             if rec is not None and rec.hash is not None and rec.signature == sig:
                 continue
             if self._scanPath(path, sig):
                 changed.append(path)
-        for rec in self._state.items():
+        for rec in records.values():
             if rec.hash is not None and rec.path not in seen:
                 if self._scanPath(rec.path):
                     changed.append(rec.path)
@@ -813,6 +814,8 @@ class SyncEngine:
             if inc is not None and (name == self._names.peerHash
                                     or encodeOptionalHash(inc.hash) == itemHash):
                 self._endIncoming(peer, inc, finished=True)
+            elif name == self._names.peerHash:
+                self._count("finished", path)
             answer = self._names.change if name == self._names.peerHash else self._names.ack
             self._send(peer, {"status": answer, "path": path, "hash": itemHash,
                               "refused": refusal(error)})

@@ -623,6 +623,9 @@ class FaultTests(SynchronousTestCase):
         refusals = [m[2]["refused"]["code"] for m in zone.names("Sync_Change") if "refused" in m[2]]
         self.assertEqual(refusals, ["SYNC_ITEMS_MISSING"])
         self.assertFalse(os.path.exists(a.tree.root))
+        d = a.engine.syncNow()
+        zone.pump()
+        self.assertEqual(self.successResultOf(d), {"sent": 0, "received": 0, "conflicts": 0})
 
     def test_itemsEmpty(self):
         """
