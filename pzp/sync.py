@@ -128,7 +128,7 @@ class ZoneSync:
 
     def _build(self) -> SyncEngine:
         creds = self._identity.current
-        tree = ItemTree(self._zoneDir.path)
+        tree = self._tree = ItemTree(self._zoneDir.path)
         statePath = os.path.join(self._zoneDir.path, "sync", "state.db")
         if not os.path.exists(statePath) and not os.path.lexists(tree.root):
             # A zone directory from before synchronisation existed.  Only
@@ -227,6 +227,10 @@ class ZoneSync:
                 f"{path} has CRL number {pki.crlNumber(crl)}, below the "
                 f"{pki.crlNumber(creds.crl)} this device holds"))
 
-    def _applied(self, path: str, data: Optional[bytes]) -> None:
-        if path == CRL and data is not None:
-            self._revocation.crlReceived(pki.loadCRL(data))
+    def _applied(self, path: str, itemHash: Optional[bytes]) -> None:
+        """
+        An item from the hub was written: a new CRL is the revocation
+        worker's to take in (the engine's validator checked it).
+        """
+        if path == CRL and itemHash is not None:
+            self._revocation.crlReceived(pki.loadCRL(self._tree.read(CRL)))

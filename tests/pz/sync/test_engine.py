@@ -3,6 +3,7 @@ Tests for L{pz.sync.engine}: a hub and devices joined in memory.
 """
 
 import base64
+from datetime import datetime, timezone
 import hashlib
 import json
 import os
@@ -207,7 +208,8 @@ class ConflictTests(SynchronousTestCase):
             self.assertEqual(side.read("userdata/shared.txt"), b"from b\n")
         entry, kept = self._kept(zone.hub, "userdata/shared.txt")
         self.assertEqual((entry["origin"], kept), ("a", b"from a\n"))
-        self.assertAlmostEqual(entry["time"], zone.clock.seconds() - 4, delta=0.01)
+        self.assertEqual(entry["time"], datetime.fromtimestamp(
+            zone.clock.seconds() - 4, timezone.utc).isoformat(timespec="seconds"))
         self.assertEqual(a.engine.conflicts(), [])
         self.assertEqual(b.engine.conflicts(), [])
         self.assertEqual(zone.hub.engine.status()["conflicts"], 1)
