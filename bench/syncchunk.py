@@ -36,7 +36,9 @@ def measure(sizeMB: int = 64, repeat: int = 5, directory=None) -> dict:
     """
     Time L{manifestOfFile} over a random file of C{sizeMB} MiB, C{repeat}
     times after one untimed run, and give the median and best throughput
-    in MB/s (MiB per second) with the chunk count.
+    in MB/s (MiB per second) with the chunk count, and the MiB per second
+    of CPU time (both threads): on a machine shared with other work the
+    wall-clock rate falls, the CPU cost does not.
     """
     with tempfile.TemporaryDirectory(prefix="syncchunk-", dir=directory) as work:
         path = os.path.join(work, "item")
@@ -44,10 +46,12 @@ def measure(sizeMB: int = 64, repeat: int = 5, directory=None) -> dict:
         size = sizeMB * _MB
         manifest = manifestOfFile("data", path, size)
         times = []
+        cpu = []
         for _ in range(repeat):
-            began = time.perf_counter()
+            began, beganCPU = time.perf_counter(), time.process_time()
             manifestOfFile("data", path, size)
             times.append(time.perf_counter() - began)
+            cpu.append(time.process_time() - beganCPU)
     median = statistics.median(times)
     rate = sizeMB / median
     return {
@@ -56,6 +60,7 @@ def measure(sizeMB: int = 64, repeat: int = 5, directory=None) -> dict:
         "seconds": median,
         "mb_per_s": rate,
         "best_mb_per_s": sizeMB / min(times),
+        "mb_per_cpu_s": sizeMB / statistics.median(cpu),
         "chunks": len(manifest.chunks),
         "average_chunk": size / max(1, len(manifest.chunks)),
         "target_mb_per_s": TARGET,
@@ -69,10 +74,10 @@ def lines(figures: dict) -> list:
     """
     return table(
         ["sync chunking + hashing", "MB", "chunks", "avg chunk", "MB/s (median)", "best",
-         "target", ""],
+         "MB/CPU-s", "target", ""],
         [["manifestOfFile (data)", figures["size_mb"], figures["chunks"],
           fmt(figures["average_chunk"]), fmt(figures["mb_per_s"]),
-          fmt(figures["best_mb_per_s"]), f">= {fmt(figures['target_mb_per_s'])}",
+          fmt(figures["best_mb_per_s"]), fmt(figures["mb_per_cpu_s"]), f">= {fmt(figures['target_mb_per_s'])}",
           "pass" if figures["pass"] else "FAIL"]])
 
 

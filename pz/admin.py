@@ -25,7 +25,7 @@ from twisted.protocols.basic import LineOnlyReceiver
 from zope.interface import Attribute, Interface
 
 from pz.dispatch import MessageTable
-from pz.errors import ZoneError
+from pz.errors import CODES, ZoneError
 
 __all__ = ["IAdminCommands", "AdminFactory", "AdminService", "adminCall", "commandTable",
            "SOCKET_NAME"]
@@ -103,7 +103,14 @@ class AdminProtocol(LineOnlyReceiver):
             answer = {"ok": True, "result": result}
         else:
             answer = {"ok": False, "code": error.code, "message": error.message}
-        self.sendLine(json.dumps(answer).encode("utf-8"))
+        try:
+            line = json.dumps(answer)
+        except (TypeError, ValueError):
+            # A command answered something JSON cannot carry: a bug, but
+            # pzctl must hear of it rather than wait for its timeout.
+            self._log.failure("an admin answer could not be encoded")
+            line = json.dumps({"ok": False, "code": "INTERNAL", "message": CODES["INTERNAL"]})
+        self.sendLine(line.encode("utf-8"))
 
     def lineLengthExceeded(self, line) -> None:
         self._answer(ZoneError("BAD_REQUEST", "request too long"))

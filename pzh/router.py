@@ -140,7 +140,7 @@ class Router:
     @messages.handler("Sync_Ack")
     @messages.handler("Update_Hash")
     @messages.handler("Update_Data")
-    def _sync(self, link, envelope: Envelope) -> None:
+    def _syncMessage(self, link, envelope: Envelope) -> None:
         """
         Synchronisation: the engine checks the fields and answers a bad
         message on the wire itself.

@@ -52,9 +52,12 @@ class BuiltHub:
     def linkCount(self) -> int:
         return len(self.hub.registry)
 
-    def close(self) -> None:
-        if self.hub.sync is not None:
+    def stop(self) -> None:
+        if self.hub.sync is not None and self.hub.sync.running:
             self.hub.sync.stopService()
+
+    def close(self) -> None:
+        self.stop()
         self.store.close()
 
 

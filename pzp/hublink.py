@@ -206,7 +206,7 @@ class HubLinkProtocol(DeviceMessaging):
     @messages.handler("Sync_Data")
     @messages.handler("Update_Change")
     @messages.handler("Update_Ack")
-    def _sync(self, envelope: Envelope) -> None:
+    def _syncMessage(self, envelope: Envelope) -> None:
         """
         Synchronisation (L{pz.sync.engine}): the engine checks the fields
         and answers a bad message on the wire itself.

@@ -26,10 +26,15 @@ from pz.files import privateDirectory
 from pz.sync.engine import SyncEngine
 from pz.sync.items import ItemTree
 from pz.sync.state import SyncState
-from pz.sync.zoneitems import CRL, zoneItems
+from pz.sync.chunkers import manifestOf
+from pz.sync.zoneitems import CRL, trustedHubPath, zoneItems
 from pzp.seams import IIdentity, IRevocation, ISync
 
 __all__ = ["ZoneSync", "SyncSettings"]
+
+
+#: The largest item synchronised by default, in bytes.
+MAX_ITEM = 64 * 1024 * 1024
 
 
 @attrs.frozen
@@ -42,7 +47,7 @@ class SyncSettings:
     """
 
     interval: float = 2.0
-    maxItem: int = 64 * 1024 * 1024
+    maxItem: int = MAX_ITEM
     constrained: bool = False
 
 
@@ -123,7 +128,7 @@ class ZoneSync:
 
     def _build(self) -> SyncEngine:
         creds = self._identity.current
-        tree = ItemTree(self._zoneDir.path)
+        tree = self._tree = ItemTree(self._zoneDir.path)
         statePath = os.path.join(self._zoneDir.path, "sync", "state.db")
         if not os.path.exists(statePath) and not os.path.lexists(tree.root):
             # A zone directory from before synchronisation existed.  Only
@@ -133,13 +138,28 @@ class ZoneSync:
             tree.create(zoneItems(creds.zoneId, pki.certificatePEM(creds.caCert),
                                   pki.crlPEM(creds.crl)))
         privateDirectory(os.path.dirname(statePath))
+        fresh = not os.path.exists(statePath)
         self._state = SyncState(statePath)
+        if fresh:
+            self._agreeOnEnrolment(tree, creds.zoneId)
         return SyncEngine(
             self._clock, tree, self._state, role="device", localId=creds.deviceId,
             validators={CRL: self._checkCRL}, maxItemSize=self._settings.maxItem,
             scanInterval=self._settings.interval, constrained=self._settings.constrained,
             changed=self._applied,
         )
+
+    def _agreeOnEnrolment(self, tree, zoneId: str) -> None:
+        """
+        The CA certificate and the CRL among the items came from the hub
+        with enrolment: record them as agreed with it, so that they are
+        nobody's local change and a newer copy from the hub replaces them
+        without a conflict copy.
+        """
+        for path in (trustedHubPath(zoneId), CRL):
+            data = tree.read(path)
+            if data is not None:
+                self._state.setAgreed(zoneId, path, manifestOf("pem", data).hash)
 
     # --- ISync ------------------------------------------------------------------
 
@@ -207,6 +227,10 @@ class ZoneSync:
                 f"{path} has CRL number {pki.crlNumber(crl)}, below the "
                 f"{pki.crlNumber(creds.crl)} this device holds"))
 
-    def _applied(self, path: str, data: Optional[bytes]) -> None:
-        if path == CRL and data is not None:
-            self._revocation.crlReceived(pki.loadCRL(data))
+    def _applied(self, path: str, itemHash: Optional[bytes]) -> None:
+        """
+        An item from the hub was written: a new CRL is the revocation
+        worker's to take in (the engine's validator checked it).
+        """
+        if path == CRL and itemHash is not None:
+            self._revocation.crlReceived(pki.loadCRL(self._tree.read(CRL)))

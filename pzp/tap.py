@@ -20,7 +20,7 @@ from pz.pairing import PairingCode
 from pzp.admin import ProxyAdmin
 from pzp.inbox import MAX_BYTES, MAX_MESSAGES, MIN_BYTES
 from pzp.proxy import Proxy, ProxySettings
-from pzp.sync import SyncSettings
+from pzp.sync import MAX_ITEM, SyncSettings
 from pzp.zonedir import ZoneDirectory
 
 __all__ = ["Options", "makeService"]
@@ -58,7 +58,7 @@ class Options(usage.Options):
                                              f"(at least {MIN_BYTES}).", int],
         ["sync-interval", None, 2.0, "Seconds between scans of DATA_DIR/zone/items/ for "
                                      "local changes.", float],
-        ["sync-max-item", None, SyncSettings.maxItem, "Largest item synchronised, in bytes.", int],
+        ["sync-max-item", None, MAX_ITEM, "Largest item synchronised, in bytes.", int],
     ]
 
     optFlags = [

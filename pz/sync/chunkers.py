@@ -22,6 +22,7 @@ processors it is about twice as fast as BLAKE2b), written on the wire as
 unpadded base64url.
 """
 
+import abc
 import base64
 import binascii
 import hashlib
@@ -101,18 +102,20 @@ def _bad(reason: str) -> ZoneError:
     return ZoneError("SYNC_BAD_ITEM", reason)
 
 
-class Chunker:
+class Chunker(abc.ABC):
     """
     Cuts one kind of item into chunks and puts them back together.
 
-    Chunkers hold no state between calls, so one instance serves every item
-    and every thread.
+    Chunkers hold no state between calls (FastCDC's settings are read-only,
+    each cut has its own iterator), so one instance serves every item and
+    every thread.
 
     @ivar kind: the item kind this chunker serves.
     """
 
     kind = ""
 
+    @abc.abstractmethod
     def split(self, data: bytes) -> list:
         """
         The chunks of C{data}, in order.
@@ -120,7 +123,6 @@ class Chunker:
         @raise ZoneError: C{SYNC_BAD_ITEM} when C{data} is not a valid item of
             this kind; the reason never names a path.
         """
-        raise ZoneError("INTERNAL", f"no chunker for kind {self.kind!r}")
 
     def join(self, chunks: Sequence[bytes]) -> bytes:
         """

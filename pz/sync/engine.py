@@ -55,6 +55,7 @@ item whole; the next round converges from what both sides last agreed.
 
 import base64
 import json
+from datetime import datetime, timezone
 import os
 import stat
 from typing import Callable, Optional
@@ -86,6 +87,13 @@ _ROUTINE = frozenset({"SYNC_CONFLICT", "SYNC_PENDING", "SYNC_ONE_WAY", "SYNC_NOT
 
 #: Codes a peer may send that this side knows.
 _KNOWN = frozenset(CODES)
+
+
+def _isoTime(seconds: float) -> str:
+    """
+    A time as C{pzctl} shows times: ISO 8601, UTC, to the second.
+    """
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
 
 
 class _Peer:
@@ -329,7 +337,10 @@ class SyncEngine:
         The losing versions kept on this side: C{path}, C{origin}, C{time},
         C{kept_as}.
         """
-        return self._state.conflicts()
+        return [{"path": c["path"], "origin": c["origin"], "time": _isoTime(c["time"]),
+                 "kept_as": c["kept_as"],
+                 "hash": encodeHash(c["hash"]) if c.get("hash") else None}
+                for c in self._state.conflicts()]
 
     # --- local changes ----------------------------------------------------------
 
@@ -367,14 +378,15 @@ class SyncEngine:
         if not self._checkItems():
             return []
         seen = self._tree.scan()
+        records = {rec.path: rec for rec in self._state.items()}
         changed = []
         for path, sig in seen.items():
-            rec = self._state.item(path)
+            rec = records.get(path)
             if rec is not None and rec.hash is not None and rec.signature == sig:
                 continue
             if self._scanPath(path, sig):
                 changed.append(path)
-        for rec in self._state.items():
+        for rec in records.values():
             if rec.hash is not None and rec.path not in seen:
                 if self._scanPath(rec.path):
                     changed.append(rec.path)
@@ -802,6 +814,8 @@ class SyncEngine:
             if inc is not None and (name == self._names.peerHash
                                     or encodeOptionalHash(inc.hash) == itemHash):
                 self._endIncoming(peer, inc, finished=True)
+            elif name == self._names.peerHash:
+                self._count("finished", path)
             answer = self._names.change if name == self._names.peerHash else self._names.ack
             self._send(peer, {"status": answer, "path": path, "hash": itemHash,
                               "refused": refusal(error)})
@@ -858,7 +872,7 @@ class SyncEngine:
             self._endIncoming(peer, current, finished=False)
         if not self._checkItems():
             raise self._missing
-        if self._role == "hub" and rule.oneWay:
+        if self._role == "hub" and rule.oneWay and not self._holds(msg):
             self._refuse(peer, msg.path, msg.hash, ZoneError(
                 "SYNC_ONE_WAY", f"{msg.path} flows only from the hub; the hub's copy follows"),
                 self._names.change)
@@ -885,6 +899,15 @@ class SyncEngine:
         peer.incoming[msg.path] = inc
         if not msg.more:
             self._hashComplete(peer, inc)
+
+    def _holds(self, msg) -> bool:
+        """
+        Does this side hold exactly the version C{msg} offers?  (A device
+        reporting a one-way item it got from the hub is merely agreeing.)
+        """
+        self._scanPath(msg.path)
+        cur = self._state.item(msg.path)
+        return cur is not None and not msg.deleted and cur.hash == msg.hash
 
     def _decide(self, peer: _Peer, inc: Incoming, cur):
         """
@@ -924,6 +947,12 @@ class SyncEngine:
             if decision == "refuse":
                 self._hubRefuses(peer, inc, cur, self._names.change)
                 return
+        elif cur is not None and cur.hash == inc.hash:
+            pass  # already held (its acknowledgement may have been lost)
+        elif inc.rule.oneWay:
+            # Only the hub's copy counts; one altered here is kept aside.
+            inc.keepCurrent = cur is not None and cur.hash is not None and \
+                self._pendingLocal(peer, cur)
         else:
             if inc.path not in peer.lost and self._pendingLocal(peer, cur):
                 self._refuse(peer, inc, inc.hash, ZoneError(
@@ -1032,7 +1061,8 @@ class SyncEngine:
                     if self._decide(peer, inc, cur) == "refuse":
                         self._hubRefuses(peer, inc, cur, self._names.ack)
                         return
-            elif inc.path not in peer.lost and self._pendingLocal(peer, cur):
+            elif (inc.path not in peer.lost and not inc.rule.oneWay
+                  and self._pendingLocal(peer, cur)):
                 raise ZoneError("SYNC_PENDING",
                                 f"{inc.path} changed here too; the hub decides on this side's update")
             if inc.keepCurrent and cur is not None and cur.hash is not None and cur.hash != inc.hash:

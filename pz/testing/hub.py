@@ -243,7 +243,15 @@ class MemoryHub:
                 link.client.transport.loseConnection()
         self.flush()
         self.coalesce()
+        self.stop()
         self.assertQuiet()
+
+    def stop(self) -> None:
+        """
+        Stop what the hub runs on the clock by itself (the scan of its
+        synchronised items), as stopping C{twistd pzh} would.
+        """
+        self._built.stop()
 
     def assertQuiet(self) -> None:
         """

@@ -57,9 +57,15 @@ class IMemoryHub(Interface):
         How many devices are connected and registered.
         """
 
+    def stop():
+        """
+        Stop what the hub runs on the clock by itself (the scan of its
+        synchronised items).
+        """
+
     def close():
         """
-        Close the store.
+        Stop, and close the store.
         """
 
 

@@ -199,4 +199,5 @@ class MemoryZone:
         for name in list(self._devices):
             self.stopDevice(name)
         self.memoryHub.coalesce()
+        self.memoryHub.stop()
         self.memoryHub.assertQuiet()

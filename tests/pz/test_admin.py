@@ -62,6 +62,10 @@ class _Commands:
     def command_crash(self):
         raise RuntimeError("secret detail")
 
+    @commands.handler("unencodable")
+    def command_unencodable(self):
+        return {"hash": b"bytes are not JSON"}
+
 
 class AdminProtocolTests(SynchronousTestCase):
     """
@@ -111,6 +115,16 @@ class AdminProtocolTests(SynchronousTestCase):
         self.assertEqual(self.ask(b'{"command": "later"}'), [])
         self.commands.later.callback(42)
         self.assertEqual(json.loads(self.transport.value()), {"ok": True, "result": 42})
+
+    def test_unencodableAnswer(self):
+        """
+        An answer JSON cannot carry (a command's bug) is answered with
+        C{INTERNAL} at once and logged, not left for C{pzctl} to time out.
+        """
+        self.assertEqual(self.ask(b'{"command": "unencodable"}'),
+                         [{"ok": False, "code": "INTERNAL",
+                           "message": "an unexpected error; see the log"}])
+        self.assertEqual(len(self.flushLoggedErrors(TypeError)), 1)
 
     def test_zoneError(self):
         """

@@ -317,13 +317,14 @@ class DispatcherTests(PzctlTestBase):
             "revoke": "pzh.commands:revoke", "zone": "pzh.commands:zone",
             "wait": "pz.cli.wait:wait", "status": "pzp.commands:status",
             "send": "pzp.commands:send", "inbox": "pzp.commands:inbox",
+            "sync": "pzp.commands:sync", "conflicts": "pzp.commands:conflicts",
             "mesh": "pzp.meshcommands:mesh",
         })
         status, out, _ = self.pzctl("--help")
         self.assertEqual(status, 0)
         listed = re.findall(r"^    (\w+) ", out, re.M)
         self.assertEqual(listed, ["pair", "devices", "revoke", "zone", "wait", "status", "send",
-                                  "inbox", "mesh"])
+                                  "inbox", "sync", "conflicts", "mesh"])
 
     def test_newVerb(self):
         """

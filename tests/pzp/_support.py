@@ -106,12 +106,16 @@ class FakeProxy:
         self.updates = []
         self.crls = []
         self.renewals = []
+        self.synced = []
 
     def peersUpdated(self, update) -> None:
         self.updates.append(update)
 
     def crlReceived(self, crl) -> None:
         self.crls.append(crl)
+
+    def syncReceived(self, payload) -> None:
+        self.synced.append(payload)
 
     def renew(self, link) -> Deferred:
         d = Deferred()

@@ -44,9 +44,13 @@ def snapshot(top: str) -> dict:
     """
     Everything under C{top}, symbolic links as links (never followed):
     path -> C{("link", target)}, C{("file", bytes, mode)} or C{("dir",)}.
+    The synchronisation state (C{zone/sync/}) is left out: its bookkeeping
+    changes with every scan, and it is no zone data a person would miss.
     """
     out = {}
     for directory, dirs, files in os.walk(top):
+        if os.path.relpath(directory, top) == "zone":
+            dirs[:] = [d for d in dirs if d != "sync"]
         for name in dirs + files:
             path = os.path.join(directory, name)
             rel = os.path.relpath(path, top)
@@ -438,7 +442,7 @@ class CRLReceivedTests(LifecycleTestBase):
         super().setUp()
         self.dataDir, self.creds = self.enrolledDir()
         self.proxy = self.proxy(self.dataDir)
-        self.crlPath = self.proxy.zoneDir.file("crl.pem")
+        self.crlPath = self.proxy.zoneDir.file("items", "crl.pem")
         self.held = pki.crlNumber(self.creds.crl)
 
     def onDisk(self) -> bytes:
@@ -667,9 +671,10 @@ class UnprovenRevocationTests(LifecycleTestBase):
         crl = self.hub.authority.crl
         self.assertTrue(pki.crlListsSerial(crl, self.fixture.zone.caCert,
                                            self.creds.cert.serial_number))
-        with open(self.proxy.zoneDir.file("crl.pem"), "rb") as f:
+        with open(self.proxy.zoneDir.file("items", "crl.pem"), "rb") as f:
             self.assertEqual(f.read(), pki.crlPEM(crl))
-        self.before["zone/crl.pem"] = ("file", pki.crlPEM(crl), self.before["zone/crl.pem"][2])
+        self.before["zone/items/crl.pem"] = ("file", pki.crlPEM(crl),
+                                             self.before["zone/items/crl.pem"][2])
         self.assertEqual(self.proxy.status()["state"], "Connected")
         self.assertEqual(snapshot(self.dataDir), self.before)
         self.assertEqual(self.proxy.mode, "Hub")

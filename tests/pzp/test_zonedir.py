@@ -134,7 +134,7 @@ class ZoneDirectoryTests(SynchronousTestCase):
         A store that fails midway (after the key was written) leaves no
         zone directory: the device is still in no zone.
         """
-        self.failWriting("crl.pem")
+        self.failWriting("ca.pem")
         self.assertRaises(OSError, self.zoneDir.store, self.creds)
         self.assertFalse(os.path.exists(self.zoneDir.path))
         self.assertFalse(self.zoneDir.enrolled())

@@ -37,7 +37,7 @@ class Side:
         os.makedirs(base)
         self.tree = ItemTree(os.path.join(base, "zone"))
         self.tree.create()
-        self.state = SyncState(self.tree.statePath)
+        self.state = SyncState(":memory:" if zone.memory else self.tree.statePath)
         zone.testCase.addCleanup(self.state.close)
         self.applied = []
         self.options = options
@@ -100,8 +100,14 @@ class Zone:
     @ivar messages: every delivered message as (from, to, payload).
     """
 
-    def __init__(self, testCase, devices=("a", "b"), hubOptions=None, **deviceOptions) -> None:
+    def __init__(self, testCase, devices=("a", "b"), hubOptions=None, memory=False,
+                 **deviceOptions) -> None:
+        """
+        @param memory: keep the sync states in memory (fast; for tests of
+            convergence rather than durability).
+        """
         self.testCase = testCase
+        self.memory = memory
         self.clock = Clock()
         self.clock.advance(time.time())
         self.hub = Side(self, "hub", HUB, **(hubOptions or {}))
@@ -111,6 +117,7 @@ class Zone:
         self.messages = []
         self.links = set()
         self.drop = None
+        self.watch = None
 
     def __getitem__(self, name: str) -> Side:
         return self.hub if name == HUB else self.devices[name]
@@ -118,6 +125,8 @@ class Zone:
     def _post(self, source: str, target: str, payload: dict) -> None:
         if (source, target) not in self.links:
             return
+        if self.watch is not None:
+            self.watch(source, target, payload)
         text = json.dumps(payload)
         self.sent += len(text)
         self.queue.append((source, target, json.loads(text)))

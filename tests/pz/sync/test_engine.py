@@ -3,6 +3,7 @@ Tests for L{pz.sync.engine}: a hub and devices joined in memory.
 """
 
 import base64
+from datetime import datetime, timezone
 import hashlib
 import json
 import os
@@ -207,7 +208,8 @@ class ConflictTests(SynchronousTestCase):
             self.assertEqual(side.read("userdata/shared.txt"), b"from b\n")
         entry, kept = self._kept(zone.hub, "userdata/shared.txt")
         self.assertEqual((entry["origin"], kept), ("a", b"from a\n"))
-        self.assertAlmostEqual(entry["time"], zone.clock.seconds() - 4, delta=0.01)
+        self.assertEqual(entry["time"], datetime.fromtimestamp(
+            zone.clock.seconds() - 4, timezone.utc).isoformat(timespec="seconds"))
         self.assertEqual(a.engine.conflicts(), [])
         self.assertEqual(b.engine.conflicts(), [])
         self.assertEqual(zone.hub.engine.status()["conflicts"], 1)
@@ -623,6 +625,9 @@ class FaultTests(SynchronousTestCase):
         refusals = [m[2]["refused"]["code"] for m in zone.names("Sync_Change") if "refused" in m[2]]
         self.assertEqual(refusals, ["SYNC_ITEMS_MISSING"])
         self.assertFalse(os.path.exists(a.tree.root))
+        d = a.engine.syncNow()
+        zone.pump()
+        self.assertEqual(self.successResultOf(d), {"sent": 0, "received": 0, "conflicts": 0})
 
     def test_itemsEmpty(self):
         """

@@ -1,0 +1,100 @@
+"""
+The hub's synchronisation wired to the real hub and real device proxies
+(L{pz.testing}: real TLS, one clock, no sockets): the one-way items follow
+enrolment and revocation, and what one device changes reaches the others.
+"""
+
+import json
+import os
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from pz import pki
+from pz.testing import MemoryZone
+from pzh.hub import HubSettings
+
+
+def read(path: str):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+class HubSyncTests(SynchronousTestCase):
+    def setUp(self):
+        self.zone = MemoryZone(self, devices=["phone", "laptop"],
+                               hubSettings=HubSettings(synchronise=True))
+
+    def hubItem(self, *path: str) -> str:
+        return self.zone.hub.zone.path(os.path.join("zone", "items", *path))
+
+    def deviceItem(self, name: str, *path: str) -> str:
+        return os.path.join(self.zone.dataDir(name), "zone", "items", *path)
+
+    def test_trustedCertificates(self):
+        """
+        The hub lists the zone CA and each enrolled device's certificate
+        among its items, and every device receives them.
+        """
+        hub = self.zone.hub
+        zoneCA = read(self.hubItem("certificates", "trusted-pzh", f"{self.zone.zoneId}.pem"))
+        self.assertEqual(zoneCA, hub.zone.caPEM)
+        phoneCert = read(self.hubItem("certificates", "trusted-pzp", "phone.pem"))
+        self.assertEqual(pki.identityOf(pki.loadCertificate(phoneCert)),
+                         self.zone.deviceId("phone"))
+        self.zone.advance(3)
+        self.assertEqual(read(self.deviceItem("laptop", "certificates", "trusted-pzp",
+                                              "phone.pem")), phoneCert)
+        self.assertEqual(read(self.deviceItem("phone", "crl.pem")), hub.authority.crlPEM)
+
+    def test_revocation(self):
+        """
+        A revoked device's certificate leaves the trusted list on the hub
+        and on the other devices, which hold the new CRL among their items.
+        """
+        self.zone.advance(3)
+        self.zone.revoke("laptop")
+        self.assertIsNone(read(self.hubItem("certificates", "trusted-pzp", "laptop.pem")))
+        self.assertEqual(read(self.hubItem("crl.pem")), self.zone.hub.authority.crlPEM)
+        self.zone.advance(3)
+        self.assertIsNone(read(self.deviceItem("phone", "certificates", "trusted-pzp",
+                                               "laptop.pem")))
+        self.assertEqual(read(self.deviceItem("phone", "crl.pem")),
+                         self.zone.hub.authority.crlPEM)
+
+    def test_preferenceEdited(self):
+        """
+        A preference edited on the phone is on the hub and the laptop after
+        the next scan; the phone's status says it synchronised and counts
+        the bytes of its hub link.
+        """
+        self.zone.advance(3)
+        path = self.deviceItem("phone", "preferences.json")
+        prefs = json.loads(read(path))
+        prefs["slave"] = "yes"
+        data = (json.dumps(prefs, indent=2) + "\n").encode("utf-8")
+        with open(path, "wb") as f:
+            f.write(data)
+        self.zone.advance(3)
+        self.assertEqual(read(self.hubItem("preferences.json")), data)
+        self.assertEqual(read(self.deviceItem("laptop", "preferences.json")), data)
+        sync = self.zone.device("phone").status()["sync"]
+        self.assertEqual(sync["state"], "idle")
+        self.assertIsNotNone(sync["last_synced"])
+        self.assertGreater(sync["link_bytes"]["sent"], len(data))
+
+    def test_syncNow(self):
+        """
+        C{syncNow} (what C{pzctl sync} calls) fires once the device's
+        change is acknowledged.
+        """
+        self.zone.advance(3)
+        with open(self.deviceItem("phone", "context", "battery.json"), "wb") as f:
+            f.write(b'{"level": 80}\n')
+        d = self.zone.device("phone").syncNow()
+        self.zone.flush()
+        result = self.successResultOf(d)
+        self.assertEqual(result["sent"], 1)
+        self.assertIsNotNone(read(self.hubItem("context", "battery.json")))
