@@ -644,8 +644,10 @@ def syncReport(result: dict) -> list:
         lines.append(
             f"Chunking + hashing (bench.syncchunk: manifestOfFile of a {throughput['size_mb']} MiB "
             f"random file, FastCDC + SHA-256 per chunk + SHA-256 of the item, median of "
-            f"{throughput['runs']}): {rate:.0f} MB/s (best {throughput['best_mb_per_s']:.0f}), "
-            f"{throughput['chunks']} chunks of {throughput['average_chunk']:.0f} bytes on average"
+            f"{throughput['runs']}): {rate:.0f} MB/s (best {throughput['best_mb_per_s']:.0f}; "
+            f"{fmt(throughput.get('mb_per_cpu_s'))} MB per CPU-second, which other work on the "
+            f"machine does not change), {throughput['chunks']} chunks of "
+            f"{throughput['average_chunk']:.0f} bytes on average"
         )
     else:
         lines.append(f"Chunking + hashing: not measured ({throughput.get('error', 'no figure')})")
