@@ -356,8 +356,9 @@ class Zone:
 
     def settledLinkBytes(self, directory: str, timeout: float = 5.0) -> int:
         """
-        The counters once two readings 0.1 s apart agree: the last frame
-        of a transfer (an acknowledgement) may follow the data.
+        The counters once two readings in a row agree (each is a C{pzctl}
+        process, so they are about a second apart): the last frame of a
+        transfer (an acknowledgement) may follow the data.
         """
         last = self.linkBytes(directory)
         deadline = time.monotonic() + timeout
