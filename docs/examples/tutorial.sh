@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's five-minute tutorial as one script: a hub, two devices, a
-# message, a hub restart.  The commands are the README's, as written, run
+# message, a hub restart, a shared setting.  The commands are the README's, as written, run
 # from one folder; the foreground services the README starts in their own
 # terminals run here in the background.  tests/e2e/test_tutorial.py runs
 # it, so the tutorial stays true.
@@ -53,3 +53,9 @@ twistd -n pzh --data-dir hub --name alice --interface 127.0.0.1 --port "$PORT" -
 pids+=($!)
 pzctl --pzp-dir phone wait >/dev/null
 echo "phone reconnected"
+
+# 5. Share a setting.
+sed -i 's/"peer_connection": "yes"/"peer_connection": "no"/' phone/zone/items/preferences.json
+pzctl --pzp-dir phone sync
+pzctl --pzp-dir laptop sync
+grep peer_connection laptop/zone/items/preferences.json

@@ -86,7 +86,8 @@ class TutorialTests(TestCase):
         The tutorial starts a hub and two devices in one folder (each
         service's pid file in its own data directory, none in the folder),
         shows them connected, delivers the phone's message into the laptop's
-        inbox, and the phone reconnects to a restarted hub.
+        inbox, the phone reconnects to a restarted hub, and a preference
+        edited on the phone is on the laptop.
         """
         work = shortTempDir(self)
         env = dict(os.environ, BIN=os.path.dirname(sys.executable), WORK=work,
@@ -99,5 +100,9 @@ class TutorialTests(TestCase):
         self.assertIn("delivered to alice@127.0.0.1/laptop", out)
         self.assertIn("alice@127.0.0.1/phone: hello from the phone", out)
         self.assertIn("phone reconnected", out)
+        shared = out.split("phone reconnected")[1]
+        self.assertEqual(len(re.findall(r"^synchronised: \d items sent, \d received, 0 conflicts$",
+                                        shared, re.M)), 2)
+        self.assertIn('"peer_connection": "no"', shared)
         self.assertFalse(os.path.exists(os.path.join(work, "twistd.pid")))
         self.assertFalse(os.path.exists(os.path.join(work, "twistd.log")))
