@@ -646,8 +646,8 @@ def syncReport(result: dict) -> list:
             f"Chunking + hashing (bench.syncchunk: manifestOfFile of a {throughput['size_mb']} MiB "
             f"random file, FastCDC + SHA-256 per chunk + SHA-256 of the item, median of "
             f"{throughput['runs']}): {rate:.0f} MB/s (best {throughput['best_mb_per_s']:.0f}; "
-            f"{fmt(throughput.get('mb_per_cpu_s'))} MB per CPU-second, which other work on the "
-            f"machine does not change), {throughput['chunks']} chunks of "
+            f"{fmt(throughput.get('mb_per_cpu_s'))} MB per CPU-second), "
+            f"{throughput['chunks']} chunks of "
             f"{throughput['average_chunk']:.0f} bytes on average"
         )
     else:
