@@ -100,7 +100,7 @@ class _Peer:
         self.outgoing: dict = {}
         self.queue: dict = {}
         self.incoming: dict = {}
-        self.lost: set = set()
+        self.lost: dict = {}
         self.attached = True
 
     def busy(self) -> bool:
@@ -494,6 +494,17 @@ class SyncEngine:
             return isinstance(agreed, bytes)
         return agreed != rec.hash
 
+    def _lostHere(self, peer: _Peer, rec) -> bool:
+        """
+        Is this device's current version of C{rec.path} the one the hub
+        refused (a lost conflict, a one-way item)?  Then the hub's version
+        replaces it and it is kept as a conflict copy; a newer local change
+        is pending instead, for the hub to decide.
+        """
+        if rec is None or rec.path not in peer.lost:
+            return False
+        return peer.lost[rec.path] == rec.hash
+
     def _pendingLocal(self, peer: _Peer, rec) -> bool:
         """
         Does this device hold a change of C{rec.path} the hub has not
@@ -611,6 +622,9 @@ class SyncEngine:
             if rec is not None and rec.hash == out.hash and not full:
                 return
             self._dropOutgoing(peer, out)
+            # The peer may take the superseded version before it sees the
+            # new one: send the new one even if it seems agreed.
+            planned = True
         if len(peer.outgoing) >= self._maxInFlight:
             old = peer.queue.get(path, (False, False))
             peer.queue[path] = (old[0] or full, old[1] or planned)
@@ -733,24 +747,44 @@ class SyncEngine:
         self._settle()
 
     def _onAck(self, peer: _Peer, payload: dict) -> None:
-        out = self._outgoingFor(peer, payload)
-        if out is None:
-            return
         try:
             msg = parseAck(payload)
+            _items.classify(msg.path)
         except ZoneError as e:
+            out = self._outgoingFor(peer, payload)
+            if out is None:
+                raise
             self._abandon(peer, out, e)
             return
-        if msg.hash != out.hash:
-            self._log.debug("stale {name} for {path}", name=self._names.peerAck, path=out.path)
+        if msg.refused is None:
+            # The receiver holds this version now, whichever transfer it
+            # ended (the link keeps order, so the last word stands).
+            self._state.setAgreed(peer.id, msg.path, msg.hash if msg.hash is not None else TOMBSTONE)
+        out = peer.outgoing.get(msg.path)
+        if out is None or msg.hash != out.hash:
+            self._log.debug("stale {name} for {path}", name=self._names.peerAck, path=msg.path)
+            if msg.refused is None:
+                self._reoffer(peer, msg.path)
             return
         if msg.refused is not None:
             self._refusedByPeer(peer, out, msg.refused, msg.winner)
             return
-        self._state.setAgreed(peer.id, out.path, out.hash if out.hash is not None else TOMBSTONE)
         self._dropOutgoing(peer, out)
         self._count("sent")
         self._next(peer)
+
+    def _reoffer(self, peer: _Peer, path: str) -> None:
+        """
+        The peer acknowledged a version this side has moved on from: offer
+        the current one unless it is already on its way.
+        """
+        rec = self._state.item(path)
+        selection = self._selection(peer)
+        if (rec is None or path in peer.outgoing or path in peer.queue or selection is None
+                or _items.classify(path).category not in selection):
+            return
+        if self._agreedDiffers(peer, rec) and (self._role == "hub" or self._pendingLocal(peer, rec)):
+            self._enqueue(peer, path)
 
     def _outgoingFor(self, peer: _Peer, payload: dict) -> Optional[Outgoing]:
         path = payload.get("path")
@@ -781,7 +815,7 @@ class SyncEngine:
         if self._role == "device" and code in ("SYNC_CONFLICT", "SYNC_ONE_WAY"):
             # The hub keeps its version and sends it; this side keeps its
             # own copy as a conflict when it arrives.
-            peer.lost.add(out.path)
+            peer.lost[out.path] = out.hash
         if self._role == "hub" and code == "SYNC_PENDING" and out.resendOnPending:
             self._enqueue(peer, out.path, planned=True)
         self._next(peer)
@@ -928,14 +962,13 @@ class SyncEngine:
                 self._hubRefuses(peer, inc, cur, self._names.change)
                 return
         else:
-            if inc.path not in peer.lost and self._pendingLocal(peer, cur):
+            if not self._lostHere(peer, cur) and self._pendingLocal(peer, cur):
                 self._refuse(peer, inc, inc.hash, ZoneError(
                     "SYNC_PENDING", f"{inc.path} changed here too; the hub decides on this side's update"),
                     self._names.change)
                 self._enqueue(peer, inc.path)
                 return
-            inc.keepCurrent = (inc.path in peer.lost and cur is not None and cur.hash is not None
-                               and cur.hash != inc.hash)
+            inc.keepCurrent = self._lostHere(peer, cur)
         if inc.deleted:
             self._apply(peer, inc)
             return
@@ -1035,9 +1068,11 @@ class SyncEngine:
                     if self._decide(peer, inc, cur) == "refuse":
                         self._hubRefuses(peer, inc, cur, self._names.ack)
                         return
-            elif inc.path not in peer.lost and self._pendingLocal(peer, cur):
-                raise ZoneError("SYNC_PENDING",
-                                f"{inc.path} changed here too; the hub decides on this side's update")
+            else:
+                inc.keepCurrent = self._lostHere(peer, cur)
+                if not inc.keepCurrent and self._pendingLocal(peer, cur):
+                    raise ZoneError("SYNC_PENDING",
+                                    f"{inc.path} changed here too; the hub decides on this side's update")
             if inc.keepCurrent and cur is not None and cur.hash is not None and cur.hash != inc.hash:
                 self._keepConflict(cur)
             if inc.deleted:
@@ -1061,7 +1096,7 @@ class SyncEngine:
         self._state.record(ItemRecord(path=inc.path, hash=inc.hash, size=0 if inc.deleted else inc.size,
                                       version=version, signature=sig))
         self._state.setAgreed(peer.id, inc.path, inc.hash if inc.hash is not None else TOMBSTONE)
-        peer.lost.discard(inc.path)
+        peer.lost.pop(inc.path, None)
         self._endIncoming(peer, inc, finished=True)
         self._send(peer, {"status": self._names.ack, "path": inc.path,
                           "hash": encodeOptionalHash(inc.hash)})
