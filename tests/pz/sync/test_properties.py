@@ -183,14 +183,16 @@ class PropertyTests(SynchronousTestCase):
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(initial=st.dictionaries(st.sampled_from(PATHS[:3]), st.binary(min_size=0, max_size=30000),
                                    max_size=3),
-           steps=st.lists(st.tuples(edits, st.integers(min_value=0, max_value=12), st.booleans()),
+           steps=st.lists(st.tuples(edits, st.integers(min_value=0, max_value=12), st.booleans(),
+                                    st.sampled_from([None, None, "a", "b"])),
                           min_size=1, max_size=4))
     def test_concurrentEdits(self, initial, steps):
         """
         Edits made while connected, with only some of the messages in
-        flight delivered between them (and sometimes no word to the engine
-        until its next scan): every side still converges and no side's last
-        version of an item is lost.
+        flight delivered between them (sometimes no word to the engine until
+        its next scan, sometimes a link dropped with messages in flight and
+        made again): every side still converges and no side's last version
+        of an item is lost.
         """
         self.patch(os, "fsync", lambda fd: None)
         zone = Zone(self, devices=("a", "b"), memory=True)
@@ -201,7 +203,7 @@ class PropertyTests(SynchronousTestCase):
         zone.pump()
         before = {name: zone[name].files() for name in SIDES}
         last = {}
-        for phase, deliver, tell in steps:
+        for phase, deliver, tell, flap in steps:
             for name, path, how, rnd, size, ago in phase:
                 last[(name, path)] = _edit(zone[name], path, how, rnd, size, ago)
                 if tell:
@@ -211,6 +213,9 @@ class PropertyTests(SynchronousTestCase):
                     source, target, payload = zone.queue.popleft()
                     zone.messages.append((source, target, payload))
                     zone[target].engine.received(source, payload)
+            if flap is not None:
+                zone.disconnect(flap)
+                zone.connect(flap)
             zone.clock.advance(0.5)
         zone.pump()
         results = zone.sync()
