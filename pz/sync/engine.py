@@ -82,7 +82,8 @@ from pz.sync.transfer import (
 __all__ = ["SyncEngine", "MESSAGE_NAMES_TO_HUB", "MESSAGE_NAMES_TO_DEVICE"]
 
 #: Codes that are the protocol working as designed, not errors for status.
-_ROUTINE = frozenset({"SYNC_CONFLICT", "SYNC_PENDING", "SYNC_ONE_WAY", "SYNC_NOT_SELECTED"})
+_ROUTINE = frozenset({"SYNC_CONFLICT", "SYNC_PENDING", "SYNC_ONE_WAY", "SYNC_NOT_SELECTED",
+                      "SYNC_BUSY"})
 
 #: Codes a peer may send that this side knows.
 _KNOWN = frozenset(CODES)
@@ -101,10 +102,11 @@ class _Peer:
         self.queue: dict = {}
         self.incoming: dict = {}
         self.lost: dict = {}
+        self.retrying: set = set()
         self.attached = True
 
     def busy(self) -> bool:
-        return bool(self.outgoing or self.queue or self.incoming)
+        return bool(self.outgoing or self.queue or self.incoming or self.retrying)
 
 
 class _Round:
@@ -164,6 +166,7 @@ class SyncEngine:
         self._changed = changed
         self._maxInFlight = maxInFlight
         self._maxIncoming = maxIncoming
+        self._busyDelay = 1.0
         self._peers: dict = {}
         self._progress = Progress(clock)
         self._loop: Optional[LoopingCall] = None
@@ -818,7 +821,18 @@ class SyncEngine:
             peer.lost[out.path] = out.hash
         if self._role == "hub" and code == "SYNC_PENDING" and out.resendOnPending:
             self._enqueue(peer, out.path, planned=True)
+        if code == "SYNC_BUSY":
+            # The peer takes fewer transfers at once than this side sends:
+            # try again once some are done.
+            peer.retrying.add(out.path)
+            self._clock.callLater(self._busyDelay, self._retryBusy, peer, out)
         self._next(peer)
+
+    def _retryBusy(self, peer: _Peer, out: Outgoing) -> None:
+        peer.retrying.discard(out.path)
+        if peer.attached and self._peers.get(peer.id) is peer:
+            self._enqueue(peer, out.path, full=out.full, planned=True)
+            self._settle()
 
     # --- receiving ------------------------------------------------------------------
 
