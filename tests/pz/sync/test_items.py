@@ -266,6 +266,36 @@ class PathTests(_Tree):
         self.assertRefused("SYNC_BAD_PATH", self.tree.write, "preferences.json", b"{}")
         self.assertRefused("SYNC_BAD_PATH", self.tree.read, "preferences.json")
 
+    def test_folderSwappedAfterCheck(self):
+        """
+        A folder swapped for a symbolic link after it was checked, just
+        before the rename, is still not written through: each folder is
+        opened without following links, and the folder opened is the one
+        written to.
+        """
+        os.mkdir(self.path("userdata", "sub"))
+        realReplace = os.replace
+
+        def swapThenReplace(src, dst, **kwargs):
+            os.rename(self.path("userdata", "sub"), self.path("userdata", "old"))
+            os.symlink(self.outside, self.path("userdata", "sub"))
+            return realReplace(src, dst, **kwargs)
+
+        self.patch(os, "replace", swapThenReplace)
+        self.tree.write("userdata/sub/x.txt", b"x")
+        self.assertEqual(os.listdir(self.outside), [])
+        with open(self.path("userdata", "old", "x.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"x")
+
+    def test_symlinkedConflictsFolder(self):
+        """
+        A conflict copy is not written through a symbolic link in the
+        conflicts folder either.
+        """
+        os.symlink(self.outside, os.path.join(self.tree.conflictsRoot, "userdata"))
+        self.assertRefused("SYNC_BAD_PATH", self.tree.keepConflict, "userdata/x", b"x", "o", 0)
+        self.assertEqual(os.listdir(self.outside), [])
+
     def test_parentIsAFile(self):
         """
         A path through an existing file is refused.
@@ -329,7 +359,7 @@ class WriteTests(_Tree):
         """
         self.tree.write("userdata/a.txt", b"old")
 
-        def fail(src, dst):
+        def fail(src, dst, **kwargs):
             raise OSError(5, "Input/output error")
 
         self.patch(os, "replace", fail)
@@ -364,17 +394,16 @@ class WriteTests(_Tree):
             events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
             return realFsync(fd)
 
-        def replace(src, dst):
+        def replace(src, dst, **kwargs):
             events.append(("replace", src, dst))
-            return realReplace(src, dst)
+            return realReplace(src, dst, **kwargs)
 
         self.patch(os, "fsync", fsync)
         self.patch(os, "replace", replace)
         self.tree.write("userdata/a.txt", b"new")
-        target = self.path("userdata", "a.txt")
         [at] = [i for i, e in enumerate(events) if e[0] == "replace"]
         temp = events[at][1]
-        self.assertEqual(events[at][2], target)
+        self.assertEqual(events[at][2], "a.txt")
         self.assertEqual(os.path.dirname(temp), self.tree.tmpPath)
         self.assertIn(("fsync", temp), events[:at])
         self.assertIn(("fsync", self.path("userdata")), events[at:])
