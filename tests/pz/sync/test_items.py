@@ -460,14 +460,34 @@ class WriteTests(_Tree):
         self.tree.discardTemps()
         self.assertEqual(os.listdir(self.tree.tmpPath), [])
 
+    def test_readUnderMissingFolder(self):
+        """
+        An item under folders that do not exist reads as None, and no
+        folder is made.
+        """
+        self.assertIsNone(self.tree.read("userdata/no/such/file"))
+        self.assertFalse(os.path.exists(self.path("userdata", "no")))
+
     def test_remove(self):
         """
-        Removing deletes the file; removing a missing item is fine.
+        Removing deletes the file and fsyncs its folder; removing a missing
+        item, or one under a missing folder, is fine and makes nothing.
         """
         self.tree.write("context/a.json", b"{}")
+        synced = []
+        realFsync = os.fsync
+
+        def fsync(fd):
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            return realFsync(fd)
+
+        self.patch(os, "fsync", fsync)
         self.tree.remove("context/a.json")
+        self.assertEqual(synced, [self.path("context")])
         self.assertIsNone(self.tree.read("context/a.json"))
         self.tree.remove("context/a.json")
+        self.tree.remove("userdata/no/such/file")
+        self.assertFalse(os.path.exists(self.path("userdata", "no")))
 
 
 class CheckTests(_Tree):
