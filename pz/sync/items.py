@@ -241,10 +241,8 @@ class ItemTree:
             raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} is a symbolic link, not a folder")
         if not stat.S_ISDIR(mode):
             raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} is not a folder")
-        for dirpath, _, files in os.walk(self.root):
-            if any(stat.S_ISREG(os.lstat(os.path.join(dirpath, f)).st_mode) for f in files):
-                return
-        raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} holds no file (is its disk mounted?)")
+        if not _holdsFile(self.root):
+            raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} holds no file (is its disk mounted?)")
 
     def _checkRoot(self) -> None:
         try:
@@ -406,10 +404,7 @@ class ItemTree:
         try:
             fd = os.open(base, flags)
         except FileNotFoundError:
-            if not create:
-                raise
-            privateDirectory(base)
-            fd = os.open(base, flags)
+            raise ZoneError("SYNC_ITEMS_MISSING", f"{base} is missing") from None
         except OSError as e:
             raise ZoneError("SYNC_BAD_PATH", f"{base} is not a folder ({e.strerror})") from None
         try:
@@ -514,6 +509,25 @@ class ItemTree:
         finally:
             os.close(folder)
         return "/".join(["conflicts"] + parts[:-1] + [kept])
+
+
+def _holdsFile(top: str) -> bool:
+    """
+    Whether some regular file (not a link) is anywhere below C{top}; stops
+    at the first one, so the check is cheap on a full tree.
+    """
+    pending = [top]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    if entry.is_file(follow_symlinks=False):
+                        return True
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+        except OSError:
+            continue
+    return False
 
 
 def _utcStamp(when: float) -> str:

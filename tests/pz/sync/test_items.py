@@ -547,7 +547,10 @@ class CheckTests(_Tree):
         """
         for path in DEFAULTS:
             os.unlink(self.tree.resolve(path))
+        with open(os.path.join(self.outside, "f"), "wb"):
+            pass
         os.symlink(self.outside, self.path("userdata", "x"))
+        os.symlink(os.path.join(self.outside, "f"), self.path("userdata", "f"))
         self.assertMissing()
 
     def test_oneNestedFile(self):
