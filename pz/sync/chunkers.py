@@ -22,6 +22,7 @@ processors it is about twice as fast as BLAKE2b), written on the wire as
 unpadded base64url.
 """
 
+import abc
 import base64
 import binascii
 import hashlib
@@ -29,6 +30,7 @@ import json
 import math
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, Sequence
 from xml.etree import ElementTree
 
@@ -51,6 +53,11 @@ HASH_SIZE = 32
 #: Bytes read from a file at a time while cutting it: large enough that
 #: system calls cost nothing, small enough that memory stays bounded.
 READ_BLOCK = 1024 * 1024
+
+#: From this size on, a file's whole-item hash is computed on a helper
+#: thread beside its chunks: half again as fast on two cores, and not worth
+#: a thread for less.
+PARALLEL_SIZE = 4 * 1024 * 1024
 
 
 def chunkHash(data) -> bytes:
@@ -95,18 +102,20 @@ def _bad(reason: str) -> ZoneError:
     return ZoneError("SYNC_BAD_ITEM", reason)
 
 
-class Chunker:
+class Chunker(abc.ABC):
     """
     Cuts one kind of item into chunks and puts them back together.
 
-    Chunkers hold no state between calls, so one instance serves every item
-    and every thread.
+    Chunkers hold no state between calls (FastCDC's settings are read-only,
+    each cut has its own iterator), so one instance serves every item and
+    every thread.
 
     @ivar kind: the item kind this chunker serves.
     """
 
     kind = ""
 
+    @abc.abstractmethod
     def split(self, data: bytes) -> list:
         """
         The chunks of C{data}, in order.
@@ -114,7 +123,6 @@ class Chunker:
         @raise ZoneError: C{SYNC_BAD_ITEM} when C{data} is not a valid item of
             this kind; the reason never names a path.
         """
-        raise ZoneError("INTERNAL", f"no chunker for kind {self.kind!r}")
 
     def join(self, chunks: Sequence[bytes]) -> bytes:
         """
@@ -150,7 +158,7 @@ class DataChunker(Chunker):
     def split(self, data: bytes) -> list:
         return [bytes(chunk.data) for chunk in self._cdc.cut_buf(data)]
 
-    def cutFile(self, f) -> Iterator[memoryview]:
+    def cutFile(self, f, whole=None, pool=None) -> Iterator[memoryview]:
         """
         The chunks of the open binary file C{f}, read in bounded blocks; each
         memoryview is valid only until the next one is asked for.
@@ -159,25 +167,43 @@ class DataChunker(Chunker):
         decides a cut from at most C{maxSize} bytes after the chunk's start,
         so a chunk is final once that many bytes past its start are in the
         block, and the rest is carried into the next block.
+
+        @param whole: a C{hashlib} object fed every byte read, in order: the
+            whole item's hash in the same pass as the chunks.
+        @param pool: an executor with one worker on which C{whole} is fed,
+            so that hash runs on another core while this thread cuts and
+            hashes the chunks of the same block (C{hashlib} releases the GIL
+            for large updates); the block is not touched again until it is
+            done.
         """
         buf = bytearray(READ_BLOCK + self.maxSize)
         view = memoryview(buf)
         held = 0
         eof = False
         while not eof or held:
+            fresh = held
             while not eof and held < len(buf):
                 n = f.readinto(view[held:])
                 if not n:
                     eof = True
                 else:
                     held += n
-            block = view[:held]
-            carried = 0
-            for chunk in self._cdc.cut_buf(block):
-                if not eof and chunk.offset + self.maxSize > held:
-                    carried = held - chunk.offset
-                    break
-                yield chunk.data
+            feeding = None
+            if whole is not None and held > fresh:
+                if pool is None:
+                    whole.update(view[fresh:held])
+                else:
+                    feeding = pool.submit(whole.update, view[fresh:held])
+            try:
+                carried = 0
+                for chunk in self._cdc.cut_buf(view[:held]):
+                    if not eof and chunk.offset + self.maxSize > held:
+                        carried = held - chunk.offset
+                        break
+                    yield chunk.data
+            finally:
+                if feeding is not None:
+                    feeding.result()
             if carried:
                 buf[:carried] = buf[held - carried:held]
             held = carried
@@ -530,14 +556,18 @@ def manifestOfFile(kind: str, path: str, maxSize: int) -> Manifest:
         hashes = []
         sizes = []
         size = 0
-        for data in chunker.cutFile(f):
-            n = len(data)
-            size += n
-            if size > maxSize:
-                raise _tooLarge(maxSize)
-            whole.update(data)
-            hashes.append(sha256(data).digest())
-            sizes.append(n)
+        pool = ThreadPoolExecutor(1) if os.fstat(f.fileno()).st_size >= PARALLEL_SIZE else None
+        try:
+            for data in chunker.cutFile(f, whole, pool):
+                n = len(data)
+                size += n
+                if size > maxSize:
+                    raise _tooLarge(maxSize)
+                hashes.append(sha256(data).digest())
+                sizes.append(n)
+        finally:
+            if pool is not None:
+                pool.shutdown()
     return Manifest(whole.digest(), size, tuple(hashes), tuple(sizes))
 
 

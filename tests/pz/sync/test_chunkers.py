@@ -7,6 +7,7 @@ import json
 import os
 import random
 import types
+from xml.etree import ElementTree
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -144,15 +145,18 @@ class DataChunkerTests(SynchronousTestCase):
         sizes = manifestOf("data", data).sizes
         self.assertTrue(4000 <= len(data) / len(sizes) <= 6500, len(data) / len(sizes))
 
-    @settings(max_examples=30, deadline=None, derandomize=True)
-    @given(st.integers(0, 2 ** 32), st.integers(0, 120000), st.integers(3000, 40000))
-    def test_fileMatchesMemory(self, seed, size, block):
+    @settings(max_examples=40, deadline=None, derandomize=True)
+    @given(st.integers(0, 2 ** 32), st.integers(0, 120000), st.integers(3000, 40000),
+           st.booleans())
+    def test_fileMatchesMemory(self, seed, size, block, parallel):
         """
         Cutting a file in bounded blocks gives exactly the chunks of cutting
-        it whole, whatever the block size, and L{chunksOfFile} streams them
-        with their indexes.
+        it whole, whatever the block size, with the whole item's hash
+        computed beside the chunks on a helper thread or not, and
+        L{chunksOfFile} streams them with their indexes.
         """
         self.patch(chunkers, "READ_BLOCK", block)
+        self.patch(chunkers, "PARALLEL_SIZE", 0 if parallel else 2 ** 40)
         data = random.Random(seed).randbytes(size)
         path = _write(self, data)
         self.assertEqual(manifestOfFile("data", path, size), manifestOf("data", data))
@@ -388,6 +392,31 @@ _formats = st.tuples(st.sampled_from(["", "  ", "\t", "    "]), st.booleans(),
                      st.sampled_from(["", "xacml", "p"]))
 
 
+_xmlText = st.none() | st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"])
+                                | st.sampled_from(["\n", " ", "\t", "\r", "&", "<", ">", '"']),
+                                max_size=6)
+_xmlNamespaces = st.sampled_from([_XACML, _XACML, "urn:other", None])
+_xmlAttributes = st.dictionaries(
+    st.sampled_from(["Id", "Effect", "{urn:q}c", "{http://www.w3.org/XML/1998/namespace}lang"]),
+    _xmlText.filter(lambda t: t is not None), max_size=3)
+
+
+def _element(name, namespace, attributes, text, tail, children=()):
+    element = ElementTree.Element(name if namespace is None else f"{{{namespace}}}{name}",
+                                  attributes)
+    element.text, element.tail = text, tail
+    element.extend(children)
+    return element
+
+
+_xmlNames = st.sampled_from(["PolicySet", "Policy", "Rule", "Target", "Description", "Apply"])
+_xmlTrees = st.recursive(
+    st.builds(_element, _xmlNames, _xmlNamespaces, _xmlAttributes, _xmlText, _xmlText),
+    lambda inner: st.builds(_element, _xmlNames, _xmlNamespaces, _xmlAttributes, _xmlText,
+                            _xmlText, st.lists(inner, max_size=4)),
+    max_leaves=12)
+
+
 class XACMLChunkerTests(SynchronousTestCase):
     """
     Tests for the C{xacml} chunker.
@@ -454,6 +483,33 @@ class XACMLChunkerTests(SynchronousTestCase):
         differing = [i for i, (x, y) in enumerate(zip(before, after)) if x != y]
         same = policySet[where[0]][where[1]] == replacement
         self.assertEqual(len(differing), 0 if same else 1)
+
+    @settings(max_examples=100, deadline=None, derandomize=True)
+    @given(st.sampled_from(["PolicySet", "Policy"]), _xmlNamespaces, _xmlAttributes,
+           st.lists(_xmlTrees, max_size=4), _xmlText)
+    def test_roundTrip(self, name, namespace, attributes, children, text):
+        """
+        For any tree of PolicySets, Policies, Rules and other elements, in
+        one namespace or several, with mixed content, attributes and
+        characters that need escaping, C{split(join(split(x))) ==
+        split(x)} and joining is stable.
+        """
+        root = _element(name, namespace, attributes, text, None, children)
+        chunks = self.chunker.split(ElementTree.tostring(root))
+        canonical = self.chunker.join(chunks)
+        self.assertEqual(self.chunker.split(canonical), chunks)
+        self.assertEqual(self.chunker.join(self.chunker.split(canonical)), canonical)
+
+    def test_mixedContent(self):
+        """
+        Text after a nested part (mixed content) stays where it was through
+        split and join.
+        """
+        data = b"<PolicySet>before<Policy/>after the policy<Target/>end</PolicySet>"
+        canonical = self.chunker.join(self.chunker.split(data))
+        self.assertEqual(
+            ElementTree.canonicalize(canonical.decode(), strip_text=True),
+            "<PolicySet>before<Policy></Policy>after the policy<Target></Target>end</PolicySet>")
 
     def test_webinosNames(self):
         """
