@@ -178,6 +178,12 @@ class SyncEngine:
         self._plannedLeft = 0
         self._hubRound: Optional[dict] = None
         self._warned: set = set()
+        try:
+            # Temporary files of transfers cut short when this process last
+            # stopped: nothing refers to them.
+            tree.discardTemps()
+        except OSError:
+            pass
         self._handlers = {
             "hub": {
                 "Sync_Hello": self._onHello, "Sync_Change": self._onChange, "Sync_Ack": self._onAck,
@@ -962,7 +968,9 @@ class SyncEngine:
             "SYNC_CONFLICT", f"{inc.path} changed on the hub too and the hub's version wins"),
             answer, winner=cur)
         out = peer.outgoing.get(inc.path)
-        if out is not None and out.hash == cur.hash and out.stage == "offered":
+        if out is not None and out.hash == cur.hash:
+            # The device may already have answered that transfer with
+            # SYNC_PENDING (the answer is on its way): send again then.
             out.resendOnPending = True
         else:
             self._enqueue(peer, inc.path, planned=True)
@@ -975,7 +983,7 @@ class SyncEngine:
             if decision == "refuse":
                 self._hubRefuses(peer, inc, cur, self._names.change)
                 return
-        else:
+        elif cur is None or cur.hash != inc.hash:
             if not self._lostHere(peer, cur) and self._pendingLocal(peer, cur):
                 self._refuse(peer, inc, inc.hash, ZoneError(
                     "SYNC_PENDING", f"{inc.path} changed here too; the hub decides on this side's update"),
@@ -1082,7 +1090,7 @@ class SyncEngine:
                     if self._decide(peer, inc, cur) == "refuse":
                         self._hubRefuses(peer, inc, cur, self._names.ack)
                         return
-            else:
+            elif cur is None or cur.hash != inc.hash:
                 inc.keepCurrent = self._lostHere(peer, cur)
                 if not inc.keepCurrent and self._pendingLocal(peer, cur):
                     raise ZoneError("SYNC_PENDING",

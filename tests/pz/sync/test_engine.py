@@ -951,3 +951,41 @@ class ProtocolTests(SynchronousTestCase):
         for percent in (25, 50, 75):
             self.assertTrue(any(f"synchronisation {percent}%" in t for t in text), text)
         self.assertTrue(any(t.startswith("synchronisation done") for t in text), text)
+
+    def test_sameContentNotPending(self):
+        """
+        A device holding, as its own unsent change, exactly the version the
+        hub offers takes it as agreed rather than answering SYNC_PENDING
+        (as after a hub that died between writing an item and recording it).
+        """
+        zone = Zone(self, devices=("a",))
+        zone.connectAll()
+        zone.pump()
+        a = zone.devices["a"]
+        zone.disconnect("a")
+        a.write("userdata/same.txt", b"the same")
+        a.engine.localChange("userdata/same.txt")
+        zone.hub.write("userdata/same.txt", b"the same")
+        zone.hub.engine.localChange("userdata/same.txt")
+        zone.connect("a")
+        zone.pump()
+        refusals = [m[2] for m in zone.messages if "refused" in m[2]]
+        self.assertEqual(refusals, [])
+        itemHash = hashlib.sha256(b"the same").digest()
+        self.assertEqual(a.state.agreed(HUB, "userdata/same.txt"), itemHash)
+        self.assertEqual(zone.hub.state.agreed("a", "userdata/same.txt"), itemHash)
+        self.assertEqual(a.engine.conflicts() + zone.hub.engine.conflicts(), [])
+
+    def test_leftoverTemporaryFiles(self):
+        """
+        Temporary files left by a process that died mid-transfer are removed
+        when the engine is made; the items are untouched.
+        """
+        zone = Zone(self, devices=("a",))
+        a = zone.devices["a"]
+        with open(os.path.join(a.tree.tmpPath, "item-leftover"), "wb") as f:
+            f.write(b"half an item")
+        before = a.files()
+        a.engine = a._makeEngine()
+        self.assertEqual(os.listdir(a.tree.tmpPath), [])
+        self.assertEqual(a.files(), before)
