@@ -63,6 +63,7 @@ import attrs
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from zope.interface import Interface, implementer
 
 from pz.errors import CODES, ZoneError
 from pz.sync import items as _items
@@ -79,7 +80,7 @@ from pz.sync.transfer import (
     Assembler, ChunkSource, Incoming, Outgoing, SourceChanged, dataFrames, needRuns,
 )
 
-__all__ = ["SyncEngine", "MESSAGE_NAMES_TO_HUB", "MESSAGE_NAMES_TO_DEVICE"]
+__all__ = ["SyncEngine", "ISyncEngine", "MESSAGE_NAMES_TO_HUB", "MESSAGE_NAMES_TO_DEVICE"]
 
 #: Codes that are the protocol working as designed, not errors for status.
 _ROUTINE = frozenset({"SYNC_CONFLICT", "SYNC_PENDING", "SYNC_ONE_WAY", "SYNC_NOT_SELECTED",
@@ -87,6 +88,39 @@ _ROUTINE = frozenset({"SYNC_CONFLICT", "SYNC_PENDING", "SYNC_ONE_WAY", "SYNC_NOT
 
 #: Codes a peer may send that this side knows.
 _KNOWN = frozenset(CODES)
+
+
+class ISyncEngine(Interface):
+    """
+    What the hub and the proxy use of a synchronisation engine.
+    """
+
+    def start() -> None:
+        "Start the periodic scan for local changes."
+
+    def stop() -> None:
+        "Stop the periodic scan."
+
+    def attach(peerId: str, send: Callable[[dict], None]) -> None:
+        "A link to a peer is up; C{send} puts a payload on it."
+
+    def detach(peerId: str) -> None:
+        "The link to a peer is gone."
+
+    def received(peerId: str, payload: dict) -> None:
+        "A synchronisation message from a peer; never raises."
+
+    def syncNow() -> Deferred:
+        "The person asks for a sync; fires with what it moved."
+
+    def localChange(path: str) -> None:
+        "A writer on this side changed an item."
+
+    def status() -> dict:
+        "Progress and health, for C{pzctl status --json}."
+
+    def conflicts() -> list:
+        "The losing versions kept on this side."
 
 
 class _Peer:
@@ -124,6 +158,7 @@ class _Round:
         self.conflicts = 0
 
 
+@implementer(ISyncEngine)
 class SyncEngine:
     """
     Synchronises one side's items with its peers (a hub with its devices, a
@@ -167,6 +202,7 @@ class SyncEngine:
         self._maxInFlight = maxInFlight
         self._maxIncoming = maxIncoming
         self._busyDelay = 1.0
+        self._selectionCache = None
         self._peers: dict = {}
         self._progress = Progress(clock)
         self._loop: Optional[LoopingCall] = None
@@ -375,7 +411,11 @@ class SyncEngine:
         """
         if not self._checkItems():
             return []
-        seen = self._tree.scan()
+        try:
+            seen = self._tree.scan()
+        except ZoneError as e:
+            self._missing = e
+            return []
         records = {rec.path: rec for rec in self._state.items()}
         changed = []
         for path, sig in seen.items():
@@ -468,13 +508,23 @@ class SyncEngine:
     # --- selection and the defaults ------------------------------------------
 
     def _ownSelection(self) -> frozenset:
+        """
+        The categories this device syncs, from its preferences (which sync
+        too, so a choice made on one device reaches the others).
+        """
+        rec = self._state.item("preferences.json")
+        key = rec.hash if rec is not None else None
+        if self._selectionCache is not None and self._selectionCache[0] == key:
+            return self._selectionCache[1]
         try:
             prefs = json.loads(self._tree.read("preferences.json") or b"{}")
             if not isinstance(prefs, dict):
                 prefs = {}
         except (ValueError, ZoneError):
             prefs = {}
-        return frozenset(_items.selection(prefs, self._localId, self._constrained))
+        selection = frozenset(_items.selection(prefs, self._localId, self._constrained))
+        self._selectionCache = (key, selection)
+        return selection
 
     def _selection(self, peer: _Peer) -> Optional[frozenset]:
         if self._role == "device":

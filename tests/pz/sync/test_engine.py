@@ -12,15 +12,45 @@ import shutil
 from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
 
 from pz.errors import ZoneError
 from pz.sync.chunkers import encodeHash
+from pz.sync.engine import MESSAGE_NAMES_TO_DEVICE, MESSAGE_NAMES_TO_HUB, ISyncEngine, SyncEngine
 from pz.sync.hashlist import fullOps
 from tests.pz.sync.support import HUB, Zone
 
 
 def _prefs(side) -> dict:
     return json.loads(side.read("preferences.json"))
+
+
+class InterfaceTests(SynchronousTestCase):
+    """
+    The engine's face to the wiring.
+    """
+
+    def test_provides(self):
+        """
+        A SyncEngine provides ISyncEngine, and the message names each side
+        receives are the seed's flows split by direction.
+        """
+        zone = Zone(self, devices=("a",))
+        verifyObject(ISyncEngine, zone.hub.engine)
+        verifyObject(ISyncEngine, zone.devices["a"].engine)
+        self.assertEqual(MESSAGE_NAMES_TO_HUB,
+                         ("Sync_Hello", "Sync_Change", "Sync_Ack", "Update_Hash", "Update_Data"))
+        self.assertEqual(MESSAGE_NAMES_TO_DEVICE,
+                         ("Sync_Plan", "Sync_Hash", "Sync_Data", "Update_Change", "Update_Ack"))
+
+    def test_badRole(self):
+        """
+        A role other than hub or device is a programming error, caught at
+        once.
+        """
+        zone = Zone(self, devices=())
+        self.assertRaises(ValueError, SyncEngine, zone.clock, zone.hub.tree, zone.hub.state,
+                          role="peer", localId="x")
 
 
 class FirstConnectionTests(SynchronousTestCase):
