@@ -143,6 +143,25 @@ class LargeItemTests(SynchronousTestCase):
             self.assertLessEqual(raw, 256 * 1024)
             self.assertLess(len(json.dumps(frame)), 1024 * 1024)
 
+    def test_chunkLargerThanFrame(self):
+        """
+        A CRL of 600 KB is one chunk (PEM is never cut by content); it still
+        crosses in frames of at most 256 KiB, as pieces of that chunk.
+        """
+        body = base64.encodebytes(random.Random(8).randbytes(450000))
+        crl = b"-----BEGIN X509 CRL-----\n" + body + b"-----END X509 CRL-----\n"
+        self.zone.hub.write("crl.pem", crl)
+        self.zone.hub.engine.localChange("crl.pem")
+        start = len(self.zone.messages)
+        self.zone.pump()
+        frames = [m[2] for m in self.zone.messages[start:] if m[2]["status"] == "Sync_Data"
+                  and m[2]["path"] == "crl.pem"]
+        self.assertEqual(len(frames), 2 * 3)
+        for frame in frames:
+            self.assertLessEqual(sum(len(base64.b64decode(c[1])) for c in frame["chunks"]), 256 * 1024)
+        for side in self.zone.devices.values():
+            self.assertEqual(side.read("crl.pem"), crl)
+
     def test_middleEdit(self):
         """
         100 bytes inserted in the middle of the 4 MB file cost a few chunks
