@@ -331,6 +331,7 @@ class SyncEngine:
         if self._hubRound is None:
             self._hubRound = {"deferreds": [], "sent": 0, "received": 0, "conflicts": 0}
         self._hubRound["deferreds"].append(d)
+        self._lastError = None
         self._scanAndPush()
         self._settle()
         return d
@@ -371,10 +372,12 @@ class SyncEngine:
 
     def conflicts(self) -> list:
         """
-        The losing versions kept on this side: C{path}, C{origin}, C{time},
-        C{kept_as}.
+        The losing versions kept on this side, ready for JSON: C{path},
+        C{origin}, C{time}, C{kept_as} (relative to the zone folder) and
+        C{hash} (as on the wire, null for none).
         """
-        return self._state.conflicts()
+        return [dict(entry, hash=encodeOptionalHash(entry.get("hash")))
+                for entry in self._state.conflicts()]
 
     # --- local changes ----------------------------------------------------------
 
@@ -578,6 +581,7 @@ class SyncEngine:
     # --- rounds -------------------------------------------------------------------
 
     def _hello(self, peer: _Peer) -> None:
+        self._lastError = None
         self._scan()
         selection = self._ownSelection()
         self._send(peer, {"status": "Sync_Hello", "select": sorted(selection),

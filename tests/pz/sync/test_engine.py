@@ -257,6 +257,8 @@ class ConflictTests(SynchronousTestCase):
             self.assertEqual(side.read("userdata/shared.txt"), b"from b\n")
         entry, kept = self._kept(zone.hub, "userdata/shared.txt")
         self.assertEqual((entry["origin"], kept), ("a", b"from a\n"))
+        self.assertEqual(entry["hash"], encodeHash(hashlib.sha256(b"from a\n").digest()))
+        json.dumps(zone.hub.engine.conflicts())
         self.assertAlmostEqual(entry["time"], zone.clock.seconds() - 4, delta=0.01)
         self.assertEqual(a.engine.conflicts(), [])
         self.assertEqual(b.engine.conflicts(), [])
