@@ -64,6 +64,7 @@ import attrs
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
+from zope.interface import Interface, implementer
 
 from pz.errors import CODES, ZoneError
 from pz.sync import items as _items
@@ -80,10 +81,11 @@ from pz.sync.transfer import (
     Assembler, ChunkSource, Incoming, Outgoing, SourceChanged, dataFrames, needRuns,
 )
 
-__all__ = ["SyncEngine", "MESSAGE_NAMES_TO_HUB", "MESSAGE_NAMES_TO_DEVICE"]
+__all__ = ["SyncEngine", "ISyncEngine", "MESSAGE_NAMES_TO_HUB", "MESSAGE_NAMES_TO_DEVICE"]
 
 #: Codes that are the protocol working as designed, not errors for status.
-_ROUTINE = frozenset({"SYNC_CONFLICT", "SYNC_PENDING", "SYNC_ONE_WAY", "SYNC_NOT_SELECTED"})
+_ROUTINE = frozenset({"SYNC_CONFLICT", "SYNC_PENDING", "SYNC_ONE_WAY", "SYNC_NOT_SELECTED",
+                      "SYNC_BUSY"})
 
 #: Codes a peer may send that this side knows.
 _KNOWN = frozenset(CODES)
@@ -94,6 +96,39 @@ def _isoTime(seconds: float) -> str:
     A time as C{pzctl} shows times: ISO 8601, UTC, to the second.
     """
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
+
+
+class ISyncEngine(Interface):
+    """
+    What the hub and the proxy use of a synchronisation engine.
+    """
+
+    def start() -> None:
+        "Start the periodic scan for local changes."
+
+    def stop() -> None:
+        "Stop the periodic scan."
+
+    def attach(peerId: str, send: Callable[[dict], None]) -> None:
+        "A link to a peer is up; C{send} puts a payload on it."
+
+    def detach(peerId: str) -> None:
+        "The link to a peer is gone."
+
+    def received(peerId: str, payload: dict) -> None:
+        "A synchronisation message from a peer; never raises."
+
+    def syncNow() -> Deferred:
+        "The person asks for a sync; fires with what it moved."
+
+    def localChange(path: str) -> None:
+        "A writer on this side changed an item."
+
+    def status() -> dict:
+        "Progress and health, for C{pzctl status --json}."
+
+    def conflicts() -> list:
+        "The losing versions kept on this side."
 
 
 class _Peer:
@@ -108,11 +143,12 @@ class _Peer:
         self.outgoing: dict = {}
         self.queue: dict = {}
         self.incoming: dict = {}
-        self.lost: set = set()
+        self.lost: dict = {}
+        self.retrying: set = set()
         self.attached = True
 
     def busy(self) -> bool:
-        return bool(self.outgoing or self.queue or self.incoming)
+        return bool(self.outgoing or self.queue or self.incoming or self.retrying)
 
 
 class _Round:
@@ -130,6 +166,7 @@ class _Round:
         self.conflicts = 0
 
 
+@implementer(ISyncEngine)
 class SyncEngine:
     """
     Synchronises one side's items with its peers (a hub with its devices, a
@@ -172,6 +209,8 @@ class SyncEngine:
         self._changed = changed
         self._maxInFlight = maxInFlight
         self._maxIncoming = maxIncoming
+        self._busyDelay = 1.0
+        self._selectionCache = None
         self._peers: dict = {}
         self._progress = Progress(clock)
         self._loop: Optional[LoopingCall] = None
@@ -183,6 +222,12 @@ class SyncEngine:
         self._plannedLeft = 0
         self._hubRound: Optional[dict] = None
         self._warned: set = set()
+        try:
+            # Temporary files of transfers cut short when this process last
+            # stopped: nothing refers to them.
+            tree.discardTemps()
+        except OSError:
+            pass
         self._handlers = {
             "hub": {
                 "Sync_Hello": self._onHello, "Sync_Change": self._onChange, "Sync_Ack": self._onAck,
@@ -294,6 +339,7 @@ class SyncEngine:
         if self._hubRound is None:
             self._hubRound = {"deferreds": [], "sent": 0, "received": 0, "conflicts": 0}
         self._hubRound["deferreds"].append(d)
+        self._lastError = None
         self._scanAndPush()
         self._settle()
         return d
@@ -334,13 +380,13 @@ class SyncEngine:
 
     def conflicts(self) -> list:
         """
-        The losing versions kept on this side: C{path}, C{origin}, C{time},
-        C{kept_as}.
+        The losing versions kept on this side, ready for JSON: C{path},
+        C{origin}, C{time}, C{kept_as} (relative to the zone folder) and
+        C{hash} (as on the wire, null for none).
         """
-        return [{"path": c["path"], "origin": c["origin"], "time": _isoTime(c["time"]),
-                 "kept_as": c["kept_as"],
-                 "hash": encodeHash(c["hash"]) if c.get("hash") else None}
-                for c in self._state.conflicts()]
+        return [dict(entry, time=_isoTime(entry["time"]),
+                     hash=encodeOptionalHash(entry.get("hash")))
+                for entry in self._state.conflicts()]
 
     # --- local changes ----------------------------------------------------------
 
@@ -377,7 +423,11 @@ class SyncEngine:
         """
         if not self._checkItems():
             return []
-        seen = self._tree.scan()
+        try:
+            seen = self._tree.scan()
+        except ZoneError as e:
+            self._missing = e
+            return []
         records = {rec.path: rec for rec in self._state.items()}
         changed = []
         for path, sig in seen.items():
@@ -470,13 +520,23 @@ class SyncEngine:
     # --- selection and the defaults ------------------------------------------
 
     def _ownSelection(self) -> frozenset:
+        """
+        The categories this device syncs, from its preferences (which sync
+        too, so a choice made on one device reaches the others).
+        """
+        rec = self._state.item("preferences.json")
+        key = rec.hash if rec is not None else None
+        if self._selectionCache is not None and self._selectionCache[0] == key:
+            return self._selectionCache[1]
         try:
             prefs = json.loads(self._tree.read("preferences.json") or b"{}")
             if not isinstance(prefs, dict):
                 prefs = {}
         except (ValueError, ZoneError):
             prefs = {}
-        return frozenset(_items.selection(prefs, self._localId, self._constrained))
+        selection = frozenset(_items.selection(prefs, self._localId, self._constrained))
+        self._selectionCache = (key, selection)
+        return selection
 
     def _selection(self, peer: _Peer) -> Optional[frozenset]:
         if self._role == "device":
@@ -505,6 +565,17 @@ class SyncEngine:
             return isinstance(agreed, bytes)
         return agreed != rec.hash
 
+    def _lostHere(self, peer: _Peer, rec) -> bool:
+        """
+        Is this device's current version of C{rec.path} the one the hub
+        refused (a lost conflict, a one-way item)?  Then the hub's version
+        replaces it and it is kept as a conflict copy; a newer local change
+        is pending instead, for the hub to decide.
+        """
+        if rec is None or rec.path not in peer.lost:
+            return False
+        return peer.lost[rec.path] == rec.hash
+
     def _pendingLocal(self, peer: _Peer, rec) -> bool:
         """
         Does this device hold a change of C{rec.path} the hub has not
@@ -519,6 +590,7 @@ class SyncEngine:
     # --- rounds -------------------------------------------------------------------
 
     def _hello(self, peer: _Peer) -> None:
+        self._lastError = None
         self._scan()
         selection = self._ownSelection()
         self._send(peer, {"status": "Sync_Hello", "select": sorted(selection),
@@ -622,6 +694,9 @@ class SyncEngine:
             if rec is not None and rec.hash == out.hash and not full:
                 return
             self._dropOutgoing(peer, out)
+            # The peer may take the superseded version before it sees the
+            # new one: send the new one even if it seems agreed.
+            planned = True
         if len(peer.outgoing) >= self._maxInFlight:
             old = peer.queue.get(path, (False, False))
             peer.queue[path] = (old[0] or full, old[1] or planned)
@@ -744,24 +819,44 @@ class SyncEngine:
         self._settle()
 
     def _onAck(self, peer: _Peer, payload: dict) -> None:
-        out = self._outgoingFor(peer, payload)
-        if out is None:
-            return
         try:
             msg = parseAck(payload)
+            _items.classify(msg.path)
         except ZoneError as e:
+            out = self._outgoingFor(peer, payload)
+            if out is None:
+                raise
             self._abandon(peer, out, e)
             return
-        if msg.hash != out.hash:
-            self._log.debug("stale {name} for {path}", name=self._names.peerAck, path=out.path)
+        if msg.refused is None:
+            # The receiver holds this version now, whichever transfer it
+            # ended (the link keeps order, so the last word stands).
+            self._state.setAgreed(peer.id, msg.path, msg.hash if msg.hash is not None else TOMBSTONE)
+        out = peer.outgoing.get(msg.path)
+        if out is None or msg.hash != out.hash:
+            self._log.debug("stale {name} for {path}", name=self._names.peerAck, path=msg.path)
+            if msg.refused is None:
+                self._reoffer(peer, msg.path)
             return
         if msg.refused is not None:
             self._refusedByPeer(peer, out, msg.refused, msg.winner)
             return
-        self._state.setAgreed(peer.id, out.path, out.hash if out.hash is not None else TOMBSTONE)
         self._dropOutgoing(peer, out)
         self._count("sent")
         self._next(peer)
+
+    def _reoffer(self, peer: _Peer, path: str) -> None:
+        """
+        The peer acknowledged a version this side has moved on from: offer
+        the current one unless it is already on its way.
+        """
+        rec = self._state.item(path)
+        selection = self._selection(peer)
+        if (rec is None or path in peer.outgoing or path in peer.queue or selection is None
+                or _items.classify(path).category not in selection):
+            return
+        if self._agreedDiffers(peer, rec) and (self._role == "hub" or self._pendingLocal(peer, rec)):
+            self._enqueue(peer, path)
 
     def _outgoingFor(self, peer: _Peer, payload: dict) -> Optional[Outgoing]:
         path = payload.get("path")
@@ -792,10 +887,21 @@ class SyncEngine:
         if self._role == "device" and code in ("SYNC_CONFLICT", "SYNC_ONE_WAY"):
             # The hub keeps its version and sends it; this side keeps its
             # own copy as a conflict when it arrives.
-            peer.lost.add(out.path)
+            peer.lost[out.path] = out.hash
         if self._role == "hub" and code == "SYNC_PENDING" and out.resendOnPending:
             self._enqueue(peer, out.path, planned=True)
+        if code == "SYNC_BUSY":
+            # The peer takes fewer transfers at once than this side sends:
+            # try again once some are done.
+            peer.retrying.add(out.path)
+            self._clock.callLater(self._busyDelay, self._retryBusy, peer, out)
         self._next(peer)
+
+    def _retryBusy(self, peer: _Peer, out: Outgoing) -> None:
+        peer.retrying.discard(out.path)
+        if peer.attached and self._peers.get(peer.id) is peer:
+            self._enqueue(peer, out.path, full=out.full, planned=True)
+            self._settle()
 
     # --- receiving ------------------------------------------------------------------
 
@@ -934,7 +1040,9 @@ class SyncEngine:
             "SYNC_CONFLICT", f"{inc.path} changed on the hub too and the hub's version wins"),
             answer, winner=cur)
         out = peer.outgoing.get(inc.path)
-        if out is not None and out.hash == cur.hash and out.stage == "offered":
+        if out is not None and out.hash == cur.hash:
+            # The device may already have answered that transfer with
+            # SYNC_PENDING (the answer is on its way): send again then.
             out.resendOnPending = True
         else:
             self._enqueue(peer, inc.path, planned=True)
@@ -947,21 +1055,19 @@ class SyncEngine:
             if decision == "refuse":
                 self._hubRefuses(peer, inc, cur, self._names.change)
                 return
-        elif cur is not None and cur.hash == inc.hash:
-            pass  # already held (its acknowledgement may have been lost)
-        elif inc.rule.oneWay:
-            # Only the hub's copy counts; one altered here is kept aside.
-            inc.keepCurrent = cur is not None and cur.hash is not None and \
-                self._pendingLocal(peer, cur)
-        else:
-            if inc.path not in peer.lost and self._pendingLocal(peer, cur):
+        elif cur is None or cur.hash != inc.hash:
+            if inc.rule.oneWay:
+                # Only the hub's copy counts: one altered here is kept aside.
+                inc.keepCurrent = self._lostHere(peer, cur) or (
+                    cur is not None and cur.hash is not None and self._pendingLocal(peer, cur))
+            elif not self._lostHere(peer, cur) and self._pendingLocal(peer, cur):
                 self._refuse(peer, inc, inc.hash, ZoneError(
                     "SYNC_PENDING", f"{inc.path} changed here too; the hub decides on this side's update"),
                     self._names.change)
                 self._enqueue(peer, inc.path)
                 return
-            inc.keepCurrent = (inc.path in peer.lost and cur is not None and cur.hash is not None
-                               and cur.hash != inc.hash)
+            else:
+                inc.keepCurrent = self._lostHere(peer, cur)
         if inc.deleted:
             self._apply(peer, inc)
             return
@@ -1061,10 +1167,11 @@ class SyncEngine:
                     if self._decide(peer, inc, cur) == "refuse":
                         self._hubRefuses(peer, inc, cur, self._names.ack)
                         return
-            elif (inc.path not in peer.lost and not inc.rule.oneWay
-                  and self._pendingLocal(peer, cur)):
-                raise ZoneError("SYNC_PENDING",
-                                f"{inc.path} changed here too; the hub decides on this side's update")
+            elif (cur is None or cur.hash != inc.hash) and not inc.rule.oneWay:
+                inc.keepCurrent = self._lostHere(peer, cur)
+                if not inc.keepCurrent and self._pendingLocal(peer, cur):
+                    raise ZoneError("SYNC_PENDING",
+                                    f"{inc.path} changed here too; the hub decides on this side's update")
             if inc.keepCurrent and cur is not None and cur.hash is not None and cur.hash != inc.hash:
                 self._keepConflict(cur)
             if inc.deleted:
@@ -1088,7 +1195,7 @@ class SyncEngine:
         self._state.record(ItemRecord(path=inc.path, hash=inc.hash, size=0 if inc.deleted else inc.size,
                                       version=version, signature=sig))
         self._state.setAgreed(peer.id, inc.path, inc.hash if inc.hash is not None else TOMBSTONE)
-        peer.lost.discard(inc.path)
+        peer.lost.pop(inc.path, None)
         self._endIncoming(peer, inc, finished=True)
         self._send(peer, {"status": self._names.ack, "path": inc.path,
                           "hash": encodeOptionalHash(inc.hash)})

@@ -8,7 +8,10 @@ based: each item lives at a known place, and anything elsewhere is not
 synchronised.  So a path is accepted only if it names one of those places
 (L{classify}), and is confined to the folder: no C{..}, nothing absolute,
 and never through a symbolic link, since a path that came over the wire
-must not write outside the zone.  Writes are atomic (a temporary file in
+must not write outside the zone.  Writes open each folder relative to the
+one above without following links, and rename into the folder they opened,
+so a folder swapped for a link after the check is not written through
+either.  Writes are atomic (a temporary file in
 C{DIR/zone/sync/tmp}, on the same filesystem, fsynced, then renamed over
 the old file, then the directory fsynced), so a link dropped or a process
 killed in the middle leaves the old item or the new one, never a mix.  The
@@ -181,14 +184,6 @@ def selection(preferences: dict, deviceId: str, constrained: bool) -> frozenset:
     return frozenset(c for c, yes in chosen.items() if yes) | frozenset(ALWAYS)
 
 
-def _fsyncDirectory(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fileSafe(origin: str) -> str:
     safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_.") else "_" for c in origin)
     return safe[:64] or "unknown"
@@ -225,7 +220,7 @@ class ItemTree:
             privateDirectory(path)
         for folder in ("certificates/trusted-pzh", "certificates/trusted-pzp",
                        "policies", "context", "userdata"):
-            self._makeDirectories(self.root, folder.split("/"))
+            os.close(self._openFolder(self.root, folder.split("/")))
         for path, data in defaults.items():
             target = self.resolve(path)
             if not os.path.lexists(target):
@@ -246,10 +241,8 @@ class ItemTree:
             raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} is a symbolic link, not a folder")
         if not stat.S_ISDIR(mode):
             raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} is not a folder")
-        for dirpath, _, files in os.walk(self.root):
-            if any(stat.S_ISREG(os.lstat(os.path.join(dirpath, f)).st_mode) for f in files):
-                return
-        raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} holds no file (is its disk mounted?)")
+        if not _holdsFile(self.root):
+            raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} holds no file (is its disk mounted?)")
 
     def _checkRoot(self) -> None:
         try:
@@ -267,6 +260,8 @@ class ItemTree:
         refusing (C{SYNC_BAD_PATH}) a symbolic link anywhere on the way:
         the items folder, each folder below it, and the file itself.  A
         part that does not exist yet is fine; it is created on write.
+        Callers that read by name (the chunkers stream large items) use
+        it; this tree's own writes also go through open folders.
         """
         classify(path)
         self._checkRoot()
@@ -291,13 +286,20 @@ class ItemTree:
         """
         The content of item C{path}, or None if it does not exist.
         """
-        target = self.resolve(path)
+        self.resolve(path)
+        parts = path.split("/")
         try:
-            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            folder = self._openFolder(self.root, parts[:-1], create=False)
+        except FileNotFoundError:
+            return None
+        try:
+            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
         except FileNotFoundError:
             return None
         except OSError as e:
             raise _bad(path, e.strerror) from None
+        finally:
+            os.close(folder)
         with os.fdopen(fd, "rb") as f:
             return f.read()
 
@@ -344,54 +346,99 @@ class ItemTree:
         """
         if os.path.dirname(os.path.abspath(tempPath)) != self.tmpPath:
             raise ValueError(f"{tempPath} is not a temporary file of {self.tmpPath}")
+        folder = None
         try:
-            target = self.resolve(path)
+            self.resolve(path)
             parts = path.split("/")
-            self._makeDirectories(self.root, parts[:-1])
+            folder = self._openFolder(self.root, parts[:-1])
             fd = os.open(tempPath, os.O_RDONLY | os.O_NOFOLLOW)
             try:
                 os.fchmod(fd, 0o600)
                 os.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tempPath, target)
+            os.replace(tempPath, parts[-1], dst_dir_fd=folder)
         except BaseException:
+            if folder is not None:
+                os.close(folder)
             try:
                 os.unlink(tempPath)
             except FileNotFoundError:
                 pass
             raise
-        _fsyncDirectory(os.path.dirname(target))
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
     def remove(self, path: str) -> None:
         """
         Delete item C{path} if it exists (the tombstone that records the
         deletion is the sync state's business).
         """
-        target = self.resolve(path)
+        self.resolve(path)
+        parts = path.split("/")
         try:
-            os.unlink(target)
+            folder = self._openFolder(self.root, parts[:-1], create=False)
         except FileNotFoundError:
             return
-        _fsyncDirectory(os.path.dirname(target))
+        try:
+            os.unlink(parts[-1], dir_fd=folder)
+            os.fsync(folder)
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(folder)
 
-    def _makeDirectories(self, base: str, parts: list) -> None:
+    def _openFolder(self, base: str, parts: list, create: bool = True) -> int:
         """
-        Create the folders C{parts} below C{base} (0700), refusing to go
-        through a symbolic link, and fsync each parent of a new folder so
-        the new name survives a crash.
+        Open the folder C{parts} below C{base} one level at a time, each
+        relative to the one above and never following a symbolic link, so
+        that what was checked is what is written to, even if a folder is
+        swapped for a link meanwhile.  Missing folders are made (0700, and
+        their parent fsynced so the new name survives a crash) when
+        C{create}, else C{FileNotFoundError}.  Returns a descriptor of the
+        folder for the caller to close.
         """
-        current = base
-        for part in parts:
-            parent, current = current, os.path.join(current, part)
-            try:
-                os.mkdir(current, 0o700)
-            except FileExistsError:
-                mode = os.lstat(current).st_mode
-                if stat.S_ISLNK(mode) or not stat.S_ISDIR(mode):
-                    raise ZoneError("SYNC_BAD_PATH", f"{current} is not a folder") from None
-            else:
-                _fsyncDirectory(parent)
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            fd = os.open(base, flags)
+        except FileNotFoundError:
+            raise ZoneError("SYNC_ITEMS_MISSING", f"{base} is missing") from None
+        except OSError as e:
+            raise ZoneError("SYNC_BAD_PATH", f"{base} is not a folder ({e.strerror})") from None
+        try:
+            for index, part in enumerate(parts):
+                try:
+                    child = os.open(part, flags, dir_fd=fd)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    try:
+                        os.mkdir(part, 0o700, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                    else:
+                        os.fsync(fd)
+                    child = self._openChild(fd, part, flags, parts[:index + 1])
+                except OSError:
+                    child = self._openChild(fd, part, flags, parts[:index + 1])
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    @staticmethod
+    def _openChild(fd: int, part: str, flags: int, shown: list) -> int:
+        try:
+            return os.open(part, flags, dir_fd=fd)
+        except OSError as e:
+            raise ZoneError(
+                "SYNC_BAD_PATH",
+                f"{'/'.join(shown)} is not a folder or is a symbolic link ({e.strerror})",
+            ) from None
 
     def scan(self) -> dict:
         """
@@ -442,40 +489,61 @@ class ItemTree:
         """
         parts = classify(path).path.split("/")
         privateDirectory(self.conflictsRoot)
-        self._makeDirectories(self.conflictsRoot, parts[:-1])
-        folder = os.path.join(self.conflictsRoot, *parts[:-1])
-        stamp = _utcStamp(time)
-        base = os.path.join(folder, f"{parts[-1]}.{_fileSafe(origin)}.{stamp}")
-        f, temp = self.tempFile()
+        folder = self._openFolder(self.conflictsRoot, parts[:-1])
         try:
-            with f:
-                if isinstance(source, bytes):
-                    f.write(source)
-                else:
-                    with open(source, "rb") as original:
-                        shutil.copyfileobj(original, f)
-                f.flush()
-                os.fsync(f.fileno())
-            kept = _linkFresh(temp, base)
+            name = f"{parts[-1]}.{_fileSafe(origin)}.{_utcStamp(time)}"
+            f, temp = self.tempFile()
+            try:
+                with f:
+                    if isinstance(source, bytes):
+                        f.write(source)
+                    else:
+                        with open(source, "rb") as original:
+                            shutil.copyfileobj(original, f)
+                    f.flush()
+                    os.fsync(f.fileno())
+                kept = _linkFresh(temp, folder, name)
+            finally:
+                os.unlink(temp)
+            os.fsync(folder)
         finally:
-            os.unlink(temp)
-        _fsyncDirectory(folder)
-        return os.path.relpath(kept, self.zonePath).replace(os.sep, "/")
+            os.close(folder)
+        return "/".join(["conflicts"] + parts[:-1] + [kept])
+
+
+def _holdsFile(top: str) -> bool:
+    """
+    Whether some regular file (not a link) is anywhere below C{top}; stops
+    at the first one, so the check is cheap on a full tree.
+    """
+    pending = [top]
+    while pending:
+        try:
+            with os.scandir(pending.pop()) as entries:
+                for entry in entries:
+                    if entry.is_file(follow_symlinks=False):
+                        return True
+                    if entry.is_dir(follow_symlinks=False):
+                        pending.append(entry.path)
+        except OSError:
+            continue
+    return False
 
 
 def _utcStamp(when: float) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(when))
 
 
-def _linkFresh(temp: str, base: str) -> str:
+def _linkFresh(temp: str, folder: int, base: str) -> str:
     """
-    Give C{temp} the name C{base}, or C{base.1}, C{base.2}... whichever is
-    free first: a hard link fails rather than replace an existing name.
+    Give C{temp} the name C{base} in C{folder}, or C{base.1}, C{base.2}...
+    whichever is free first: a hard link fails rather than replace an
+    existing name.  Returns the name given.
     """
     for n in range(10000):
         candidate = base if n == 0 else f"{base}.{n}"
         try:
-            os.link(temp, candidate)
+            os.link(temp, candidate, dst_dir_fd=folder)
         except FileExistsError:
             continue
         return candidate

@@ -10,17 +10,48 @@ import os
 import random
 import shutil
 
+from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
 
 from pz.errors import ZoneError
 from pz.sync.chunkers import encodeHash
+from pz.sync.engine import MESSAGE_NAMES_TO_DEVICE, MESSAGE_NAMES_TO_HUB, ISyncEngine, SyncEngine
 from pz.sync.hashlist import fullOps
 from tests.pz.sync.support import HUB, Zone
 
 
 def _prefs(side) -> dict:
     return json.loads(side.read("preferences.json"))
+
+
+class InterfaceTests(SynchronousTestCase):
+    """
+    The engine's face to the wiring.
+    """
+
+    def test_provides(self):
+        """
+        A SyncEngine provides ISyncEngine, and the message names each side
+        receives are the seed's flows split by direction.
+        """
+        zone = Zone(self, devices=("a",))
+        verifyObject(ISyncEngine, zone.hub.engine)
+        verifyObject(ISyncEngine, zone.devices["a"].engine)
+        self.assertEqual(MESSAGE_NAMES_TO_HUB,
+                         ("Sync_Hello", "Sync_Change", "Sync_Ack", "Update_Hash", "Update_Data"))
+        self.assertEqual(MESSAGE_NAMES_TO_DEVICE,
+                         ("Sync_Plan", "Sync_Hash", "Sync_Data", "Update_Change", "Update_Ack"))
+
+    def test_badRole(self):
+        """
+        A role other than hub or device is a programming error, caught at
+        once.
+        """
+        zone = Zone(self, devices=())
+        self.assertRaises(ValueError, SyncEngine, zone.clock, zone.hub.tree, zone.hub.state,
+                          role="peer", localId="x")
 
 
 class FirstConnectionTests(SynchronousTestCase):
@@ -112,6 +143,25 @@ class LargeItemTests(SynchronousTestCase):
             raw = sum(len(base64.b64decode(c[1])) for c in frame["chunks"])
             self.assertLessEqual(raw, 256 * 1024)
             self.assertLess(len(json.dumps(frame)), 1024 * 1024)
+
+    def test_chunkLargerThanFrame(self):
+        """
+        A CRL of 600 KB is one chunk (PEM is never cut by content); it still
+        crosses in frames of at most 256 KiB, as pieces of that chunk.
+        """
+        body = base64.encodebytes(random.Random(8).randbytes(450000))
+        crl = b"-----BEGIN X509 CRL-----\n" + body + b"-----END X509 CRL-----\n"
+        self.zone.hub.write("crl.pem", crl)
+        self.zone.hub.engine.localChange("crl.pem")
+        start = len(self.zone.messages)
+        self.zone.pump()
+        frames = [m[2] for m in self.zone.messages[start:] if m[2]["status"] == "Sync_Data"
+                  and m[2]["path"] == "crl.pem"]
+        self.assertEqual(len(frames), 2 * 3)
+        for frame in frames:
+            self.assertLessEqual(sum(len(base64.b64decode(c[1])) for c in frame["chunks"]), 256 * 1024)
+        for side in self.zone.devices.values():
+            self.assertEqual(side.read("crl.pem"), crl)
 
     def test_middleEdit(self):
         """
@@ -208,6 +258,8 @@ class ConflictTests(SynchronousTestCase):
             self.assertEqual(side.read("userdata/shared.txt"), b"from b\n")
         entry, kept = self._kept(zone.hub, "userdata/shared.txt")
         self.assertEqual((entry["origin"], kept), ("a", b"from a\n"))
+        self.assertEqual(entry["hash"], encodeHash(hashlib.sha256(b"from a\n").digest()))
+        json.dumps(zone.hub.engine.conflicts())
         self.assertEqual(entry["time"], datetime.fromtimestamp(
             zone.clock.seconds() - 4, timezone.utc).isoformat(timespec="seconds"))
         self.assertEqual(a.engine.conflicts(), [])
@@ -772,3 +824,221 @@ class ProgressTests(SynchronousTestCase):
         self.assertEqual(max(most), 2)
         for i in range(10):
             self.assertEqual(zone.devices["a"].read(f"userdata/f{i}.txt"), b"x" * i)
+
+
+class SelectionTests(SynchronousTestCase):
+    """
+    A device gets the categories its preferences select; a constrained one
+    only certificates and the CRL.
+    """
+
+    CRL = b"-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n"
+
+    def _zone(self, **deviceOptions):
+        zone = Zone(self, devices=("a",), **deviceOptions)
+        zone.hub.write("crl.pem", self.CRL)
+        zone.hub.write("userdata/notes.txt", b"notes")
+        zone.hub.write("context/here.json", b'{"room": "hall"}')
+        zone.hub.engine.syncNow()
+        return zone
+
+    def test_constrained(self):
+        """
+        A constrained device receives the CRL and certificates, and nothing
+        else.
+        """
+        zone = self._zone(constrained=True)
+        a = zone.devices["a"]
+        a.write("userdata/mine.txt", b"stays here")
+        zone.connectAll()
+        zone.pump()
+        self.assertEqual(a.read("crl.pem"), self.CRL)
+        self.assertIsNone(a.read("userdata/notes.txt"))
+        self.assertIsNone(a.read("context/here.json"))
+        self.assertIsNone(zone.hub.read("userdata/mine.txt"))
+        [hello] = [m[2] for m in zone.names("Sync_Hello")]
+        self.assertEqual((sorted(hello["select"]), hello["constrained"]), (["certificates", "crl"], True))
+
+    def test_optedOut(self):
+        """
+        A device whose preferences say no to user data gets none, and the
+        hub refuses user data from it with SYNC_NOT_SELECTED.
+        """
+        zone = self._zone()
+        a = zone.devices["a"]
+        prefs = json.loads(a.read("preferences.json"))
+        prefs["synchronise"]["user data"] = "no"
+        a.write("preferences.json", json.dumps(prefs).encode())
+        zone.hub.write("preferences.json", json.dumps(prefs).encode())
+        zone.connectAll()
+        zone.pump()
+        self.assertIsNone(a.read("userdata/notes.txt"))
+        self.assertEqual(a.read("crl.pem"), self.CRL)
+        zone.queue.append(("a", HUB, {
+            "status": "Update_Hash", "path": "userdata/x.txt",
+            "version": {"time": zone.clock.seconds(), "origin": "a"}, "hash": encodeHash(b"\1" * 32),
+            "size": 1, "base": None, "ops": [encodeHash(b"\2" * 32)], "part": 0, "more": False}))
+        zone.pump()
+        [refusal] = [m[2] for m in zone.names("Update_Change") if "refused" in m[2]]
+        self.assertEqual(refusal["refused"]["code"], "SYNC_NOT_SELECTED")
+
+
+class ProtocolTests(SynchronousTestCase):
+    """
+    Paging, rebasing, refusals for load, and the engine's robustness.
+    """
+
+    def test_pages(self):
+        """
+        A hash list too long for one frame crosses in pages, each far under
+        the frame limit, and the item arrives whole.
+        """
+        zone = Zone(self, devices=("a",))
+        many = {f"key{i:05}": i for i in range(7000)}
+        zone.hub.write("context/many.json", json.dumps(many).encode())
+        zone.connectAll()
+        zone.pump()
+        pages = [m[2] for m in zone.names("Sync_Hash") if m[2]["path"] == "context/many.json"]
+        self.assertEqual([p["part"] for p in pages], [0, 1])
+        self.assertEqual([p["more"] for p in pages], [True, False])
+        for p in pages:
+            self.assertLess(len(json.dumps(p)), 300 * 1024)
+        self.assertEqual(json.loads(zone.devices["a"].read("context/many.json")), many)
+
+    def test_rebase(self):
+        """
+        A hub asked to apply a difference from a base it does not hold
+        answers rebase and writes nothing; a device told to rebase sends the
+        full list (keeping its base for the conflict rule), which works.
+        """
+        zone = Zone(self, devices=("a",))
+        zone.connectAll()
+        zone.pump()
+        a = zone.devices["a"]
+        data = random.Random(9).randbytes(50000)
+        a.write("userdata/r.bin", data)
+        a.engine.localChange("userdata/r.bin")
+        zone.pump()
+        before = zone.hub.files()
+        zone.queue.append(("a", HUB, {
+            "status": "Update_Hash", "path": "userdata/r.bin",
+            "version": {"time": zone.clock.seconds() + 1, "origin": "a"},
+            "hash": encodeHash(b"\1" * 32), "size": 10, "base": encodeHash(b"\3" * 32),
+            "ops": [[0, 1], encodeHash(b"\2" * 32)], "part": 0, "more": False}))
+        zone.pump()
+        [change] = [m[2] for m in zone.names("Update_Change") if m[2].get("rebase")]
+        self.assertEqual(change["hash"], encodeHash(b"\1" * 32))
+        self.assertEqual(zone.hub.files(), before)
+
+        a.write("userdata/r.bin", data + b"more")
+        a.engine.localChange("userdata/r.bin")
+        [(_, _, offer)] = [m for m in zone.queue if m[2]["status"] == "Update_Hash"]
+        self.assertTrue(any(isinstance(op, list) for op in offer["ops"]))
+        zone.queue.clear()
+        start = len(zone.messages)
+        zone.queue.append((HUB, "a", {"status": "Update_Change", "path": "userdata/r.bin",
+                                       "hash": offer["hash"], "rebase": True}))
+        zone.pump()
+        [again] = [m[2] for m in zone.messages[start:] if m[2]["status"] == "Update_Hash"]
+        self.assertTrue(all(isinstance(op, str) for op in again["ops"]))
+        self.assertEqual(again["base"], offer["base"])
+        self.assertEqual(zone.hub.read("userdata/r.bin"), data + b"more")
+
+    def test_busy(self):
+        """
+        A hub that takes one incoming transfer at a time refuses the rest
+        with SYNC_BUSY; the device tries them again and all arrive.
+        """
+        zone = Zone(self, devices=("a",), hubOptions={"maxIncoming": 1})
+        zone.connectAll()
+        zone.pump()
+        a = zone.devices["a"]
+        for i in range(5):
+            a.write(f"userdata/b{i}.txt", b"busy %d" % i)
+        d = a.engine.syncNow()
+        zone.pump()
+        self.assertNoResult(d)
+        for _ in range(10):
+            zone.clock.advance(1)
+            zone.pump()
+        refusals = [m[2]["refused"]["code"] for m in zone.names("Update_Change") if "refused" in m[2]]
+        self.assertIn("SYNC_BUSY", refusals)
+        for i in range(5):
+            self.assertEqual(zone.hub.read(f"userdata/b{i}.txt"), b"busy %d" % i)
+        self.assertEqual(self.successResultOf(d)["sent"], 5)
+
+    def test_junkNeverRaises(self):
+        """
+        Whatever a peer sends, received() does not raise and writes nothing.
+        """
+        zone = Zone(self, devices=("a",))
+        zone.connectAll()
+        zone.pump()
+        before = zone.hub.files()
+        for payload in [None, [], "x", {}, {"status": 5}, {"status": "Sync_Plan"},
+                        {"status": "Update_Hash", "path": ["x"]},
+                        {"status": "Update_Hash", "path": "userdata/x", "version": [], "ops": {}},
+                        {"status": "Update_Data", "path": "userdata/x", "hash": None, "chunks": [[]]},
+                        {"status": "Sync_Change", "path": "userdata/x", "need": "all"},
+                        {"status": "Sync_Ack", "path": 7},
+                        {"status": "Sync_Hello", "select": "everything"}]:
+            zone.hub.engine.received("a", payload)
+            zone.devices["a"].engine.received(HUB, payload)
+            zone.pump()
+        zone.hub.engine.received("stranger", {"status": "Update_Hash"})
+        self.assertEqual(zone.hub.files(), before)
+        self.assertEqual(zone.devices["a"].files(), before)
+
+    def test_firstSyncLogged(self):
+        """
+        A first sync logs its start, each quarter and its end.
+        """
+        zone = Zone(self, devices=("a",))
+        zone.hub.write("userdata/big.bin", random.Random(4).randbytes(2 * 1024 * 1024))
+        zone.hub.engine.syncNow()
+        with capturedLogs() as events:
+            zone.connectAll()
+            zone.pump()
+        text = [formatEvent(e) for e in events if e.get("log_namespace", "").startswith("pz.sync")]
+        self.assertTrue(any(t.startswith("first synchronisation") for t in text), text)
+        for percent in (25, 50, 75):
+            self.assertTrue(any(f"synchronisation {percent}%" in t for t in text), text)
+        self.assertTrue(any(t.startswith("synchronisation done") for t in text), text)
+
+    def test_sameContentNotPending(self):
+        """
+        A device holding, as its own unsent change, exactly the version the
+        hub offers takes it as agreed rather than answering SYNC_PENDING
+        (as after a hub that died between writing an item and recording it).
+        """
+        zone = Zone(self, devices=("a",))
+        zone.connectAll()
+        zone.pump()
+        a = zone.devices["a"]
+        zone.disconnect("a")
+        a.write("userdata/same.txt", b"the same")
+        a.engine.localChange("userdata/same.txt")
+        zone.hub.write("userdata/same.txt", b"the same")
+        zone.hub.engine.localChange("userdata/same.txt")
+        zone.connect("a")
+        zone.pump()
+        refusals = [m[2] for m in zone.messages if "refused" in m[2]]
+        self.assertEqual(refusals, [])
+        itemHash = hashlib.sha256(b"the same").digest()
+        self.assertEqual(a.state.agreed(HUB, "userdata/same.txt"), itemHash)
+        self.assertEqual(zone.hub.state.agreed("a", "userdata/same.txt"), itemHash)
+        self.assertEqual(a.engine.conflicts() + zone.hub.engine.conflicts(), [])
+
+    def test_leftoverTemporaryFiles(self):
+        """
+        Temporary files left by a process that died mid-transfer are removed
+        when the engine is made; the items are untouched.
+        """
+        zone = Zone(self, devices=("a",))
+        a = zone.devices["a"]
+        with open(os.path.join(a.tree.tmpPath, "item-leftover"), "wb") as f:
+            f.write(b"half an item")
+        before = a.files()
+        a.engine = a._makeEngine()
+        self.assertEqual(os.listdir(a.tree.tmpPath), [])
+        self.assertEqual(a.files(), before)

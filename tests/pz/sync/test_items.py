@@ -16,31 +16,32 @@ from pz.sync.items import (
     ALWAYS, CATEGORIES, CONSTRAINED, DEFAULTS, ItemTree, Signature, classify, selection,
 )
 
-#: Paths refused by L{classify}, with why.
+#: Paths refused by L{classify}, with what the refusal says.
 BAD_PATHS = [
-    ("", "empty"),
+    ("", "it is empty"),
     ("/preferences.json", "absolute"),
     ("/etc/passwd", "absolute"),
-    ("userdata/../crl.pem", "dot-dot"),
-    ("../outside", "dot-dot"),
-    ("userdata/..", "dot-dot"),
-    ("userdata/./a", "dot"),
-    ("userdata\\a.txt", "backslash"),
+    ("userdata/../crl.pem", "'..' part"),
+    ("../outside", "'..' part"),
+    ("userdata/..", "'..' part"),
+    ("userdata/./a", "'..' part"),
+    ("userdata/a\\..\\..\\x", "backslash"),
     ("userdata/a\x00.txt", "NUL"),
     ("userdata//a.txt", "empty part"),
-    ("userdata/a/", "empty part (trailing slash)"),
-    ("userdata", "the userdata folder itself"),
-    ("notes.txt", "unknown location"),
-    ("keys/device.key", "unknown location"),
-    ("certificates/trusted-pzh/a.txt", "not a .pem"),
-    ("certificates/other/a.pem", "unknown certificate folder"),
-    ("certificates/trusted-pzh/x/a.pem", "too deep"),
-    ("context/a/b.json", "too deep"),
-    ("context/a.txt", "not .json"),
-    ("policies/other.xml", "unknown policy file"),
-    ("userdata/" + "a" * 1020, "too long"),
-    ("userdata/" + "a" * 256, "part too long"),
-    ("userdata/\udc80", "not UTF-8"),
+    ("userdata/a/", "empty part"),
+    ("userdata", "item locations"),
+    ("notes.txt", "item locations"),
+    ("keys/device.key", "item locations"),
+    ("certificates/trusted-pzh/a.txt", "item locations"),
+    ("certificates/trusted-pzh/.pem", "item locations"),
+    ("certificates/other/a.pem", "item locations"),
+    ("certificates/trusted-pzh/x/a.pem", "item locations"),
+    ("context/a/b.json", "item locations"),
+    ("context/a.txt", "item locations"),
+    ("policies/other.xml", "item locations"),
+    ("userdata/" + "a" * 1020, "longer than 1024 characters"),
+    ("userdata/" + "\u00e9" * 128, "longer than 255 bytes"),
+    ("userdata/\udc80", "UTF-8"),
 ]
 
 
@@ -103,7 +104,7 @@ class ClassifyTests(SynchronousTestCase):
         for path, why in BAD_PATHS:
             e = self.assertRaises(ZoneError, classify, path)
             self.assertEqual(e.code, "SYNC_BAD_PATH", why)
-            self.assertTrue(e.message, why)
+            self.assertIn(why, e.message)
 
     def test_notAString(self):
         """
@@ -215,7 +216,8 @@ class PathTests(_Tree):
         is refused: nothing is written through it.
         """
         os.symlink(self.outside, self.path("userdata", "link"))
-        self.assertRefused("SYNC_BAD_PATH", self.tree.write, "userdata/link/x.txt", b"x")
+        e = self.assertRefused("SYNC_BAD_PATH", self.tree.write, "userdata/link/x.txt", b"x")
+        self.assertIn("userdata/link is a symbolic link", e.message)
         self.assertRefused("SYNC_BAD_PATH", self.tree.write, "userdata/link/deeper/x.txt", b"x")
         self.assertRefused("SYNC_BAD_PATH", self.tree.read, "userdata/link/x.txt")
         self.assertEqual(os.listdir(self.outside), [])
@@ -226,7 +228,8 @@ class PathTests(_Tree):
         """
         os.rmdir(self.path("context"))
         os.symlink(self.outside, self.path("context"))
-        self.assertRefused("SYNC_BAD_PATH", self.tree.write, "context/a.json", b"{}")
+        e = self.assertRefused("SYNC_BAD_PATH", self.tree.write, "context/a.json", b"{}")
+        self.assertIn("context is a symbolic link", e.message)
         self.assertEqual(os.listdir(self.outside), [])
 
     def test_symlinkedFile(self):
@@ -239,7 +242,8 @@ class PathTests(_Tree):
             f.write(b"secret")
         os.unlink(self.path("preferences.json"))
         os.symlink(target, self.path("preferences.json"))
-        self.assertRefused("SYNC_BAD_PATH", self.tree.write, "preferences.json", b"{}")
+        e = self.assertRefused("SYNC_BAD_PATH", self.tree.write, "preferences.json", b"{}")
+        self.assertIn("preferences.json is a symbolic link", e.message)
         self.assertRefused("SYNC_BAD_PATH", self.tree.read, "preferences.json")
         self.assertRefused("SYNC_BAD_PATH", self.tree.remove, "preferences.json")
         self.assertRefused("SYNC_BAD_PATH", self.tree.resolve, "preferences.json")
@@ -261,6 +265,36 @@ class PathTests(_Tree):
         os.symlink(os.path.join(self.outside, "items"), self.tree.root)
         self.assertRefused("SYNC_BAD_PATH", self.tree.write, "preferences.json", b"{}")
         self.assertRefused("SYNC_BAD_PATH", self.tree.read, "preferences.json")
+
+    def test_folderSwappedAfterCheck(self):
+        """
+        A folder swapped for a symbolic link after it was checked, just
+        before the rename, is still not written through: each folder is
+        opened without following links, and the folder opened is the one
+        written to.
+        """
+        os.mkdir(self.path("userdata", "sub"))
+        realReplace = os.replace
+
+        def swapThenReplace(src, dst, **kwargs):
+            os.rename(self.path("userdata", "sub"), self.path("userdata", "old"))
+            os.symlink(self.outside, self.path("userdata", "sub"))
+            return realReplace(src, dst, **kwargs)
+
+        self.patch(os, "replace", swapThenReplace)
+        self.tree.write("userdata/sub/x.txt", b"x")
+        self.assertEqual(os.listdir(self.outside), [])
+        with open(self.path("userdata", "old", "x.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"x")
+
+    def test_symlinkedConflictsFolder(self):
+        """
+        A conflict copy is not written through a symbolic link in the
+        conflicts folder either.
+        """
+        os.symlink(self.outside, os.path.join(self.tree.conflictsRoot, "userdata"))
+        self.assertRefused("SYNC_BAD_PATH", self.tree.keepConflict, "userdata/x", b"x", "o", 0)
+        self.assertEqual(os.listdir(self.outside), [])
 
     def test_parentIsAFile(self):
         """
@@ -325,7 +359,7 @@ class WriteTests(_Tree):
         """
         self.tree.write("userdata/a.txt", b"old")
 
-        def fail(src, dst):
+        def fail(src, dst, **kwargs):
             raise OSError(5, "Input/output error")
 
         self.patch(os, "replace", fail)
@@ -360,17 +394,16 @@ class WriteTests(_Tree):
             events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
             return realFsync(fd)
 
-        def replace(src, dst):
+        def replace(src, dst, **kwargs):
             events.append(("replace", src, dst))
-            return realReplace(src, dst)
+            return realReplace(src, dst, **kwargs)
 
         self.patch(os, "fsync", fsync)
         self.patch(os, "replace", replace)
         self.tree.write("userdata/a.txt", b"new")
-        target = self.path("userdata", "a.txt")
         [at] = [i for i, e in enumerate(events) if e[0] == "replace"]
         temp = events[at][1]
-        self.assertEqual(events[at][2], target)
+        self.assertEqual(events[at][2], "a.txt")
         self.assertEqual(os.path.dirname(temp), self.tree.tmpPath)
         self.assertIn(("fsync", temp), events[:at])
         self.assertIn(("fsync", self.path("userdata")), events[at:])
@@ -427,14 +460,34 @@ class WriteTests(_Tree):
         self.tree.discardTemps()
         self.assertEqual(os.listdir(self.tree.tmpPath), [])
 
+    def test_readUnderMissingFolder(self):
+        """
+        An item under folders that do not exist reads as None, and no
+        folder is made.
+        """
+        self.assertIsNone(self.tree.read("userdata/no/such/file"))
+        self.assertFalse(os.path.exists(self.path("userdata", "no")))
+
     def test_remove(self):
         """
-        Removing deletes the file; removing a missing item is fine.
+        Removing deletes the file and fsyncs its folder; removing a missing
+        item, or one under a missing folder, is fine and makes nothing.
         """
         self.tree.write("context/a.json", b"{}")
+        synced = []
+        realFsync = os.fsync
+
+        def fsync(fd):
+            synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+            return realFsync(fd)
+
+        self.patch(os, "fsync", fsync)
         self.tree.remove("context/a.json")
+        self.assertEqual(synced, [self.path("context")])
         self.assertIsNone(self.tree.read("context/a.json"))
         self.tree.remove("context/a.json")
+        self.tree.remove("userdata/no/such/file")
+        self.assertFalse(os.path.exists(self.path("userdata", "no")))
 
 
 class CheckTests(_Tree):
@@ -494,7 +547,10 @@ class CheckTests(_Tree):
         """
         for path in DEFAULTS:
             os.unlink(self.tree.resolve(path))
+        with open(os.path.join(self.outside, "f"), "wb"):
+            pass
         os.symlink(self.outside, self.path("userdata", "x"))
+        os.symlink(os.path.join(self.outside, "f"), self.path("userdata", "f"))
         self.assertMissing()
 
     def test_oneNestedFile(self):
