@@ -43,8 +43,8 @@ C{bench/out/sync.json}.
 
 import json
 import os
-import pwd
 import grp
+import pwd
 import random
 import re
 import shutil
@@ -53,10 +53,12 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 from bench.processes import OUT, TOP, freePort, log, spawn, started, stop, stopAll, waitForPort
 from bench.report import fmt, publish, ratio, table
+from pz.admin import adminCall
 
 PYTHON = sys.executable
 BIN = os.path.dirname(sys.executable)
@@ -372,33 +374,36 @@ class Zone:
 
     def syncUntil(self, directory: str, done, timeout: float = WAIT) -> dict:
         """
-        Run C{pzctl --pzp-dir DIRECTORY sync} and poll C{done()} every 5 ms
-        until it is true; the time is from starting the command.  Returns
-        once the command has exited too.
+        Ask the device to synchronise (the request C{pzctl --pzp-dir
+        DIRECTORY sync} sends on the device's admin socket, sent from here,
+        so that no Python start-up is timed) and poll C{done()} every 5 ms
+        until it is true; the time is from sending the request.  Returns
+        once the device has answered too.
         """
+        answer: dict = {}
+
+        def ask() -> None:
+            try:
+                answer["result"] = adminCall(directory, "sync", timeout=timeout)
+            except Exception as e:  # reported below, in the bench's thread
+                answer["error"] = e
+
+        asking = threading.Thread(target=ask, name="sync request", daemon=True)
         began = time.monotonic()
-        command = subprocess.Popen(
-            [PZCTL, "--pzp-dir", directory, "sync", "--json"], cwd=TOP,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        command.benchName = "pzctl sync"
-        started.append(command)
-        try:
-            arrived = None
-            deadline = began + timeout
-            while time.monotonic() < deadline:
-                if done():
-                    arrived = time.monotonic() - began
-                    break
-                time.sleep(POLL)
-            out, err = command.communicate(timeout=max(1.0, deadline - time.monotonic()))
-        finally:
-            stop(command, 5)
-        if command.returncode != 0:
-            raise RuntimeError(f"pzctl sync failed: {err.strip()[-300:]}")
-        if arrived is None:
-            raise RuntimeError(f"the change had not arrived {timeout} s after pzctl sync")
-        return {"seconds": arrived, "began": began, "answer": json.loads(out or "{}"),
+        asking.start()
+        arrived = None
+        deadline = began + timeout
+        while time.monotonic() < deadline:
+            if done():
+                arrived = time.monotonic() - began
+                break
+            time.sleep(POLL)
+        asking.join(max(1.0, deadline - time.monotonic()))
+        if "error" in answer:
+            raise RuntimeError(f"the sync request failed: {answer['error']}")
+        if arrived is None or "result" not in answer:
+            raise RuntimeError(f"the change had not arrived {timeout} s after the sync request")
+        return {"seconds": arrived, "began": began, "answer": answer["result"],
                 "command_seconds": time.monotonic() - began}
 
     def stop(self) -> None:
@@ -465,24 +470,9 @@ def measureOurs(work: str, base: bytes, edits: list) -> dict:
             measured = once(data)
             result["edits"].append({"edit": label, **measured})
             log(f"sync: ours {label}: {measured['bytes']} bytes, {measured['seconds']:.3f} s")
-        result["pzctl_seconds"] = commandCost(device)
         return result
     finally:
         zone.stop()
-
-
-def commandCost(directory: str, runs: int = 3) -> float:
-    """
-    What starting C{pzctl} and one round through the device's admin socket
-    cost alone (C{pzctl status}, median of C{runs}): the part of our time
-    that is the command, not the synchronisation.
-    """
-    times = []
-    for _ in range(runs):
-        began = time.monotonic()
-        pzctl("--pzp-dir", directory, "status", "--json", timeout=30)
-        times.append(time.monotonic() - began)
-    return statistics.median(times)
 
 
 def measurePreference(work: str, devices: int = DEVICES, edits: int = PREFERENCE_EDITS) -> dict:
@@ -601,9 +591,10 @@ def syncReport(result: dict) -> list:
     lines = [
         "",
         f"Synchronisation: a {result['file_size'] / 1e6:.0f} MB random file edited three times, "
-        "one edit after the other. Ours: one twistd pzp -> twistd pzh, `pzctl sync`; bytes = "
+        "one edit after the other. Ours: one twistd pzp -> twistd pzh, a sync request (what "
+        "`pzctl sync` sends) on the device's admin socket; bytes = "
         "every frame byte of the device's hub link (length prefixes included, no TLS or TCP), "
-        "time = from starting `pzctl sync` to the hub holding the edited file. rsync: "
+        "time = from sending the request to the hub holding the edited file. rsync: "
         "`rsync --no-whole-file --ignore-times --stats` to an rsync daemon on 127.0.0.1 "
         "(inetd mode); bytes = its total bytes sent + received, time = the command's wall "
         "time.",
@@ -635,10 +626,6 @@ def syncReport(result: dict) -> list:
     for name, part in (("ours", ours), ("rsync", theirs)):
         if part.get("error"):
             lines.append(f"  {name}: not measured: {part['error']}")
-    if ours.get("pzctl_seconds") is not None:
-        lines.append(f"(of our time, starting `pzctl` and one round through the device's admin "
-                     f"socket take {ours['pzctl_seconds']:.3f} s alone: `pzctl status`, median "
-                     f"of 3)")
     throughput = result.get("throughput", {})
     rate = throughput.get("mb_per_s")
     if rate is not None:

@@ -198,16 +198,6 @@ class ReportTests(TestCase):
         self.assertEqual([t.rsplit(" ", 1)[1] for t in targets],
                          ["PASS", "PASS", "FAIL", "FAIL"])
         self.assertTrue(any("0.00" in line for line in lines))
-        self.assertFalse(any("`pzctl status`" in line for line in lines))
-
-    def test_commandCost(self):
-        """
-        The cost of the command alone is shown when it was measured.
-        """
-        result = self.result([100], [35000])
-        result["ours"]["pzctl_seconds"] = 0.456
-        lines = sync.syncReport(result)
-        self.assertTrue(any("0.456 s" in line and "`pzctl status`" in line for line in lines))
 
     def test_missingFigureFails(self):
         """
