@@ -50,7 +50,16 @@ Nothing is written before the whole item is there and checked: chunk hashes
 on arrival, the whole item's hash, the typed parse, the caller's validators
 (the CRL's signature and number); then the items tree renames a fsynced
 temporary file into place.  A link that drops in the middle leaves the old
-item whole; the next round converges from what both sides last agreed.
+item whole; the next round converges from what both sides last agreed, and
+what was in flight is offered again (its acknowledgement may have been lost).
+
+Each item offered to a peer is an L{pz.sync.transfer.Outgoing} whose
+answers are decided by a small Automat machine (offered, sending, waiting
+for the acknowledgement, done); the receiver's side is an
+L{pz.sync.transfer.Incoming} with its L{pz.sync.transfer.Assembler}.  A
+sender has at most C{maxInFlight} items in flight per peer and queues the
+rest; a receiver refuses more than C{maxIncoming} at once (C{SYNC_BUSY}),
+and the sender tries those again a second later.
 """
 
 import base64
