@@ -17,6 +17,9 @@ from pz.sync.transfer import (
 
 
 class TransferTests(SynchronousTestCase):
+    """
+    Reading chunks, cutting frames, writing the new version.
+    """
 
     def setUp(self):
         self.tree = ItemTree(os.path.join(self.mktemp(), "zone"))
@@ -105,6 +108,10 @@ class TransferTests(SynchronousTestCase):
 
 @implementer(IOfferActions)
 class _Recorder:
+    """
+    Records what the offer machine asks for.
+    """
+
     def __init__(self):
         self.calls = []
 
