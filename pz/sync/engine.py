@@ -50,7 +50,16 @@ Nothing is written before the whole item is there and checked: chunk hashes
 on arrival, the whole item's hash, the typed parse, the caller's validators
 (the CRL's signature and number); then the items tree renames a fsynced
 temporary file into place.  A link that drops in the middle leaves the old
-item whole; the next round converges from what both sides last agreed.
+item whole; the next round converges from what both sides last agreed, and
+what was in flight is offered again (its acknowledgement may have been lost).
+
+Each item offered to a peer is an L{pz.sync.transfer.Outgoing} whose
+answers are decided by a small Automat machine (offered, sending, waiting
+for the acknowledgement, done); the receiver's side is an
+L{pz.sync.transfer.Incoming} with its L{pz.sync.transfer.Assembler}.  A
+sender has at most C{maxInFlight} items in flight per peer and queues the
+rest; a receiver refuses more than C{maxIncoming} at once (C{SYNC_BUSY}),
+and the sender tries those again a second later.
 """
 
 import base64
@@ -78,7 +87,7 @@ from pz.sync.messages import (
 from pz.sync.progress import Progress
 from pz.sync.state import TOMBSTONE, ItemRecord, Version
 from pz.sync.transfer import (
-    Assembler, ChunkSource, Incoming, Outgoing, SourceChanged, dataFrames, needRuns,
+    Assembler, ChunkSource, Incoming, IOfferActions, Outgoing, SourceChanged, dataFrames, needRuns,
 )
 
 __all__ = ["SyncEngine", "ISyncEngine", "MESSAGE_NAMES_TO_HUB", "MESSAGE_NAMES_TO_DEVICE"]
@@ -166,6 +175,40 @@ class _Round:
         self.conflicts = 0
 
 
+@implementer(IOfferActions)
+class _OfferActions:
+    """
+    What an offer machine does, for transfers to one peer: the engine's
+    work, bound to that peer.
+    """
+
+    def __init__(self, engine: "SyncEngine", peer: _Peer) -> None:
+        self._engine = engine
+        self._peer = peer
+
+    def sendData(self, offer: Outgoing, runs) -> None:
+        engine = self._engine
+        source = ChunkSource(offer.rule.kind, engine._tree.resolve(offer.path), offer.manifest)
+        offer.frames = dataFrames(source, runs)
+        engine._clock.callLater(0, engine._sendFrame, self._peer, offer)
+
+    def offerAgain(self, offer: Outgoing) -> None:
+        offer.full = True
+        self._engine._offer(self._peer, offer)
+
+    def agreed(self, offer: Outgoing) -> None:
+        self._engine._dropOutgoing(self._peer, offer)
+        self._engine._count("sent")
+        self._engine._next(self._peer)
+
+    def refusedBy(self, offer: Outgoing, refused: dict, winner) -> None:
+        self._engine._refusedByPeer(self._peer, offer, refused, winner)
+
+    def stale(self, offer: Outgoing, what: str) -> None:
+        SyncEngine._log.debug("a late {what} for {path} from {peer}; ignored", what=what,
+                              path=offer.path, peer=self._peer.id)
+
+
 @implementer(ISyncEngine)
 class SyncEngine:
     """
@@ -222,6 +265,7 @@ class SyncEngine:
         self._plannedLeft = 0
         self._hubRound: Optional[dict] = None
         self._warned: set = set()
+        self._uncertain: dict = {}
         try:
             # Temporary files of transfers cut short when this process last
             # stopped: nothing refers to them.
@@ -282,6 +326,10 @@ class SyncEngine:
         if peer is None:
             return
         peer.attached = False
+        # Whether the peer took what was in flight is unknown (its
+        # acknowledgement may be lost with the link): offer those again,
+        # deletions included, when it is back.
+        self._uncertain.setdefault(peerId, set()).update(peer.outgoing, peer.queue)
         for inc in list(peer.incoming.values()):
             self._endIncoming(peer, inc, finished=False)
         for out in list(peer.outgoing.values()):
@@ -595,8 +643,13 @@ class SyncEngine:
         selection = self._ownSelection()
         self._send(peer, {"status": "Sync_Hello", "select": sorted(selection),
                           "constrained": self._constrained})
+        uncertain = self._uncertain.pop(peer.id, set())
         for rec in self._state.items():
-            if (_items.classify(rec.path).category in selection and self._pendingLocal(peer, rec)):
+            if _items.classify(rec.path).category not in selection:
+                continue
+            if rec.path in uncertain:
+                self._enqueue(peer, rec.path, planned=True)
+            elif self._pendingLocal(peer, rec):
                 self._enqueue(peer, rec.path)
 
     def _onHello(self, peer: _Peer, payload: dict) -> None:
@@ -613,10 +666,12 @@ class SyncEngine:
         self._scanAndPush()
         paths = []
         size = 0
+        uncertain = self._uncertain.pop(peer.id, set())
         for rec in self._state.items():
             if _items.classify(rec.path).category not in selection:
                 continue
-            if rec.path in peer.outgoing or rec.path in peer.queue or self._agreedDiffers(peer, rec):
+            if (rec.path in peer.outgoing or rec.path in peer.queue or rec.path in uncertain
+                    or self._agreedDiffers(peer, rec)):
                 paths.append(rec.path)
                 size += rec.size
         self._send(peer, {"status": "Sync_Plan", "items": len(paths), "bytes": size})
@@ -737,7 +792,7 @@ class SyncEngine:
                     self._push(path)
                 return
         task = self._progress.begin(path, rec.size, planned=planned)
-        out = Outgoing(path, rule, rec, manifest, base, full, planned, task)
+        out = Outgoing(path, rule, rec, manifest, base, full, planned, task, _OfferActions(self, peer))
         peer.outgoing[path] = out
         self._offer(peer, out)
 
@@ -769,26 +824,18 @@ class SyncEngine:
         except ZoneError as e:
             self._abandon(peer, out, e)
             return
-        if msg.hash != out.hash or out.stage != "offered":
+        if msg.hash != out.hash:
             self._log.debug("stale {name} for {path}", name=self._names.peerChange, path=out.path)
-            return
-        if msg.refused is not None:
-            self._refusedByPeer(peer, out, msg.refused, msg.winner)
-            return
-        if msg.rebase:
-            if out.full:
-                self._abandon(peer, out, ZoneError("SYNC_BAD_MESSAGE", "rebase asked for a full list"))
-                return
-            out.full = True
-            self._offer(peer, out)
-            return
-        if not msg.need:
-            out.stage = "acking"
-            return
-        out.stage = "sending"
-        source = ChunkSource(out.rule.kind, self._tree.resolve(out.path), out.manifest)
-        out.frames = dataFrames(source, msg.need)
-        self._clock.callLater(0, self._sendFrame, peer, out)
+        elif msg.refused is not None:
+            out.machine.changeRefused(msg.refused, msg.winner)
+        elif msg.rebase and out.full and out.machine.stage() == "Offered":
+            self._abandon(peer, out, ZoneError("SYNC_BAD_MESSAGE", "rebase asked of a full list"))
+        elif msg.rebase:
+            out.machine.rebase()
+        elif not msg.need:
+            out.machine.haveAll()
+        else:
+            out.machine.need(msg.need)
 
     def _sendFrame(self, peer: _Peer, out: Outgoing) -> None:
         if peer.outgoing.get(out.path) is not out or not peer.attached:
@@ -810,7 +857,7 @@ class SyncEngine:
                   for i, data, cont in frame]
         more = out.nextFrame is not None
         if not more:
-            out.stage = "acking"
+            out.machine.framesSent()
         self._send(peer, {"status": self._names.data, "path": out.path, "hash": encodeHash(out.hash),
                           "chunks": chunks, "more": more})
         self._progress.step(out.task, sum(len(data) for _, data, _ in frame))
@@ -839,11 +886,9 @@ class SyncEngine:
                 self._reoffer(peer, msg.path)
             return
         if msg.refused is not None:
-            self._refusedByPeer(peer, out, msg.refused, msg.winner)
-            return
-        self._dropOutgoing(peer, out)
-        self._count("sent")
-        self._next(peer)
+            out.machine.ackRefused(msg.refused, msg.winner)
+        else:
+            out.machine.acked()
 
     def _reoffer(self, peer: _Peer, path: str) -> None:
         """

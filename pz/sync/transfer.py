@@ -18,14 +18,17 @@ item stays whole.
 
 import hashlib
 import os
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Protocol
+
+from automat import TypeMachineBuilder, pep614
+from zope.interface import Interface
 
 from pz.errors import ZoneError
 from pz.sync.chunkers import chunkerFor, chunkHash
 from pz.sync.messages import FRAME_DATA
 
 __all__ = ["Outgoing", "Incoming", "ChunkSource", "Assembler", "SourceChanged", "dataFrames",
-           "needRuns"]
+           "needRuns", "OfferInputs", "IOfferActions", "OfferCore", "OfferMachine"]
 
 
 class SourceChanged(Exception):
@@ -262,18 +265,149 @@ class Assembler:
             pass
 
 
+class OfferInputs(Protocol):
+    """
+    What happens to an item this side offered: the receiver's answers and
+    the end of the data.
+    """
+
+    def need(self, runs: tuple) -> None:
+        "The receiver lacks the chunks in these runs (C{*_Change} with need)."
+
+    def haveAll(self) -> None:
+        "The receiver had every chunk; its acknowledgement follows."
+
+    def rebase(self) -> None:
+        "The receiver does not hold the base: offer the full hash list."
+
+    def changeRefused(self, refused: dict, winner: object) -> None:
+        "The receiver refused the offer (C{*_Change} with refused)."
+
+    def framesSent(self) -> None:
+        "The last data frame went out."
+
+    def acked(self) -> None:
+        "The receiver wrote the version (C{*_Ack})."
+
+    def ackRefused(self, refused: dict, winner: object) -> None:
+        "The receiver refused the version once it had it all (C{*_Ack} with refused)."
+
+    def stage(self) -> str:
+        "The name of the current state."
+
+
+class IOfferActions(Interface):
+    """
+    What the offer machine asks the engine to do for one transfer.
+    """
+
+    def sendData(offer, runs) -> None:
+        "Send the chunks in C{runs}, in bounded frames."
+
+    def offerAgain(offer) -> None:
+        "Send the hash list again, in full."
+
+    def agreed(offer) -> None:
+        "The receiver holds the version: the transfer is over."
+
+    def refusedBy(offer, refused, winner) -> None:
+        "The receiver refused the version: the transfer is over."
+
+    def stale(offer, what) -> None:
+        "An answer that does not fit where the transfer is: ignore it."
+
+
+class OfferCore:
+    """
+    The offer machine's dependencies: the engine's actions and the transfer.
+    """
+
+    def __init__(self, actions, offer) -> None:
+        self.actions = IOfferActions(actions)
+        self.offer = offer
+
+
+def _buildOffer():
+    builder = TypeMachineBuilder(OfferInputs, OfferCore)
+    Offered = builder.state("Offered")
+    Sending = builder.state("Sending")
+    Acking = builder.state("Acking")
+    Done = builder.state("Done")
+
+    @pep614(Offered.upon(OfferInputs.need).to(Sending))
+    def sendData(inputs: OfferInputs, core: OfferCore, runs: tuple) -> None:
+        core.actions.sendData(core.offer, runs)
+
+    Offered.upon(OfferInputs.haveAll).to(Acking).returns(None)
+
+    @pep614(Offered.upon(OfferInputs.rebase).loop())
+    def offerAgain(inputs: OfferInputs, core: OfferCore) -> None:
+        core.actions.offerAgain(core.offer)
+
+    @pep614(Offered.upon(OfferInputs.changeRefused).to(Done))
+    def changeRefused(inputs: OfferInputs, core: OfferCore, refused: dict, winner: object) -> None:
+        core.actions.refusedBy(core.offer, refused, winner)
+
+    Sending.upon(OfferInputs.framesSent).to(Acking).returns(None)
+
+    for state in (Offered, Sending, Acking):
+        @pep614(state.upon(OfferInputs.acked).to(Done))
+        def agreed(inputs: OfferInputs, core: OfferCore) -> None:
+            core.actions.agreed(core.offer)
+
+        @pep614(state.upon(OfferInputs.ackRefused).to(Done))
+        def ackRefused(inputs: OfferInputs, core: OfferCore, refused: dict, winner: object) -> None:
+            core.actions.refusedBy(core.offer, refused, winner)
+
+    # A second answer to one offer (a duplicate, or one that crossed a
+    # newer offer of the same version) changes nothing.
+    for state in (Sending, Acking, Done):
+        @pep614(state.upon(OfferInputs.need).loop())
+        def staleNeed(inputs: OfferInputs, core: OfferCore, runs: tuple) -> None:
+            core.actions.stale(core.offer, "need")
+
+        @pep614(state.upon(OfferInputs.haveAll).loop())
+        def staleHaveAll(inputs: OfferInputs, core: OfferCore) -> None:
+            core.actions.stale(core.offer, "have all")
+
+        @pep614(state.upon(OfferInputs.rebase).loop())
+        def staleRebase(inputs: OfferInputs, core: OfferCore) -> None:
+            core.actions.stale(core.offer, "rebase")
+
+        @pep614(state.upon(OfferInputs.changeRefused).loop())
+        def staleRefusal(inputs: OfferInputs, core: OfferCore, refused: dict, winner: object) -> None:
+            core.actions.stale(core.offer, "refusal")
+
+    for state in (Offered, Acking, Done):
+        state.upon(OfferInputs.framesSent).loop().returns(None)
+    Done.upon(OfferInputs.acked).loop().returns(None)
+
+    @pep614(Done.upon(OfferInputs.ackRefused).loop())
+    def staleAckRefusal(inputs: OfferInputs, core: OfferCore, refused: dict, winner: object) -> None:
+        core.actions.stale(core.offer, "refusal")
+
+    for state, name in ((Offered, "Offered"), (Sending, "Sending"), (Acking, "Acking"), (Done, "Done")):
+        state.upon(OfferInputs.stage).loop().returns(name)
+    return builder.build()
+
+
+#: One per item offered: decides what each answer of the receiver means
+#: where the transfer stands, and asks the engine to act.
+OfferMachine = _buildOffer()
+
+
 class Outgoing:
     """
     An item this side offered to a peer: the version, the base it was
     described against, and how far it got.
 
-    @ivar stage: C{"offered"} (hash list sent, waiting for the change),
-        C{"sending"} (data frames going out), C{"acking"} (waiting for the
-        acknowledgement).
+    @ivar machine: the L{OfferMachine} of this transfer (C{Offered}: hash
+        list sent, waiting for the change; C{Sending}: data frames going
+        out; C{Acking}: waiting for the acknowledgement; C{Done}).
     """
 
     def __init__(self, path: str, rule, record, manifest, base: Optional[bytes],
-                 full: bool, planned: bool, task) -> None:
+                 full: bool, planned: bool, task, actions) -> None:
         self.path = path
         self.rule = rule
         self.record = record
@@ -282,7 +416,7 @@ class Outgoing:
         self.full = full
         self.planned = planned
         self.task = task
-        self.stage = "offered"
+        self.machine = OfferMachine(OfferCore(actions, self))
         self.frames = None
         self.nextFrame = None
         self.resendOnPending = False

@@ -648,6 +648,28 @@ class FaultTests(SynchronousTestCase):
         zone.pump()
         self.assertEqual(zone.hub.read("userdata/file.bin"), new)
 
+    def test_ackLostWithLink(self):
+        """
+        A device took an item but its acknowledgement was lost with the
+        link, and the hub deleted the item meanwhile: when the device is
+        back the deletion still reaches it (the hub does not take its
+        silence for never having had the item).
+        """
+        zone = Zone(self, devices=("a",))
+        zone.connectAll()
+        zone.pump()
+        a = zone.devices["a"]
+        zone.hub.write("userdata/brief.txt", b"here for a moment")
+        zone.hub.engine.localChange("userdata/brief.txt")
+        zone.drop = lambda source, target, payload: payload["status"] == "Sync_Ack"
+        zone.pump()
+        self.assertEqual(a.read("userdata/brief.txt"), b"here for a moment")
+        zone.hub.remove("userdata/brief.txt")
+        zone.hub.engine.localChange("userdata/brief.txt")
+        zone.connect("a")
+        zone.pump()
+        self.assertIsNone(a.read("userdata/brief.txt"))
+
     def _itemsGone(self, how):
         zone = Zone(self, devices=("a", "b"))
         zone.connectAll()

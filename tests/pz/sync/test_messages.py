@@ -22,6 +22,9 @@ class NamesTests(SynchronousTestCase):
     """
 
     def test_names(self):
+        """
+        Each side sends the names the other receives.
+        """
         hub, device = namesFor("hub"), namesFor("device")
         self.assertEqual((hub.hash, hub.data, hub.change, hub.ack),
                          ("Sync_Hash", "Sync_Data", "Update_Change", "Update_Ack"))
@@ -85,6 +88,10 @@ class ParseTests(SynchronousTestCase):
             self._bad(parseData, {"path": "userdata/x", "hash": H, "chunks": [entry]})
 
     def test_helloAndPlan(self):
+        """
+        A hello lists categories; a plan counts items and bytes, or carries
+        a refusal.
+        """
         self.assertEqual(parseHello({"select": ["crl"], "constrained": True}).select, {"crl"})
         self._bad(parseHello, {"select": "crl"})
         self.assertEqual(parsePlan({"items": 2, "bytes": 10}).items, 2)

@@ -6,14 +6,20 @@ import hashlib
 import os
 
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from pz.errors import ZoneError
 from pz.sync.chunkers import manifestOf
 from pz.sync.items import ItemTree
-from pz.sync.transfer import Assembler, ChunkSource, SourceChanged, dataFrames, needRuns
+from pz.sync.transfer import (
+    Assembler, ChunkSource, IOfferActions, OfferCore, OfferMachine, SourceChanged, dataFrames, needRuns,
+)
 
 
 class TransferTests(SynchronousTestCase):
+    """
+    Reading chunks, cutting frames, writing the new version.
+    """
 
     def setUp(self):
         self.tree = ItemTree(os.path.join(self.mktemp(), "zone"))
@@ -98,3 +104,78 @@ class TransferTests(SynchronousTestCase):
         self.assertEqual(self.assertRaises(ZoneError, a.feed, 2, chunks[2], False).code, "SYNC_TOO_LARGE")
         a.discard()
         self.assertEqual(os.listdir(self.tree.tmpPath), [])
+
+
+@implementer(IOfferActions)
+class _Recorder:
+    """
+    Records what the offer machine asks for.
+    """
+
+    def __init__(self):
+        self.calls = []
+
+    def sendData(self, offer, runs):
+        self.calls.append(("sendData", runs))
+
+    def offerAgain(self, offer):
+        self.calls.append(("offerAgain",))
+
+    def agreed(self, offer):
+        self.calls.append(("agreed",))
+
+    def refusedBy(self, offer, refused, winner):
+        self.calls.append(("refusedBy", refused["code"]))
+
+    def stale(self, offer, what):
+        self.calls.append(("stale", what))
+
+
+class OfferMachineTests(SynchronousTestCase):
+    """
+    The offer machine alone, against a recorder of the actions it asks for.
+    """
+
+    def _machine(self):
+        recorder = _Recorder()
+        return OfferMachine(OfferCore(recorder, object())), recorder
+
+    def test_flow(self):
+        """
+        need -> data; last frame -> waiting; ack -> agreed.
+        """
+        m, r = self._machine()
+        m.need(((0, 2),))
+        self.assertEqual(m.stage(), "Sending")
+        m.framesSent()
+        self.assertEqual(m.stage(), "Acking")
+        m.acked()
+        self.assertEqual((m.stage(), r.calls), ("Done", [("sendData", ((0, 2),)), ("agreed",)]))
+
+    def test_rebaseAndRefusal(self):
+        """
+        rebase offers again and stays; a refusal ends the transfer.
+        """
+        m, r = self._machine()
+        m.rebase()
+        m.changeRefused({"code": "SYNC_PENDING", "message": ""}, None)
+        self.assertEqual((m.stage(), r.calls), ("Done", [("offerAgain",), ("refusedBy", "SYNC_PENDING")]))
+
+    def test_noInputRaises(self):
+        """
+        Every input in every state has a transition (late answers are
+        ignored), so no NoTransition can reach the engine.
+        """
+        refused = {"code": "SYNC_BAD_ITEM", "message": ""}
+        inputs = [lambda m: m.need(((0, 1),)), lambda m: m.haveAll(), lambda m: m.rebase(),
+                  lambda m: m.changeRefused(refused, None), lambda m: m.framesSent(),
+                  lambda m: m.acked(), lambda m: m.ackRefused(refused, None), lambda m: m.stage()]
+        into = {"Offered": [], "Sending": [lambda m: m.need(((0, 1),))],
+                "Acking": [lambda m: m.haveAll()], "Done": [lambda m: m.acked()]}
+        for state, path in into.items():
+            for poke in inputs:
+                m, r = self._machine()
+                for step in path:
+                    step(m)
+                self.assertEqual(m.stage(), state)
+                poke(m)
