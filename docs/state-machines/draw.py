@@ -30,6 +30,7 @@ MACHINES = {
     "renewal": "pzp.renewal.RenewalMachine",
     "revocation": "pzp.revocation.RevocationMachine",
     "peer-directory": "pzp.peerdir.DirectoryMachine",
+    "sync-offer": "pz.sync.transfer.OfferMachine",
 }
 
 
