@@ -14,11 +14,13 @@ never piles up in the hub's memory behind a slow device.
 
 import os
 from collections import deque
+from typing import Optional
 
 from twisted.application import service
 from twisted.logger import Logger
 
 from pz import pki
+from pz.errors import ZoneError
 from pz.files import privateDirectory
 from pz.sync.engine import SyncEngine
 from pz.sync.items import ItemTree
@@ -101,15 +103,22 @@ class HubSync(service.Service):
         self._put(trustedHubPath(self._zone.zoneId), self._zone.caPEM)
         self._put(CRL, self._authority.crlPEM)
 
-    def _put(self, path: str, data: bytes) -> None:
+    def _put(self, path: str, data: Optional[bytes]) -> None:
+        """
+        Write (or, for None, remove) a one-way item if it differs, and let
+        the engine send it at once rather than at its next scan.
+        """
         try:
             if self.tree.read(path) == data:
                 return
-            self.tree.write(path, data)
-        except Exception as e:
+            if data is None:
+                self.tree.remove(path)
+            else:
+                self.tree.write(path, data)
+        except (OSError, ZoneError) as e:
             # The items folder is missing or unwritable: the engine's
             # status reports it; the hub's own CRL is safe beside it.
-            self._log.warn("could not write {path} among the zone's items: {why}",
+            self._log.warn("could not update {path} among the zone's items: {why}",
                            path=path, why=e)
             return
         self.engine.localChange(path)
@@ -126,10 +135,7 @@ class HubSync(service.Service):
         """
         C{deviceId} is revoked: its certificate is no longer trusted.
         """
-        path = trustedDevicePath(deviceId)
-        if self.tree.read(path) is not None:
-            self.tree.remove(path)
-            self.engine.localChange(path)
+        self._put(trustedDevicePath(deviceId), None)
 
     def crlChanged(self) -> None:
         """
