@@ -14,11 +14,12 @@ In order (see C{bench/README.md}, item 6):
     offset 4 KiB, (c) 1 KiB appended.  For each: the device's hub-link
     byte counters (C{pzctl status --json}, C{sync.link_bytes}: every frame
     byte, length prefixes included) are read, the edit is made,
-    C{pzctl --pzp-dir D sync} runs, and the benchmark polls (every 5 ms)
-    until the hub's copy equals the edited file; once the command has
-    returned and the counters have stopped moving they are read again.
-    Bytes = the growth of sent + received; time = from starting
-    C{pzctl sync} to the hub holding the new file.
+    the request C{pzctl --pzp-dir D sync} sends goes to the device's admin
+    socket, and the benchmark polls (every 5 ms) until the hub's copy
+    equals the edited file; once the device has answered and the counters
+    have stopped moving they are read again.  Bytes = the growth of sent +
+    received; time = from sending the request to the hub holding the new
+    file.
  2. B{the same with rsync}: an C{rsync} daemon on 127.0.0.1 in inetd mode
     (L{RsyncDaemon}: a listening socket bound to port 0 here, and for each
     client connection C{rsync --daemon} with that connection as its
@@ -31,7 +32,7 @@ In order (see C{bench/README.md}, item 6):
  4. B{one preference, ten devices}: a fresh hub and ten C{twistd pzp},
     started one at a time (each waited for until Connected); device 1's
     C{preferences.json} gets a new C{"slave"} value (written to a temporary
-    file and renamed into place), C{pzctl sync} runs on device 1, and the
+    file and renamed into place), the sync request goes to device 1, and the
     benchmark polls the other nine devices' and the hub's copies until all
     hold it.  Three edits; the median is reported.
 
@@ -77,7 +78,7 @@ POLL = 0.005
 WAIT = 120.0
 
 #: Seconds between the scans of the items folders: longer than the run, so
-#: nothing but C{pzctl sync} starts a transfer and the clock starts with it.
+#: nothing but the sync request starts a transfer and the clock starts with it.
 SCAN_INTERVAL = 3600.0
 
 #: The largest item either side accepts (their default, given explicitly).
@@ -646,7 +647,7 @@ def syncReport(result: dict) -> list:
     elif preference:
         lines.append(
             f"One preference to {preference['devices']} connected devices: `preferences.json` "
-            f"edited on device 1, `pzctl sync` there; until the hub and the other "
+            f"edited on device 1, the sync request there; until the hub and the other "
             f"{preference['devices'] - 1} devices hold it: median "
             f"{preference['median_seconds']:.3f} s of {len(preference['runs'])} ("
             + ", ".join(f"{r['seconds']:.3f}" for r in preference["runs"]) + " s); on the hub "
