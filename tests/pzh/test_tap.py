@@ -67,6 +67,8 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(options["code-lifetime"], 600.0)
         self.assertEqual(options["cert-lifetime"], 90.0)
         self.assertEqual(options["max-frame"], 1024 * 1024)
+        self.assertEqual((options["sync-interval"], options["sync-max-item"]),
+                         (2.0, 64 * 1024 * 1024))
 
     def test_webLimits(self):
         """
@@ -244,7 +246,8 @@ class MakeServiceTests(SynchronousTestCase):
         """
         options, top = self.build("-p", "8001", "-w", "9001", "--max-frame", "4096",
                                   "--rate", "50", "--burst", "7", "--link-queue", "8192",
-                                  "--slow-link-timeout", "5", "--queue-budget", "65536")
+                                  "--slow-link-timeout", "5", "--queue-budget", "65536",
+                                  "--sync-interval", "7", "--sync-max-item", "5000")
         self.assertIsInstance(top, MultiService)
         servers = [s for s in top if isinstance(s, StreamServerEndpointService)]
         admin = [s for s in servers if isinstance(s, AdminService)]
@@ -259,6 +262,10 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual((hub.settings.rate, hub.settings.burst, hub.settings.linkQueue,
                           hub.settings.slowTimeout, hub.settings.queueBudget),
                          (50.0, 7, 8192, 5.0, 65536))
+        self.assertEqual((hub.settings.synchronise, hub.settings.syncInterval,
+                          hub.settings.syncMaxItem), (True, 7.0, 5000))
+        self.assertIn(hub.sync, list(top))
+        self.assertTrue(os.path.isdir(hub.zone.path(os.path.join("zone", "items"))))
         self.assertEqual(hub.zone.zoneId, "anna@127.0.0.1")
         self.assertIsInstance(web.factory, ConnectionCaps)
         self.assertIsInstance(web.factory.wrappedFactory, TLSMemoryBIOFactory)

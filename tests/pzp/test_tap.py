@@ -122,6 +122,22 @@ class OptionsTests(SynchronousTestCase):
         self.assertIn("positive", self.refused("-d", "x", "--inbox-max-messages", "0"))
         self.assertIn("at least", self.refused("-d", "x", "--inbox-max-bytes", "1000"))
 
+    def test_syncOptions(self):
+        """
+        Synchronisation scans every 2 s and takes items up to 64 MiB unless
+        told otherwise; a device is not constrained unless asked; a scan
+        interval or size limit that is not positive is refused.
+        """
+        options = self.parse("-d", "x")
+        self.assertEqual((options["sync-interval"], options["sync-max-item"],
+                          options["constrained"]), (2.0, 64 * 1024 * 1024, 0))
+        options = self.parse("-d", "x", "--sync-interval", "0.5", "--sync-max-item", "1000",
+                             "--constrained")
+        self.assertEqual((options["sync-interval"], options["sync-max-item"],
+                          options["constrained"]), (0.5, 1000, 1))
+        self.assertIn("positive", self.refused("-d", "x", "--sync-interval", "0"))
+        self.assertIn("positive", self.refused("-d", "x", "--sync-max-item", "0"))
+
     def test_name(self):
         """
         C{--name} is the device name asked for.
@@ -170,7 +186,8 @@ class MakeServiceTests(SynchronousTestCase):
         options = tap.Options()
         options.parseOptions(["-d", dataDir, "--pair", CODE, "--name", "phone",
                               "--keepalive", "7", "--max-backoff", "9",
-                              "--inbox-max-messages", "50", "--inbox-max-bytes", "2000000"])
+                              "--inbox-max-messages", "50", "--inbox-max-bytes", "2000000",
+                              "--sync-interval", "5", "--constrained"])
         reactor = MemoryReactorClock()
         top = tap.makeService(options, reactor)
         self.addCleanup(top.lock.release)
@@ -181,6 +198,8 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual((proxy.settings.keepalive, proxy.settings.maxBackoff), (7.0, 9.0))
         self.assertEqual((proxy.settings.inboxMessages, proxy.settings.inboxBytes),
                          (50, 2000000))
+        self.assertEqual((proxy.settings.sync.interval, proxy.settings.sync.constrained),
+                         (5.0, True))
         self.assertEqual(len(list(top)), 2)
         self.assertEqual(reactor.tcpClients, [])
         self.assertEqual(reactor.unixServers, [])
