@@ -136,6 +136,9 @@ class HubSync(service.Service):
         C{deviceId} is revoked: its certificate is no longer trusted.
         """
         self._put(trustedDevicePath(deviceId), None)
+        # What it last agreed is of no use any more: it will never sync
+        # again (a re-enrolled device is a new member and starts afresh).
+        self.state.forgetPeer(deviceId)
 
     def crlChanged(self) -> None:
         """

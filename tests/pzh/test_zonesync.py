@@ -52,10 +52,15 @@ class HubSyncTests(SynchronousTestCase):
     def test_revocation(self):
         """
         A revoked device's certificate leaves the trusted list on the hub
-        and on the other devices, which hold the new CRL among their items.
+        and on the other devices, which hold the new CRL among their items;
+        the hub forgets what the revoked device had agreed.
         """
         self.zone.advance(3)
+        laptop = self.zone.deviceId("laptop")
+        state = self.zone.hub.sync.state
+        self.assertTrue(state.agreedPaths(laptop))
         self.zone.revoke("laptop")
+        self.assertEqual(state.agreedPaths(laptop), {})
         self.assertIsNone(read(self.hubItem("certificates", "trusted-pzp", "laptop.pem")))
         self.assertEqual(read(self.hubItem("crl.pem")), self.zone.hub.authority.crlPEM)
         self.zone.advance(3)
