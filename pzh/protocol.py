@@ -138,12 +138,14 @@ class HubProtocol(Link):
         self.setTimeout(self.hub.idleTimeout)
         # The CRL's number, so that a device that was away (or whose hub
         # restarted) during a revocation asks for the list it missed.
-        # And the rate this link is read at, so that a device sending a
-        # large item paces itself instead of having frames refused.
+        # And the rate this link is read at and its frame limit, so that a
+        # device sending a large item paces and cuts it to fit instead of
+        # having frames refused.
         self.sendMessage(deviceId, {"status": "registered", "device": deviceId,
                                     "zone": self.hub.zone.zoneId,
                                     "crlNumber": pki.crlNumber(self.hub.authority.crl),
-                                    "rate": self._bucket.rate, "burst": self._bucket.burst})
+                                    "rate": self._bucket.rate, "burst": self._bucket.burst,
+                                    "maxFrame": self.MAX_LENGTH})
         self.hub.registry.register(self)
 
     def _coolingOff(self, deviceId: str, wait: float) -> None:

@@ -25,7 +25,7 @@ from pz.dispatch import JSONList, MessageTable
 from pz.errors import ZoneError
 from pz.link import zoneErrorFrom
 from pz.lograte import RateLimitedLog
-from pz.wire import Envelope
+from pz.wire import DEFAULT_MAX_FRAME, Envelope
 from pzp.devicemessages import DeviceMessaging
 from pzp.interfaces import IHubLinkOwner
 
@@ -103,6 +103,8 @@ class HubLinkProtocol(DeviceMessaging):
         #: The hub's reading rate for this link: frames a second (one per
         #: started 64 KiB) and the burst; None if it did not say.
         self.readRate = None
+        #: The largest frame the hub takes on this link (its C{--max-frame}).
+        self.hubMaxFrame = DEFAULT_MAX_FRAME
 
     @property
     def requestTimeout(self) -> float:
@@ -141,6 +143,9 @@ class HubLinkProtocol(DeviceMessaging):
         rate, burst = envelope.payload.get("rate"), envelope.payload.get("burst")
         if isinstance(rate, (int, float)) and isinstance(burst, int) and rate > 0 and burst > 0:
             self.readRate = (float(rate), burst)
+        maxFrame = envelope.payload.get("maxFrame")
+        if isinstance(maxFrame, int) and maxFrame >= 1024:
+            self.hubMaxFrame = maxFrame
         self.registered.callback(self)
 
     @greeting.handler("crlUpdate")

@@ -177,7 +177,8 @@ class ZoneSync:
         zoneId = self._identity.current.zoneId
         self._peer = zoneId
         self._link = link
-        self._engine.attach(zoneId, PacedUpload(self._clock, link, zoneId))
+        self._engine.attach(zoneId, PacedUpload(self._clock, link, zoneId),
+                            frameLimit=link.hubMaxFrame)
 
     def linkLost(self) -> None:
         if self._peer is not None:

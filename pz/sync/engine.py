@@ -81,14 +81,15 @@ from pz.sync.chunkers import encodeHash, manifestOf, manifestOfFile
 from pz.sync.conflicts import updateWins
 from pz.sync.hashlist import applyOps, diffOps, fullOps, pages
 from pz.sync.messages import (
-    MESSAGE_NAMES_TO_DEVICE, MESSAGE_NAMES_TO_HUB, encodeOptionalHash, encodeVersion, namesFor,
-    parseAck, parseChange, parseData, parseHash, parseHello, parsePlan, refusal,
+    MESSAGE_NAMES_TO_DEVICE, MESSAGE_NAMES_TO_HUB, encodeOptionalHash, encodeVersion,
+    frameBudget, namesFor, parseAck, parseChange, parseData, parseHash, parseHello, parsePlan, refusal,
 )
 from pz.sync.progress import Progress
 from pz.sync.state import TOMBSTONE, ItemRecord, Version
 from pz.sync.transfer import (
     Assembler, ChunkSource, Incoming, IOfferActions, Outgoing, SourceChanged, dataFrames, needRuns,
 )
+from pz.wire import DEFAULT_MAX_FRAME
 
 __all__ = ["SyncEngine", "ISyncEngine", "MESSAGE_NAMES_TO_HUB", "MESSAGE_NAMES_TO_DEVICE"]
 
@@ -118,8 +119,8 @@ class ISyncEngine(Interface):
     def stop() -> None:
         "Stop the periodic scan."
 
-    def attach(peerId: str, send: Callable[[dict], None]) -> None:
-        "A link to a peer is up; C{send} puts a payload on it."
+    def attach(peerId: str, send: Callable[[dict], None], frameLimit: int = DEFAULT_MAX_FRAME) -> None:
+        "A link to a peer is up; C{send} puts a payload on it; the peer refuses frames over C{frameLimit}."
 
     def detach(peerId: str) -> None:
         "The link to a peer is gone."
@@ -145,9 +146,11 @@ class _Peer:
     One attached peer: how to reach it, what it syncs, what is in flight.
     """
 
-    def __init__(self, peerId: str, send: Callable[[dict], None]) -> None:
+    def __init__(self, peerId: str, send: Callable[[dict], None],
+                 frameLimit: int = DEFAULT_MAX_FRAME) -> None:
         self.id = peerId
         self.send = send
+        self.dataLimit, self.pageLimit = frameBudget(frameLimit)
         self.selection: Optional[frozenset] = None
         self.outgoing: dict = {}
         self.queue: dict = {}
@@ -189,7 +192,7 @@ class _OfferActions:
     def sendData(self, offer: Outgoing, runs) -> None:
         engine = self._engine
         source = ChunkSource(offer.rule.kind, engine._tree.resolve(offer.path), offer.manifest)
-        offer.frames = dataFrames(source, runs)
+        offer.frames = dataFrames(source, runs, self._peer.dataLimit)
         engine._clock.callLater(0, engine._sendFrame, self._peer, offer)
 
     def offerAgain(self, offer: Outgoing) -> None:
@@ -303,14 +306,18 @@ class SyncEngine:
             if loop.running:
                 loop.stop()
 
-    def attach(self, peerId: str, send: Callable[[dict], None]) -> None:
+    def attach(self, peerId: str, send: Callable[[dict], None],
+               frameLimit: int = DEFAULT_MAX_FRAME) -> None:
         """
         A link to C{peerId} is up.  A device opens a round at once (scan,
         C{Sync_Hello}, its own changes); a hub waits for the device's hello.
+
+        @param frameLimit: the largest frame the peer takes: data frames and
+            hash-list pages are cut to fit it.
         """
         if peerId in self._peers:
             self.detach(peerId)
-        peer = _Peer(peerId, send)
+        peer = _Peer(peerId, send, frameLimit)
         self._peers[peerId] = peer
         self._log.info("synchronisation link to {peer} is up", peer=peerId)
         if self._role == "device":
@@ -808,7 +815,7 @@ class SyncEngine:
             baseChunks = self._state.chunkList(out.base)
         ops = diffOps(baseChunks, out.manifest.chunks) if baseChunks is not None \
             else fullOps(out.manifest.chunks)
-        parts = pages(ops)
+        parts = pages(ops, peer.pageLimit)
         for i, page in enumerate(parts):
             if peer.outgoing.get(out.path) is not out:
                 return

@@ -33,7 +33,7 @@ from pz.sync.chunkers import decodeHash, encodeHash
 from pz.sync.state import Version
 
 __all__ = [
-    "MESSAGE_NAMES_TO_HUB", "MESSAGE_NAMES_TO_DEVICE", "FRAME_DATA", "Names", "namesFor",
+    "MESSAGE_NAMES_TO_HUB", "MESSAGE_NAMES_TO_DEVICE", "FRAME_DATA", "frameBudget", "Names", "namesFor",
     "HashMessage", "ChangeMessage", "DataMessage", "AckMessage", "HelloMessage", "PlanMessage",
     "parseHash", "parseChange", "parseData", "parseAck", "parseHello", "parsePlan",
     "encodeOptionalHash", "encodeVersion", "refusal",
@@ -45,6 +45,18 @@ MESSAGE_NAMES_TO_DEVICE = ("Sync_Plan", "Sync_Hash", "Sync_Data", "Update_Change
 #: Raw chunk bytes in one C{*_Data} frame at most: its base64 and JSON stay
 #: far under the wire's frame limit of 1 MiB.
 FRAME_DATA = 256 * 1024
+
+
+def frameBudget(frameLimit: int) -> tuple:
+    """
+    What one frame to a peer that refuses frames over C{frameLimit} bytes
+    may carry: raw chunk bytes per C{*_Data} (base64 makes them a third
+    larger, and each entry adds its index) and JSON bytes of hash-list
+    operations per C{*_Hash} page, both leaving room for the envelope, the
+    path and the hashes.  At most L{FRAME_DATA} either way.
+    """
+    room = max(1024, frameLimit - 4096)
+    return min(FRAME_DATA, room * 7 // 10), min(FRAME_DATA, room)
 
 _MAX_PATH = 1024
 _MAX_ORIGIN = 512

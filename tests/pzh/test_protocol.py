@@ -89,7 +89,8 @@ class RegistrationTests(_HubTestCase):
             frame["payload"],
             {"status": "registered", "device": f"{ZONE}/phone", "zone": ZONE,
              "crlNumber": pki.crlNumber(self.hub.authority.crl),
-             "rate": self.hub.settings.rate, "burst": self.hub.settings.burst},
+             "rate": self.hub.settings.rate, "burst": self.hub.settings.burst,
+             "maxFrame": self.hub.maxFrame},
         )
         self.assertIs(self.hub.registry.get(f"{ZONE}/phone"), link.server)
         self.assertEqual(link.server.deviceId, f"{ZONE}/phone")

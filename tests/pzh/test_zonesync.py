@@ -103,3 +103,26 @@ class HubSyncTests(SynchronousTestCase):
         result = self.successResultOf(d)
         self.assertEqual(result["sent"], 1)
         self.assertIsNotNone(read(self.hubItem("context", "battery.json")))
+
+
+class SmallFrameTests(SynchronousTestCase):
+    def test_uploadFitsTheHubsFrameLimit(self):
+        """
+        A hub run with a small C{--max-frame} names it when it registers a
+        device, and the device cuts what it uploads to fit: a 300 KB file
+        arrives whole, with no frame refused.
+        """
+        zone = MemoryZone(self, devices=["phone"],
+                          hubSettings=HubSettings(synchronise=True, maxFrame=64 * 1024))
+        zone.advance(3)
+        data = os.urandom(300 * 1000)
+        path = os.path.join(zone.dataDir("phone"), "zone", "items", "userdata", "photo.jpg")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        d = zone.device("phone").syncNow()
+        zone.advance(3)
+        self.successResultOf(d)
+        self.assertEqual(read(zone.hub.zone.path(os.path.join("zone", "items", "userdata",
+                                                              "photo.jpg"))), data)
+        self.assertIsNone(zone.device("phone").lastError)

@@ -101,13 +101,16 @@ class Zone:
     """
 
     def __init__(self, testCase, devices=("a", "b"), hubOptions=None, memory=False,
-                 **deviceOptions) -> None:
+                 frameLimit=None, **deviceOptions) -> None:
         """
         @param memory: keep the sync states in memory (fast; for tests of
             convergence rather than durability).
+        @param frameLimit: the largest frame each end says its peer takes
+            (the engines' default when None).
         """
         self.testCase = testCase
         self.memory = memory
+        self.frameLimit = frameLimit
         self.clock = Clock()
         self.clock.advance(time.time())
         self.hub = Side(self, "hub", HUB, **(hubOptions or {}))
@@ -138,8 +141,9 @@ class Zone:
         """
         self.links.add((HUB, name))
         self.links.add((name, HUB))
-        self.hub.engine.attach(name, lambda p: self._post(HUB, name, p))
-        self.devices[name].engine.attach(HUB, lambda p: self._post(name, HUB, p))
+        limit = {} if self.frameLimit is None else {"frameLimit": self.frameLimit}
+        self.hub.engine.attach(name, lambda p: self._post(HUB, name, p), **limit)
+        self.devices[name].engine.attach(HUB, lambda p: self._post(name, HUB, p), **limit)
 
     def disconnect(self, name: str) -> None:
         """

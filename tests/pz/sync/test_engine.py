@@ -144,6 +144,27 @@ class LargeItemTests(SynchronousTestCase):
             self.assertLessEqual(raw, 256 * 1024)
             self.assertLess(len(json.dumps(frame)), 1024 * 1024)
 
+    def test_smallFrameLimit(self):
+        """
+        Linked to peers that take frames of at most 64 KiB (a hub run with
+        a small C{--max-frame}), the engines cut data frames and hash-list
+        pages to fit: every message of a 1 MB file's first copy is under
+        the limit, and the file arrives whole.
+        """
+        zone = Zone(self, devices=("a", "b"), frameLimit=64 * 1024)
+        zone.connectAll()
+        zone.pump()
+        data = random.Random(9).randbytes(1024 * 1024)
+        start = len(zone.messages)
+        zone.devices["a"].write("userdata/mid.bin", data)
+        zone.devices["a"].engine.localChange("userdata/mid.bin")
+        zone.pump()
+        for side in (zone.hub, zone.devices["b"]):
+            self.assertEqual(side.read("userdata/mid.bin"), data)
+        sizes = [len(json.dumps(m[2])) for m in zone.messages[start:]]
+        self.assertGreater(len(sizes), 2 * 16)
+        self.assertLess(max(sizes), 64 * 1024 - 1024)
+
     def test_chunkLargerThanFrame(self):
         """
         A CRL of 600 KB is one chunk (PEM is never cut by content); it still
