@@ -16,6 +16,7 @@ from pz import pki
 from pz.crlparts import crlUpdates
 from pz.dispatch import MessageTable
 from pz.errors import ZoneError
+from pz.sync.messages import MESSAGE_NAMES_TO_HUB
 from pz.wire import DEFAULT_MAX_FRAME, Envelope, encodeEnvelope
 from pzh.store import IHubStore
 
@@ -26,7 +27,7 @@ __all__ = ["Router"]
 _NEEDS_AUTHORITY = frozenset({"renew", "crlRequest"})
 
 #: What the hub answers only when it synchronises (L{pz.sync.engine}).
-_SYNC = frozenset({"Sync_Hello", "Sync_Change", "Sync_Ack", "Update_Hash", "Update_Data"})
+_SYNC = frozenset(MESSAGE_NAMES_TO_HUB)
 
 
 class Router:
@@ -135,14 +136,13 @@ class Router:
         link.crlSent = number
         self._registry.sendPaced([link], crlUpdates(self._authority.crlPEM))
 
-    @messages.handler("Sync_Hello")
-    @messages.handler("Sync_Change")
-    @messages.handler("Sync_Ack")
-    @messages.handler("Update_Hash")
-    @messages.handler("Update_Data")
     def _syncMessage(self, link, envelope: Envelope) -> None:
         """
         Synchronisation: the engine checks the fields and answers a bad
         message on the wire itself.
         """
         self._sync.received(link, envelope.payload)
+
+    for _name in MESSAGE_NAMES_TO_HUB:
+        messages.handler(_name)(_syncMessage)
+    del _name

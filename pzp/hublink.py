@@ -25,6 +25,7 @@ from pz.dispatch import JSONList, MessageTable
 from pz.errors import ZoneError
 from pz.link import zoneErrorFrom
 from pz.lograte import RateLimitedLog
+from pz.sync.messages import MESSAGE_NAMES_TO_DEVICE
 from pz.wire import DEFAULT_MAX_FRAME, Envelope
 from pzp.devicemessages import DeviceMessaging
 from pzp.interfaces import IHubLinkOwner
@@ -206,17 +207,16 @@ class HubLinkProtocol(DeviceMessaging):
         if crl is not None:
             self.owner.crlReceived(crl)
 
-    @messages.handler("Sync_Plan")
-    @messages.handler("Sync_Hash")
-    @messages.handler("Sync_Data")
-    @messages.handler("Update_Change")
-    @messages.handler("Update_Ack")
     def _syncMessage(self, envelope: Envelope) -> None:
         """
         Synchronisation (L{pz.sync.engine}): the engine checks the fields
         and answers a bad message on the wire itself.
         """
         self.owner.syncReceived(envelope.payload)
+
+    for _name in MESSAGE_NAMES_TO_DEVICE:
+        messages.handler(_name)(_syncMessage)
+    del _name
 
     def _ping(self) -> None:
         self.sendMessage(self._zoneId, {"status": "ping"})
