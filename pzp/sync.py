@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.pzp.test_sync -*-
+# -*- test-case-name: tests.pzp.test_sync,tests.pzh.test_zonesync -*-
 """
 The device's part of synchronisation: its zone items kept in step with
 the hub's over the hub link.
@@ -17,16 +17,15 @@ from collections import deque
 from typing import Optional
 
 import attrs
-from twisted.logger import Logger
 from zope.interface import implementer
 
 from pz import pki
 from pz.errors import ZoneError
 from pz.files import privateDirectory
+from pz.sync.chunkers import manifestOf
 from pz.sync.engine import SyncEngine
 from pz.sync.items import ItemTree
 from pz.sync.state import SyncState
-from pz.sync.chunkers import manifestOf
 from pz.sync.zoneitems import CRL, trustedHubPath, zoneItems
 from pzp.seams import IIdentity, IRevocation, ISync
 
@@ -110,8 +109,6 @@ class ZoneSync:
     """
     Keeps C{DIR/zone/items/} in step with the hub.
     """
-
-    _log = Logger()
 
     def __init__(self, clock, zoneDir, settings: SyncSettings) -> None:
         self._clock = clock

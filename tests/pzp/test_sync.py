@@ -1,14 +1,22 @@
 """
-Uploads paced at the rate the hub reads the device's link: a large item is
-never refused as a flood.
+The device's sync worker: uploads paced at the rate the hub reads the
+device's link (a large item is never refused as a flood), and the CRL's
+lifecycle rules kept on what synchronisation delivers.
 """
 
 import json
 
+import attrs
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
-from pzp.sync import COST_UNIT, RATE_SHARE, PacedUpload
+from pz import pki
+from pz.errors import ZoneError
+from pz.testing import MemoryHub
+from pzp.seams import IIdentity, IRevocation
+from pzp.sync import COST_UNIT, RATE_SHARE, PacedUpload, SyncSettings, ZoneSync
+from tests.pzp._support import enrolledCredentials
 
 
 class FakeLink:
@@ -80,3 +88,62 @@ class PacedUploadTests(SynchronousTestCase):
         clock.advance(10)
         self.assertEqual(len(link.sent), 1)
         self.assertEqual(clock.getDelayedCalls(), [])
+
+
+@implementer(IIdentity)
+@attrs.define
+class _Identity:
+    current: object
+
+    def replaceIdentity(self, key, cert) -> None:
+        raise AssertionError("not used")
+
+    def replaceCRL(self, crl) -> None:
+        raise AssertionError("not used")
+
+
+@implementer(IRevocation)
+class _Revocation:
+    def crlReceived(self, crl) -> None:
+        raise AssertionError("not used")
+
+    def refusedAsRevoked(self, evidence) -> None:
+        raise AssertionError("not used")
+
+    def status(self) -> dict:
+        return {}
+
+
+class CRLCheckTests(SynchronousTestCase):
+    """
+    A C{crl.pem} from the hub's sync is kept only if the zone CA signed it
+    and its number does not go back; anything else is C{SYNC_BAD_ITEM}
+    (and the engine then writes nothing).
+    """
+
+    def setUp(self):
+        self.fixture = MemoryHub(self)
+        self.fixture.enrolDevice("laptop")
+        self.older = self.fixture.crl
+        self.fixture.revoke(self.fixture.deviceId("laptop"))
+        creds = enrolledCredentials(self.fixture, "phone")
+        self.sync = ZoneSync(Clock(), None, SyncSettings())
+        self.sync.wire(_Identity(creds), _Revocation())
+
+    def refused(self, data: bytes) -> str:
+        error = self.assertRaises(ZoneError, self.sync._checkCRL, "crl.pem", data)
+        self.assertEqual(error.code, "SYNC_BAD_ITEM")
+        return error.message
+
+    def test_currentAccepted(self):
+        self.sync._checkCRL("crl.pem", pki.crlPEM(self.fixture.crl))
+
+    def test_olderRefused(self):
+        self.assertIn("below", self.refused(pki.crlPEM(self.older)))
+
+    def test_foreignRefused(self):
+        other = MemoryHub(self, user="mallory")
+        self.assertIn("zone CA", self.refused(pki.crlPEM(other.crl)))
+
+    def test_garbageRefused(self):
+        self.assertIn("zone CA", self.refused(b"-----BEGIN X509 CRL-----\nnot one\n-----END X509 CRL-----\n"))
