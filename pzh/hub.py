@@ -16,6 +16,7 @@ from zope.interface import implementer
 from pz import pki
 from pz.crlparts import crlUpdates
 from pz.lograte import RateLimitedLog
+from pz.sync.engine import MAX_ITEM_SIZE
 from pz.wire import DEFAULT_MAX_FRAME
 from pzh.authority import ZoneAuthority
 from pzh.enrolment import Enrolment
@@ -69,7 +70,7 @@ class HubSettings:
     maxCoolOff: float = 60.0
     synchronise: bool = False
     syncInterval: float = 2.0
-    syncMaxItem: int = 64 * 1024 * 1024
+    syncMaxItem: int = MAX_ITEM_SIZE
 
 
 @implementer(IDeviceLinkOwner)

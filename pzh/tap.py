@@ -21,6 +21,7 @@ from pz.process import (
     DataDirLock, ProcessRoot, checkCanListen, exitOnStartupError, logObserverFor, placeTwistdFiles,
 )
 from pz.services import StoreService
+from pz.sync.engine import MAX_ITEM_SIZE
 from pz.tls import hubServerOptions, serverOptions
 from pzh.admin import HubAdmin
 from pzh.hub import Hub, HubSettings
@@ -91,7 +92,7 @@ class Options(usage.Options):
                                                  "together.", int],
         ["sync-interval", None, 2.0, "Seconds between scans of DATA_DIR/zone/items/ for "
                                      "changes made on the hub's machine.", float],
-        ["sync-max-item", None, 64 * 1024 * 1024, "Largest item synchronised, in bytes.", int],
+        ["sync-max-item", None, MAX_ITEM_SIZE, "Largest item synchronised, in bytes.", int],
     ] + limitOptions("web-")
 
     def __init__(self) -> None:

@@ -22,7 +22,7 @@ from twisted.logger import Logger
 from pz import pki
 from pz.errors import ZoneError
 from pz.files import privateDirectory
-from pz.sync.engine import SyncEngine
+from pz.sync.engine import MAX_ITEM_SIZE, SyncEngine
 from pz.sync.items import ItemTree
 from pz.sync.state import SyncState
 from pz.sync.zoneitems import CRL, trustedDevicePath, trustedHubPath, zoneItems
@@ -68,7 +68,7 @@ class HubSync(service.Service):
     _log = Logger()
 
     def __init__(self, zone, authority, clock, *, interval: float = 2.0,
-                 maxItem: int = 64 * 1024 * 1024) -> None:
+                 maxItem: int = MAX_ITEM_SIZE) -> None:
         self._zone = zone
         self._authority = authority
         folder = zone.path(ZONE_FOLDER)

@@ -23,17 +23,13 @@ from pz import pki
 from pz.errors import ZoneError
 from pz.files import privateDirectory
 from pz.sync.chunkers import manifestOf
-from pz.sync.engine import SyncEngine
+from pz.sync.engine import MAX_ITEM_SIZE, SyncEngine
 from pz.sync.items import ItemTree
 from pz.sync.state import SyncState
 from pz.sync.zoneitems import CRL, trustedHubPath, zoneItems
 from pzp.seams import IIdentity, IRevocation, ISync
 
 __all__ = ["ZoneSync", "SyncSettings"]
-
-
-#: The largest item synchronised by default, in bytes.
-MAX_ITEM = 64 * 1024 * 1024
 
 
 @attrs.frozen
@@ -46,7 +42,7 @@ class SyncSettings:
     """
 
     interval: float = 2.0
-    maxItem: int = MAX_ITEM
+    maxItem: int = MAX_ITEM_SIZE
     constrained: bool = False
 
 

@@ -17,10 +17,11 @@ from pz.process import (
 )
 from pz.errors import ZoneError
 from pz.pairing import PairingCode
+from pz.sync.engine import MAX_ITEM_SIZE
 from pzp.admin import ProxyAdmin
 from pzp.inbox import MAX_BYTES, MAX_MESSAGES, MIN_BYTES
 from pzp.proxy import Proxy, ProxySettings
-from pzp.sync import MAX_ITEM, SyncSettings
+from pzp.sync import SyncSettings
 from pzp.zonedir import ZoneDirectory
 
 __all__ = ["Options", "makeService"]
@@ -58,7 +59,7 @@ class Options(usage.Options):
                                              f"(at least {MIN_BYTES}).", int],
         ["sync-interval", None, 2.0, "Seconds between scans of DATA_DIR/zone/items/ for "
                                      "local changes.", float],
-        ["sync-max-item", None, MAX_ITEM, "Largest item synchronised, in bytes.", int],
+        ["sync-max-item", None, MAX_ITEM_SIZE, "Largest item synchronised, in bytes.", int],
     ]
 
     optFlags = [

@@ -91,7 +91,11 @@ from pz.sync.transfer import (
 )
 from pz.wire import DEFAULT_MAX_FRAME
 
-__all__ = ["SyncEngine", "ISyncEngine", "MESSAGE_NAMES_TO_HUB", "MESSAGE_NAMES_TO_DEVICE"]
+__all__ = ["SyncEngine", "ISyncEngine", "MESSAGE_NAMES_TO_HUB", "MESSAGE_NAMES_TO_DEVICE",
+           "MAX_ITEM_SIZE"]
+
+#: The largest item sent or accepted unless configured otherwise, in bytes.
+MAX_ITEM_SIZE = 64 * 1024 * 1024
 
 #: Codes that are the protocol working as designed, not errors for status.
 _ROUTINE = frozenset({"SYNC_CONFLICT", "SYNC_PENDING", "SYNC_ONE_WAY", "SYNC_NOT_SELECTED",
@@ -238,7 +242,7 @@ class SyncEngine:
     _log = Logger()
 
     def __init__(self, clock, tree, state, *, role: str, localId: str, validators=None,
-                 maxItemSize: int = 64 * 1024 * 1024, scanInterval: float = 2.0,
+                 maxItemSize: int = MAX_ITEM_SIZE, scanInterval: float = 2.0,
                  constrained: bool = False, changed: Optional[Callable] = None,
                  maxInFlight: int = 4, maxIncoming: int = 16) -> None:
         self._names = namesFor(role)
