@@ -323,7 +323,10 @@ class SyncEngine:
             self.detach(peerId)
         peer = _Peer(peerId, send, frameLimit)
         self._peers[peerId] = peer
-        self._log.info("synchronisation link to {peer} is up", peer=peerId)
+        # Debug only: the hub's registry and the device's Hub mode already
+        # log each link, and a hub taking many connections a second should
+        # not pay for two more lines each.
+        self._log.debug("synchronisation link to {peer} is up", peer=peerId)
         if self._role == "device":
             self._hello(peer)
 
@@ -340,14 +343,15 @@ class SyncEngine:
         # Whether the peer took what was in flight is unknown (its
         # acknowledgement may be lost with the link): offer those again,
         # deletions included, when it is back.
-        self._uncertain.setdefault(peerId, set()).update(peer.outgoing, peer.queue)
+        if peer.outgoing or peer.queue:
+            self._uncertain.setdefault(peerId, set()).update(peer.outgoing, peer.queue)
         for inc in list(peer.incoming.values()):
             self._endIncoming(peer, inc, finished=False)
         for out in list(peer.outgoing.values()):
             self._progress.end(out.task)
         peer.outgoing.clear()
         peer.queue.clear()
-        self._log.info("synchronisation link to {peer} is down", peer=peerId)
+        self._log.debug("synchronisation link to {peer} is down", peer=peerId)
         if self._role == "device":
             rounds, self._rounds = self._rounds, []
             for r in rounds:
