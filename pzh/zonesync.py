@@ -103,10 +103,10 @@ class HubSync(service.Service):
         self._put(trustedHubPath(self._zone.zoneId), self._zone.caPEM)
         self._put(CRL, self._authority.crlPEM)
 
-    def _put(self, path: str, data: Optional[bytes]) -> None:
+    def _put(self, path: str, data: Optional[bytes], now: bool = True) -> None:
         """
         Write (or, for None, remove) a one-way item if it differs, and let
-        the engine send it at once rather than at its next scan.
+        the engine send it at once (C{now}) rather than at its next scan.
         """
         try:
             if self.tree.read(path) == data:
@@ -121,7 +121,8 @@ class HubSync(service.Service):
             self._log.warn("could not update {path} among the zone's items: {why}",
                            path=path, why=e)
             return
-        self.engine.localChange(path)
+        if now:
+            self.engine.localChange(path)
 
     # --- what the hub tells it ---------------------------------------------------
 
@@ -135,16 +136,19 @@ class HubSync(service.Service):
         """
         C{deviceId} is revoked: its certificate is no longer trusted.
         """
-        self._put(trustedDevicePath(deviceId), None)
+        self._put(trustedDevicePath(deviceId), None, now=False)
         # What it last agreed is of no use any more: it will never sync
         # again (a re-enrolled device is a new member and starts afresh).
         self.state.forgetPeer(deviceId)
 
     def crlChanged(self) -> None:
         """
-        The authority signed a new CRL.
+        The authority signed a new CRL.  Connected devices get it at once
+        from the revocation push (L{pzh.hub.Hub.pushCRL}), which must not
+        wait behind synchronisation: the item goes out with the next scan,
+        for the devices that missed the push and as the durable copy.
         """
-        self._put(CRL, self._authority.crlPEM)
+        self._put(CRL, self._authority.crlPEM, now=False)
 
     def linkUp(self, link) -> None:
         sender = self._senders[link.deviceId] = _PacedSender(link)
