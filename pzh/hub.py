@@ -52,6 +52,10 @@ class HubSettings:
         is not about synchronisation need not.
     @ivar syncInterval: seconds between scans of the items folder.
     @ivar syncMaxItem: the largest item synchronised, in bytes.
+    @ivar queueExpiry: seconds a message queued for an offline device
+        (C{"queue": true}) is kept before it is dropped undelivered.
+    @ivar queueMaxMessages: messages that may be queued for one device.
+    @ivar queueMaxBytes: bytes of frames that may be queued for one device.
     """
 
     certLifetime: timedelta = timedelta(days=90)
@@ -71,6 +75,9 @@ class HubSettings:
     synchronise: bool = False
     syncInterval: float = 2.0
     syncMaxItem: int = MAX_ITEM_SIZE
+    queueExpiry: float = 7 * 24 * 3600.0
+    queueMaxMessages: int = 1000
+    queueMaxBytes: int = 16 * 1024 * 1024
 
 
 @implementer(IDeviceLinkOwner)
