@@ -23,7 +23,7 @@ from pzh.enrolment import Enrolment
 from pzh.flow import CoolOff, QueueBudget, TokenBucket
 from pzh.interfaces import IDeviceLinkOwner
 from pzh.registry import Registry
-from pzh.router import Router
+from pzh.router import QueueLimits, Router
 from pzh.store import IHubStore
 from pzh.zonesync import HubSync
 
@@ -102,7 +102,9 @@ class Hub:
         self.registry = Registry(zone.zoneId, store, clock, settings.coalesce, observer=self.sync)
         self.router = Router(zone.zoneId, self.registry, store, self.authority,
                              maxFrame=settings.maxFrame, crlChanged=self.pushCRL,
-                             issued=self.certificateIssued, sync=self.sync)
+                             issued=self.certificateIssued, sync=self.sync, clock=clock,
+                             queue=QueueLimits(settings.queueExpiry, settings.queueMaxMessages,
+                                               settings.queueMaxBytes))
         self.queues = QueueBudget(settings.queueBudget)
         self.refusals = RateLimitedLog(Logger(namespace="pzh.protocol"), clock.seconds)
         self._buckets: dict = {}
