@@ -9,8 +9,10 @@ from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz.errors import ZoneError
+from pz.testing import MemoryZone
 from pz.wire import Envelope, decodeEnvelope
 from pzh.router import QueueLimits, Router
+from pzp.admin import ProxyAdmin
 from pzh.store import DeviceRecord, SQLiteHubStore
 
 ZONE = "anna@127.0.0.1"
@@ -246,3 +248,77 @@ class QueueTests(SynchronousTestCase):
             "prop", "", LAPTOP, "m1", {"status": "message", "text": "x" * 300, "queue": True}))
         self.assertEqual(e.code, "FRAME_TOO_LARGE")
         self.assertEqual(self.store.queuedFor(LAPTOP), [])
+
+
+class QueuedZoneTests(SynchronousTestCase):
+    """
+    Queued delivery through the real hub and proxies of L{pz.testing}'s
+    in-memory zone: TLS links, registration, pacing.
+    """
+
+    def setUp(self):
+        self.zone = MemoryZone(self, devices=["phone", "laptop"])
+        self.phone = self.zone.device("phone")
+        self.laptop = self.zone.device("laptop")
+        self.laptopId = self.zone.deviceId("laptop")
+
+    def test_queuedThenDelivered(self):
+        """
+        Sent with C{queue} while the laptop is away, the messages are
+        answered queued, and reach the laptop's inbox in order once it
+        connects again; the store is then empty.
+        """
+        self.zone.disconnect("laptop")
+        answers = [self.phone.send(self.laptopId, text, queue=True) for text in ("one", "two")]
+        self.zone.flush()
+        for d in answers:
+            self.assertEqual(self.successResultOf(d)["status"], "queued")
+        store = self.zone.hub.store
+        self.assertEqual(len(store.queuedFor(self.laptopId)), 2)
+        self.assertEqual(self.laptop.inbox.messages(), [])
+        self.zone.advance(60)
+        self.assertEqual(self.laptop.status()["state"], "Connected")
+        self.assertEqual([(m["from"], m["text"]) for m in self.laptop.inbox.messages()],
+                         [(self.zone.deviceId("phone"), "one"),
+                          (self.zone.deviceId("phone"), "two")])
+        self.assertEqual(store.queuedFor(self.laptopId), [])
+        self.assertEqual(self.phone.status()["state"], "Connected")
+
+    def test_plainSendOffline(self):
+        """
+        Without C{queue} a message to the absent laptop still fails with
+        C{DEVICE_OFFLINE}, and nothing reaches it later.
+        """
+        self.zone.disconnect("laptop")
+        d = self.phone.send(self.laptopId, "lost")
+        self.zone.flush()
+        self.assertEqual(self.failureResultOf(d, ZoneError).value.code, "DEVICE_OFFLINE")
+        self.zone.advance(60)
+        self.assertEqual(self.laptop.inbox.messages(), [])
+
+    def test_connectedDelivered(self):
+        """
+        With C{queue} to a connected device the message is simply
+        delivered and acknowledged.
+        """
+        d = self.phone.send(self.laptopId, "now", queue=True)
+        self.zone.flush()
+        self.assertEqual(self.successResultOf(d)["status"], "ack")
+        self.assertEqual([m["text"] for m in self.laptop.inbox.messages()], ["now"])
+
+    def test_adminSays(self):
+        """
+        The proxy's C{send} admin command (what C{pzctl send --queue} asks)
+        says whether the message was delivered or queued.
+        """
+        admin = ProxyAdmin(self.phone)
+        d = admin.command_send(self.laptopId, "now", True)
+        self.zone.flush()
+        self.assertEqual(self.successResultOf(d),
+                         {"to": self.laptopId, "delivered": True, "queued": False})
+        self.zone.disconnect("laptop")
+        d = admin.command_send(self.laptopId, "later", True)
+        self.zone.flush()
+        self.assertEqual(self.successResultOf(d),
+                         {"to": self.laptopId, "delivered": False, "queued": True})
+        self.zone.advance(60)
