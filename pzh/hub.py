@@ -86,6 +86,8 @@ class Hub:
     One zone's hub.
     """
 
+    _log = Logger()
+
     def __init__(self, zone, store: IHubStore, clock, settings: HubSettings = HubSettings()) -> None:
         self.zone = zone
         self.store = IHubStore(store)
@@ -134,6 +136,8 @@ class Hub:
         """
         before = self.authority.crl
         serials = self.authority.revoke(deviceId)
+        # Nothing queued for it may reach it now.
+        self.store.expireQueued(float("inf"), deviceId)
         if self.sync is not None:
             self.sync.deviceRevoked(deviceId)
         link = self.registry.get(deviceId)
@@ -167,6 +171,19 @@ class Hub:
         """
         if self.sync is not None:
             self.sync.certificateIssued(deviceId, cert)
+
+    def expireQueued(self) -> int:
+        """
+        Drop the queued messages older than C{queueExpiry}, for every
+        device: those of a device that never connects again would
+        otherwise stay.
+
+        @return: how many were dropped.
+        """
+        count = self.store.expireQueued(self.clock.seconds() - self.settings.queueExpiry)
+        if count:
+            self._log.info("dropped {count} expired queued message(s)", count=count)
+        return count
 
     def refreshCRL(self) -> None:
         """

@@ -154,6 +154,10 @@ class Options(usage.Options):
 #: Seconds between checks whether the CRL needs re-signing.
 _CRL_CHECK_INTERVAL = 3600.0
 
+#: Seconds between sweeps of the messages queued for offline devices that
+#: have expired.
+_QUEUE_EXPIRY_INTERVAL = 3600.0
+
 
 class _StartupLog(service.Service):
     """
@@ -253,6 +257,9 @@ def _makeService(options, reactor):
     crlTimer = TimerService(_CRL_CHECK_INTERVAL, hub.refreshCRL)
     crlTimer.clock = reactor
     crlTimer.setServiceParent(top)
+    queueTimer = TimerService(_QUEUE_EXPIRY_INTERVAL, hub.expireQueued)
+    queueTimer.clock = reactor
+    queueTimer.setServiceParent(top)
     tlsFactory = TLSMemoryBIOFactory(
         hubServerOptions(zone.caCert, zone.hubKey, zone.hubCert), False, HubFactory(hub)
     )

@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from pz.errors import ZoneError
 from pz.testing import MemoryZone
 from pz.wire import Envelope, decodeEnvelope
+from pzh.hub import HubSettings
 from pzh.router import QueueLimits, Router
 from pzp.admin import ProxyAdmin
 from pzh.store import DeviceRecord, SQLiteHubStore
@@ -322,3 +323,44 @@ class QueuedZoneTests(SynchronousTestCase):
         self.assertEqual(self.successResultOf(d),
                          {"to": self.laptopId, "delivered": False, "queued": True})
         self.zone.advance(60)
+
+
+class HubQueueTests(SynchronousTestCase):
+    """
+    What the L{pzh.hub.Hub} itself does with the queue.
+    """
+
+    def setUp(self):
+        self.zone = MemoryZone(self, devices=["phone", "laptop", "tablet"],
+                               hubSettings=HubSettings(queueExpiry=100.0))
+        self.store = self.zone.hub.store
+        for name in ("laptop", "tablet"):
+            self.zone.stopDevice(name)
+
+    def queue(self, name: str, text: str) -> None:
+        d = self.zone.device("phone").send(self.zone.deviceId(name), text, queue=True)
+        self.zone.flush()
+        self.assertEqual(self.successResultOf(d)["status"], "queued")
+
+    def test_revokeDropsQueue(self):
+        """
+        Revoking a device drops what was queued for it, and nothing more.
+        """
+        self.queue("laptop", "a")
+        self.queue("tablet", "b")
+        self.zone.revoke("laptop")
+        self.assertEqual(self.store.queuedFor(self.zone.deviceId("laptop")), [])
+        self.assertEqual(len(self.store.queuedFor(self.zone.deviceId("tablet"))), 1)
+
+    def test_sweep(self):
+        """
+        L{Hub.expireQueued} drops what is older than C{queueExpiry} for
+        every device, even one that never connects again.
+        """
+        self.queue("laptop", "old")
+        self.zone.advance(60)
+        self.queue("tablet", "new")
+        self.zone.advance(50)
+        self.assertEqual(self.zone.hub.expireQueued(), 1)
+        self.assertEqual(self.store.queuedFor(self.zone.deviceId("laptop")), [])
+        self.assertEqual(len(self.store.queuedFor(self.zone.deviceId("tablet"))), 1)

@@ -345,12 +345,15 @@ class MakeServiceTests(SynchronousTestCase):
 
     def test_crlTimer(self):
         """
-        A timer re-signs the CRL when it is due.
+        A timer re-signs the CRL when it is due; another drops expired
+        queued messages, both hourly.
         """
         _, top = self.build()
-        [timer] = [s for s in top if isinstance(s, TimerService)]
-        [store] = [s for s in top if isinstance(s, StoreService) and isinstance(s.store, SQLiteHubStore)]
-        self.assertEqual(timer.call[0], _hubOf(top).refreshCRL)
+        timers = [s for s in top if isinstance(s, TimerService)]
+        hub = _hubOf(top)
+        self.assertEqual(sorted((t.call[0].__name__, t.step) for t in timers),
+                         [("expireQueued", 3600.0), ("refreshCRL", 3600.0)])
+        self.assertEqual({t.call[0] for t in timers}, {hub.refreshCRL, hub.expireQueued})
 
 
 class StartupRefusalTests(SynchronousTestCase):
