@@ -70,6 +70,9 @@ class Router:
         """
         self._clock = clock
         self._queue = queue
+        # deviceId -> [link, queued frames not written yet]: while a link
+        # has some, what is forwarded to it waits behind them.
+        self._draining: dict = {}
         self._zoneId = zoneId
         self._maxFrame = maxFrame
         self._registry = registry
@@ -94,7 +97,14 @@ class Router:
             raise ZoneError("BAD_REQUEST", "field 'queue' must be true or false")
         target = self._registry.get(envelope.to)
         if target is not None:
-            target.deliver(self._forwarded(envelope), link)
+            data = self._forwarded(envelope)
+            draining = self._draining.get(envelope.to)
+            if draining is not None and draining[0] is target:
+                # Sent after the queued messages still waiting, not
+                # before them.
+                self._registry.sendFrames(target, [lambda link: data])
+                return
+            target.deliver(data, link)
             return
         device = self._store.getDevice(envelope.to)
         if device is None or device.revoked is not None:
@@ -148,19 +158,26 @@ class Router:
         if expired:
             self._log.info("dropped {count} expired queued message(s) for {device}",
                            count=expired, device=link.deviceId)
+        self._draining.pop(link.deviceId, None)
         queued = self._store.queuedFor(link.deviceId)
         if queued:
             self._log.info("delivering {count} queued message(s) to {device}",
                            count=len(queued), device=link.deviceId)
-            self._registry.sendFrames(link, [self._writer(message) for message in queued])
+            draining = self._draining[link.deviceId] = [link, len(queued)]
+            self._registry.sendFrames(link, [self._writer(message, draining)
+                                             for message in queued])
 
-    def _writer(self, message):
+    def _writer(self, message, draining: list):
         """
         A frame maker for L{Registry.sendFrames} that forgets C{message}
-        as it is written.
+        as it is written; after the last one, forwarding to the link goes
+        straight through again.
         """
         def write(link) -> bytes:
             self._store.removeQueued(message.seq)
+            draining[1] -= 1
+            if draining[1] == 0 and self._draining.get(link.deviceId) is draining:
+                del self._draining[link.deviceId]
             return message.frame
         return write
 

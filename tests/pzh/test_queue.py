@@ -129,6 +129,37 @@ class QueueTests(SynchronousTestCase):
                          ["t0", "t1", "t2"])
         self.assertEqual(self.store.queuedFor(LAPTOP), [])
 
+    def test_forwardWaitsBehindQueued(self):
+        """
+        A message forwarded to the device while its queued messages are
+        still waiting to be written goes after them; once they are written
+        forwarding goes straight through again.
+        """
+        self.send("old1", msgId="m1")
+        self.send("old2", msgId="m2")
+        laptop = self.connectLaptop()
+        self.registry.pump(1)
+        self.send("fresh", msgId="m3")
+        self.assertEqual(len(laptop.frames), 1)
+        self.registry.pump()
+        self.send("later", msgId="m4")
+        self.assertEqual([decodeEnvelope(f).payload["text"] for f in laptop.frames],
+                         ["old1", "old2", "fresh", "later"])
+        self.assertEqual(self.registry.waiting, [])
+
+    def test_staleDrainingIgnored(self):
+        """
+        A link lost while its queued messages waited does not hold back
+        forwarding to the device's next link, which had nothing queued.
+        """
+        self.send("a", msgId="m1")
+        self.connectLaptop()
+        self.registry.waiting.clear()
+        self.store.removeQueued(self.store.queuedFor(LAPTOP)[0].seq)
+        laptop = self.connectLaptop()
+        self.send("now", msgId="m2")
+        self.assertEqual([decodeEnvelope(f).payload["text"] for f in laptop.frames], ["now"])
+
     def test_lostBeforeWritten(self):
         """
         What a link lost before it was written stays queued for the next
