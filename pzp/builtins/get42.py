@@ -7,7 +7,7 @@ its answer comes back, and nothing else.
 
 from pz.zoneservice import ZoneService, exposed
 
-__all__ = ["Get42Service", "builtinServices"]
+__all__ = ["Get42Service"]
 
 
 class Get42Service(ZoneService):
@@ -25,13 +25,3 @@ class Get42Service(ZoneService):
         """
         return 42
 
-
-def builtinServices(items) -> list:
-    """
-    A fresh instance of every built-in service, for one device.
-
-    @param items: the device's L{pz.sync.items.ItemTree}.
-    """
-    from pzp.builtins.context import ContextService
-
-    return [Get42Service(), ContextService(items)]

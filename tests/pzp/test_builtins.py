@@ -3,6 +3,7 @@ Tests for L{pzp.builtins}: the C{get42} sample and the C{context} service,
 called as the zone calls them, through L{pz.calls.serve}.
 """
 
+import base64
 import json
 import os
 
@@ -13,6 +14,7 @@ from pz.sync.items import ItemTree
 from pz.zoneservice import IZoneService, ServiceRegistry
 from pzp.builtins import ContextService, Get42Service, builtinServices
 from pzp.builtins.context import MAX_OBJECT_BYTES
+from pzp.builtins.files import MAX_PIECE
 
 
 class _Served(SynchronousTestCase):
@@ -64,6 +66,7 @@ class Get42Tests(_Served):
             self.registry.describe(),
             [
                 {"service": "context", "version": "1.0", "methods": ["list", "read", "remove", "write"]},
+                {"service": "files", "version": "1.0", "methods": ["list", "read"]},
                 {"service": "get42", "version": "1.0", "methods": ["get42"]},
             ],
         )
@@ -153,3 +156,65 @@ class ContextTests(_Served):
         L{ContextService} provides L{IZoneService}.
         """
         self.assertTrue(IZoneService.providedBy(ContextService(self.items)))
+
+
+class FilesTests(_Served):
+    """
+    The C{files} service lists and reads C{items/userdata/} in bounded pieces.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.userdata = os.path.join(self.items.root, "userdata")
+        os.makedirs(os.path.join(self.userdata, "photos"))
+        self.big = bytes(range(256)) * 400  # 102400 bytes: three pieces
+        with open(os.path.join(self.userdata, "photos", "big.bin"), "wb") as f:
+            f.write(self.big)
+        with open(os.path.join(self.userdata, "a.txt"), "wb") as f:
+            f.write(b"hello")
+
+    def test_list(self) -> None:
+        """
+        Files are listed with their sizes; links are skipped.
+        """
+        os.symlink("/etc/passwd", os.path.join(self.userdata, "link"))
+        self.assertEqual(
+            self.result("files", "list"),
+            [{"path": "a.txt", "size": 5}, {"path": "photos/big.bin", "size": len(self.big)}],
+        )
+
+    def test_fetchInPieces(self) -> None:
+        """
+        A file larger than a piece comes back whole, piece by piece, none
+        larger than L{MAX_PIECE}.
+        """
+        data, offset, pieces = b"", 0, 0
+        while True:
+            piece = self.result("files", "read", ["photos/big.bin", offset])
+            chunk = base64.b64decode(piece["data"])
+            self.assertLessEqual(len(chunk), MAX_PIECE)
+            self.assertEqual((piece["offset"], piece["size"]), (offset, len(self.big)))
+            data += chunk
+            offset += len(chunk)
+            pieces += 1
+            if piece["eof"]:
+                break
+        self.assertEqual((data, pieces), (self.big, 3))
+
+    def test_badPaths(self) -> None:
+        """
+        Paths leaving the user data folder, through a link, or missing are
+        C{BAD_ARGUMENTS}.
+        """
+        os.symlink("/etc", os.path.join(self.userdata, "etc"))
+        for bad in ("../preferences.json", "/etc/passwd", "etc/passwd", "missing", "", "photos"):
+            self.assertCode("BAD_ARGUMENTS", "files", "read", [bad])
+
+    def test_badRanges(self) -> None:
+        """
+        A negative offset, an offset past the end, or a length of zero or
+        above L{MAX_PIECE} is C{BAD_ARGUMENTS}.
+        """
+        for params in (["a.txt", -1], ["a.txt", 6], ["a.txt", 0, 0], ["a.txt", 0, MAX_PIECE + 1], ["a.txt", "0"]):
+            self.assertCode("BAD_ARGUMENTS", "files", "read", params)
+        self.assertEqual(self.result("files", "read", ["a.txt", 5])["eof"], True)
