@@ -3,9 +3,13 @@ Tests for L{pz.zoneservice}: the service interface, the base class, the
 registry and loading a factory named on the command line.
 """
 
+import importlib.util
 import os
 import sys
+from pathlib import Path
 
+from twisted.trial.reporter import TestResult
+from twisted.trial.runner import TestLoader
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
@@ -312,3 +316,34 @@ class LoadFactoryTests(SynchronousTestCase):
         e = self.assertRaises(ZoneError, buildService, f"{self.here}:wrongFactory")
         self.assertEqual(e.code, "BAD_REQUEST")
         self.assertIn("not a zone service", e.message)
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "thermometer_service.py"
+
+
+class ExampleTests(SynchronousTestCase):
+    """
+    The integrator's example in C{docs/examples/thermometer_service.py}.
+    """
+
+    def test_runs(self) -> None:
+        """
+        Every test in the example runs and passes.
+        """
+        spec = importlib.util.spec_from_file_location("thermometer_example", EXAMPLE)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        result = TestResult()
+        TestLoader().loadModule(module).run(result)
+        self.assertEqual((result.testsRun, result.errors, result.failures), (3, [], []))
+
+    def test_guideShowsTheExample(self) -> None:
+        """
+        The copy of the example in C{docs/integrators.md} is the file the
+        test above runs.
+        """
+        guide = (EXAMPLE.parents[1] / "integrators.md").read_text(encoding="utf-8")
+        marker = "<!-- example: docs/examples/thermometer_service.py -->\n```python\n"
+        start = guide.index(marker) + len(marker)
+        end = guide.index("```", start)
+        self.assertEqual(guide[start:end], EXAMPLE.read_text(encoding="utf-8"))
