@@ -1,0 +1,286 @@
+# -*- test-case-name: tests.pzp.test_peermode -*-
+"""
+Peer mode: two devices of a zone talk over a direct TLS link, without the
+hub in between.
+
+The Peer machine has the states and transitions of the PZP
+specification's Peer diagram, one machine per remote device::
+
+    NotConnected --> Connecting     : pzpUpdate (the peer is available)
+    Connecting --> NotConnected     : connection failed (devices not available)
+    Connecting --> Connected        : connected
+    Connected --> Disconnecting     : lost (error / timeout / hang-up) or revoked
+    Disconnecting --> NotConnected  : cleaned up (no valid connection)
+
+Three additions the diagram leaves out:
+
+ - The peer may dial first: a link it opens to this device's peer server
+   while this device is not dialling goes straight from C{NotConnected} to
+   C{Connected}.
+ - Both devices may dial at once.  Exactly one link per pair is kept: the
+   one dialled by the device with the smaller device id.  Both ends know
+   both ids, so both keep the same link and close the other, whichever
+   order the links come up in.
+ - A new CRL that lists the peer (C{revoked}) closes its link at once and
+   gives up a dial in progress.
+
+The machine acts through L{IPeerActions}: the worker that owns the
+machines dials, routes over the kept link and closes the ones it drops.
+"""
+
+from typing import Protocol
+
+from automat import TypeMachineBuilder, pep614
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
+from zope.interface import Interface
+
+from pz.errors import ZoneError
+from pzp.seams import asZoneError
+
+__all__ = ["PeerMachine", "PeerInputs", "PeerCore", "IPeerActions", "CONNECT_TIMEOUT",
+           "dialledByLower"]
+
+#: Seconds a dial may take, TLS handshake and verification included, before
+#: it counts as failed.
+CONNECT_TIMEOUT = 30.0
+
+
+class IPeerActions(Interface):
+    """
+    What the Peer machine asks its worker to do.
+    """
+
+    def dial(endpoint) -> Deferred:
+        """
+        Open a link to the peer at C{endpoint} (the host and port
+        C{pzpUpdate} gave).  Fires with the link once TLS is up and the
+        peer's certificate is the expected one; cancelling it gives the
+        attempt up.
+        """
+
+    def linkUp(link) -> None:
+        """
+        C{link} is now the peer link: route traffic for the peer over it.
+        """
+
+    def dropLink(link) -> None:
+        """
+        Close C{link} at once: it is a duplicate, or the peer is revoked.
+        Its loss is not reported to the machine.
+        """
+
+    def cleanUp(reason) -> None:
+        """
+        The peer link is gone: route traffic for the peer through the hub
+        again.
+        """
+
+    def connectFailed(reason) -> None:
+        """
+        A dial failed: the peer is not reachable (or not who it should be).
+        """
+
+
+class PeerInputs(Protocol):
+    def pzpUpdate(self, endpoint: object) -> None:
+        "The hub's pzpUpdate lists the peer as available at endpoint."
+
+    def connectionFailed(self, reason: object) -> None:
+        "The dial failed or timed out: the devices are not available."
+
+    def connected(self, link: object, outgoing: bool) -> None:
+        "A verified link to the peer is up; outgoing if this device dialled it."
+
+    def kept(self, link: object, outgoing: bool) -> None:
+        "The link the simultaneous-dial rule keeps while dialling."
+
+    def lost(self, reason: object) -> None:
+        "The kept link failed: error, timeout or hang-up."
+
+    def revoked(self, evidence: object) -> None:
+        "A new CRL lists the peer's certificate."
+
+    def cleanedUp(self) -> None:
+        "Clean-up after the link is gone is done: no valid connection."
+
+    def currentLink(self) -> object:
+        "The link in use, or None when not connected."
+
+    def state(self) -> str:
+        "The name of the current state."
+
+
+class PeerCore:
+    """
+    The Peer machine's dependencies: the two device ids (for the
+    simultaneous-dial rule), the clock (for the dial timeout) and the
+    worker.
+    """
+
+    def __init__(self, clock, localId: str, remoteId: str, actions,
+                 timeout: float = CONNECT_TIMEOUT) -> None:
+        self.clock = clock
+        self.localId = localId
+        self.remoteId = remoteId
+        self.actions = IPeerActions(actions)
+        self.timeout = timeout
+
+
+def dialledByLower(localId: str, remoteId: str, outgoing: bool) -> bool:
+    """
+    Whether a link between C{localId} and C{remoteId} was dialled by the
+    device with the smaller id: the link kept when both dial at once.
+    Both ends compute the same answer for the same link.
+    """
+    return (localId < remoteId) == outgoing
+
+
+class _Attempt:
+    """
+    A dial in progress: its Deferred and its timeout.  Once given up
+    (timed out, beaten by the peer's own dial, revoked), whatever the dial
+    still reports is ignored.
+    """
+
+    def __init__(self, dialling: Deferred, timer: IDelayedCall) -> None:
+        self.live = True
+        self.dialling = dialling
+        self.timer = timer
+
+    def giveUp(self) -> None:
+        self.live = False
+        if self.timer.active():
+            self.timer.cancel()
+        self.dialling.cancel()
+
+
+class _Kept:
+    """
+    The link in use and which end dialled it.
+    """
+
+    def __init__(self, link: object, outgoing: bool) -> None:
+        self.link = link
+        self.outgoing = outgoing
+
+
+def _dial(inputs: PeerInputs, core: PeerCore, endpoint: object) -> _Attempt:
+    attempt = None
+
+    def up(link):
+        if attempt.live:
+            attempt.live = False
+            if attempt.timer.active():
+                attempt.timer.cancel()
+            inputs.connected(link, True)
+
+    def failed(failure):
+        if attempt.live:
+            attempt.live = False
+            if attempt.timer.active():
+                attempt.timer.cancel()
+            inputs.connectionFailed(asZoneError(failure))
+
+    def timedOut():
+        attempt.live = False
+        attempt.dialling.cancel()
+        inputs.connectionFailed(ZoneError("TIMEOUT", "the peer did not answer in time"))
+
+    timer = core.clock.callLater(core.timeout, timedOut)
+    attempt = _Attempt(core.actions.dial(endpoint), timer)
+    attempt.dialling.addCallbacks(up, failed)
+    return attempt
+
+
+def _keep(inputs: PeerInputs, core: PeerCore, link: object, outgoing: bool) -> _Kept:
+    return _Kept(link, outgoing)
+
+
+def _buildPeer():
+    builder = TypeMachineBuilder(PeerInputs, PeerCore)
+    NotConnected = builder.state("NotConnected")
+    Connecting = builder.state("Connecting", _dial)
+    Connected = builder.state("Connected", _keep)
+    Disconnecting = builder.state("Disconnecting")
+
+    for state, name in ((NotConnected, "NotConnected"), (Disconnecting, "Disconnecting")):
+        state.upon(PeerInputs.state).loop().returns(name)
+        state.upon(PeerInputs.currentLink).loop().returns(None)
+    Connecting.upon(PeerInputs.state, nodata=True).loop().returns("Connecting")
+    Connecting.upon(PeerInputs.currentLink, nodata=True).loop().returns(None)
+    Connected.upon(PeerInputs.state, nodata=True).loop().returns("Connected")
+
+    @pep614(Connected.upon(PeerInputs.currentLink).loop())
+    def currentLink(inputs: PeerInputs, core: PeerCore, kept: _Kept) -> object:
+        return kept.link
+
+    # pzpUpdate: dial when not connected; already dialling or connected,
+    # a repeated update changes nothing.
+    NotConnected.upon(PeerInputs.pzpUpdate).to(Connecting).returns(None)
+    Connecting.upon(PeerInputs.pzpUpdate, nodata=True).loop().returns(None)
+    Connected.upon(PeerInputs.pzpUpdate, nodata=True).loop().returns(None)
+    Disconnecting.upon(PeerInputs.pzpUpdate).loop().returns(None)
+
+    @pep614(Connecting.upon(PeerInputs.connectionFailed).to(NotConnected))
+    def connectFailed(inputs: PeerInputs, core: PeerCore, attempt: _Attempt,
+                      reason: object) -> None:
+        core.actions.connectFailed(reason)
+
+    @pep614(NotConnected.upon(PeerInputs.connected).to(Connected))
+    def accepted(inputs: PeerInputs, core: PeerCore, link: object, outgoing: bool) -> None:
+        core.actions.linkUp(link)
+
+    @pep614(Connecting.upon(PeerInputs.connected).loop())
+    def whileDialling(inputs: PeerInputs, core: PeerCore, attempt: _Attempt, link: object,
+                      outgoing: bool) -> None:
+        # This device's own dial is kept when nothing else came up first;
+        # the peer's link beats the dial only if the peer has the smaller id.
+        if outgoing or dialledByLower(core.localId, core.remoteId, outgoing):
+            inputs.kept(link, outgoing)
+        else:
+            core.actions.dropLink(link)
+
+    @pep614(Connecting.upon(PeerInputs.kept).to(Connected))
+    def connected(inputs: PeerInputs, core: PeerCore, attempt: _Attempt, link: object,
+                  outgoing: bool) -> None:
+        if not outgoing:
+            attempt.giveUp()
+        core.actions.linkUp(link)
+
+    @pep614(Connected.upon(PeerInputs.connected).loop())
+    def secondLink(inputs: PeerInputs, core: PeerCore, kept: _Kept, link: object,
+                   outgoing: bool) -> None:
+        # Both dialled and both links came up: keep the one the smaller id
+        # dialled, drop the other (on the other device the same rule drops
+        # the same link).  A second link in the same direction is a stray.
+        if outgoing != kept.outgoing and dialledByLower(core.localId, core.remoteId, outgoing):
+            old, kept.link, kept.outgoing = kept.link, link, outgoing
+            core.actions.dropLink(old)
+            core.actions.linkUp(link)
+        else:
+            core.actions.dropLink(link)
+
+    @pep614(Connected.upon(PeerInputs.lost).to(Disconnecting))
+    def lost(inputs: PeerInputs, core: PeerCore, kept: _Kept, reason: object) -> None:
+        core.actions.cleanUp(reason)
+        inputs.cleanedUp()
+
+    @pep614(Connected.upon(PeerInputs.revoked).to(Disconnecting))
+    def revokedWhileConnected(inputs: PeerInputs, core: PeerCore, kept: _Kept,
+                              evidence: object) -> None:
+        core.actions.dropLink(kept.link)
+        core.actions.cleanUp(evidence)
+        inputs.cleanedUp()
+
+    @pep614(Connecting.upon(PeerInputs.revoked).to(NotConnected))
+    def revokedWhileDialling(inputs: PeerInputs, core: PeerCore, attempt: _Attempt,
+                             evidence: object) -> None:
+        attempt.giveUp()
+
+    NotConnected.upon(PeerInputs.revoked).loop().returns(None)
+    Disconnecting.upon(PeerInputs.cleanedUp).to(NotConnected).returns(None)
+    return builder.build()
+
+
+PeerMachine = _buildPeer()
