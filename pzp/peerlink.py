@@ -72,7 +72,8 @@ class PeerLinkProtocol(DeviceMessaging):
         self.outgoing = outgoing
         self._expected = expectedPeer
         self.refusals = RateLimitedLog(self._log, self.clock.seconds)
-        self.ready: Deferred = Deferred()
+        # Cancelling a dial that waits for the handshake closes the link.
+        self.ready: Deferred = Deferred(lambda d: self.transport and self.transport.abortConnection())
 
     def certificateReceived(self, cert) -> None:
         identity = pki.identityOf(cert) if cert is not None else None

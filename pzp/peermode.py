@@ -24,8 +24,12 @@ Three additions the diagram leaves out:
  - A new CRL that lists the peer (C{revoked}) closes its link at once and
    gives up a dial in progress.
 
-The machine acts through L{IPeerActions}: the worker that owns the
-machines dials, routes over the kept link and closes the ones it drops.
+The machine acts through L{IPeerActions}.  L{PeerMode}, the worker, owns
+one machine per remote device: the hub's device list makes it dial
+(L{PeerMode.peerAvailable}), the peer server hands it accepted links
+(L{PeerMode.buildIncoming}), a new CRL closes revoked peers' links
+(L{PeerMode.crlReceived}), and L{PeerMode.linkFor} is the peer side of
+routing: the link to a device while its machine is C{Connected}.
 """
 
 from typing import Protocol
@@ -33,13 +37,17 @@ from typing import Protocol
 from automat import TypeMachineBuilder, pep614
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall
-from zope.interface import Interface
+from twisted.logger import Logger
+from zope.interface import Interface, implementer
 
+from pz import pki
 from pz.errors import ZoneError
+from pz.tls import peerCertificate
+from pzp.peerlink import IPeerLinkOwner, PeerLinkProtocol
 from pzp.seams import asZoneError
 
 __all__ = ["PeerMachine", "PeerInputs", "PeerCore", "IPeerActions", "CONNECT_TIMEOUT",
-           "dialledByLower"]
+           "dialledByLower", "PeerMode"]
 
 #: Seconds a dial may take, TLS handshake and verification included, before
 #: it counts as failed.
@@ -67,7 +75,8 @@ class IPeerActions(Interface):
     def dropLink(link) -> None:
         """
         Close C{link} at once: it is a duplicate, or the peer is revoked.
-        Its loss is not reported to the machine.
+        Its loss is not reported to the machine (it is no longer the
+        machine's current link).
         """
 
     def cleanUp(reason) -> None:
@@ -284,3 +293,123 @@ def _buildPeer():
 
 
 PeerMachine = _buildPeer()
+
+
+@implementer(IPeerActions)
+class _DeviceActions:
+    """
+    L{IPeerActions} for the machine of one remote device: what it asks goes
+    to the L{PeerMode} worker, with the device named.
+    """
+
+    def __init__(self, mode, deviceId: str) -> None:
+        self._mode = mode
+        self._deviceId = deviceId
+
+    def dial(self, endpoint) -> Deferred:
+        return self._mode._dialer(self._deviceId, endpoint, self._mode)
+
+    def linkUp(self, link) -> None:
+        self._mode._log.info("peer link to {device} is up ({way})", device=self._deviceId,
+                             way="dialled" if link.outgoing else "accepted")
+
+    def dropLink(self, link) -> None:
+        if link.transport is not None:
+            link.transport.abortConnection()
+
+    def cleanUp(self, reason) -> None:
+        self._mode._log.info("peer link to {device} is gone", device=self._deviceId)
+
+    def connectFailed(self, reason) -> None:
+        self._mode._log.info("could not reach peer {device}: {code}: {message}",
+                             device=self._deviceId, code=reason.code, message=reason.message)
+
+
+@implementer(IPeerLinkOwner)
+class PeerMode:
+    """
+    Peer mode's worker: one Peer machine per remote device, fed by the
+    hub's device updates, the peer server's accepted links, the links'
+    losses and new CRLs.
+
+    @ivar clock: the links' and machines' clock.
+    @ivar inbox: where texts received over peer links go.
+    """
+
+    _log = Logger()
+
+    def __init__(self, clock, identity, inbox, dialer) -> None:
+        """
+        @param identity: the device's credentials holder (C{current}).
+        @param dialer: C{dialer(deviceId, endpoint, owner)} opens an
+            outgoing peer link (a L{PeerLinkProtocol} owned by C{owner})
+            and returns a Deferred that fires with it once C{ready};
+            cancelling it gives the dial up.
+        """
+        self.clock = clock
+        self._identity = identity
+        self.inbox = inbox
+        self._dialer = dialer
+        self._machines = {}
+
+    @property
+    def credentials(self):
+        return self._identity.current
+
+    def _machine(self, deviceId: str):
+        machine = self._machines.get(deviceId)
+        if machine is None:
+            core = PeerCore(self.clock, self.credentials.deviceId, deviceId,
+                            _DeviceActions(self, deviceId))
+            machine = self._machines[deviceId] = PeerMachine(core)
+        return machine
+
+    def peerAvailable(self, deviceId: str, host: str, port: int, fingerprint: str) -> None:
+        """
+        The hub says C{deviceId} listens for peer links at C{host}:C{port}
+        with the key C{fingerprint}: try a link if there is none.
+        """
+        if deviceId != self.credentials.deviceId:
+            self._machine(deviceId).pzpUpdate(
+                {"host": host, "port": port, "fingerprint": fingerprint})
+
+    def buildIncoming(self) -> PeerLinkProtocol:
+        """
+        The protocol for a link the peer server accepted: once its peer is
+        known, it goes to that device's machine.
+        """
+        link = PeerLinkProtocol(self, False)
+        link.ready.addCallbacks(self._accepted, lambda f: None)
+        return link
+
+    def _accepted(self, link) -> None:
+        self._machine(link.peerId).connected(link, False)
+
+    def peerLinkLost(self, link, reason) -> None:
+        machine = self._machines.get(link.peerId)
+        if machine is not None and machine.currentLink() is link:
+            machine.lost(reason)
+
+    def crlReceived(self, crl) -> None:
+        """
+        A new, verified CRL: close at once the link of every peer whose
+        certificate it lists.
+        """
+        for machine in list(self._machines.values()):
+            link = machine.currentLink()
+            cert = peerCertificate(link.transport) if link is not None else None
+            if cert is not None and pki.isRevoked(crl, cert.serial_number):
+                machine.revoked(crl)
+
+    def linkFor(self, deviceId: str):
+        """
+        The peer link to C{deviceId} when it is Connected, else C{None}.
+        """
+        machine = self._machines.get(deviceId)
+        return machine.currentLink() if machine is not None else None
+
+    def status(self) -> dict:
+        """
+        Each remote device's Peer machine state, by device id.
+        """
+        return {deviceId: machine.state() for deviceId, machine in sorted(self._machines.items())}

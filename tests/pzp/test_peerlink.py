@@ -4,6 +4,7 @@ in memory (L{pz.testing}'s loopback helpers), and one end fed frames
 directly over a L{StringTransport}.
 """
 
+from twisted.internet.defer import CancelledError
 from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
@@ -60,10 +61,10 @@ class PeerLinkTests(SynchronousTestCase):
         creds = Credentials(f"{ZONE}/{name}", key, cert, self.zone.caCert)
         return Owner(self.clock, creds, Inbox(self.mktemp(), self.clock))
 
-    def connect(self, dialler, server, expected):
+    def connect(self, dialler, server, expected, flush=True):
         """
         C{dialler} dials C{server}'s peer server expecting device
-        C{expected}: both ends' links, handshake done.
+        C{expected}: both ends' links, handshake done (if C{flush}).
         """
         d, s = dialler.credentials, server.credentials
         client = PeerLinkProtocol(dialler, True, expected)
@@ -75,7 +76,8 @@ class PeerLinkTests(SynchronousTestCase):
                                              udf.key_fingerprint(s.cert.public_key())),
                        True, Factory.forProtocol(lambda: client), self.clock),
             self.clock, address("127.0.0.1", 8040), address("127.0.0.1", 50000))
-        pair.flush()
+        if flush:
+            pair.flush()
         return client, accepted, pair
 
     def test_ownerInterface(self):
@@ -124,6 +126,19 @@ class PeerLinkTests(SynchronousTestCase):
         self.assertEqual(self.failureResultOf(d, ZoneError).value.code, "NOT_CONNECTED")
         self.assertEqual([link for link, _ in self.laptop.lost], [client])
         self.assertEqual([link for link, _ in self.tablet.lost], [accepted])
+
+    def test_cancelReady(self):
+        """
+        Cancelling C{ready} (a dial given up) during the handshake closes
+        the link, and no loss is reported.
+        """
+        client, accepted, pair = self.connect(self.laptop, self.tablet, f"{ZONE}/tablet",
+                                              flush=False)
+        client.ready.cancel()
+        self.failureResultOf(client.ready, CancelledError)
+        pair.flush()
+        self.assertTrue(pair.pump.clientIO.disconnected)
+        self.assertEqual((self.laptop.lost, self.tablet.lost), ([], []))
 
     def test_lostBeforeReady(self):
         """

@@ -6,15 +6,22 @@ to do, with a L{Clock} for the dial timeout.
 
 from automat import NoTransition
 from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
+from pz import pki, tls, udf
 from pz.errors import ZoneError
+from pz.testing.loopback import address, connectPair, flushPumps, tlsFactory
+from pzp.inbox import Inbox
+from pzp.peerlink import PeerLinkProtocol
 from pzp.peermode import (
-    CONNECT_TIMEOUT, IPeerActions, PeerCore, PeerMachine, dialledByLower,
+    CONNECT_TIMEOUT, IPeerActions, PeerCore, PeerMachine, PeerMode, dialledByLower,
 )
+from tests.pz.test_tls import NOW, ZONE, _zones
 from tests.pzp.machines import stateNamed, transitions
+from tests.pzp.test_peerlink import Credentials
 
 LOW = "alice@127.0.0.1/a-laptop"
 HIGH = "alice@127.0.0.1/b-phone"
@@ -357,3 +364,137 @@ class SimultaneousDialTests(SynchronousTestCase):
         self.assertEqual(high.currentLink(), "low-dialled")
         self.assertIn(("dropLink", "high-dialled"), lowActions.calls)
         self.assertIn(("dropLink", "high-dialled"), highActions.calls)
+
+
+class _Identity:
+    def __init__(self, current) -> None:
+        self.current = current
+
+
+class PeerModeTests(SynchronousTestCase):
+    """
+    Two L{PeerMode} workers whose links run over real TLS in memory
+    (C{iosim} pumps on one L{Clock}), no sockets.
+    """
+
+    def setUp(self):
+        self.clock = Clock()
+        self.zone, _ = _zones()
+        self.pumps = []
+        self.workers = {}
+        for name in ("a-laptop", "b-phone"):
+            key, cert = self.zone.device(name)
+            creds = Credentials(f"{ZONE}/{name}", key, cert, self.zone.caCert)
+            worker = PeerMode(self.clock, _Identity(creds), Inbox(self.mktemp(), self.clock),
+                              self.dialer)
+            self.workers[creds.deviceId] = worker
+        self.low, self.high = (self.workers[f"{ZONE}/{n}"] for n in ("a-laptop", "b-phone"))
+
+    def dialer(self, deviceId, endpoint, owner):
+        target = self.workers[deviceId]
+        mine, theirs = owner.credentials, target.credentials
+        client = PeerLinkProtocol(owner, True, deviceId)
+        server = target.buildIncoming()
+        pair = connectPair(
+            tlsFactory(tls.peerServerOptions(theirs.caCert, theirs.key, theirs.cert, None), False,
+                       Factory.forProtocol(lambda: server), self.clock),
+            tlsFactory(tls.peerClientOptions(mine.caCert, mine.key, mine.cert,
+                                             endpoint["fingerprint"]),
+                       True, Factory.forProtocol(lambda: client), self.clock),
+            self.clock, address("127.0.0.1", endpoint["port"]), address("127.0.0.1", 50000))
+        self.pumps.append(pair.pump)
+        return client.ready
+
+    def announce(self, worker, other):
+        creds = other.credentials
+        worker.peerAvailable(creds.deviceId, "127.0.0.1", 8040,
+                             udf.key_fingerprint(creds.cert.public_key()))
+
+    def flush(self):
+        flushPumps(self.pumps)
+
+    def lowId(self):
+        return self.low.credentials.deviceId
+
+    def highId(self):
+        return self.high.credentials.deviceId
+
+    def test_simultaneousDial(self):
+        """
+        Both devices dial at once: both end Connected over the same link,
+        the one the smaller id dialled; the other link is closed.
+        """
+        self.announce(self.low, self.high)
+        self.announce(self.high, self.low)
+        self.flush()
+        self.assertEqual(self.low.status(), {self.highId(): "Connected"})
+        self.assertEqual(self.high.status(), {self.lowId(): "Connected"})
+        lowLink, highLink = self.low.linkFor(self.highId()), self.high.linkFor(self.lowId())
+        self.assertTrue(lowLink.outgoing)
+        self.assertFalse(highLink.outgoing)
+        # The kept links are the two ends of one connection: a message goes through.
+        d = lowLink.request(self.highId(), {"status": "message", "text": "hi"})
+        self.flush()
+        self.assertEqual(self.successResultOf(d)["status"], "ack")
+        self.assertEqual(len(self.high.inbox.messages()), 1)
+        # Of the two connections, exactly one is still open.
+        self.assertEqual(sorted(p.clientIO.disconnected for p in self.pumps), [False, True])
+
+    def test_oneDials(self):
+        """
+        Only the larger id dials: its link is kept on both ends.
+        """
+        self.announce(self.high, self.low)
+        self.flush()
+        self.assertTrue(self.high.linkFor(self.lowId()).outgoing)
+        self.assertFalse(self.low.linkFor(self.highId()).outgoing)
+        self.assertEqual(self.low.status(), {self.highId(): "Connected"})
+
+    def test_revokedPeerClosedAtOnce(self):
+        """
+        A CRL listing the peer closes its link at once; the peer sees the
+        loss and goes back to NotConnected; no link is left for routing.
+        """
+        self.announce(self.low, self.high)
+        self.flush()
+        crl = pki.buildCRL(self.zone.caKey, self.zone.caCert,
+                           [(self.low.credentials.cert.serial_number, NOW)], 1, NOW)
+        self.high.crlReceived(crl)
+        self.assertEqual(self.high.status(), {self.lowId(): "NotConnected"})
+        self.assertIsNone(self.high.linkFor(self.lowId()))
+        self.flush()
+        self.assertEqual(self.low.status(), {self.highId(): "NotConnected"})
+        self.assertIsNone(self.low.linkFor(self.highId()))
+
+    def test_crlNotListingPeer(self):
+        """
+        A CRL that does not list the peer changes nothing.
+        """
+        self.announce(self.low, self.high)
+        self.flush()
+        crl = pki.buildCRL(self.zone.caKey, self.zone.caCert, [(12345, NOW)], 1, NOW)
+        self.high.crlReceived(crl)
+        self.assertEqual(self.high.status(), {self.lowId(): "Connected"})
+
+    def test_ownIdIgnored(self):
+        """
+        The hub listing this very device starts no dial.
+        """
+        self.announce(self.low, self.low)
+        self.assertEqual(self.low.status(), {})
+        self.assertEqual(self.pumps, [])
+
+    def test_lostLink(self):
+        """
+        A kept link that closes takes both machines back to NotConnected;
+        a later update dials again.
+        """
+        self.announce(self.low, self.high)
+        self.flush()
+        self.low.linkFor(self.highId()).transport.loseConnection()
+        self.flush()
+        self.assertEqual(self.low.status(), {self.highId(): "NotConnected"})
+        self.assertEqual(self.high.status(), {self.lowId(): "NotConnected"})
+        self.announce(self.low, self.high)
+        self.flush()
+        self.assertEqual(self.high.status(), {self.lowId(): "Connected"})
