@@ -36,18 +36,19 @@ from typing import Protocol
 
 from automat import TypeMachineBuilder, pep614
 from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
 from twisted.internet.interfaces import IDelayedCall
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
 from pz import pki
 from pz.errors import ZoneError
-from pz.tls import peerCertificate
+from pz.tls import peerCertificate, peerClientOptions
 from pzp.peerlink import IPeerLinkOwner, PeerLinkProtocol
 from pzp.seams import asZoneError
 
 __all__ = ["PeerMachine", "PeerInputs", "PeerCore", "IPeerActions", "CONNECT_TIMEOUT",
-           "dialledByLower", "PeerMode"]
+           "dialledByLower", "PeerMode", "tlsDialer"]
 
 #: Seconds a dial may take, TLS handshake and verification included, before
 #: it counts as failed.
@@ -413,3 +414,30 @@ class PeerMode:
         Each remote device's Peer machine state, by device id.
         """
         return {deviceId: machine.state() for deviceId, machine in sorted(self._machines.items())}
+
+
+def tlsDialer(reactor, makeEndpoint=None):
+    """
+    The dialer L{PeerMode} uses for real links: TLS with
+    L{pz.tls.peerClientOptions} (the zone CA, the device's current
+    certificate and CRL, the fingerprint the hub gave pinned) over a TCP
+    connection to the endpoint's host and port.
+
+    @param makeEndpoint: C{makeEndpoint(host, port)}, the TCP endpoint to
+        dial; a L{HostnameEndpoint} on C{reactor} by default.
+    """
+    if makeEndpoint is None:
+        def makeEndpoint(host, port):
+            return HostnameEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT)
+
+    def dial(deviceId: str, endpoint: dict, owner) -> Deferred:
+        creds = owner.credentials
+        options = peerClientOptions(creds.caCert, creds.key, creds.cert,
+                                    endpoint["fingerprint"], crl=lambda: owner.credentials.crl)
+        link = PeerLinkProtocol(owner, True, deviceId)
+        connecting = connectProtocol(
+            wrapClientTLS(options, makeEndpoint(endpoint["host"], endpoint["port"]), clock=reactor),
+            link)
+        return connecting.addCallback(lambda _: link.ready)
+
+    return dial

@@ -26,6 +26,7 @@ class Credentials:
     def __init__(self, deviceId, key, cert, caCert) -> None:
         self.deviceId, self.zoneId = deviceId, ZONE
         self.key, self.cert, self.caCert = key, cert, caCert
+        self.crl = None
 
 
 @implementer(IPeerLinkOwner)
@@ -138,6 +139,8 @@ class PeerLinkTests(SynchronousTestCase):
         self.failureResultOf(client.ready, CancelledError)
         pair.flush()
         self.assertTrue(pair.pump.clientIO.disconnected)
+        self.assertEqual(self.failureResultOf(accepted.ready, ZoneError).value.code,
+                         "NOT_CONNECTED")
         self.assertEqual((self.laptop.lost, self.tablet.lost), ([], []))
 
     def test_lostBeforeReady(self):

@@ -5,7 +5,7 @@ to do, with a L{Clock} for the dial timeout.
 """
 
 from automat import NoTransition
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -17,7 +17,7 @@ from pz.testing.loopback import address, connectPair, flushPumps, tlsFactory
 from pzp.inbox import Inbox
 from pzp.peerlink import PeerLinkProtocol
 from pzp.peermode import (
-    CONNECT_TIMEOUT, IPeerActions, PeerCore, PeerMachine, PeerMode, dialledByLower,
+    CONNECT_TIMEOUT, IPeerActions, PeerCore, PeerMachine, PeerMode, dialledByLower, tlsDialer,
 )
 from tests.pz.test_tls import NOW, ZONE, _zones
 from tests.pzp.machines import stateNamed, transitions
@@ -498,3 +498,61 @@ class PeerModeTests(SynchronousTestCase):
         self.announce(self.low, self.high)
         self.flush()
         self.assertEqual(self.high.status(), {self.lowId(): "Connected"})
+
+
+class _LoopbackEndpoint:
+    """
+    A client endpoint that connects to a factory in memory over an
+    C{iosim} pump.
+    """
+
+    def __init__(self, test, serverFactory) -> None:
+        self.test = test
+        self.serverFactory = serverFactory
+        self.dialled = []
+
+    def __call__(self, host, port):
+        self.dialled.append((host, port))
+        return self
+
+    def connect(self, factory):
+        pair = connectPair(self.serverFactory, factory, self.test.clock,
+                           address("127.0.0.1", 8040), address("127.0.0.1", 50000))
+        self.test.pumps.append(pair.pump)
+        return succeed(pair.clientTLS)
+
+
+class TLSDialerTests(PeerModeTests):
+    """
+    L{tlsDialer}: the real dialer's TLS over a TCP endpoint (here an
+    in-memory one), pinning the fingerprint given.
+    """
+
+    def dialer(self, deviceId, endpoint, owner):
+        target = self.workers[deviceId]
+        theirs = target.credentials
+        self.endpoints = _LoopbackEndpoint(self, tlsFactory(
+            tls.peerServerOptions(theirs.caCert, theirs.key, theirs.cert, None), False,
+            Factory.forProtocol(target.buildIncoming), self.clock))
+        return tlsDialer(self.clock, self.endpoints)(deviceId, endpoint, owner)
+
+    def test_dialsHostAndPort(self):
+        """
+        The dialer connects to the host and port the hub reported.
+        """
+        self.low.peerAvailable(self.highId(), "127.0.0.7", 8041,
+                               udf.key_fingerprint(self.high.credentials.cert.public_key()))
+        self.flush()
+        self.assertEqual(self.endpoints.dialled, [("127.0.0.7", 8041)])
+        self.assertEqual(self.low.status(), {self.highId(): "Connected"})
+
+    def test_wrongFingerprint(self):
+        """
+        A peer whose key is not the one the hub reported is refused: the
+        dial fails and the machine is back to NotConnected.
+        """
+        self.low.peerAvailable(self.highId(), "127.0.0.1", 8040,
+                               udf.key_fingerprint(self.low.credentials.cert.public_key()))
+        self.flush()
+        self.assertEqual(self.low.status(), {self.highId(): "NotConnected"})
+        self.assertEqual(self.high.status(), {})
