@@ -38,12 +38,14 @@ from automat import TypeMachineBuilder, pep614
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
 from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import Factory
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
 from pz import pki
 from pz.errors import ZoneError
-from pz.tls import peerCertificate, peerClientOptions
+from pz.tls import peerCertificate, peerClientOptions, peerServerOptions
 from pzp.peerlink import IPeerLinkOwner, PeerLinkProtocol
 from pzp.seams import asZoneError
 
@@ -382,6 +384,20 @@ class PeerMode:
         link = PeerLinkProtocol(self, False)
         link.ready.addCallbacks(self._accepted, lambda f: None)
         return link
+
+    def serverFactory(self) -> TLSMemoryBIOFactory:
+        """
+        The factory of the device's peer server (the PZP's C{pzp_tlsServer}
+        port): TLS with L{pz.tls.peerServerOptions} (the device's current
+        certificate; the CRL it holds, read at each handshake) around
+        L{buildIncoming}.  Build it again after a renewal, so the new
+        certificate is presented.
+        """
+        creds = self.credentials
+        options = peerServerOptions(creds.caCert, creds.key, creds.cert,
+                                    lambda: self.credentials.crl)
+        return TLSMemoryBIOFactory(options, False, Factory.forProtocol(self.buildIncoming),
+                                   self.clock)
 
     def _accepted(self, link) -> None:
         self._machine(link.peerId).connected(link, False)

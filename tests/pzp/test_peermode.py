@@ -524,16 +524,13 @@ class _LoopbackEndpoint:
 
 class TLSDialerTests(PeerModeTests):
     """
-    L{tlsDialer}: the real dialer's TLS over a TCP endpoint (here an
-    in-memory one), pinning the fingerprint given.
+    L{tlsDialer} and L{PeerMode.serverFactory}: the real dialer's and peer
+    server's TLS over a TCP connection (here an in-memory one): the tests
+    of L{PeerModeTests} again, and the fingerprint given pinned.
     """
 
     def dialer(self, deviceId, endpoint, owner):
-        target = self.workers[deviceId]
-        theirs = target.credentials
-        self.endpoints = _LoopbackEndpoint(self, tlsFactory(
-            tls.peerServerOptions(theirs.caCert, theirs.key, theirs.cert, None), False,
-            Factory.forProtocol(target.buildIncoming), self.clock))
+        self.endpoints = _LoopbackEndpoint(self, self.workers[deviceId].serverFactory())
         return tlsDialer(self.clock, self.endpoints)(deviceId, endpoint, owner)
 
     def test_dialsHostAndPort(self):
@@ -553,6 +550,19 @@ class TLSDialerTests(PeerModeTests):
         """
         self.low.peerAvailable(self.highId(), "127.0.0.1", 8040,
                                udf.key_fingerprint(self.low.credentials.cert.public_key()))
+        self.flush()
+        self.assertEqual(self.low.status(), {self.highId(): "NotConnected"})
+        self.assertEqual(self.high.status(), {})
+
+    def test_serverRefusesRevoked(self):
+        """
+        The peer server reads the CRL its device holds at each handshake:
+        once it lists the dialler, the dialler's next link is refused.
+        """
+        self.high.credentials.crl = pki.buildCRL(
+            self.zone.caKey, self.zone.caCert,
+            [(self.low.credentials.cert.serial_number, NOW)], 1, NOW)
+        self.announce(self.low, self.high)
         self.flush()
         self.assertEqual(self.low.status(), {self.highId(): "NotConnected"})
         self.assertEqual(self.high.status(), {})
