@@ -12,7 +12,7 @@ specification's Peer diagram, one machine per remote device::
     Connected --> Disconnecting     : lost (error / timeout / hang-up) or revoked
     Disconnecting --> NotConnected  : cleaned up (no valid connection)
 
-Three additions the diagram leaves out:
+What the diagram leaves out:
 
  - The peer may dial first: a link it opens to this device's peer server
    while this device is not dialling goes straight from C{NotConnected} to
@@ -115,6 +115,9 @@ class PeerInputs(Protocol):
 
     def cleanedUp(self) -> None:
         "Clean-up after the link is gone is done: no valid connection."
+
+    def stop(self) -> None:
+        "The proxy stops or leaves the zone: close the link, give a dial up."
 
     def currentLink(self) -> object:
         "The link in use, or None when not connected."
@@ -290,6 +293,18 @@ def _buildPeer():
                              evidence: object) -> None:
         attempt.giveUp()
 
+    @pep614(Connected.upon(PeerInputs.stop).to(Disconnecting))
+    def stopConnected(inputs: PeerInputs, core: PeerCore, kept: _Kept) -> None:
+        core.actions.dropLink(kept.link)
+        core.actions.cleanUp(ZoneError("NOT_CONNECTED", "the proxy stopped"))
+        inputs.cleanedUp()
+
+    @pep614(Connecting.upon(PeerInputs.stop).to(NotConnected))
+    def stopDialling(inputs: PeerInputs, core: PeerCore, attempt: _Attempt) -> None:
+        attempt.giveUp()
+
+    NotConnected.upon(PeerInputs.stop).loop().returns(None)
+    Disconnecting.upon(PeerInputs.stop).loop().returns(None)
     NotConnected.upon(PeerInputs.revoked).loop().returns(None)
     Disconnecting.upon(PeerInputs.cleanedUp).to(NotConnected).returns(None)
     return builder.build()
@@ -417,6 +432,14 @@ class PeerMode:
             cert = peerCertificate(link.transport) if link is not None else None
             if cert is not None and pki.isRevoked(crl, cert.serial_number):
                 machine.revoked(crl)
+
+    def stop(self) -> None:
+        """
+        The proxy stops or leaves the zone: close every peer link and give
+        every dial up.
+        """
+        for machine in list(self._machines.values()):
+            machine.stop()
 
     def linkFor(self, deviceId: str):
         """

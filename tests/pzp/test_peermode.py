@@ -105,6 +105,10 @@ class PeerMachineTests(SynchronousTestCase):
             ("Connecting", "pzpUpdate", "Connecting"),
             ("Connected", "pzpUpdate", "Connected"),
             ("Disconnecting", "pzpUpdate", "Disconnecting"),
+            ("Connected", "stop", "Disconnecting"),
+            ("Connecting", "stop", "NotConnected"),
+            ("NotConnected", "stop", "NotConnected"),
+            ("Disconnecting", "stop", "Disconnecting"),
         }
         expected |= {(s, "state", s) for s in states}
         expected |= {(s, "currentLink", s) for s in states}
@@ -253,6 +257,40 @@ class PeerMachineTests(SynchronousTestCase):
         """
         self.machine.revoked("the CRL")
         self.assertEqual(self.machine.state(), "NotConnected")
+        self.assertEqual(self.actions.calls, [])
+
+    def test_stopWhileConnected(self):
+        """
+        C{stop} while Connected closes the link and cleans up: Connected
+        --stop--> Disconnecting --> NotConnected.
+        """
+        self.toConnected()
+        self.machine.stop()
+        self.assertEqual(self.machine.state(), "NotConnected")
+        [drop, (name, reason)] = self.actions.calls
+        self.assertEqual((drop, name, reason.code),
+                         (("dropLink", "out-link"), "cleanUp", "NOT_CONNECTED"))
+
+    def test_stopWhileDialling(self):
+        """
+        C{stop} while Connecting gives the dial up and cancels its timeout.
+        """
+        self.toConnecting()
+        self.machine.stop()
+        self.assertEqual(self.machine.state(), "NotConnected")
+        self.assertEqual(self.actions.calls, [("cancelled", ENDPOINT)])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stopElsewhere(self):
+        """
+        C{stop} in NotConnected or Disconnecting changes nothing.
+        """
+        self.machine.stop()
+        machine = PeerMachine(PeerCore(self.clock, LOW, HIGH, self.actions),
+                              stateNamed(PeerMachine, "Disconnecting"))
+        machine.stop()
+        self.assertEqual((self.machine.state(), machine.state()),
+                         ("NotConnected", "Disconnecting"))
         self.assertEqual(self.actions.calls, [])
 
     def test_lostWhenNotConnected(self):
@@ -475,6 +513,18 @@ class PeerModeTests(SynchronousTestCase):
         crl = pki.buildCRL(self.zone.caKey, self.zone.caCert, [(12345, NOW)], 1, NOW)
         self.high.crlReceived(crl)
         self.assertEqual(self.high.status(), {self.lowId(): "Connected"})
+
+    def test_stop(self):
+        """
+        Stopping a worker closes its peer links: both ends are back to
+        NotConnected.
+        """
+        self.announce(self.low, self.high)
+        self.flush()
+        self.low.stop()
+        self.flush()
+        self.assertEqual(self.low.status(), {self.highId(): "NotConnected"})
+        self.assertEqual(self.high.status(), {self.lowId(): "NotConnected"})
 
     def test_ownIdIgnored(self):
         """
