@@ -27,6 +27,7 @@ MACHINES = {
     "proxy-mode": "pzp.mode.ModeMachine",
     "virgin-mode": "pzp.virgin.VirginMachine",
     "hub-mode": "pzp.hubmode.HubMachine",
+    "peer-mode": "pzp.peermode.PeerMachine",
     "renewal": "pzp.renewal.RenewalMachine",
     "revocation": "pzp.revocation.RevocationMachine",
     "peer-directory": "pzp.peerdir.DirectoryMachine",

@@ -91,6 +91,10 @@ class DocsTests(SynchronousTestCase):
             set(re.findall(r"^\t(\w+) \[color=blue", MACHINES["virgin-mode"].asDigraph().source, re.M)),
             {"NotConnected", "Connecting", "Connected", "Hub"},
         )
+        self.assertEqual(
+            set(re.findall(r"^\t(\w+) \[color=blue", MACHINES["peer-mode"].asDigraph().source, re.M)),
+            {"NotConnected", "Connecting", "Connected", "Disconnecting"},
+        )
 
     def test_architectureNamesRealFiles(self):
         """

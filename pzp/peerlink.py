@@ -1,0 +1,113 @@
+# -*- test-case-name: tests.pzp.test_peerlink -*-
+"""
+The direct link between two devices of a zone (Peer mode).
+
+Both ends run L{PeerLinkProtocol}: the one that dialled and the one whose
+peer server accepted.  The TLS layer has already refused anything but a
+device certificate of this zone (L{pz.tls.peerServerOptions},
+L{pz.tls.peerClientOptions}); the link then learns which device it reached
+from that certificate, checks it is the one dialled, and carries the
+device-to-device messages of L{DeviceMessaging}, exactly as the hub link
+does, with the peer as the only possible sender.  Which link to keep when
+both devices dial at once is the Peer machine's decision
+(L{pzp.peermode}), not the link's.
+"""
+
+from typing import Optional
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+from zope.interface import Attribute
+
+from pz import pki
+from pz.dispatch import MessageTable
+from pz.errors import ZoneError
+from pz.lograte import RateLimitedLog
+from pz.wire import Envelope
+from pzp.devicemessages import DeviceMessaging
+from pzp.interfaces import IDeviceMessageOwner
+
+__all__ = ["PeerLinkProtocol", "IPeerLinkOwner"]
+
+
+class IPeerLinkOwner(IDeviceMessageOwner):
+    """
+    What a peer link needs from the proxy's Peer mode worker.
+    """
+
+    credentials = Attribute("the device's zone credentials: C{deviceId} and C{zoneId}")
+
+    def peerLinkLost(link, reason):
+        """
+        C{link}, once C{ready}, has closed: the worker feeds the Peer
+        machine C{lost} (unless it dropped that link itself).
+        """
+
+
+class PeerLinkProtocol(DeviceMessaging):
+    """
+    One end of a peer link.
+
+    @ivar outgoing: whether this device dialled the link.
+    @ivar ready: fires with this protocol once the handshake proved which
+        device is at the other end, or fails with a L{ZoneError} (the
+        wrong device, or the link closed first).
+    """
+
+    ownerInterface = IPeerLinkOwner
+    lostBeforeAnswer = "the peer link closed before an answer came"
+    _log = Logger()
+
+    messages = MessageTable(DeviceMessaging.messages,
+                            unknown=lambda name: ZoneError(
+                                "UNKNOWN_MESSAGE", f"this device does not handle {name!r}"))
+
+    def __init__(self, owner, outgoing: bool, expectedPeer: Optional[str] = None) -> None:
+        """
+        @param expectedPeer: the device id dialled (an outgoing link), or
+            C{None} for a link the peer server accepted.
+        """
+        super().__init__(owner)
+        self.localId = self.owner.credentials.deviceId
+        self.outgoing = outgoing
+        self._expected = expectedPeer
+        self.refusals = RateLimitedLog(self._log, self.clock.seconds)
+        # Cancelling a dial that waits for the handshake closes the link.
+        self.ready: Deferred = Deferred(lambda d: self.transport and self.transport.abortConnection())
+
+    def certificateReceived(self, cert) -> None:
+        identity = pki.identityOf(cert) if cert is not None else None
+        if identity is None or identity == self.localId:
+            self._fail(ZoneError("CERT_INVALID", "the peer's certificate names no other device"))
+        elif self._expected is not None and identity != self._expected:
+            self._fail(ZoneError(
+                "CERT_UNTRUSTED", f"dialled {self._expected} but reached {identity}"))
+        else:
+            self.peerId = identity
+            self.ready.callback(self)
+
+    def _fail(self, error: ZoneError) -> None:
+        if not self.ready.called:
+            self.ready.errback(error)
+        self.transport.loseConnection()
+
+    def envelopeReceived(self, envelope: Envelope) -> None:
+        """
+        Dispatch an envelope once the peer is known; only the peer may be
+        its sender and only this device its destination: a peer link
+        relays nothing.
+        """
+        if not self.ready.called or not self.peerId:
+            raise ZoneError("UNKNOWN_MESSAGE", "nothing is accepted before the peer is known")
+        if envelope.sender not in ("", self.peerId):
+            raise ZoneError("NOT_AUTHORISED", f"{self.peerId} may not send as {envelope.sender}")
+        if envelope.to not in ("", self.localId):
+            raise ZoneError("UNKNOWN_DESTINATION", "a peer link relays nothing")
+        super().envelopeReceived(envelope)
+
+    def connectionLost(self, reason) -> None:
+        super().connectionLost(reason)
+        if not self.ready.called:
+            self.ready.errback(ZoneError("NOT_CONNECTED", "the peer link closed during set-up"))
+        elif self.peerId:
+            self.owner.peerLinkLost(self, reason)
