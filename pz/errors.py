@@ -20,6 +20,7 @@ CODES = {
     "UNKNOWN_MESSAGE": "the message name is not one this end handles",
     "UNKNOWN_DESTINATION": "no device of this zone has that id",
     "DEVICE_OFFLINE": "the destination device is not connected",
+    "QUEUE_FULL": "the hub already keeps as many messages as it may for that offline device",
     "NOT_AUTHORISED": "the sender may not send this message here",
     "TOO_MANY_ERRORS": "the peer sent too many bad messages and was dropped",
     "COOLING_OFF": "the device was recently dropped for breaking the rules; reconnect later",

@@ -23,7 +23,7 @@ from pzh.enrolment import Enrolment
 from pzh.flow import CoolOff, QueueBudget, TokenBucket
 from pzh.interfaces import IDeviceLinkOwner
 from pzh.registry import Registry
-from pzh.router import Router
+from pzh.router import QueueLimits, Router
 from pzh.store import IHubStore
 from pzh.zonesync import HubSync
 
@@ -52,6 +52,10 @@ class HubSettings:
         is not about synchronisation need not.
     @ivar syncInterval: seconds between scans of the items folder.
     @ivar syncMaxItem: the largest item synchronised, in bytes.
+    @ivar queueExpiry: seconds a message queued for an offline device
+        (C{"queue": true}) is kept before it is dropped undelivered.
+    @ivar queueMaxMessages: messages that may be queued for one device.
+    @ivar queueMaxBytes: bytes of frames that may be queued for one device.
     """
 
     certLifetime: timedelta = timedelta(days=90)
@@ -71,6 +75,9 @@ class HubSettings:
     synchronise: bool = False
     syncInterval: float = 2.0
     syncMaxItem: int = MAX_ITEM_SIZE
+    queueExpiry: float = 7 * 24 * 3600.0
+    queueMaxMessages: int = 1000
+    queueMaxBytes: int = 16 * 1024 * 1024
 
 
 @implementer(IDeviceLinkOwner)
@@ -78,6 +85,8 @@ class Hub:
     """
     One zone's hub.
     """
+
+    _log = Logger()
 
     def __init__(self, zone, store: IHubStore, clock, settings: HubSettings = HubSettings()) -> None:
         self.zone = zone
@@ -95,7 +104,9 @@ class Hub:
         self.registry = Registry(zone.zoneId, store, clock, settings.coalesce, observer=self.sync)
         self.router = Router(zone.zoneId, self.registry, store, self.authority,
                              maxFrame=settings.maxFrame, crlChanged=self.pushCRL,
-                             issued=self.certificateIssued, sync=self.sync)
+                             issued=self.certificateIssued, sync=self.sync, clock=clock,
+                             queue=QueueLimits(settings.queueExpiry, settings.queueMaxMessages,
+                                               settings.queueMaxBytes))
         self.queues = QueueBudget(settings.queueBudget)
         self.refusals = RateLimitedLog(Logger(namespace="pzh.protocol"), clock.seconds)
         self._buckets: dict = {}
@@ -125,6 +136,8 @@ class Hub:
         """
         before = self.authority.crl
         serials = self.authority.revoke(deviceId)
+        # Nothing queued for it may reach it now.
+        self.store.expireQueued(float("inf"), deviceId)
         if self.sync is not None:
             self.sync.deviceRevoked(deviceId)
         link = self.registry.get(deviceId)
@@ -158,6 +171,19 @@ class Hub:
         """
         if self.sync is not None:
             self.sync.certificateIssued(deviceId, cert)
+
+    def expireQueued(self) -> int:
+        """
+        Drop the queued messages older than C{queueExpiry}, for every
+        device: those of a device that never connects again would
+        otherwise stay.
+
+        @return: how many were dropped.
+        """
+        count = self.store.expireQueued(self.clock.seconds() - self.settings.queueExpiry)
+        if count:
+            self._log.info("dropped {count} expired queued message(s)", count=count)
+        return count
 
     def refreshCRL(self) -> None:
         """

@@ -147,6 +147,7 @@ class HubProtocol(Link):
                                     "rate": self._bucket.rate, "burst": self._bucket.burst,
                                     "maxFrame": self.MAX_LENGTH})
         self.hub.registry.register(self)
+        self.hub.router.deliverQueued(self)
 
     def _coolingOff(self, deviceId: str, wait: float) -> None:
         """

@@ -189,6 +189,15 @@ class Registry:
             if self._links.get(link.deviceId) is link:
                 self._queue(link, frames)
 
+    def sendFrames(self, link, frames: list) -> None:
+        """
+        Send C{link} frames made elsewhere (callables that take the link
+        and return the frame), in order, paced like the updates and after
+        whatever it has waiting.
+        """
+        if self._links.get(link.deviceId) is link:
+            self._queue(link, list(frames))
+
     def sendUpdates(self) -> None:
         """
         Send the C{pzpUpdate} for the changes since the last one: devices

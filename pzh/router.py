@@ -6,6 +6,12 @@ Messages addressed to another device are forwarded with C{from} rewritten
 to the identity the sender's certificate proves.  Messages addressed to the
 hub itself (the zone id) are answered here: C{ping}, C{renew},
 C{crlRequest} and the synchronisation messages (L{pzh.zonesync}).
+
+A message to an enrolled device that is offline is refused
+(C{DEVICE_OFFLINE}) unless its payload says C{"queue": true}: then the
+forwarded frame is kept in the store (bounded per device, expiring, see
+L{QueueLimits}), the sender is answered C{queued}, and the frames are sent
+in order when the device registers (L{Router.deliverQueued}).
 """
 
 import attrs
@@ -20,7 +26,22 @@ from pz.sync.messages import MESSAGE_NAMES_TO_HUB
 from pz.wire import DEFAULT_MAX_FRAME, Envelope, encodeEnvelope
 from pzh.store import IHubStore
 
-__all__ = ["Router"]
+__all__ = ["Router", "QueueLimits"]
+
+
+@attrs.frozen
+class QueueLimits:
+    """
+    How much the hub keeps for one offline device, and for how long.
+
+    @ivar expiry: seconds a queued message is kept undelivered.
+    @ivar maxMessages: messages queued for one device at most.
+    @ivar maxBytes: bytes of frames queued for one device at most.
+    """
+
+    expiry: float = 7 * 24 * 3600.0
+    maxMessages: int = 1000
+    maxBytes: int = 16 * 1024 * 1024
 
 
 #: What the hub answers only when it has a zone authority.
@@ -42,7 +63,16 @@ class Router:
 
     def __init__(self, zoneId: str, registry, store: IHubStore, authority=None,
                  maxFrame: int = DEFAULT_MAX_FRAME, crlChanged=None, issued=None,
-                 sync=None) -> None:
+                 sync=None, clock=None, queue: QueueLimits = QueueLimits()) -> None:
+        """
+        @param clock: what queued messages are timed by; a router without
+            one (some tests') does not queue.
+        """
+        self._clock = clock
+        self._queue = queue
+        # deviceId -> [link, queued frames not written yet]: while a link
+        # has some, what is forwarded to it waits behind them.
+        self._draining: dict = {}
         self._zoneId = zoneId
         self._maxFrame = maxFrame
         self._registry = registry
@@ -62,22 +92,94 @@ class Router:
         if envelope.to in ("", self._zoneId):
             self.messages.dispatchEnvelope(envelope, link)
             return
+        queue = envelope.payload.get("queue", False)
+        if not isinstance(queue, bool):
+            raise ZoneError("BAD_REQUEST", "field 'queue' must be true or false")
         target = self._registry.get(envelope.to)
         if target is not None:
-            # Measured as it will be sent: with "from" filled in and
-            # re-encoded, a frame the sender fitted under the limit may
-            # not fit any more, and the receiver would drop its link.
-            data = encodeEnvelope(envelope)
-            if len(data) > self._maxFrame:
-                raise ZoneError("FRAME_TOO_LARGE", (
-                    f"with its sender filled in this message is {len(data)} bytes, "
-                    f"over the receiver's limit of {self._maxFrame}"))
+            data = self._forwarded(envelope)
+            draining = self._draining.get(envelope.to)
+            if draining is not None and draining[0] is target:
+                # Sent after the queued messages still waiting, not
+                # before them.
+                self._registry.sendFrames(target, [lambda link: data])
+                return
             target.deliver(data, link)
             return
         device = self._store.getDevice(envelope.to)
         if device is None or device.revoked is not None:
             raise ZoneError("UNKNOWN_DESTINATION", f"no device {envelope.to!r} in this zone")
-        raise ZoneError("DEVICE_OFFLINE", f"{envelope.to} is not connected")
+        if not queue or self._clock is None:
+            raise ZoneError("DEVICE_OFFLINE", f"{envelope.to} is not connected")
+        self._keep(link, envelope, self._forwarded(envelope))
+
+    def _forwarded(self, envelope: Envelope) -> bytes:
+        """
+        The frame the destination is sent.  Measured as it will be sent:
+        with "from" filled in and re-encoded, a frame the sender fitted
+        under the limit may not fit any more, and the receiver would drop
+        its link.
+        """
+        data = encodeEnvelope(envelope)
+        if len(data) > self._maxFrame:
+            raise ZoneError("FRAME_TOO_LARGE", (
+                f"with its sender filled in this message is {len(data)} bytes, "
+                f"over the receiver's limit of {self._maxFrame}"))
+        return data
+
+    def _keep(self, link, envelope: Envelope, data: bytes) -> None:
+        """
+        Queue C{data} for the offline destination of C{envelope} and tell
+        the sender so, naming its message.
+        """
+        now = self._clock.seconds()
+        limits = self._queue
+        # What has expired does not count against the bound.
+        self._store.expireQueued(now - limits.expiry, envelope.to)
+        seq = self._store.queueMessage(envelope.to, link.deviceId, envelope.id, data, now,
+                                       limits.maxMessages, limits.maxBytes)
+        if seq is None:
+            raise ZoneError("QUEUE_FULL", (
+                f"{envelope.to} is offline and already has as many queued messages as the hub "
+                f"keeps for it ({limits.maxMessages} messages, {limits.maxBytes} bytes)"))
+        link.sendMessage(link.deviceId, {"status": "queued", "ref": envelope.id})
+
+    def deliverQueued(self, link) -> None:
+        """
+        Send a device that just registered what was queued for it, in the
+        order it was queued, paced like the hub's other sends; each message
+        leaves the store as it is written, so what a lost link did not get
+        waits for the next one.  Expired messages are dropped first.
+        """
+        if self._clock is None:
+            return
+        expired = self._store.expireQueued(self._clock.seconds() - self._queue.expiry,
+                                           link.deviceId)
+        if expired:
+            self._log.info("dropped {count} expired queued message(s) for {device}",
+                           count=expired, device=link.deviceId)
+        self._draining.pop(link.deviceId, None)
+        queued = self._store.queuedFor(link.deviceId)
+        if queued:
+            self._log.info("delivering {count} queued message(s) to {device}",
+                           count=len(queued), device=link.deviceId)
+            draining = self._draining[link.deviceId] = [link, len(queued)]
+            self._registry.sendFrames(link, [self._writer(message, draining)
+                                             for message in queued])
+
+    def _writer(self, message, draining: list):
+        """
+        A frame maker for L{Registry.sendFrames} that forgets C{message}
+        as it is written; after the last one, forwarding to the link goes
+        straight through again.
+        """
+        def write(link) -> bytes:
+            self._store.removeQueued(message.seq)
+            draining[1] -= 1
+            if draining[1] == 0 and self._draining.get(link.deviceId) is draining:
+                del self._draining[link.deviceId]
+            return message.frame
+        return write
 
     @messages.before
     def _offered(self, name: str, link, envelope: Envelope) -> None:

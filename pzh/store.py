@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.pzh.test_store -*-
 """
-The hub's durable state: enrolled devices, pairing tokens, revocations and
-small settings.
+The hub's durable state: enrolled devices, pairing tokens, revocations,
+messages queued for offline devices and small settings.
 
 Callers only see L{IHubStore}; L{SQLiteHubStore} is the default backend.
 Another backend (PostgreSQL for a provider that runs several hub processes)
@@ -18,7 +18,7 @@ from zope.interface import Interface, implementer
 
 from pz.sqlite import SQLiteFile
 
-__all__ = ["IHubStore", "SQLiteHubStore", "DeviceRecord", "TokenRecord"]
+__all__ = ["IHubStore", "SQLiteHubStore", "DeviceRecord", "TokenRecord", "QueuedMessage"]
 
 
 @attrs.frozen
@@ -50,6 +50,25 @@ class TokenRecord:
     deviceName: str
     expires: float
     used: Optional[float] = None
+
+
+@attrs.frozen
+class QueuedMessage:
+    """
+    A message kept for a device that was offline when it was sent.
+
+    @ivar seq: its place in the hub's queue (delivery follows it).
+    @ivar frame: the forwarded frame, exactly as the hub sends it.
+    @ivar size: C{len(frame)}, what the per-device byte bound counts.
+    """
+
+    seq: int
+    messageId: str
+    deviceId: str
+    sender: str
+    queued: float
+    size: int
+    frame: bytes
 
 
 class IHubStore(Interface):
@@ -147,6 +166,34 @@ class IHubStore(Interface):
         it expired).
         """
 
+    def queueMessage(deviceId: str, sender: str, messageId: str, frame: bytes, when: float,
+                     maxMessages: int, maxBytes: int) -> Optional[int]:
+        """
+        Keep C{frame} for C{deviceId}, unless that would put more than
+        C{maxMessages} messages or C{maxBytes} bytes in its queue; checked
+        and written in one transaction.
+
+        @return: the message's C{seq}, or None when over a bound.
+        """
+
+    def queuedFor(deviceId: str) -> list:
+        """
+        The L{QueuedMessage}s kept for C{deviceId}, oldest first.
+        """
+
+    def removeQueued(seq: int) -> None:
+        """
+        Forget one queued message (it was delivered, or expired).
+        """
+
+    def expireQueued(before: float, deviceId: Optional[str] = None) -> int:
+        """
+        Forget the messages queued before C{before} (for C{deviceId} only,
+        if given).
+
+        @return: how many were dropped.
+        """
+
     def getSetting(name: str) -> Optional[str]:
         """
         A small named setting, or None.
@@ -192,6 +239,16 @@ CREATE TABLE IF NOT EXISTS certificates (
     not_after REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS certificates_device ON certificates(device_id);
+CREATE TABLE IF NOT EXISTS queued (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    queued REAL NOT NULL,
+    size INTEGER NOT NULL,
+    frame BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queued_device ON queued(device_id, seq);
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -361,6 +418,38 @@ class SQLiteHubStore(SQLiteFile):
 
     def serialRevoked(self, serial: int) -> bool:
         return self._one("SELECT 1 FROM revocations WHERE serial = ?", [str(serial)]) is not None
+
+    def queueMessage(self, deviceId: str, sender: str, messageId: str, frame: bytes,
+                     when: float, maxMessages: int, maxBytes: int) -> Optional[int]:
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            count, size = self._one(
+                "SELECT COUNT(*), COALESCE(SUM(size), 0) FROM queued WHERE device_id = ?",
+                [deviceId])
+            if count + 1 > maxMessages or size + len(frame) > maxBytes:
+                return None
+            cursor = self._db.execute(
+                "INSERT INTO queued (message_id, device_id, sender, queued, size, frame)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (messageId, deviceId, sender, when, len(frame), frame))
+        return cursor.lastrowid
+
+    def queuedFor(self, deviceId: str) -> list:
+        rows = self._db.execute(
+            "SELECT seq, message_id, device_id, sender, queued, size, frame FROM queued"
+            " WHERE device_id = ? ORDER BY seq", (deviceId,))
+        return [QueuedMessage(*row[:6], bytes(row[6])) for row in rows]
+
+    def removeQueued(self, seq: int) -> None:
+        self._db.execute("DELETE FROM queued WHERE seq = ?", (seq,))
+
+    def expireQueued(self, before: float, deviceId: Optional[str] = None) -> int:
+        if deviceId is None:
+            cursor = self._db.execute("DELETE FROM queued WHERE queued < ?", (before,))
+        else:
+            cursor = self._db.execute(
+                "DELETE FROM queued WHERE queued < ? AND device_id = ?", (before, deviceId))
+        return cursor.rowcount
 
     def getSetting(self, name: str) -> Optional[str]:
         row = self._one("SELECT value FROM settings WHERE name = ?", [name])

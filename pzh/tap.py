@@ -93,6 +93,11 @@ class Options(usage.Options):
         ["sync-interval", None, 2.0, "Seconds between scans of DATA_DIR/zone/items/ for "
                                      "changes made on the hub's machine.", float],
         ["sync-max-item", None, MAX_ITEM_SIZE, "Largest item synchronised, in bytes.", int],
+        ["queue-expiry", None, 7 * 24 * 3600.0, "Seconds a message queued for an offline device "
+                                                "is kept before it is dropped.", float],
+        ["queue-max-messages", None, 1000, "Messages that may be queued for one device.", int],
+        ["queue-max-bytes", None, 16 * 1024 * 1024, "Bytes that may be queued for one device.",
+         int],
     ] + limitOptions("web-")
 
     def __init__(self) -> None:
@@ -130,7 +135,8 @@ class Options(usage.Options):
             raise usage.UsageError("--web-listen needs a --web-port other than 0: the port "
                                    "the web side is announced at")
         for name in ("idle-timeout", "code-lifetime", "cert-lifetime", "grace-period", "rate",
-                     "slow-link-timeout", "sync-interval", "sync-max-item"):
+                     "slow-link-timeout", "sync-interval", "sync-max-item", "queue-expiry",
+                     "queue-max-messages", "queue-max-bytes"):
             if self[name] <= 0:
                 raise usage.UsageError(f"--{name} must be positive")
         if self["max-frame"] < 1024:
@@ -147,6 +153,10 @@ class Options(usage.Options):
 
 #: Seconds between checks whether the CRL needs re-signing.
 _CRL_CHECK_INTERVAL = 3600.0
+
+#: Seconds between sweeps of the messages queued for offline devices that
+#: have expired.
+_QUEUE_EXPIRY_INTERVAL = 3600.0
 
 
 class _StartupLog(service.Service):
@@ -233,6 +243,9 @@ def _makeService(options, reactor):
         synchronise=True,
         syncInterval=options["sync-interval"],
         syncMaxItem=options["sync-max-item"],
+        queueExpiry=options["queue-expiry"],
+        queueMaxMessages=options["queue-max-messages"],
+        queueMaxBytes=options["queue-max-bytes"],
     )
     hub = Hub(zone, store, reactor, settings)
 
@@ -244,6 +257,9 @@ def _makeService(options, reactor):
     crlTimer = TimerService(_CRL_CHECK_INTERVAL, hub.refreshCRL)
     crlTimer.clock = reactor
     crlTimer.setServiceParent(top)
+    queueTimer = TimerService(_QUEUE_EXPIRY_INTERVAL, hub.expireQueued)
+    queueTimer.clock = reactor
+    queueTimer.setServiceParent(top)
     tlsFactory = TLSMemoryBIOFactory(
         hubServerOptions(zone.caCert, zone.hubKey, zone.hubCert), False, HubFactory(hub)
     )

@@ -46,9 +46,14 @@ class ProxyAdmin:
         return {"conflicts": self._proxy.conflicts()}
 
     @commands.handler("send")
-    def command_send(self, to: str, text: str):
+    def command_send(self, to: str, text: str, queue: bool = False):
         """
-        Send a text message; answers once the other device acknowledged it.
+        Send a text message; answers once the other device acknowledged it
+        or, with C{queue} and that device offline, once the hub kept it.
         """
-        d = self._proxy.send(to, text)
-        return d.addCallback(lambda ack: {"to": to, "delivered": True})
+        d = self._proxy.send(to, text, queue)
+        return d.addCallback(lambda answer: {
+            "to": to,
+            "delivered": answer.get("status") != "queued",
+            "queued": answer.get("status") == "queued",
+        })

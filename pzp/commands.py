@@ -83,8 +83,16 @@ def _send(args) -> None:
 
     pzpDir = needs(args, "pzp_dir", "--pzp-dir")
     checkDeviceId(args.to)
-    result = adminCall(pzpDir, "send", {"to": args.to, "text": args.text})
-    print(json.dumps(result) if args.json else f"delivered to {args.to}")
+    request = {"to": args.to, "text": args.text}
+    if args.queue:
+        request["queue"] = True
+    result = adminCall(pzpDir, "send", request)
+    if args.json:
+        print(json.dumps(result))
+    elif result.get("queued"):
+        print(f"queued for {args.to}: the hub delivers it when that device connects")
+    else:
+        print(f"delivered to {args.to}")
 
 
 def _inbox(args) -> None:
@@ -106,6 +114,9 @@ def _sendArguments(parser, parents) -> None:
     parser.add_argument("to", metavar="TO_DEVICE_ID",
                         help="the receiving device's id, ZONE/NAME (pzctl devices lists them)")
     parser.add_argument("text", metavar="TEXT", help="the message")
+    parser.add_argument("--queue", action="store_true",
+                        help="if that device is offline, have the hub keep the message and "
+                             "deliver it when the device connects")
 
 
 status = Verb(
@@ -117,7 +128,8 @@ status = Verb(
 send = Verb(
     "send", "send a text message to another device (device)",
     "Send a text message through the hub to another device of the zone; "
-    "return once that device acknowledged it.", _send, _sendArguments,
+    "return once that device acknowledged it (with --queue and that device offline: once "
+    "the hub kept it for delivery when the device connects).", _send, _sendArguments,
 )
 
 inbox = Verb(

@@ -194,6 +194,7 @@ class HubLinkProtocol(DeviceMessaging):
         self.owner.peersUpdated(envelope.payload)
 
     @messages.handler("renewed")
+    @messages.handler("queued")
     @messages.handler("error")
     def _answer(self, envelope: Envelope) -> None:
         payload = envelope.payload

@@ -244,12 +244,19 @@ class Proxy(service.MultiService):
             raise ZoneError("NOT_CONNECTED", "this device has not enrolled in a zone yet")
         return hub
 
-    def send(self, to: str, text: str):
+    def send(self, to: str, text: str, queue: bool = False):
         """
         Send a text message to another device of the zone; fires once it
-        acknowledged receipt.
+        acknowledged receipt (C{ack}) or, with C{queue}, once the hub said
+        it keeps the message for that offline device (C{queued}), with
+        that answer's payload.
         """
         if not isinstance(to, str) or not isinstance(text, str) or len(text) > MAX_TEXT:
             raise ZoneError("BAD_REQUEST", f"send needs a device id and a text of at most {MAX_TEXT} characters")
+        if not isinstance(queue, bool):
+            raise ZoneError("BAD_REQUEST", "send's 'queue' must be true or false")
         checkDeviceId(to)
-        return self._mode.send(to, {"status": "message", "text": text})
+        payload = {"status": "message", "text": text}
+        if queue:
+            payload["queue"] = True
+        return self._mode.send(to, payload)

@@ -155,7 +155,7 @@ class MemoryHub:
         try:
             return {
                 table: sorted(db.execute(f"SELECT * FROM {table}").fetchall(), key=repr)
-                for table in ("devices", "tokens", "revocations", "settings")
+                for table in ("devices", "tokens", "revocations", "queued", "settings")
             }
         finally:
             db.close()

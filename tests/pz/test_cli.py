@@ -565,6 +565,34 @@ class DeviceTests(PzctlTestBase):
         self.assertError(self.pzctl("--pzp-dir", self.pzpDir, "send", f"{ZONE}/tablet", "hi"),
                          "NOT_RUNNING")
 
+    def test_sendQueue(self):
+        """
+        C{send --queue} asks the proxy to have the message queued, and says
+        whether it was delivered or queued; without it nothing asks for a
+        queue.
+        """
+        import pz.admin
+
+        asked = []
+        answers = [{"to": f"{ZONE}/tablet", "delivered": False, "queued": True},
+                   {"to": f"{ZONE}/tablet", "delivered": True, "queued": False}]
+
+        def adminCall(directory, command, args, *a, **kw):
+            asked.append((command, args))
+            return answers.pop(0)
+
+        self.patch(pz.admin, "adminCall", adminCall)
+        status, out, _ = self.pzctl("--pzp-dir", self.pzpDir, "send", "--queue",
+                                    f"{ZONE}/tablet", "hi")
+        self.assertEqual(status, 0)
+        self.assertIn(f"queued for {ZONE}/tablet", out)
+        status, out, _ = self.pzctl("--pzp-dir", self.pzpDir, "send", f"{ZONE}/tablet", "hi")
+        self.assertEqual(out.strip(), f"delivered to {ZONE}/tablet")
+        self.assertEqual(asked, [
+            ("send", {"to": f"{ZONE}/tablet", "text": "hi", "queue": True}),
+            ("send", {"to": f"{ZONE}/tablet", "text": "hi"}),
+        ])
+
     def test_sendToNoDevice(self):
         """
         C{send} to something that is not a device id (empty, the zone id, a

@@ -444,6 +444,33 @@ class RegistryTests(SynchronousTestCase):
             self.assertEqual(received[link], big)
         self.assertEqual(gone.updates(), [])
         self.assertEqual(self.clock.getDelayedCalls(), [])
+    def test_sendFrames(self):
+        """
+        L{Registry.sendFrames} writes frames made elsewhere, in order, to a
+        link still registered, paced: more than a burst waits for the next
+        turns, and each frame is made only when it is written.
+        """
+        phone, gone = _Link("phone"), _Link("gone")
+        self.registry.register(phone)
+        self.registry.cancel()
+        made = []
+
+        def maker(number):
+            def make(link):
+                made.append(number)
+                return b"x" * 10000 + str(number).encode()
+            return make
+
+        self.registry.sendFrames(phone, [maker(n) for n in range(4)])
+        self.registry.sendFrames(gone, [maker(9)])
+        self.assertLess(len(made), 4)
+        self.assertEqual(len(phone.sent), len(made))
+        for _ in range(4):
+            self.clock.advance(0)
+        self.assertEqual(made, [0, 1, 2, 3])
+        self.assertEqual([data[10000:] for data in phone.sent], [b"0", b"1", b"2", b"3"])
+        self.assertEqual(gone.sent, [])
+
 
 class LinkFingerprintTests(SynchronousTestCase):
     """

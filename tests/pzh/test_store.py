@@ -5,7 +5,7 @@ Tests for L{pzh.store}.
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from pzh.store import DeviceRecord, IHubStore, SQLiteHubStore, TokenRecord
+from pzh.store import DeviceRecord, IHubStore, QueuedMessage, SQLiteHubStore, TokenRecord
 
 BIG_SERIAL = 2**158 + 12345
 
@@ -264,3 +264,100 @@ class SQLiteHubStoreTests(SynchronousTestCase):
         store.putSetting("a", "b")
         self.assertEqual(store.getSetting("a"), "b")
         store.close()
+
+
+class QueuedMessageTests(SynchronousTestCase):
+    """
+    L{SQLiteHubStore} keeps messages for offline devices: per device, in
+    order, bounded in count and bytes, until delivered or expired.
+    """
+
+    phone = "anna@h/phone"
+    laptop = "anna@h/laptop"
+
+    def setUp(self):
+        self.path = self.mktemp()
+        self.store = SQLiteHubStore(self.path)
+        self.addCleanup(self.store.close)
+
+    def put(self, frame: bytes, to: str = None, when: float = 10.0,
+            maxMessages: int = 10, maxBytes: int = 1000):
+        return self.store.queueMessage(to or self.phone, self.laptop, "m-" + frame.decode(),
+                                       frame, when, maxMessages, maxBytes)
+
+    def test_roundTrip(self):
+        """
+        A queued message comes back with everything it was stored with.
+        """
+        seq = self.put(b"hello", when=12.5)
+        [message] = self.store.queuedFor(self.phone)
+        self.assertEqual(message, QueuedMessage(seq, "m-hello", self.phone, self.laptop, 12.5,
+                                                5, b"hello"))
+        self.assertEqual(self.store.queuedFor(self.laptop), [])
+
+    def test_order(self):
+        """
+        Messages come back in the order they were queued, per device.
+        """
+        for frame in (b"a", b"b", b"c"):
+            self.put(frame)
+            self.put(frame.upper(), to=self.laptop)
+        self.assertEqual([m.frame for m in self.store.queuedFor(self.phone)], [b"a", b"b", b"c"])
+        self.assertEqual([m.frame for m in self.store.queuedFor(self.laptop)],
+                         [b"A", b"B", b"C"])
+
+    def test_remove(self):
+        """
+        A removed message is not returned again; the others stay.
+        """
+        first = self.put(b"a")
+        self.put(b"b")
+        self.store.removeQueued(first)
+        self.assertEqual([m.frame for m in self.store.queuedFor(self.phone)], [b"b"])
+
+    def test_countBound(self):
+        """
+        Past C{maxMessages} for one device nothing is stored; other devices
+        have their own bound.
+        """
+        self.assertIsNotNone(self.put(b"a", maxMessages=2))
+        self.assertIsNotNone(self.put(b"b", maxMessages=2))
+        self.assertIsNone(self.put(b"c", maxMessages=2))
+        self.assertIsNotNone(self.put(b"d", to=self.laptop, maxMessages=2))
+        self.assertEqual([m.frame for m in self.store.queuedFor(self.phone)], [b"a", b"b"])
+
+    def test_byteBound(self):
+        """
+        A message that would put the device's queue past C{maxBytes} is
+        refused; one that fits exactly is kept.
+        """
+        self.assertIsNotNone(self.put(b"x" * 6, maxBytes=10))
+        self.assertIsNone(self.put(b"y" * 5, maxBytes=10))
+        self.assertIsNotNone(self.put(b"z" * 4, maxBytes=10))
+        self.assertEqual([m.size for m in self.store.queuedFor(self.phone)], [6, 4])
+
+    def test_expiry(self):
+        """
+        L{SQLiteHubStore.expireQueued} drops what was queued before the
+        time given, for one device or all, and says how many.
+        """
+        self.put(b"old", when=1.0)
+        self.put(b"new", when=5.0)
+        self.put(b"old2", to=self.laptop, when=1.0)
+        self.assertEqual(self.store.expireQueued(3.0, self.phone), 1)
+        self.assertEqual([m.frame for m in self.store.queuedFor(self.phone)], [b"new"])
+        self.assertEqual(len(self.store.queuedFor(self.laptop)), 1)
+        self.assertEqual(self.store.expireQueued(3.0), 1)
+        self.assertEqual(self.store.queuedFor(self.laptop), [])
+
+    def test_persistent(self):
+        """
+        Queued messages survive closing and reopening the file, and keep
+        their order after it.
+        """
+        self.put(b"a")
+        self.store.close()
+        store = SQLiteHubStore(self.path)
+        self.addCleanup(store.close)
+        store.queueMessage(self.phone, self.laptop, "m-b", b"b", 11.0, 10, 1000)
+        self.assertEqual([m.frame for m in store.queuedFor(self.phone)], [b"a", b"b"])

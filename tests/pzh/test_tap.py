@@ -69,6 +69,8 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual(options["max-frame"], 1024 * 1024)
         self.assertEqual((options["sync-interval"], options["sync-max-item"]),
                          (2.0, 64 * 1024 * 1024))
+        self.assertEqual((options["queue-expiry"], options["queue-max-messages"],
+                          options["queue-max-bytes"]), (7 * 24 * 3600.0, 1000, 16 * 1024 * 1024))
 
     def test_webLimits(self):
         """
@@ -221,6 +223,15 @@ class OptionsTests(SynchronousTestCase):
         self.assertEqual((options["rate"], options["burst"], options["link-queue"],
                           options["queue-budget"]), (50.0, 10, 2000000, 2000000))
 
+    def test_queueBounds(self):
+        """
+        The bounds of the queue kept for an offline device must be positive.
+        """
+        base = ("-d", "z", "-n", "a")
+        for name in ("queue-max-messages", "queue-max-bytes"):
+            self.assertIn(f"--{name}", self.assertUsage(*base, f"--{name}", "0"))
+            self.assertEqual(self.parse(*base, f"--{name}", "3")[name], 3)
+
 
 class MakeServiceTests(SynchronousTestCase):
     """
@@ -247,7 +258,9 @@ class MakeServiceTests(SynchronousTestCase):
         options, top = self.build("-p", "8001", "-w", "9001", "--max-frame", "4096",
                                   "--rate", "50", "--burst", "7", "--link-queue", "8192",
                                   "--slow-link-timeout", "5", "--queue-budget", "65536",
-                                  "--sync-interval", "7", "--sync-max-item", "5000")
+                                  "--sync-interval", "7", "--sync-max-item", "5000",
+                                  "--queue-expiry", "60", "--queue-max-messages", "9",
+                                  "--queue-max-bytes", "4096")
         self.assertIsInstance(top, MultiService)
         servers = [s for s in top if isinstance(s, StreamServerEndpointService)]
         admin = [s for s in servers if isinstance(s, AdminService)]
@@ -264,6 +277,8 @@ class MakeServiceTests(SynchronousTestCase):
                          (50.0, 7, 8192, 5.0, 65536))
         self.assertEqual((hub.settings.synchronise, hub.settings.syncInterval,
                           hub.settings.syncMaxItem), (True, 7.0, 5000))
+        self.assertEqual((hub.settings.queueExpiry, hub.settings.queueMaxMessages,
+                          hub.settings.queueMaxBytes), (60.0, 9, 4096))
         self.assertIn(hub.sync, list(top))
         self.assertTrue(os.path.isdir(hub.zone.path(os.path.join("zone", "items"))))
         self.assertEqual(hub.zone.zoneId, "anna@127.0.0.1")
@@ -330,12 +345,15 @@ class MakeServiceTests(SynchronousTestCase):
 
     def test_crlTimer(self):
         """
-        A timer re-signs the CRL when it is due.
+        A timer re-signs the CRL when it is due; another drops expired
+        queued messages, both hourly.
         """
         _, top = self.build()
-        [timer] = [s for s in top if isinstance(s, TimerService)]
-        [store] = [s for s in top if isinstance(s, StoreService) and isinstance(s.store, SQLiteHubStore)]
-        self.assertEqual(timer.call[0], _hubOf(top).refreshCRL)
+        timers = [s for s in top if isinstance(s, TimerService)]
+        hub = _hubOf(top)
+        self.assertEqual(sorted((t.call[0].__name__, t.step) for t in timers),
+                         [("expireQueued", 3600.0), ("refreshCRL", 3600.0)])
+        self.assertEqual({t.call[0] for t in timers}, {hub.refreshCRL, hub.expireQueued})
 
 
 class StartupRefusalTests(SynchronousTestCase):

@@ -447,7 +447,8 @@ class HubModeTests(ProxyTestBase):
         tablet = self.connected("tablet")
         d = ProxyAdmin(phone).command_send(f"{ZONE}/tablet", "hello")
         self.flush()
-        self.assertEqual(self.successResultOf(d), {"to": f"{ZONE}/tablet", "delivered": True})
+        self.assertEqual(self.successResultOf(d),
+                         {"to": f"{ZONE}/tablet", "delivered": True, "queued": False})
         [message] = tablet.inbox.messages()
         self.assertEqual((message["from"], message["text"]), (f"{ZONE}/phone", "hello"))
 
@@ -501,6 +502,16 @@ class SendArgumentTests(SynchronousTestCase):
         for to, text in ((5, "hi"), ("a/b", None), ("a/b", "x" * (MAX_TEXT + 1))):
             error = self.assertRaises(ZoneError, self.proxy.send, to, text)
             self.assertEqual(error.code, "BAD_REQUEST")
+
+    def test_badQueue(self):
+        """
+        A C{queue} that is not a boolean is refused with C{BAD_REQUEST}.
+        """
+        for queue in ("yes", 1, None):
+            error = self.assertRaises(ZoneError, self.proxy.send, "alice@127.0.0.1/b", "hi",
+                                      queue)
+            self.assertEqual(error.code, "BAD_REQUEST")
+            self.assertIn("queue", error.message)
 
     def test_virgin(self):
         """
