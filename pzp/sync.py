@@ -11,7 +11,6 @@ hears of every CRL the hub's sync delivers (the CRL keeps its lifecycle
 rules: signed by the zone CA, its number only grows).
 """
 
-import os
 from collections import deque
 from typing import Optional
 
@@ -21,12 +20,10 @@ from zope.interface import implementer
 from pz import pki
 from pz.bucket import TokenBucket, frameCost
 from pz.errors import ZoneError
-from pz.files import privateDirectory
 from pz.sync.chunkers import manifestOf
 from pz.sync.engine import MAX_ITEM_SIZE, SyncEngine
-from pz.sync.items import ItemTree
 from pz.sync.state import SyncState
-from pz.sync.zoneitems import CRL, trustedHubPath, zoneItems
+from pz.sync.zoneitems import CRL, openItems, trustedHubPath, zoneItems
 from pz.wire import Envelope, encodeEnvelope, newMessageId
 from pzp.seams import IIdentity, IRevocation, ISync
 
@@ -115,18 +112,11 @@ class ZoneSync:
 
     def _build(self) -> SyncEngine:
         creds = self._identity.current
-        tree = self._tree = ItemTree(self._zoneDir.path)
-        statePath = os.path.join(self._zoneDir.path, "sync", "state.db")
-        if not os.path.exists(statePath) and not os.path.lexists(tree.root):
-            # A zone directory from before synchronisation existed.  Only
-            # then: an items folder that vanished later (unmounted) must
-            # stay an error, never be refilled with defaults that would
-            # then replace the zone's items everywhere.
-            tree.create(zoneItems(creds.zoneId, pki.certificatePEM(creds.caCert),
-                                  pki.crlPEM(creds.crl)))
-        privateDirectory(os.path.dirname(statePath))
-        fresh = not os.path.exists(statePath)
-        self._state = SyncState(statePath)
+        # Enrolment wrote the items; a zone directory from before
+        # synchronisation gets them here.
+        tree, self._state, fresh = openItems(self._zoneDir.path, lambda: zoneItems(
+            creds.zoneId, pki.certificatePEM(creds.caCert), pki.crlPEM(creds.crl)))
+        self._tree = tree
         if fresh:
             self._agreeOnEnrolment(tree, creds.zoneId)
         return SyncEngine(
