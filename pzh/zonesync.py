@@ -12,7 +12,6 @@ waits while that link's outgoing queue is not empty, so a large item
 never piles up in the hub's memory behind a slow device.
 """
 
-import os
 from collections import deque
 from typing import Optional
 
@@ -21,11 +20,8 @@ from twisted.logger import Logger
 
 from pz import pki
 from pz.errors import ZoneError
-from pz.files import privateDirectory
 from pz.sync.engine import MAX_ITEM_SIZE, SyncEngine
-from pz.sync.items import ItemTree
-from pz.sync.state import SyncState
-from pz.sync.zoneitems import CRL, trustedDevicePath, trustedHubPath, zoneItems
+from pz.sync.zoneitems import CRL, openItems, trustedDevicePath, trustedHubPath, zoneItems
 
 __all__ = ["HubSync"]
 
@@ -71,15 +67,8 @@ class HubSync(service.Service):
                  maxItem: int = MAX_ITEM_SIZE) -> None:
         self._zone = zone
         self._authority = authority
-        folder = zone.path(ZONE_FOLDER)
-        self.tree = ItemTree(folder)
-        statePath = os.path.join(folder, "sync", "state.db")
-        if not os.path.exists(statePath) and not os.path.lexists(self.tree.root):
-            # First start (or a hub from before synchronisation): never
-            # later, when a vanished items folder must stay an error.
-            self.tree.create(zoneItems(zone.zoneId, zone.caPEM, authority.crlPEM))
-        privateDirectory(os.path.dirname(statePath))
-        self.state = SyncState(statePath)
+        self.tree, self.state, _ = openItems(
+            zone.path(ZONE_FOLDER), lambda: zoneItems(zone.zoneId, zone.caPEM, authority.crlPEM))
         self.engine = SyncEngine(clock, self.tree, self.state, role="hub", localId=zone.zoneId,
                                  maxItemSize=maxItem, scanInterval=interval)
         self._senders: dict = {}

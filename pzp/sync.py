@@ -11,8 +11,6 @@ hears of every CRL the hub's sync delivers (the CRL keeps its lifecycle
 rules: signed by the zone CA, its number only grows).
 """
 
-import json
-import os
 from collections import deque
 from typing import Optional
 
@@ -20,13 +18,13 @@ import attrs
 from zope.interface import implementer
 
 from pz import pki
+from pz.bucket import TokenBucket, frameCost
 from pz.errors import ZoneError
-from pz.files import privateDirectory
 from pz.sync.chunkers import manifestOf
 from pz.sync.engine import MAX_ITEM_SIZE, SyncEngine
-from pz.sync.items import ItemTree
 from pz.sync.state import SyncState
-from pz.sync.zoneitems import CRL, trustedHubPath, zoneItems
+from pz.sync.zoneitems import CRL, openItems, trustedHubPath, zoneItems
+from pz.wire import Envelope, encodeEnvelope, newMessageId
 from pzp.seams import IIdentity, IRevocation, ISync
 
 __all__ = ["ZoneSync", "SyncSettings"]
@@ -46,10 +44,6 @@ class SyncSettings:
     constrained: bool = False
 
 
-#: Bytes one token of the hub's reading rate pays for (its rule, in
-#: L{pzh.flow}: a frame costs one per started 64 KiB).
-COST_UNIT = 64 * 1024
-
 #: The share of the hub's rate and burst uploads use: the rest is left for
 #: pings and messages on the same link.
 RATE_SHARE = 0.75
@@ -58,8 +52,10 @@ RATE_SHARE = 0.75
 class PacedUpload:
     """
     The engine's C{send} over the hub link: frames go out no faster than
-    the hub reads this link (the rate it announced on registering), so a
-    large item is never refused as a flood.  Frames keep their order.
+    the hub reads this link (the rate it announced on registering, counted
+    by the hub's own rule, L{pz.bucket}), so a large item is never refused
+    as a flood.  Each payload is encoded once, as it will be sent; frames
+    keep their order.
     """
 
     def __init__(self, clock, link, to: str) -> None:
@@ -67,15 +63,15 @@ class PacedUpload:
         self._link = link
         self._to = to
         rate, burst = link.readRate or (None, None)
-        self._rate = rate * RATE_SHARE if rate else None
-        self._burst = max(1.0, burst * RATE_SHARE) if burst else None
-        self._tokens = self._burst
-        self._stamp = clock.seconds()
+        self._bucket = TokenBucket(rate * RATE_SHARE, max(1, int(burst * RATE_SHARE)),
+                                   clock.seconds) if rate else None
         self._waiting: deque = deque()
         self._timer = None
 
     def __call__(self, payload: dict) -> None:
-        self._waiting.append(payload)
+        link = self._link
+        self._waiting.append(encodeEnvelope(
+            Envelope("prop", link.localId, self._to, newMessageId(), payload)))
         if self._timer is None:
             self._drain()
 
@@ -85,19 +81,14 @@ class PacedUpload:
             if not self._link.connected:
                 self._waiting.clear()
                 return
-            payload = self._waiting[0]
-            if self._rate is not None:
-                cost = max(1, -(-len(json.dumps(payload)) // COST_UNIT))
-                now = self._clock.seconds()
-                self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
-                self._stamp = now
-                if self._tokens < cost:
-                    wait = (cost - self._tokens) / self._rate
+            data = self._waiting[0]
+            if self._bucket is not None:
+                wait = self._bucket.take(frameCost(len(data)))
+                if wait:
                     self._timer = self._clock.callLater(wait, self._drain)
                     return
-                self._tokens -= cost
             self._waiting.popleft()
-            self._link.sendMessage(self._to, payload)
+            self._link.sendString(data)
 
 
 @implementer(ISync)
@@ -121,18 +112,11 @@ class ZoneSync:
 
     def _build(self) -> SyncEngine:
         creds = self._identity.current
-        tree = self._tree = ItemTree(self._zoneDir.path)
-        statePath = os.path.join(self._zoneDir.path, "sync", "state.db")
-        if not os.path.exists(statePath) and not os.path.lexists(tree.root):
-            # A zone directory from before synchronisation existed.  Only
-            # then: an items folder that vanished later (unmounted) must
-            # stay an error, never be refilled with defaults that would
-            # then replace the zone's items everywhere.
-            tree.create(zoneItems(creds.zoneId, pki.certificatePEM(creds.caCert),
-                                  pki.crlPEM(creds.crl)))
-        privateDirectory(os.path.dirname(statePath))
-        fresh = not os.path.exists(statePath)
-        self._state = SyncState(statePath)
+        # Enrolment wrote the items; a zone directory from before
+        # synchronisation gets them here.
+        tree, self._state, fresh = openItems(self._zoneDir.path, lambda: zoneItems(
+            creds.zoneId, pki.certificatePEM(creds.caCert), pki.crlPEM(creds.crl)))
+        self._tree = tree
         if fresh:
             self._agreeOnEnrolment(tree, creds.zoneId)
         return SyncEngine(

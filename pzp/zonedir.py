@@ -142,9 +142,13 @@ class ZoneDirectory:
 
     def replaceCRL(self, crl) -> None:
         """
-        Store a newer CRL (the caller checked it is newer and signed).
+        Store a newer CRL (the caller checked it is newer and signed), unless
+        the items already hold it (synchronisation wrote it): rewriting the
+        same bytes would cost two fsyncs and a re-hash at the next scan.
         """
-        ItemTree(self.path).write(CRL, pki.crlPEM(crl))
+        tree, pem = ItemTree(self.path), pki.crlPEM(crl)
+        if tree.read(CRL) != pem:
+            tree.write(CRL, pem)
 
     def wipe(self) -> bool:
         """

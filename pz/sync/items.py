@@ -233,24 +233,22 @@ class ItemTree:
         unmounted disk or a deleted folder must read as an error, never as
         every item deleted.
         """
-        try:
-            mode = os.lstat(self.root).st_mode
-        except FileNotFoundError:
-            raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} is missing") from None
-        if stat.S_ISLNK(mode):
-            raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} is a symbolic link, not a folder")
-        if not stat.S_ISDIR(mode):
-            raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} is not a folder")
+        self._checkRoot("SYNC_ITEMS_MISSING")
         if not _holdsFile(self.root):
             raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} holds no file (is its disk mounted?)")
 
-    def _checkRoot(self) -> None:
+    def _checkRoot(self, linkCode: str = "SYNC_BAD_PATH") -> None:
+        """
+        Refuse an items folder that is missing or not a folder; one that is
+        a symbolic link with C{linkCode}: for a path on its way it is a bad
+        path, for the folder as a whole a missing one.
+        """
         try:
             mode = os.lstat(self.root).st_mode
         except FileNotFoundError:
             raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} is missing") from None
         if stat.S_ISLNK(mode):
-            raise ZoneError("SYNC_BAD_PATH", f"{self.root} is a symbolic link")
+            raise ZoneError(linkCode, f"{self.root} is a symbolic link, not a folder")
         if not stat.S_ISDIR(mode):
             raise ZoneError("SYNC_ITEMS_MISSING", f"{self.root} is not a folder")
 

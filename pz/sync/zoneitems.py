@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.pz.sync.test_zoneitems -*-
+# -*- test-case-name: tests.pz.sync.test_zoneitems,tests.pzh.test_zonesync -*-
 """
 What a zone puts in its items folder besides the defaults: the trusted
 certificates and the CRL, at names every side derives the same way.
@@ -8,11 +8,15 @@ a device starts with the ones enrolment gave it, so its first connection
 only fetches what changed since.
 """
 
+import os
 import re
+from typing import Callable
 
-from pz.sync.items import DEFAULTS
+from pz.files import privateDirectory
+from pz.sync.items import DEFAULTS, ItemTree
+from pz.sync.state import SyncState
 
-__all__ = ["CRL", "trustedHubPath", "trustedDevicePath", "zoneItems"]
+__all__ = ["CRL", "trustedHubPath", "trustedDevicePath", "zoneItems", "openItems"]
 
 #: The zone's CRL among the items.
 CRL = "crl.pem"
@@ -41,3 +45,24 @@ def zoneItems(zoneId: str, caPEM: bytes, crlPEM: bytes) -> dict:
     The items a new hub or a newly enrolled device starts with.
     """
     return {**DEFAULTS, CRL: crlPEM, trustedHubPath(zoneId): caPEM}
+
+
+def openItems(zonePath: str, initialItems: Callable[[], dict]) -> tuple:
+    """
+    Open one side's items tree and sync state under C{zonePath}.
+
+    The items C{initialItems()} names are written only when there is no
+    sync state and no items folder yet (a first start, or a zone directory
+    from before synchronisation existed); an items folder that vanished
+    later (unmounted) stays an error, never refilled with defaults that
+    would then replace the zone's items everywhere.
+
+    @return: C{(tree, state, fresh)}, C{fresh} saying the sync state was
+        just created.
+    """
+    tree = ItemTree(zonePath)
+    fresh = not os.path.exists(tree.statePath)
+    if fresh and not os.path.lexists(tree.root):
+        tree.create(initialItems())
+    privateDirectory(tree.workPath)
+    return tree, SyncState(tree.statePath), fresh

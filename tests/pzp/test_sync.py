@@ -12,22 +12,26 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from pz import pki
+from pz.bucket import COST_UNIT
 from pz.errors import ZoneError
 from pz.testing import MemoryHub
+from pz.wire import decodeEnvelope
 from pzp.seams import IIdentity, IRevocation
-from pzp.sync import COST_UNIT, RATE_SHARE, PacedUpload, SyncSettings, ZoneSync
+from pzp.sync import RATE_SHARE, PacedUpload, SyncSettings, ZoneSync
 from tests.pzp._support import enrolledCredentials
 
 
 class FakeLink:
     connected = True
+    localId = "me"
 
     def __init__(self, readRate):
         self.readRate = readRate
         self.sent = []
 
-    def sendMessage(self, to, payload):
-        self.sent.append((to, payload))
+    def sendString(self, data):
+        envelope = decodeEnvelope(data)
+        self.sent.append((envelope.to, envelope.payload))
 
 
 def frame(size: int) -> dict:
@@ -62,6 +66,20 @@ class PacedUploadTests(SynchronousTestCase):
         cost = sum(-(-len(json.dumps(p)) // COST_UNIT) for p in payloads)
         # What went beyond the burst took at least (cost - burst) / rate.
         self.assertGreaterEqual(spent + 0.05, (cost - 20 * RATE_SHARE) / (10.0 * RATE_SHARE))
+
+    def test_frameOverBurst(self):
+        """
+        A frame costing more than the (shared) burst is not held back for
+        ever: it goes once the bucket is full, as the hub takes it.
+        """
+        clock = Clock()
+        link = FakeLink((10.0, 2))
+        send = PacedUpload(clock, link, "zone")
+        send(frame(5 * COST_UNIT))
+        send(frame(5 * COST_UNIT))
+        self.assertEqual(len(link.sent), 1)
+        clock.advance(1)
+        self.assertEqual(len(link.sent), 2)
 
     def test_noRateAnnounced(self):
         """

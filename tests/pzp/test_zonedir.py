@@ -226,3 +226,15 @@ class ZoneDirectoryTests(SynchronousTestCase):
         newer = pki.buildCRL(caKey, caCert, [(5, NOW)], 2, NOW)
         self.zoneDir.replaceCRL(newer)
         self.assertEqual(pki.crlPEM(self.zoneDir.load().crl), pki.crlPEM(newer))
+
+    def test_replaceCRLHeld(self):
+        """
+        A CRL the items already hold (synchronisation wrote it) is not
+        written again.
+        """
+        self.zoneDir.store(self.creds)
+        path = self.zoneDir.file("items", "crl.pem")
+        before = os.stat(path)
+        self.zoneDir.replaceCRL(self.creds.crl)
+        after = os.stat(path)
+        self.assertEqual((after.st_ino, after.st_mtime_ns), (before.st_ino, before.st_mtime_ns))
