@@ -150,10 +150,18 @@ class OpenLoop(_Load):
         self._tick()
         return self.done
 
-    def _tick(self) -> None:
+    def _tick(self, timed: bool = False) -> None:
+        """
+        Send every call due by now.  The timer fires when the next call is
+        due, so a timed tick sends at least that one, whatever rounding
+        makes of C{(now - start) * rate}.
+        """
         self._tickTimer = None
         now = self.clock.seconds()
-        due = min(self.count, int((now - self.start) * self.rate) + 1)
+        due = int((now - self.start) * self.rate + 1e-6) + 1
+        if timed:
+            due = max(due, len(self.samples) + 1)
+        due = min(self.count, due)
         while len(self.samples) < due and not self._finished:
             self._send(self.start + len(self.samples) / self.rate)
         if self._finished:
@@ -161,7 +169,7 @@ class OpenLoop(_Load):
         if len(self.samples) < self.count:
             nextDue = self.start + len(self.samples) / self.rate
             self._tickTimer = self.clock.callLater(max(0.0, nextDue - self.clock.seconds()),
-                                                   self._tick)
+                                                   self._tick, True)
         elif not self.open:
             self.finish()
 

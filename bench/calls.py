@@ -82,6 +82,19 @@ def pzctl(*args, timeout: float = 60.0) -> str:
     return done.stdout
 
 
+def lastLine(path: str) -> str:
+    """
+    The last line a process wrote to its output file (C{twistd} says there
+    in one line why it could not start), or where to look.
+    """
+    try:
+        with open(path, errors="replace") as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError:
+        lines = []
+    return lines[-1][-300:] if lines else f"see {path}"
+
+
 class CallZone:
     """
     The hub, device B and the bare relay, each a process on 127.0.0.1.
@@ -144,8 +157,8 @@ class CallZone:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"device b exited with {proc.returncode}: see "
-                                   f"{os.path.join(self.root, 'b.log')} and b.out")
+                raise RuntimeError(f"device b exited with {proc.returncode}: "
+                                   f"{lastLine(os.path.join(self.root, 'device-b.out'))}")
             try:
                 status = json.loads(pzctl("--pzp-dir", directory, "status", "--json",
                                           timeout=30))
