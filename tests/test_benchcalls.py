@@ -439,3 +439,30 @@ class SmokeTests(TestCase):
             self.assertEqual(cells[:2], ["50", "50"], done.stdout)
             self.assertEqual(cells[-1], link or "-", done.stdout)
         self.assertIn("Targets", lines)
+
+
+class OptionsTests(TestCase):
+    def test_defaults(self):
+        """
+        The issue's load: 1,000 calls/s of 200 characters, 5 s measured.
+        """
+        from bench.options import parseArgs
+
+        args = parseArgs([])
+        self.assertEqual((args.calls_rate, args.calls_seconds, args.calls_size),
+                         (1000.0, 5.0, 200))
+        self.assertFalse(args.skip_calls)
+
+    def test_outOfRange(self):
+        """
+        A load that is not bounded, or is empty, is refused.
+        """
+        from bench.options import parseArgs
+
+        devnull = open(os.devnull, "w")
+        self.addCleanup(devnull.close)
+        self.patch(sys, "stderr", devnull)
+        for bad in (["--calls-rate", "0"], ["--calls-rate", "1e6"], ["--calls-seconds", "0"],
+                    ["--calls-seconds", "3600"], ["--calls-in-flight", "0"],
+                    ["--calls-size", "0"], ["--calls-peak-seconds", "-1"]):
+            self.assertRaises(SystemExit, parseArgs, bad)
