@@ -40,7 +40,7 @@ class MemoryZoneTests(SynchronousTestCase):
             status = self.zone.device(name).status()
             self.assertEqual((status["mode"], status["state"], status["zone"], status["device"]),
                              ("Hub", "Connected", ZONE, f"{ZONE}/{name}"))
-            self.assertEqual(status["peers"], [f"{ZONE}/laptop", f"{ZONE}/phone"])
+            self.assertEqual(list(status["peers"]), [f"{ZONE}/laptop", f"{ZONE}/phone"])
         self.assertEqual(len(self.zone.hub.registry), 2)
 
     def test_exchange(self):

@@ -376,7 +376,7 @@ class HubModeTests(ProxyTestBase):
             {"device": f"{ZONE}/phone", "zone": ZONE, "mode": "Hub", "state": "Connected",
              "hub": f"{HOST}:{HUB_PORT}"},
         )
-        self.assertEqual(status["peers"], [f"{ZONE}/phone"])
+        self.assertEqual(status["peers"], {f"{ZONE}/phone": "NotConnected"})
 
     def test_lostAndReconnected(self):
         """
@@ -389,7 +389,7 @@ class HubModeTests(ProxyTestBase):
         self.hub.registry.get(f"{ZONE}/phone").transport.loseConnection()
         self.flush()
         self.assertEqual(proxy.status()["state"], "NotConnected")
-        self.assertEqual(proxy.status()["peers"], [])
+        self.assertEqual(proxy.status()["peers"], {})
         self.reactor.advance(proxy.settings.maxBackoff + 1)
         self.assertEqual(proxy.status()["state"], "Connecting")
         self.completeConnection()
