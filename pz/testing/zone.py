@@ -145,6 +145,28 @@ class MemoryZone:
             self.reactor.advance(min(step, end - self.reactor.seconds()))
             self.flush()
 
+    def register(self, name: str, service) -> None:
+        """
+        Run the zone service C{service} (an L{pz.zoneservice.IZoneService})
+        on the device called C{name}, and let it announce the change.
+        """
+        self._devices[name].registry.register(service)
+        self.flush()
+
+    def call(self, caller: str, device: str, service: str, method: str, params=None,
+             timeout=None):
+        """
+        From the device called C{caller}, call C{service.method} on the
+        device called C{device}, and let the messages through.
+
+        @return: the call's L{Deferred}: fired already if the service
+            answered at once; L{advance} the clock for one that takes time
+            (or never answers: the caller's C{TIMEOUT}).
+        """
+        d = self._devices[caller].call(self.deviceId(device), service, method, params, timeout)
+        self.flush()
+        return d
+
     def coalesce(self) -> None:
         """
         Let the hub's pending membership announcement go out.
