@@ -365,7 +365,8 @@ class HubModeTests(ProxyTestBase):
     def test_connected(self):
         """
         Once the hub registered the device, the status says
-        Hub/Connected and lists the peers the hub announced.
+        Hub/Connected and lists the peers the hub announced: none but
+        itself, which is no peer.
         """
         proxy = self.connected()
         self.reactor.advance(self.hub.settings.coalesce)
@@ -376,7 +377,7 @@ class HubModeTests(ProxyTestBase):
             {"device": f"{ZONE}/phone", "zone": ZONE, "mode": "Hub", "state": "Connected",
              "hub": f"{HOST}:{HUB_PORT}"},
         )
-        self.assertEqual(status["peers"], {f"{ZONE}/phone": "NotConnected"})
+        self.assertEqual(status["peers"], {})
 
     def test_lostAndReconnected(self):
         """
