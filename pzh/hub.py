@@ -116,6 +116,16 @@ class Hub:
         self.refusals = RateLimitedLog(Logger(namespace="pzh.protocol"), clock.seconds)
         self._buckets: dict = {}
         self.coolOff = CoolOff(clock, settings.coolOff, settings.maxCoolOff)
+        self._forgetRevokedServices()
+
+    def _forgetRevokedServices(self) -> None:
+        """
+        A device revoked while the hub was not running (C{pzctl revoke}
+        signs the CRL itself then) leaves the service cache now.
+        """
+        for device in self.store.listDevices():
+            if device.revoked is not None:
+                self.services.forget(device.id)
 
     def newBucket(self) -> TokenBucket:
         """

@@ -14,7 +14,7 @@ from pz.errors import ZoneError
 from pz.servicecache import decodeCache
 from pz.testing import MemoryZone
 from pz.wire import Envelope
-from pzh.hub import HubSettings
+from pzh.hub import Hub, HubSettings
 from pzh.services import WRITE_DELAY
 
 
@@ -208,6 +208,22 @@ class ServiceCacheTests(SynchronousTestCase):
         self.assertEqual(decodeCache(read(self.hubCache())), {laptop: {"services": GET42}})
         self.zone.advance(3)
         self.assertEqual(self.deviceCache("laptop"), {laptop: {"services": GET42}})
+
+    def test_revokedWhileHubDown(self):
+        """
+        A device revoked while the hub was not running (as C{pzctl revoke}
+        does then, through the authority alone) leaves the service cache
+        when the hub starts again.
+        """
+        self.announce("phone", GET42)
+        self.announce("laptop", GET42)
+        self.zone.advance(3)
+        hub = self.zone.hub
+        hub.authority.revoke(self.zone.deviceId("phone"))
+        restarted = Hub(hub.zone, hub.store, self.zone.reactor, hub.settings)
+        restarted.sync.state.close()
+        self.assertEqual(decodeCache(read(self.hubCache())),
+                         {self.zone.deviceId("laptop"): {"services": GET42}})
 
     def test_writtenWhenHubStops(self):
         """
