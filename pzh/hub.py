@@ -103,7 +103,8 @@ class Hub:
                             maxItem=settings.syncMaxItem) if settings.synchronise else None
         # Without synchronisation the announces are checked and kept in
         # memory, and reach no device.
-        self.services = self.sync.services if self.sync is not None else ZoneServiceCache.inMemory()
+        self.services = (self.sync.services if self.sync is not None
+                         else ZoneServiceCache.inMemory())
         self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime)
         self.registry = Registry(zone.zoneId, store, clock, settings.coalesce, observer=self.sync)
         self.router = Router(zone.zoneId, self.registry, store, self.authority,

@@ -7,12 +7,11 @@ Every join and leave schedules one C{pzpUpdate} to every connected device,
 and so does a device's peer endpoint (L{Registry.setPeerPort}) changing
 its entry: the others hear it as a C{joined} delta, which replaces what
 they knew of it.  Changes that arrive within C{coalesce} seconds share one
-update.  A device
-that just joined gets the whole list; the others get only what changed, so
-a zone's traffic grows with the changes rather than with the zone's size
-times the changes.  Lists are split into frames of at most L{_PAGE}
-devices, and each payload is encoded once and spliced into every
-recipient's envelope.
+update.  A device that just joined gets the whole list; the others get
+only what changed, so a zone's traffic grows with the changes rather than
+with the zone's size times the changes.  Lists are split into frames of at
+most L{_PAGE} devices, and each payload is encoded once and spliced into
+every recipient's envelope.
 
 Updates are paced: a link is sent at most L{_BURST} bytes of them per
 reactor turn, and all links together about L{_TURN} bytes; what is left
@@ -261,7 +260,8 @@ class Registry:
                 # Its own page without its own entry, made for it alone.
                 number = pageOf[deviceId]
                 rest = [entry for entry in pages[number] if entry["id"] != deviceId]
-                own = [self._frames({"status": "pzpUpdate", "joined": rest, "left": []})] if rest else []
+                own = ([self._frames({"status": "pzpUpdate", "joined": rest, "left": []})]
+                       if rest else [])
                 frames = shared[:number] + own + shared[number + 1:]
             self._queue(link, frames + leaves)
 

@@ -9,9 +9,9 @@ alone writes (one-way items), whenever enrolment, renewal or revocation
 changes them; each device link as it registers and closes; and the
 synchronisation messages the router hands over.  It also keeps the zone's
 service cache (L{pzh.services}), which the hub writes from the devices'
-announces.  What it sends a device
-waits while that link's outgoing queue is not empty, so a large item
-never piles up in the hub's memory behind a slow device.
+announces.  What it sends a device waits while that link's outgoing queue
+is not empty, so a large item never piles up in the hub's memory behind a
+slow device.
 """
 
 from collections import deque
