@@ -155,5 +155,6 @@ class MemoryZoneServicesTests(SynchronousTestCase):
         """
         zone = MemoryZone(self, ["phone", "laptop"])
         zone.register("laptop", Echo())
+        zone.coalesce()
         found = {(s["device"], s["service"]) for s in zone.device("phone").findServices()}
-        self.assertIn((zone.deviceId("laptop"), "get42"), found)
+        self.assertIn((zone.deviceId("laptop"), "echo"), found)
