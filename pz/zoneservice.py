@@ -246,6 +246,9 @@ class ServiceRegistry:
         except (KeyError, TypeError):
             raise ZoneError("NO_SUCH_SERVICE", f"no service named {name!r} on this device")
 
+    def __contains__(self, name) -> bool:
+        return name in self._services
+
     def describe(self) -> list:
         """
         What this device offers, as announced to the zone: a list of

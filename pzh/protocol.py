@@ -72,6 +72,7 @@ class HubProtocol(Link):
     lastSeen = None
     certificate = None
     crlSent = None
+    peerPort = 0
 
     _rateTimer = None
     _heldFor = None

@@ -95,6 +95,24 @@ class CallWorker:
         link.sendEnvelope(Envelope("JSONRPC", link.localId, to, envelopeId, payload, respTo=link.localId))
         return d
 
+    def callLocal(self, service: str, method: str, params=None) -> Deferred:
+        """
+        Call one of this device's own services, checked and answered
+        exactly as a call from another device would be.
+        """
+        try:
+            payload = makeRequest(newMessageId(), service, method, params)
+        except ZoneError as e:
+            return fail(e)
+
+        def result(answer: dict):
+            answer = parseAnswer(answer)
+            if answer.error is not None:
+                raise answer.error
+            return answer.result
+
+        return serve(self.registry, payload).addCallback(result)
+
     def _forget(self, callId) -> Optional[_Pending]:
         pending = self._pending.pop(callId, None)
         if pending is not None:

@@ -15,12 +15,15 @@ both devices dial at once is the Peer machine's decision
 
 from typing import Optional
 
+import attrs
 from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from zope.interface import Attribute
 
 from pz import pki
 from pz.dispatch import MessageTable
+from pz.dispatch import JSONList
 from pz.errors import ZoneError
 from pz.lograte import RateLimitedLog
 from pz.wire import Envelope
@@ -36,11 +39,17 @@ class IPeerLinkOwner(IDeviceMessageOwner):
     """
 
     credentials = Attribute("the device's zone credentials: C{deviceId} and C{zoneId}")
+    keepalive = Attribute("seconds between pings; a peer silent for three of them is gone")
 
     def peerLinkLost(link, reason):
         """
         C{link}, once C{ready}, has closed: the worker feeds the Peer
         machine C{lost} (unless it dropped that link itself).
+        """
+
+    def peerServices(link, services):
+        """
+        The peer said which services it runs (its C{servicesAnnounce}).
         """
 
 
@@ -74,6 +83,14 @@ class PeerLinkProtocol(DeviceMessaging):
         self.refusals = RateLimitedLog(self._log, self.clock.seconds)
         # Cancelling a dial that waits for the handshake closes the link.
         self.ready: Deferred = Deferred(lambda d: self.transport and self.transport.abortConnection())
+        self._pinger = None
+
+    @property
+    def requestTimeout(self) -> float:
+        return self.owner.keepalive
+
+    def connectionMade(self) -> None:
+        self.setTimeout(self.owner.keepalive * 3)
 
     def certificateReceived(self, cert) -> None:
         identity = pki.identityOf(cert) if cert is not None else None
@@ -84,6 +101,9 @@ class PeerLinkProtocol(DeviceMessaging):
                 "CERT_UNTRUSTED", f"dialled {self._expected} but reached {identity}"))
         else:
             self.peerId = identity
+            self._pinger = LoopingCall(self.sendMessage, identity, {"status": "ping"})
+            self._pinger.clock = self.clock
+            self._pinger.start(self.owner.keepalive, now=False)
             self.ready.callback(self)
 
     def _fail(self, error: ZoneError) -> None:
@@ -103,9 +123,29 @@ class PeerLinkProtocol(DeviceMessaging):
             raise ZoneError("NOT_AUTHORISED", f"{self.peerId} may not send as {envelope.sender}")
         if envelope.to not in ("", self.localId):
             raise ZoneError("UNKNOWN_DESTINATION", "a peer link relays nothing")
-        super().envelopeReceived(envelope)
+        super().envelopeReceived(attrs.evolve(envelope, sender=self.peerId))
+
+    @messages.handler("ping")
+    def _ping(self, envelope: Envelope) -> None:
+        self.sendMessage(self.peerId, {"status": "pong"})
+
+    @messages.handler("pong")
+    def _pong(self, envelope: Envelope) -> None:
+        """
+        The keepalive's answer: the frame itself reset the idle timer.
+        """
+
+    @messages.handler("servicesAnnounce", services=JSONList())
+    def _servicesAnnounce(self, envelope: Envelope, services) -> None:
+        self.owner.peerServices(self, envelope.payload)
+
+    def timeoutConnection(self) -> None:
+        self._log.info("peer {peer} went silent; dropping the link", peer=self.peerId)
+        self.transport.abortConnection()
 
     def connectionLost(self, reason) -> None:
+        if self._pinger is not None and self._pinger.running:
+            self._pinger.stop()
         super().connectionLost(reason)
         if not self.ready.called:
             self.ready.errback(ZoneError("NOT_CONNECTED", "the peer link closed during set-up"))

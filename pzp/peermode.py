@@ -35,9 +35,12 @@ routing: the link to a device while its machine is C{Connected}.
 from typing import Protocol
 
 from automat import TypeMachineBuilder, pep614
+from twisted.internet.abstract import isIPAddress, isIPv6Address
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import HostnameEndpoint, connectProtocol, wrapClientTLS
-from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.endpoints import (
+    HostnameEndpoint, TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol, wrapClientTLS,
+)
+from twisted.internet.interfaces import IDelayedCall, IOpenSSLServerConnectionCreator
 from twisted.internet.protocol import Factory
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.logger import Logger
@@ -46,6 +49,9 @@ from zope.interface import Interface, implementer
 from pz import pki
 from pz.errors import ZoneError
 from pz.tls import peerCertificate, peerClientOptions, peerServerOptions
+from pz.servicecache import parseAnnounce
+from pz.zoneservice import ServiceRegistry
+from pzp.calls import CallWorker
 from pzp.peerlink import IPeerLinkOwner, PeerLinkProtocol
 from pzp.seams import asZoneError
 
@@ -330,17 +336,41 @@ class _DeviceActions:
     def linkUp(self, link) -> None:
         self._mode._log.info("peer link to {device} is up ({way})", device=self._deviceId,
                              way="dialled" if link.outgoing else "accepted")
+        self._mode._linkUp(link)
 
     def dropLink(self, link) -> None:
         if link.transport is not None:
             link.transport.abortConnection()
 
     def cleanUp(self, reason) -> None:
+        self._mode._peerServices.pop(self._deviceId, None)
         self._mode._log.info("peer link to {device} is gone", device=self._deviceId)
 
     def connectFailed(self, reason) -> None:
         self._mode._log.info("could not reach peer {device}: {code}: {message}",
                              device=self._deviceId, code=reason.code, message=reason.message)
+
+
+@implementer(IOpenSSLServerConnectionCreator)
+class _CurrentServerOptions:
+    """
+    The peer server's TLS options for the device's current certificate:
+    built again when a renewal replaced it, so a long-lived listening port
+    never presents an expired certificate.
+    """
+
+    def __init__(self, identity) -> None:
+        self._identity = identity
+        self._cert = None
+        self._options = None
+
+    def serverConnectionForTLS(self, tlsProtocol):
+        creds = self._identity.current
+        if creds.cert is not self._cert:
+            self._cert = creds.cert
+            self._options = peerServerOptions(creds.caCert, creds.key, creds.cert,
+                                              lambda: self._identity.current.crl)
+        return self._options.serverConnectionForTLS(tlsProtocol)
 
 
 @implementer(IPeerLinkOwner)
@@ -356,19 +386,33 @@ class PeerMode:
 
     _log = Logger()
 
-    def __init__(self, clock, identity, inbox, dialer) -> None:
+    def __init__(self, clock, identity, inbox, dialer, calls=None, keepalive: float = 30.0,
+                 announce=None) -> None:
         """
         @param identity: the device's credentials holder (C{current}).
         @param dialer: C{dialer(deviceId, endpoint, owner)} opens an
             outgoing peer link (a L{PeerLinkProtocol} owned by C{owner})
             and returns a Deferred that fires with it once C{ready};
             cancelling it gives the dial up.
+        @param calls: the device's L{pzp.calls.CallWorker} (one serving
+            nothing when C{None}).
+        @param keepalive: seconds between pings on a peer link.
+        @param announce: returns the C{servicesAnnounce} payload this
+            device sends a peer when their link comes up (none when
+            C{None}).
         """
         self.clock = clock
         self._identity = identity
         self.inbox = inbox
         self._dialer = dialer
+        if calls is None:
+            calls = CallWorker(ServiceRegistry(), clock)
+        self.calls = calls
+        self.keepalive = keepalive
+        self._announce = announce
         self._machines = {}
+        #: device id -> the services it announced over its peer link.
+        self._peerServices = {}
 
     @property
     def credentials(self):
@@ -405,17 +449,38 @@ class PeerMode:
         The factory of the device's peer server (the PZP's C{pzp_tlsServer}
         port): TLS with L{pz.tls.peerServerOptions} (the device's current
         certificate; the CRL it holds, read at each handshake) around
-        L{buildIncoming}.  Build it again after a renewal, so the new
-        certificate is presented.
+        L{buildIncoming}.  The options follow the certificate: after a
+        renewal the next handshake presents the new one.
         """
-        creds = self.credentials
-        options = peerServerOptions(creds.caCert, creds.key, creds.cert,
-                                    lambda: self.credentials.crl)
-        return TLSMemoryBIOFactory(options, False, Factory.forProtocol(self.buildIncoming),
-                                   self.clock)
+        return TLSMemoryBIOFactory(_CurrentServerOptions(self._identity), False,
+                                   Factory.forProtocol(self.buildIncoming), self.clock)
 
     def _accepted(self, link) -> None:
         self._machine(link.peerId).connected(link, False)
+
+    def _linkUp(self, link) -> None:
+        if self._announce is not None:
+            link.sendMessage(link.peerId, self._announce())
+
+    def peerServices(self, link, payload: dict) -> None:
+        """
+        What a peer announced over its link: kept while that link is the
+        peer's, so C{services} answers from the peer itself.
+        """
+        if self.linkFor(link.peerId) is not link:
+            return
+        try:
+            self._peerServices[link.peerId] = parseAnnounce(payload)
+        except ZoneError as e:
+            self._log.info("ignored a bad services list from {device}: {message}",
+                           device=link.peerId, message=e.message)
+
+    def services(self) -> dict:
+        """
+        Device id -> the services each Connected peer announced over its
+        link.
+        """
+        return {d: list(s) for d, s in self._peerServices.items() if self.linkFor(d) is not None}
 
     def peerLinkLost(self, link, reason) -> None:
         machine = self._machines.get(link.peerId)
@@ -467,6 +532,12 @@ def tlsDialer(reactor, makeEndpoint=None):
     """
     if makeEndpoint is None:
         def makeEndpoint(host, port):
+            # The hub reports the address it saw: an IP address, dialled
+            # as such (no name resolution); a name only if it gave one.
+            if isIPAddress(host):
+                return TCP4ClientEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT)
+            if isIPv6Address(host):
+                return TCP6ClientEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT)
             return HostnameEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT)
 
     def dial(deviceId: str, endpoint: dict, owner) -> Deferred:

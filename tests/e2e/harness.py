@@ -223,7 +223,8 @@ class Zone:
         Start a device's proxy (enrolling with C{code} if given).
         """
         args = ["--data-dir", self.deviceDir(name), "--name", name,
-                "--keepalive", "2", "--max-backoff", "1", *extra]
+                "--keepalive", "2", "--max-backoff", "1",
+                "--peer-port", "0", "--peer-interface", "127.0.0.1", *extra]
         if code is not None:
             args += ["--pair", code]
         proc = Twistd(self.testCase, "pzp", args,

@@ -17,6 +17,8 @@ from pz import tls, udf
 from pz.errors import ZoneError
 from pz.testing import PeerCertTransport, frame, frames, prop
 from pz.testing.loopback import address, connectPair, tlsFactory
+from pz.zoneservice import ServiceRegistry
+from pzp.calls import CallWorker
 from pzp.inbox import Inbox
 from pzp.peerlink import IPeerLinkOwner, PeerLinkProtocol
 from tests.pz.test_tls import ZONE, _zones
@@ -39,10 +41,16 @@ class Owner:
         self.clock = clock
         self.credentials = credentials
         self.inbox = inbox
+        self.calls = CallWorker(ServiceRegistry(), clock)
+        self.keepalive = 30.0
         self.lost = []
+        self.announced = []
 
     def peerLinkLost(self, link, reason) -> None:
         self.lost.append((link, reason))
+
+    def peerServices(self, link, payload) -> None:
+        self.announced.append((link, payload))
 
 
 class PeerLinkTests(SynchronousTestCase):
