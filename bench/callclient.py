@@ -22,8 +22,8 @@ kept), C{--seconds} s at C{--rate} (an open loop paced by the reactor's
 clock, L{bench.callload.OpenLoop}), then C{--peak-seconds} s with
 C{--in-flight} calls waiting at all times (L{bench.callload.ClosedLoop}).
 Prints one JSON object on its last line of output: each load's figures,
-the frame sizes and, for a device, which link the calls took (the link
-L{Proxy.route} gave at the start and at the end of each load).  Every
+the frame sizes and, for a device, which path carried each answered call
+(C{Proxy.callVia} says: C{hub} or C{peer}), counted.  Every
 wait is bounded; C{--max-time} bounds the whole run.
 """
 
@@ -40,6 +40,7 @@ from twisted.internet.task import deferLater, react
 from twisted.logger import globalLogBeginner, textFileLogObserver
 
 from bench.callload import ClosedLoop, OpenLoop, summarise
+from bench.processes import cpuTicks
 from pz import pki
 from pz.calls import makeRequest, makeResult
 from pz.wire import Envelope, encodeEnvelope, newMessageId
@@ -108,7 +109,7 @@ def checked(d: Deferred, expected) -> Deferred:
 async def relayCaller(reactor, args, value: str):
     """
     Connect the A end to the relay; returns the function that makes one
-    call, what to report and the route check (none here).
+    call, what to report and the path count (none here).
     """
     from bench.callrelay import Caller, clientOptions, connect
 
@@ -135,11 +136,13 @@ async def deviceCaller(reactor, args, value: str):
     wait until it may call: connected to the hub, and with C{--peer}, its
     peer link to C{--to} C{Connected}.
     """
+    from pz.pairing import PairingCode
     from pzp.proxy import Proxy, ProxySettings
 
     settings = ProxySettings(keepalive=600.0, maxBackoff=1.0,
                              peerPort=0 if args.peer else None, peerConnection=args.peer)
-    proxy = Proxy(args.data_dir, reactor, args.name, pairCode=args.pair, settings=settings)
+    code = PairingCode.parse(args.pair) if args.pair else None
+    proxy = Proxy(args.data_dir, reactor, args.name, pairCode=code, settings=settings)
     proxy.startService()
     reactor.addSystemEventTrigger("before", "shutdown", proxy.stopService)
 
@@ -153,14 +156,52 @@ async def deviceCaller(reactor, args, value: str):
                       args.setup_timeout, f"device A's peer link to {args.to} Connected")
     localId = proxy.credentials.deviceId
     params = {"value": value}
+    vias = {}
+
+    def carried(answer: dict):
+        vias[answer["via"]] = vias.get(answer["via"], 0) + 1
+        return answer["result"]
 
     def issue():
-        return checked(proxy.call(args.to, SERVICE, METHOD, params, args.timeout), value)
+        d = proxy.callVia(args.to, SERVICE, METHOD, params, args.timeout).addCallback(carried)
+        return checked(d, value)
 
-    def route():
-        return type(proxy.route(args.to)).__name__
+    def route() -> dict:
+        """
+        How many calls each path carried since the last look.
+        """
+        seen = dict(vias)
+        vias.clear()
+        return seen
 
     return issue, {"from": localId, "to": args.to, **frameSizes(localId, args.to, value)}, route
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpuOf(pids: dict) -> dict:
+    """
+    The user + system CPU time, in clock ticks, of each process named in
+    C{pids} that is still there.
+    """
+    ticks = {}
+    for who, pid in pids.items():
+        try:
+            ticks[who] = cpuTicks(pid)
+        except (OSError, ValueError, IndexError):
+            pass
+    return ticks
+
+
+def cpuSpec(text: str) -> tuple:
+    """
+    C{--cpu NAME=PID}.
+    """
+    name, _, pid = text.partition("=")
+    if not name or not pid.isdigit():
+        raise argparse.ArgumentTypeError(f"expected NAME=PID, not {text!r}")
+    return name, int(pid)
 
 
 async def run(reactor, args) -> dict:
@@ -172,16 +213,24 @@ async def run(reactor, args) -> dict:
     if args.warmup > 0:
         await OpenLoop(reactor, issue, args.rate, max(1, round(args.rate * args.warmup)),
                        args.timeout).run()
+    watched = {"A": os.getpid(), **dict(args.cpu)}
     for name, load in (
         ("fixed", lambda: OpenLoop(reactor, issue, args.rate, count, args.timeout)),
         ("peak", lambda: ClosedLoop(reactor, issue, args.in_flight, args.peak_seconds,
                                     args.peak_max, args.timeout)),
     ):
-        via = route() if route else None
-        samples = await load().run()
-        result[name] = summarise(samples)
         if route:
-            result[name]["via"] = sorted({via, route()})
+            route()
+        before = cpuOf(watched)
+        samples = await load().run()
+        after = cpuOf(watched)
+        result[name] = summarise(samples)
+        result[name]["cpu_us_per_call"] = {
+            who: round(1e6 * (after[who] - before[who]) / TICKS / len(samples))
+            for who in watched if who in before and who in after}
+        if route:
+            result[name]["carried"] = route()
+            result[name]["via"] = sorted(result[name]["carried"])
     return result
 
 
@@ -213,6 +262,9 @@ def parseArgs(argv):
                           help="longest wait for the links to be ready, s")
         mode.add_argument("--max-time", type=float, default=300.0, help="longest run, s")
         mode.add_argument("--log", default=None, help="write the caller's log here")
+        mode.add_argument("--cpu", type=cpuSpec, action="append", default=[],
+                          metavar="NAME=PID",
+                          help="report this process's CPU time per call (repeatable)")
     args = parser.parse_args(argv)
     if not (0 < args.rate <= 100000 and 0 < args.seconds <= 600 and 0 <= args.warmup <= 60
             and 1 <= args.size <= 100000 and 1 <= args.in_flight <= 1000

@@ -61,10 +61,10 @@ HUB_BURST = 5000
 #: peer path's p99 below the hub path's.
 HUB_TARGET = 1.5
 
-#: The link classes that carry a call over each path (what L{Proxy.route}
-#: gives), to prove which path a load took.
-HUB_LINK = "HubLinkProtocol"
-PEER_LINK = "PeerLinkProtocol"
+#: The path each load's calls must all have taken (what C{Proxy.callVia}
+#: says carried a call).
+HUB_LINK = "hub"
+PEER_LINK = "peer"
 
 #: The rows of the table: key, label, the link its calls must take.
 PATHS = (
@@ -116,7 +116,7 @@ class CallZone:
 
     def startHub(self) -> None:
         self.port = freePort()
-        self._spawn("hub", [
+        self.hub = self._spawn("hub", [
             TWISTD, "-n", "--pidfile", "", "--logfile", os.path.join(self.root, "hub.log"),
             "pzh", "--data-dir", self.hubDir, "--name", "bench", "--interface", "127.0.0.1",
             "--port", str(self.port), "--web-port", "0", "--idle-timeout", "3600",
@@ -133,9 +133,9 @@ class CallZone:
 
         issueDevices(self.hubDir, self.certs, 2, workers=1)
         self.relayPort = freePort()
-        self._spawn("relay", [PYTHON, "-m", "bench.callrelay", "server", "--data-dir",
+        self.relay = self._spawn("relay", [PYTHON, "-m", "bench.callrelay", "server", "--data-dir",
                               self.hubDir, "--port", str(self.relayPort)], self.relayPort)
-        self._spawn("relay echo", [PYTHON, "-m", "bench.callrelay", "echo", "--port",
+        self.echo = self._spawn("relay echo", [PYTHON, "-m", "bench.callrelay", "echo", "--port",
                                    str(self.relayPort), "--certs", self.certs,
                                    "--name", "dev00001"])
 
@@ -148,7 +148,7 @@ class CallZone:
         a free port; returns its device id once it is connected.
         """
         directory = os.path.join(self.root, "b")
-        proc = self._spawn("device b", [
+        proc = self.deviceB = self._spawn("device b", [
             TWISTD, "-n", "--pidfile", "", "--logfile", os.path.join(self.root, "b.log"),
             "pzp", "--data-dir", directory, "--name", "b", "--pair", self.pairCode("b"),
             "--keepalive", "3600", "--max-backoff", "1", "--peer-port", "0",
@@ -227,7 +227,9 @@ def measureCalls(args, run: str) -> dict:
         def relay() -> dict:
             zone.startRelay()
             return runCaller(args, ["relay", "--port", str(zone.relayPort), "--certs",
-                                    zone.certs, "--name", "dev00000", "--to", "dev00001"],
+                                    zone.certs, "--name", "dev00000", "--to", "dev00001",
+                                    "--cpu", f"middle={zone.relay.pid}",
+                                    "--cpu", f"B={zone.echo.pid}"],
                              os.path.join(work, "relay-caller.log"))
 
         def device(name: str, peer: bool):
@@ -242,7 +244,8 @@ def measureCalls(args, run: str) -> dict:
                         deviceB["error"] = str(e)
                         raise
                 argv = ["device", "--data-dir", os.path.join(work, name), "--name", name,
-                        "--pair", zone.pairCode(name), "--to", deviceB["id"]]
+                        "--pair", zone.pairCode(name), "--to", deviceB["id"],
+                        "--cpu", f"middle={zone.hub.pid}", "--cpu", f"B={zone.deviceB.pid}"]
                 return runCaller(args, argv + (["--peer"] if peer else []),
                                  os.path.join(work, f"{name}.log"))
             return measure
@@ -299,6 +302,15 @@ def verdicts(result: dict) -> list:
     ]
 
 
+def cpuCell(load: dict) -> str:
+    """
+    CPU time per call of device A (the caller), the middle (the hub or the
+    relay; idle on the peer path) and device B, in microseconds.
+    """
+    cpu = load.get("cpu_us_per_call") or {}
+    return "/".join(fmt(cpu.get(who)) for who in ("A", "middle", "B"))
+
+
 def callsReport(result: dict) -> list:
     """
     The calls section of the printed table.
@@ -322,10 +334,12 @@ def callsReport(result: dict) -> list:
         f"{result['in_flight']} calls in flight for {result['peak_seconds']:g} s (closed "
         f"loop). Reference: bench.callrelay, a bare Twisted TLS relay (the hub's TLS options, "
         f"certificate and framing; frames relayed unread between two TLS clients) with an "
-        f"echoing B end, the same frames at the same load.",
+        f"echoing B end, the same frames at the same load. CPU us/call: user + system CPU "
+        f"time of the caller (A), the hub or relay (mid) and B over the fixed load, per call.",
     ]
     headers = ["path", "calls", "answered", "sent/s", "p50 ms", "p99 ms", "max ms",
-               "p99 vs relay", "send lag p99 ms", "peak calls/s", "peak p50 ms", "link"]
+               "p99 vs relay", "send lag p99 ms", "CPU us/call A/mid/B", "peak calls/s",
+               "peak p50 ms", "link"]
     rows = []
     notes = []
     relayP99 = (result.get("relay", {}).get("fixed") or {}).get("p99_ms")
@@ -340,12 +354,14 @@ def callsReport(result: dict) -> list:
             label, fixed["calls"], fixed["answered"], fmt(fixed["send_rate"]),
             fmt(fixed["p50_ms"], "{:.2f}"), fmt(fixed["p99_ms"], "{:.2f}"),
             fmt(fixed["max_ms"], "{:.2f}"), fmt(ratio(fixed["p99_ms"], relayP99), "{:.2f}"),
-            fmt(fixed["lag_p99_ms"], "{:.2f}"), fmt(peak.get("answer_rate")),
+            fmt(fixed["lag_p99_ms"], "{:.2f}"), cpuCell(fixed), fmt(peak.get("answer_rate")),
             fmt(peak.get("p50_ms"), "{:.2f}"), "/".join(fixed.get("via") or ["-"]),
         ])
         for name, load in (("fixed load", fixed), ("peak", peak)):
             if load.get("errors"):
                 notes.append(f"  {label}, {name}: errors {load['errors']}")
+            if len(load.get("carried") or {}) > 1:
+                notes.append(f"  {label}, {name}: calls carried by {load['carried']}")
     lines += table(headers, rows, ["<"] + [">"] * (len(headers) - 2) + ["<"])
     lines += notes
     lines.append(f"  load average (1 min) at the start of this part {result['load_before']:.2f}, "

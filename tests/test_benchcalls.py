@@ -352,8 +352,8 @@ class EndsTests(TestCase):
 
 
 class ReportTests(TestCase):
-    def result(self, relay=2.0, hub=2.5, peer=1.5, hubVia="HubLinkProtocol",
-               peerVia="PeerLinkProtocol"):
+    def result(self, relay=2.0, hub=2.5, peer=1.5, hubVia="hub",
+               peerVia="peer"):
         def path(p99, via):
             fixed = {"calls": 5000, "answered": 5000, "errors": {}, "p50_ms": p99 / 2,
                      "p99_ms": p99, "max_ms": p99 * 2, "lag_p99_ms": 0.5, "send_rate": 1000.0}
@@ -386,9 +386,9 @@ class ReportTests(TestCase):
         A load whose calls did not all take its own path's link proves
         nothing about that path.
         """
-        result = self.result(peerVia="HubLinkProtocol")
+        result = self.result(peerVia="hub")
         self.assertEqual(self.targets(calls.callsReport(result)), ["PASS", "FAIL"])
-        result["hub"]["fixed"]["via"] = ["HubLinkProtocol", "PeerLinkProtocol"]
+        result["hub"]["fixed"]["via"] = ["hub", "peer"]
         self.assertEqual(self.targets(calls.callsReport(result)), ["FAIL", "FAIL"])
 
     def test_lostCallsFail(self):
@@ -408,6 +408,25 @@ class ReportTests(TestCase):
 
     def test_nothing(self):
         self.assertEqual(calls.callsReport({}), [])
+
+    def test_cpuCell(self):
+        """
+        A, the middle and B in that order; a process not measured is "-".
+        """
+        self.assertEqual(calls.cpuCell({"cpu_us_per_call": {"B": 3, "A": 1, "middle": 2}}),
+                         "1/2/3")
+        self.assertEqual(calls.cpuCell({"cpu_us_per_call": {"A": 1}}), "1/-/-")
+
+
+class CallerOptionsTests(TestCase):
+    def test_cpuSpec(self):
+        from bench.callclient import cpuOf, cpuSpec
+
+        self.assertEqual(cpuSpec("middle=123"), ("middle", 123))
+        for bad in ("middle", "=1", "middle=x", "middle=-1"):
+            self.assertRaises(Exception, cpuSpec, bad)
+        ticks = cpuOf({"me": os.getpid(), "gone": 2 ** 22 + 12345})
+        self.assertEqual(list(ticks), ["me"])
 
 
 class SmokeTests(TestCase):
