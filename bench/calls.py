@@ -379,6 +379,7 @@ def main(argv=None) -> int:
     C{python -m bench.calls}: only this part, with C{python -m bench}'s
     options.
     """
+    from bench.__main__ import facts
     from bench.options import parseArgs
 
     args = parseArgs(sys.argv[1:] if argv is None else argv)
@@ -386,12 +387,14 @@ def main(argv=None) -> int:
     run = os.path.join(OUT, "run-calls")
     shutil.rmtree(run, ignore_errors=True)
     os.makedirs(run)
+    info = facts()
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     try:
         result = measureCalls(args, run)
     finally:
         stopAll()
-    publish("calls", "run-calls", callsReport(result), began, {"calls": result})
+    publish("calls", "run-calls", info + callsReport(result), began,
+            {"facts": info, "calls": result})
     return 0
 
 
