@@ -166,7 +166,7 @@ async def deviceCaller(reactor, args, value: str):
         d = proxy.callVia(args.to, SERVICE, METHOD, params, args.timeout).addCallback(carried)
         return checked(d, value)
 
-    def route() -> dict:
+    def paths() -> dict:
         """
         How many calls each path carried since the last look.
         """
@@ -174,7 +174,7 @@ async def deviceCaller(reactor, args, value: str):
         vias.clear()
         return seen
 
-    return issue, {"from": localId, "to": args.to, **frameSizes(localId, args.to, value)}, route
+    return issue, {"from": localId, "to": args.to, **frameSizes(localId, args.to, value)}, paths
 
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -207,7 +207,7 @@ def cpuSpec(text: str) -> tuple:
 async def run(reactor, args) -> dict:
     value = valueOf(args.size)
     setup = relayCaller if args.mode == "relay" else deviceCaller
-    issue, info, route = await setup(reactor, args, value)
+    issue, info, paths = await setup(reactor, args, value)
     result = {"mode": args.mode, "peer": getattr(args, "peer", False), "size": args.size, **info}
     count = max(1, round(args.rate * args.seconds))
     if args.warmup > 0:
@@ -219,8 +219,8 @@ async def run(reactor, args) -> dict:
         ("peak", lambda: ClosedLoop(reactor, issue, args.in_flight, args.peak_seconds,
                                     args.peak_max, args.timeout)),
     ):
-        if route:
-            route()
+        if paths:
+            paths()
         before = cpuOf(watched)
         samples = await load().run()
         after = cpuOf(watched)
@@ -228,8 +228,8 @@ async def run(reactor, args) -> dict:
         result[name]["cpu_us_per_call"] = {
             who: round(1e6 * (after[who] - before[who]) / TICKS / len(samples))
             for who in watched if who in before and who in after}
-        if route:
-            result[name]["carried"] = route()
+        if paths:
+            result[name]["carried"] = paths()
             result[name]["via"] = sorted(result[name]["carried"])
     return result
 
@@ -256,7 +256,8 @@ def parseArgs(argv):
         mode.add_argument("--size", type=int, default=200, help="characters each call carries")
         mode.add_argument("--in-flight", type=int, default=64, help="calls waiting (peak)")
         mode.add_argument("--peak-seconds", type=float, default=3.0, help="length of the peak load")
-        mode.add_argument("--peak-max", type=int, default=200000, help="most calls in the peak load")
+        mode.add_argument("--peak-max", type=int, default=200000,
+                          help="most calls in the peak load")
         mode.add_argument("--timeout", type=float, default=5.0, help="a call's timeout, s")
         mode.add_argument("--setup-timeout", type=float, default=60.0,
                           help="longest wait for the links to be ready, s")
