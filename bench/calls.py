@@ -374,12 +374,27 @@ def callsReport(result: dict) -> list:
     return lines
 
 
+def codeLine() -> str:
+    """
+    The commit measured and the time, for a run of this part alone (the
+    full run prints the machine facts).
+    """
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=TOP,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "pz", "pzh", "pzp", "bench"],
+                               cwd=TOP, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        head, dirty = "", ""
+    return (f"code    : {head or '?'}{' with uncommitted changes' if dirty else ''}, "
+            f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores")
+
+
 def main(argv=None) -> int:
     """
     C{python -m bench.calls}: only this part, with C{python -m bench}'s
     options.
     """
-    from bench.__main__ import facts
     from bench.options import parseArgs
 
     args = parseArgs(sys.argv[1:] if argv is None else argv)
@@ -387,7 +402,7 @@ def main(argv=None) -> int:
     run = os.path.join(OUT, "run-calls")
     shutil.rmtree(run, ignore_errors=True)
     os.makedirs(run)
-    info = facts()
+    info = [codeLine()]
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
     try:
         result = measureCalls(args, run)
