@@ -21,6 +21,10 @@ from pz.testing import frame, frames, prop
 from tests.e2e.harness import Zone, pzctl, pzctlJSON, waitFor
 
 
+#: The integrators' guide's example service, run by twistd pzp --service.
+EXAMPLES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "docs", "examples"))
+
+
 def _peers(zone: Zone, name: str) -> dict:
     return adminCall(zone.deviceDir(name), "peers", timeout=5)["peers"]
 
@@ -100,7 +104,8 @@ class ServicesTests(TestCase):
     def test_hubThenPeerThenHubDown(self):
         """
         With B running no peer server, A's call goes through the hub; once B
-        runs one, A links directly and the same call takes the peer link;
+        runs one (and the guide's thermometer, given with --service), A
+        links directly and the same call takes the peer link;
         with the hub stopped it still does, and A still lists B's services
         (from the peer, then, with B stopped too, from the synced cache).
         """
@@ -119,10 +124,13 @@ class ServicesTests(TestCase):
         self.assertEqual(_peers(zone, "a"), {b: "NotConnected"})
 
         yield zone.devices["b"].stop()
-        zone.startDevice("b")
+        zone.startDevice("b", None, "--service", "thermometer_service:makeThermometer",
+                         env={"PYTHONPATH": EXAMPLES})
         yield _peerLinked(zone, "a", "b")
         answer = yield pzctlJSON("--pzp-dir", a, "call", "--json", b, "get42", "get42")
         self.assertEqual(answer, {"result": 42, "via": "peer"})
+        out = yield pzctl("--pzp-dir", a, "call", b, "thermometer", "read", '["kitchen"]')
+        self.assertEqual(out, "21.5\n")
 
         cache = os.path.join(a, "zone", "items", "servicecache.json")
         yield waitFor(lambda: b in json.load(open(cache)), what="B in A's service cache")
