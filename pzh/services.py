@@ -92,8 +92,10 @@ class ZoneServiceCache:
         C{deviceId} announced C{services} (checked by
         L{pz.servicecache.parseAnnounce}).
 
-        @return: whether its entry changes.
+        @return: whether its entry changes.  A device that runs no
+        service has no entry.
         """
+        services = services or None
         if self._current(deviceId) == services:
             return False
         self._edits[deviceId] = services

@@ -134,6 +134,9 @@ class HubWorkers:
         the C{peer_connection} preference is on).
         """
         self.directory.update(update)
+        for deviceId in update.get("left", []):
+            if isinstance(deviceId, str):
+                self.peers.peerGone(deviceId)
         if not self.peerConnection():
             return
         for deviceId, entry in self.directory.peers().items():

@@ -62,6 +62,11 @@ __all__ = ["PeerMachine", "PeerInputs", "PeerCore", "IPeerActions", "CONNECT_TIM
 #: it counts as failed.
 CONNECT_TIMEOUT = 30.0
 
+#: Seconds before a lost or failed peer link is dialled again; doubled at
+#: each failure up to L{MAX_REDIAL}, back to this once a link is up.
+REDIAL = 2.0
+MAX_REDIAL = 120.0
+
 
 class IPeerActions(Interface):
     """
@@ -345,10 +350,12 @@ class _DeviceActions:
     def cleanUp(self, reason) -> None:
         self._mode._peerServices.pop(self._deviceId, None)
         self._mode._log.info("peer link to {device} is gone", device=self._deviceId)
+        self._mode._redialLater(self._deviceId)
 
     def connectFailed(self, reason) -> None:
         self._mode._log.info("could not reach peer {device}: {code}: {message}",
                              device=self._deviceId, code=reason.code, message=reason.message)
+        self._mode._redialLater(self._deviceId)
 
 
 @implementer(IOpenSSLServerConnectionCreator)
@@ -413,6 +420,10 @@ class PeerMode:
         self._machines = {}
         #: device id -> the services it announced over its peer link.
         self._peerServices = {}
+        #: device id -> where the hub last said it listens, while it does.
+        self._endpoints = {}
+        #: device id -> (the next redial's delay, its timer or None).
+        self._redials = {}
 
     @property
     def credentials(self):
@@ -432,8 +443,42 @@ class PeerMode:
         with the key C{fingerprint}: try a link if there is none.
         """
         if deviceId != self.credentials.deviceId:
-            self._machine(deviceId).pzpUpdate(
-                {"host": host, "port": port, "fingerprint": fingerprint})
+            endpoint = {"host": host, "port": port, "fingerprint": fingerprint}
+            self._endpoints[deviceId] = endpoint
+            self._machine(deviceId).pzpUpdate(endpoint)
+
+    def peerGone(self, deviceId: str) -> None:
+        """
+        The hub says C{deviceId} left the zone's connected devices: it is
+        not dialled again until the hub lists it once more.  A link up
+        stays (it does not need the hub).
+        """
+        self._endpoints.pop(deviceId, None)
+        self._cancelRedial(deviceId)
+
+    def _redialLater(self, deviceId: str) -> None:
+        """
+        A peer link was lost or a dial failed: dial again after a delay
+        that grows with each failure, while the hub still lists the device
+        (or has not said otherwise).
+        """
+        if deviceId not in self._endpoints:
+            return
+        delay, timer = self._redials.get(deviceId, (REDIAL, None))
+        if timer is not None and timer.active():
+            return
+        timer = self.clock.callLater(delay, self._redial, deviceId)
+        self._redials[deviceId] = (min(delay * 2, MAX_REDIAL), timer)
+
+    def _redial(self, deviceId: str) -> None:
+        endpoint = self._endpoints.get(deviceId)
+        if endpoint is not None:
+            self._machine(deviceId).pzpUpdate(endpoint)
+
+    def _cancelRedial(self, deviceId: str) -> None:
+        _, timer = self._redials.pop(deviceId, (None, None))
+        if timer is not None and timer.active():
+            timer.cancel()
 
     def buildIncoming(self) -> PeerLinkProtocol:
         """
@@ -459,6 +504,7 @@ class PeerMode:
         self._machine(link.peerId).connected(link, False)
 
     def _linkUp(self, link) -> None:
+        self._cancelRedial(link.peerId)
         if self._announce is not None:
             link.sendMessage(link.peerId, self._announce())
 
@@ -496,6 +542,7 @@ class PeerMode:
             link = machine.currentLink()
             cert = peerCertificate(link.transport) if link is not None else None
             if cert is not None and pki.isRevoked(crl, cert.serial_number):
+                self.peerGone(link.peerId)
                 machine.revoked(crl)
 
     def stop(self) -> None:
@@ -503,6 +550,8 @@ class PeerMode:
         The proxy stops or leaves the zone: close every peer link and give
         every dial up.
         """
+        for deviceId in list(self._endpoints):
+            self.peerGone(deviceId)
         for machine in list(self._machines.values()):
             machine.stop()
 

@@ -1,15 +1,18 @@
 """
-An integrator's zone service and its trial test: a thermometer that other
+An integrator's zone service and its trial tests: a thermometer that other
 devices of the zone can read.
 
-Run it with: trial docs/examples/thermometer_service.py
-(tests.pz.test_zoneservice runs it too, so it cannot drift from the code).
+Run the service on a device:
+    PYTHONPATH=docs/examples twistd pzp -d DIR --service thermometer_service:makeThermometer
+Run its tests:
+    trial docs/examples/thermometer_service.py
+(tests.pz.test_zoneservice runs them too, so they cannot drift from the code.)
 """
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from pz.calls import makeRequest, parseAnswer, serve
-from pz.zoneservice import ServiceRegistry, ZoneService, exposed
+from pz.testing import MemoryZone, ServiceChecks
+from pz.zoneservice import ZoneService, exposed
 
 
 class Thermometer(ZoneService):
@@ -53,31 +56,35 @@ def makeThermometer():
 
 class ThermometerTests(SynchronousTestCase):
     """
-    Calls as the zone makes them, through a registry.
+    The thermometer on the laptop of a zone held in memory (a real hub and
+    real devices, no network), read from the phone.
     """
 
     def setUp(self):
-        self.registry = ServiceRegistry()
-        self.registry.register(makeThermometer())
-
-    def call(self, method, params=None):
-        request = makeRequest("t1", "thermometer", method, params)
-        return parseAnswer(self.successResultOf(serve(self.registry, request)))
+        self.zone = MemoryZone(self, ["phone", "laptop"])
+        self.zone.register("laptop", makeThermometer())
 
     def test_read(self):
         """
         A room with a sensor answers its reading.
         """
-        self.assertEqual(self.call("read", ["kitchen"]).result, 21.5)
-
-    def test_wrongType(self):
-        """
-        A room that is not a string is the caller's mistake.
-        """
-        self.assertEqual(self.call("read", [3]).error.code, "BAD_ARGUMENTS")
+        d = self.zone.call("phone", "laptop", "thermometer", "read", ["kitchen"])
+        self.assertEqual(self.successResultOf(d), 21.5)
 
     def test_notExposed(self):
         """
         A method without @exposed cannot be called.
         """
-        self.assertEqual(self.call("calibrate").error.code, "NO_SUCH_METHOD")
+        d = self.zone.call("phone", "laptop", "thermometer", "calibrate")
+        self.assertEqual(self.failureResultOf(d).value.code, "NO_SUCH_METHOD")
+
+
+class ThermometerChecks(ServiceChecks, SynchronousTestCase):
+    """
+    The checks every zone service should pass.
+    """
+
+    def makeService(self):
+        return makeThermometer()
+
+    goodCall = ("read", {"room": "kitchen"})

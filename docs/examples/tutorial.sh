@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's five-minute tutorial as one script: a hub, two devices, a
-# message, a hub restart, a shared setting.  The commands are the README's, as written, run
+# message, a hub restart, a shared setting, a service call.  The commands are the README's, as written, run
 # from one folder; the foreground services the README starts in their own
 # terminals run here in the background.  tests/e2e/test_tutorial.py runs
 # it, so the tutorial stays true.
@@ -59,3 +59,7 @@ sed -i 's/"peer_connection": "yes"/"peer_connection": "no"/' phone/zone/items/pr
 pzctl --pzp-dir phone sync
 pzctl --pzp-dir laptop sync
 grep peer_connection laptop/zone/items/preferences.json
+
+# 6. Call a service.
+pzctl --pzp-dir phone call alice@127.0.0.1/laptop get42 get42
+pzctl --pzp-dir phone services

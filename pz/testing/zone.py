@@ -94,6 +94,7 @@ class MemoryZone:
         #: port -> the TLS factory of the device listening there.
         self._peerServers = {}
         self._peerPorts = itertools.count(FIRST_PEER_PORT)
+        self._peerPortsGiven = set()
         self._clientPorts = itertools.count(FIRST_PEER_PORT + 10000)
         self.peerLinks = []
         self.reactor.listenTCP = self._listenTCP
@@ -156,6 +157,7 @@ class MemoryZone:
         if port in self._peerServers:
             raise CannotListenError(interface, port, OSError(98, "Address already in use"))
         self._peerServers[port] = factory
+        self._peerPortsGiven.add(port)
         return _ListeningPort(self._peerServers, port)
 
     def connectPending(self) -> int:
@@ -168,7 +170,16 @@ class MemoryZone:
         @return: how many were completed.
         """
         pending, self.reactor.tcpClients[:] = list(self.reactor.tcpClients), []
-        for host, port, factory, _, _ in pending:
+        # The reactor makes one connector with each TCP connection asked
+        # for: one given up meanwhile (a cancelled dial, perhaps while an
+        # earlier connection of this round was being made) is not completed.
+        connectors = self.reactor.connectors[-len(pending):] if pending else []
+        self.reactor.connectors[:] = []
+        if len(connectors) != len(pending):
+            connectors = [None] * len(pending)
+        for (host, port, factory, _, _), connector in zip(pending, connectors):
+            if connector is not None and connector.stoppedConnecting:
+                continue
             if (host, port) == (HOST, HUB_PORT):
                 if self.hubUp:
                     self.memoryHub.connectFactory(factory)
@@ -179,6 +190,9 @@ class MemoryZone:
                 self.peerLinks.append(connectPair(
                     self._peerServers[port], factory, self.reactor, address(HOST, port),
                     address(HOST, next(self._clientPorts))))
+            elif host == HOST and port in self._peerPortsGiven:
+                factory.clientConnectionFailed(None, Failure(ConnectionRefusedError(
+                    "that device's peer server has stopped")))
             else:
                 raise AssertionError(f"a device connected to {host}:{port}, which nothing "
                                      "in the zone listens on")

@@ -335,7 +335,7 @@ class ExampleTests(SynchronousTestCase):
         spec.loader.exec_module(module)
         result = TestResult()
         TestLoader().loadModule(module).run(result)
-        self.assertEqual((result.testsRun, result.errors, result.failures), (3, [], []))
+        self.assertEqual((result.testsRun, result.errors, result.failures), (8, [], []))
 
     def test_guideShowsTheExample(self) -> None:
         """

@@ -16,6 +16,8 @@ from pz.testing import MemoryZone
 from pz.wire import Envelope
 from pzh.hub import Hub, HubSettings
 from pzh.services import WRITE_DELAY
+from pzp.builtins.get42 import Get42Service
+from pzp.proxy import ProxySettings
 
 
 def read(path: str):
@@ -119,8 +121,11 @@ class ServiceCacheTests(SynchronousTestCase):
     """
 
     def setUp(self):
+        # Devices running no service announce none, so the test's own
+        # announces are the only entries.
         self.zone = MemoryZone(self, devices=["phone", "laptop"],
-                               hubSettings=HubSettings(synchronise=True))
+                               hubSettings=HubSettings(synchronise=True),
+                               deviceSettings=ProxySettings(builtinServices=False))
         self.zone.advance(3)
 
     def announce(self, name: str, services) -> None:
@@ -172,15 +177,17 @@ class ServiceCacheTests(SynchronousTestCase):
 
     def test_identicalAnnounceNotRewritten(self):
         """
-        Announcing the same services again (as a device does each time it
-        connects) does not rewrite the item.
+        The same services announced again (as a device does each time it
+        connects) do not rewrite the item.
         """
-        self.announce("phone", GET42)
+        self.zone.register("phone", Get42Service())
         self.zone.advance(3)
+        self.assertEqual(decodeCache(read(self.hubCache())),
+                         {self.zone.deviceId("phone"): {"services": GET42}})
         before = os.stat(self.hubCache())
         self.zone.disconnect("phone")
         self.zone.advance(60)
-        self.announce("phone", [dict(GET42[0])])
+        self.assertEqual(self.zone.device("phone").status()["state"], "Connected")
         self.zone.advance(3)
         after = os.stat(self.hubCache())
         self.assertEqual((after.st_ino, after.st_mtime_ns), (before.st_ino, before.st_mtime_ns))

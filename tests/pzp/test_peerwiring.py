@@ -11,6 +11,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz.errors import ZoneError
 from pz.testing import MemoryZone
+from pzp.peermode import MAX_REDIAL, REDIAL
 from pzp.proxy import ProxySettings
 
 
@@ -112,8 +113,8 @@ class PeerWiringTests(SynchronousTestCase):
 
     def test_peerLostRedialled(self):
         """
-        A dropped peer link leaves the peer NotConnected and calls go
-        through the hub.
+        A dropped peer link leaves calls to the hub until the redial a
+        couple of seconds later links the devices again.
         """
         zone = self.zone()
         for link in zone.peerLinks:
@@ -121,3 +122,19 @@ class PeerWiringTests(SynchronousTestCase):
                 link.server.transport.loseConnection()
         zone.flush()
         self.assertEqual(self.via(zone)["via"], "hub")
+        zone.advance(REDIAL, step=REDIAL)
+        self.assertEqual(zone.device("phone").peerStatus(), {zone.deviceId("laptop"): "Connected"})
+        self.assertEqual(self.via(zone)["via"], "peer")
+
+    def test_leftDeviceNotRedialled(self):
+        """
+        A device that left the hub is not dialled again once its link is
+        gone.
+        """
+        zone = self.zone()
+        zone.stopDevice("laptop")
+        zone.coalesce()
+        zone.advance(MAX_REDIAL, step=REDIAL)
+        self.assertEqual(zone.device("phone").peerStatus(),
+                         {zone.deviceId("laptop"): "NotConnected"})
+        self.assertEqual(zone.reactor.tcpClients, [])
