@@ -133,8 +133,9 @@ async def relayCaller(reactor, args, value: str):
 async def deviceCaller(reactor, args, value: str):
     """
     Start device A's proxy (pairing it first if it has no zone yet) and
-    wait until it may call: connected to the hub, and with C{--peer}, its
-    peer link to C{--to} C{Connected}.
+    wait until it may call: connected to the hub, its first
+    synchronisation over, and with C{--peer}, its peer link to C{--to}
+    C{Connected}.
     """
     from pz.pairing import PairingCode
     from pzp.proxy import Proxy, ProxySettings
@@ -151,6 +152,9 @@ async def deviceCaller(reactor, args, value: str):
         return (status.get("mode"), status.get("state")) == ("Hub", "Connected")
 
     await waitFor(reactor, connected, args.setup_timeout, "device A connected to the hub")
+    # A new device's first synchronisation (every item from the hub) is
+    # over before anything is measured, as for device B.
+    await proxy.syncNow().addTimeout(args.setup_timeout, reactor)
     if args.peer:
         await waitFor(reactor, lambda: proxy.peerStatus().get(args.to) == "Connected",
                       args.setup_timeout, f"device A's peer link to {args.to} Connected")

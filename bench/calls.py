@@ -145,7 +145,8 @@ class CallZone:
     def startDeviceB(self, timeout: float = 60.0) -> str:
         """
         Device B, serving L{bench.callservice.Echo}, with a peer server on
-        a free port; returns its device id once it is connected.
+        a free port; returns its device id once it is connected and its
+        first synchronisation is over.
         """
         directory = os.path.join(self.root, "b")
         proc = self.deviceB = self._spawn("device b", [
@@ -163,6 +164,9 @@ class CallZone:
                 status = json.loads(pzctl("--pzp-dir", directory, "status", "--json",
                                           timeout=30))
                 if (status.get("mode"), status.get("state")) == ("Hub", "Connected"):
+                    # Its first synchronisation (every item from the hub) is
+                    # over before anything is measured.
+                    pzctl("--pzp-dir", directory, "sync", "--json", timeout=timeout)
                     return status["device"]
             except (RuntimeError, ValueError, KeyError, subprocess.TimeoutExpired):
                 pass
