@@ -195,15 +195,13 @@ class ZoneSync:
         """
         creds = self._identity.current
         try:
-            crl = pki.loadCRL(data)
-            pki.verifyCRL(crl, creds.caCert)
+            pki.checkCRLUpdate(pki.loadCRL(data), creds.caCert, creds.crl, allowSame=True)
+        except pki.StaleCRL as e:
+            raise ZoneError("SYNC_BAD_ITEM", (
+                f"{path} has CRL number {e.number}, below the {e.held} this device holds"))
         except (pki.CertificateError, ValueError) as e:
             raise ZoneError("SYNC_BAD_ITEM", f"{path} is not a CRL signed by the zone CA: "
                             f"{getattr(e, 'message', e)}")
-        if pki.crlNumber(crl) < pki.crlNumber(creds.crl):
-            raise ZoneError("SYNC_BAD_ITEM", (
-                f"{path} has CRL number {pki.crlNumber(crl)}, below the "
-                f"{pki.crlNumber(creds.crl)} this device holds"))
 
     def _applied(self, path: str, itemHash: Optional[bytes]) -> None:
         """
