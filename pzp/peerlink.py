@@ -37,6 +37,12 @@ class IPeerLinkOwner(IDeviceMessageOwner):
 
     credentials = Attribute("the device's zone credentials: C{deviceId} and C{zoneId}")
 
+    def peerSyncReceived(link, payload):
+        """
+        A peer-sync message (C{Update_Hash}, C{Update_Change},
+        C{Update_Data}) came over C{link}, for the peer-sync worker.
+        """
+
     def peerLinkLost(link, reason):
         """
         C{link}, once C{ready}, has closed: the worker feeds the Peer
@@ -74,6 +80,16 @@ class PeerLinkProtocol(DeviceMessaging):
         self.refusals = RateLimitedLog(self._log, self.clock.seconds)
         # Cancelling a dial that waits for the handshake closes the link.
         self.ready: Deferred = Deferred(lambda d: self.transport and self.transport.abortConnection())
+
+    @messages.handler("Update_Hash")
+    @messages.handler("Update_Change")
+    @messages.handler("Update_Data")
+    def _peerSync(self, envelope: Envelope) -> None:
+        """
+        Peer-triggered synchronisation (L{pzp.peersync}), which checks the
+        fields itself.
+        """
+        self.owner.peerSyncReceived(self, envelope.payload)
 
     def certificateReceived(self, cert) -> None:
         identity = pki.identityOf(cert) if cert is not None else None

@@ -330,6 +330,8 @@ class _DeviceActions:
     def linkUp(self, link) -> None:
         self._mode._log.info("peer link to {device} is up ({way})", device=self._deviceId,
                              way="dialled" if link.outgoing else "accepted")
+        if self._mode.peerSync is not None:
+            self._mode.peerSync.linkUp(link)
 
     def dropLink(self, link) -> None:
         if link.transport is not None:
@@ -337,6 +339,8 @@ class _DeviceActions:
 
     def cleanUp(self, reason) -> None:
         self._mode._log.info("peer link to {device} is gone", device=self._deviceId)
+        if self._mode.peerSync is not None:
+            self._mode.peerSync.linkDown(self._deviceId)
 
     def connectFailed(self, reason) -> None:
         self._mode._log.info("could not reach peer {device}: {code}: {message}",
@@ -356,18 +360,21 @@ class PeerMode:
 
     _log = Logger()
 
-    def __init__(self, clock, identity, inbox, dialer) -> None:
+    def __init__(self, clock, identity, inbox, dialer, peerSync=None) -> None:
         """
         @param identity: the device's credentials holder (C{current}).
         @param dialer: C{dialer(deviceId, endpoint, owner)} opens an
             outgoing peer link (a L{PeerLinkProtocol} owned by C{owner})
             and returns a Deferred that fires with it once C{ready};
             cancelling it gives the dial up.
+        @param peerSync: the L{pzp.peersync.PeerSync} told of each peer
+            link kept and lost and given its C{Update_*} messages, or None.
         """
         self.clock = clock
         self._identity = identity
         self.inbox = inbox
         self._dialer = dialer
+        self.peerSync = peerSync
         self._machines = {}
 
     @property
@@ -421,6 +428,15 @@ class PeerMode:
         machine = self._machines.get(link.peerId)
         if machine is not None and machine.currentLink() is link:
             machine.lost(reason)
+
+    def peerSyncReceived(self, link, payload: dict) -> None:
+        """
+        A peer-sync message: for the peer-sync worker, if there is one and
+        C{link} is the link kept to that peer (a duplicate about to close
+        says nothing).
+        """
+        if self.peerSync is not None and self.linkFor(link.peerId) is link:
+            self.peerSync.received(link, payload)
 
     def crlReceived(self, crl) -> None:
         """

@@ -40,6 +40,10 @@ class Owner:
         self.credentials = credentials
         self.inbox = inbox
         self.lost = []
+        self.peerSync = []
+
+    def peerSyncReceived(self, link, payload) -> None:
+        self.peerSync.append((link, payload))
 
     def peerLinkLost(self, link, reason) -> None:
         self.lost.append((link, reason))
@@ -191,6 +195,18 @@ class PeerLinkFramesTests(SynchronousTestCase):
                                f"{ZONE}/laptop"))
         self.assertEqual((ack["payload"]["status"], ack["to"]), ("ack", f"{ZONE}/laptop"))
         self.assertEqual(len(self.owner.inbox.messages()), 1)
+
+    def test_peerSync(self):
+        """
+        The three C{Update_*} messages go to the owner's
+        C{peerSyncReceived} with their link, unanswered: the peer-sync
+        worker checks them.
+        """
+        for name in ("Update_Hash", "Update_Change", "Update_Data"):
+            payload = {"status": name, "anything": 1}
+            self.assertEqual(self.send(prop(payload, f"{ZONE}/tablet", f"{ZONE}/laptop")), [])
+            self.assertEqual(self.owner.peerSync[-1], (self.link, payload))
+        self.assertEqual(len(self.owner.peerSync), 3)
 
     def test_spoofedSender(self):
         """
