@@ -275,23 +275,36 @@ class PeerSyncLinkTests(_Base):
 
     def test_takenItemAnnouncedOn(self):
         """
-        What a device takes from a peer it announces on its other links
-        (here, back to the sender, which then needs nothing: the exchange
-        ends).
+        What a device takes from a peer it announces on its links, so it
+        spreads on to third devices; back to the sender, the announcement
+        needs nothing and the exchange ends.
         """
-        self.laptop.setCRL(self.buildCRL(2))
         self.connect()
-        sent = []
-        link = self.phone.peerMode.linkFor(LAPTOP)
-        original = link.sendString
-        link.sendString = lambda data: (sent.append(decodeEnvelope(data).payload["status"]),
-                                        original(data))
+        sent = {PHONE: [], LAPTOP: []}
+        for device, peer in ((self.phone, LAPTOP), (self.laptop, PHONE)):
+            link = device.peerMode.linkFor(peer)
+            link.sendString = (lambda log, original: lambda data: (
+                log.append(decodeEnvelope(data).payload["status"]), original(data)))(
+                    sent[device.deviceId], link.sendString)
         self.phone.setCRL(self.buildCRL(3))
         self.phone.sync.localChanged()
         self.flush()
         self.assertEqual(self.laptop.heldNumber(), 3)
-        # phone: announce, data; then the laptop's own announcement needs nothing.
-        self.assertEqual(sent, ["Update_Hash", "Update_Data"])
+        self.assertEqual(sent, {PHONE: ["Update_Hash", "Update_Data"],
+                                LAPTOP: ["Update_Change", "Update_Hash"]})
+
+    def test_lostLinkForgotten(self):
+        """
+        A link that is gone is announced on no more.
+        """
+        self.connect()
+        link = self.phone.peerMode.linkFor(LAPTOP)
+        link.transport.loseConnection()
+        self.flush()
+        sent = []
+        link.sendString = sent.append
+        self.phone.sync.localChanged()
+        self.assertEqual(sent, [])
 
     def test_olderFromHubRefusedAfterwards(self):
         """
@@ -450,7 +463,7 @@ class LyingPeerTests(_Base):
         """
         The hub's certificate is no trusted device certificate.
         """
-        path = trustedDevicePath(f"{ZONE}/hub")
+        path = trustedDevicePath(ZONE)
         self.offer(path, pki.certificatePEM(self.zone.hubCert))
         self.assertRefused("CERT_INVALID")
 
@@ -478,10 +491,13 @@ class LyingPeerTests(_Base):
 
     def test_badBase64(self):
         """
-        Data that is not base64 is refused.
+        Data that is not strict base64 is refused (a lax decoder would
+        skip the stray character and take it).
         """
         path = trustedDevicePath(f"{ZONE}/c-watch")
-        self.offer(path, self.deviceCert("c-watch"), send="not base64!")
+        data = self.deviceCert("c-watch")
+        text = base64.b64encode(data).decode("ascii")
+        self.offer(path, data, send=text[:40] + "!" + text[40:])
         self.assertRefused("SYNC_BAD_MESSAGE")
 
     def test_notAsked(self):
