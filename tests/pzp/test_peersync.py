@@ -29,6 +29,7 @@ from pzp.seams import IProxyEvents
 from pzp.sync import SyncSettings, ZoneSync
 from pzp.zonedir import Credentials, ZoneDirectory
 from tests.pz.test_tls import NOW, ZONE, _zones
+from tests.pz.sync.support import Zone
 from tests.pzp.test_peermode import PeerModeTests
 
 LAPTOP = f"{ZONE}/a-laptop"
@@ -595,3 +596,77 @@ class PeerSyncedTests(SynchronousTestCase):
         self.assertFalse(any(map(peerSynced, [
             "certificates/trusted-pzh/x.pem", "preferences.json", "certificates/trusted-pzp/x",
             "certificates/trusted-pzp/a/b.pem", "../crl.pem", None, 3])))
+
+
+class EngineTests(_Base):
+    """
+    What the device's synchronisation engine makes of an item peer sync
+    installed (L{tests.pz.sync.support.Zone}: a hub and devices' engines
+    in memory): no loop, no conflict copy, and a peer's newer CRL never
+    replaced by an older one from the hub.
+    """
+
+    def setUp(self):
+        super().setUp()
+        self.engineZone = Zone(self, devices=("a", "b"))
+        self.a, self.b = self.engineZone.devices["a"], self.engineZone.devices["b"]
+        self.hub = self.engineZone.hub
+        for side in (self.hub, self.a, self.b):
+            side.tree.write(CRL, pki.crlPEM(self.crl1))
+            side.options["validators"] = {CRL: self.crlValidator(side)}
+            side.engine = side._makeEngine()
+
+    def crlValidator(self, side):
+        """
+        The device's CRL check (as L{pzp.sync.ZoneSync} makes it), against
+        the CRL C{side} holds.
+        """
+        def check(path, data):
+            pki.checkCRLUpdate(pki.loadCRL(data), self.zone.caCert,
+                               pki.loadCRL(side.tree.read(CRL)), allowSame=True)
+        return check
+
+    def refusals(self):
+        return [m[2]["refused"]["code"] for m in self.engineZone.messages if "refused" in m[2]]
+
+    def test_certificateAgreed(self):
+        """
+        A trusted certificate b took from a peer, the hub's own copy: b's
+        engine reports it, the hub holds the same, they agree; nothing is
+        refused, no conflict copy, and the next sync sends nothing.
+        """
+        path = trustedDevicePath(f"{ZONE}/c-watch")
+        pem = self.deviceCert("c-watch")
+        self.hub.write(path, pem)
+        self.engineZone.connect("a")
+        self.engineZone.sync()
+        self.b.tree.write(path, pem)
+        self.engineZone.connect("b")
+        self.engineZone.sync()
+        self.assertEqual(self.refusals(), [])
+        self.assertEqual(self.b.engine.conflicts(), [])
+        self.engineZone.messages.clear()
+        self.engineZone.sync()
+        self.assertEqual(self.engineZone.names("Update_Hash") + self.engineZone.names("Sync_Hash"), [])
+
+    def test_newerCRLKept(self):
+        """
+        b took CRL 2 from a peer while the hub's synchronisation still
+        offers CRL 1 (the hub signs, pushes, and writes its item at its
+        next scan): the hub refuses b's copy as one-way and sends its own,
+        which b's CRL check refuses; b keeps CRL 2 and the zone settles.
+        Once the hub holds CRL 2 too, they agree.
+        """
+        crl2 = pki.crlPEM(self.buildCRL(2))
+        self.engineZone.connectAll()
+        self.engineZone.sync()
+        self.b.tree.write(CRL, crl2)
+        self.b.engine.localChange(CRL)
+        self.engineZone.pump()
+        self.assertEqual(self.b.read(CRL), crl2)
+        self.assertEqual(self.refusals(), ["SYNC_ONE_WAY", "SYNC_BAD_ITEM"])
+        self.hub.tree.write(CRL, crl2)
+        self.hub.engine.localChange(CRL)
+        self.engineZone.sync()
+        for side in (self.hub, self.a, self.b):
+            self.assertEqual(side.read(CRL), crl2)
