@@ -482,6 +482,22 @@ class LyingPeerTests(_Base):
         self.assertEqual(self.offer(POLICY, policy(5), policyTime=1.0), [])
         self.assertEqual(self.phone.tree.read(POLICY), self.before[POLICY])
 
+    def test_versionTime(self):
+        """
+        Given C{versionTime} (the sync engine's record), the policy's time
+        comes from it, in the announcement and in the comparison.
+        """
+        sync = PeerSync(self.clock, self.phone.tree, lambda: self.phone.identity.current,
+                        self.phone.crlReceived, versionTime=lambda path: 5000.0)
+        link = FakeLink(PHONE, LAPTOP)
+        sync.linkUp(link)
+        self.assertEqual(link.sent[0]["policyTime"], 5000.0)
+        for when, asked in ((4000.0, []), (5000.0, []), (6000.0, [POLICY])):
+            link.sent.clear()
+            sync.received(link, {"status": "Update_Hash", "items": {POLICY: hexHash(b"x")},
+                                 "crlNumber": 0, "policyTime": when})
+            self.assertEqual([p for m in link.sent for p in m["need"]], asked)
+
     def test_hashMismatch(self):
         """
         Data that is not what was announced is refused.
