@@ -318,11 +318,17 @@ class PeerSync:
             own = self._versionTime(POLICY) if POLICY in mine else None
             if own is None or policyTime > own:
                 need.append(POLICY)
-        if not need:
-            self._asked.pop(link.peerId, None)
-            return
-        self._asked[link.peerId] = _Asked({p: items[p] for p in need}, policyTime)
-        self._send(link, {"status": "Update_Change", "need": need})
+        asked = self._asked.get(link.peerId)
+        if asked is None or len(asked.hashes) + len(need) > MAX_ANNOUNCED:
+            asked = self._asked[link.peerId] = _Asked({}, policyTime)
+        # An item asked for before and still on its way (the peer announced
+        # again meanwhile) is not asked for twice.
+        fresh = [p for p in need if asked.hashes.get(p) != items[p]]
+        asked.hashes.update((p, items[p]) for p in need)
+        if POLICY in fresh:
+            asked.policyTime = policyTime
+        if fresh:
+            self._send(link, {"status": "Update_Change", "need": fresh})
 
     def _onChange(self, link, payload: dict) -> None:
         need = payload.get("need")
@@ -345,21 +351,23 @@ class PeerSync:
         asked = self._asked.get(link.peerId)
         if not isinstance(path, str) or asked is None or path not in asked.hashes:
             raise ZoneError("SYNC_NOT_ASKED", f"{str(path)[:80]!r} was not asked of this peer")
-        expected = asked.hashes.pop(path)
         if not isinstance(text, str):
             raise ZoneError("SYNC_BAD_MESSAGE", f"the data of {path} is not base64 text")
         try:
             data = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             raise ZoneError("SYNC_BAD_MESSAGE", f"the data of {path} is not valid base64") from None
-        if _itemHash(path, data) != expected:
+        if _itemHash(path, data) != asked.hashes[path]:
+            # Still asked for: the peer may have announced a newer version
+            # since, whose data follows.
             raise ZoneError("SYNC_HASH_MISMATCH", f"{path} does not have the hash announced")
+        del asked.hashes[path]
         if path == CRL:
             self._takeCRL(data)
         elif path == POLICY:
             self._write(path, data, asked.policyTime)
-        else:
-            self._takeCertificate(path, data)
+        elif not self._takeCertificate(path, data):
+            return
         self.installed += 1
         self._log.info("peer sync: took {path} from {peer}", path=path, peer=link.peerId)
         self.localChanged()
@@ -373,10 +381,14 @@ class PeerSync:
             raise ZoneError("CRL_INVALID", e.message) from None
         self._crlReceived(crl)
 
-    def _takeCertificate(self, path: str, data: bytes) -> None:
+    def _takeCertificate(self, path: str, data: bytes) -> bool:
+        """
+        Install a trusted device certificate the peer sent, once checked;
+        return whether it was written.
+        """
         if self._tree.read(path) is not None:
             # Taken meanwhile (from the hub): the hub's copy stands.
-            return
+            return False
         creds = self._credentials()
         now = datetime.fromtimestamp(self._clock.seconds(), timezone.utc)
         try:
@@ -386,6 +398,7 @@ class PeerSync:
         if trustedDevicePath(identity) != path:
             raise ZoneError("CERT_INVALID", f"{path} holds the certificate of {identity}")
         self._write(path, data)
+        return True
 
     def _write(self, path: str, data: bytes, when: Optional[float] = None) -> None:
         self._tree.write(path, data)

@@ -506,6 +506,26 @@ class LyingPeerTests(_Base):
         self.offer(path, self.deviceCert("c-watch"), itemHash="0" * 64)
         self.assertRefused("SYNC_HASH_MISMATCH")
 
+    def test_announcedAgainMeanwhile(self):
+        """
+        A peer announcing again before the data came is not asked twice;
+        one announcing a new version meanwhile is asked for it, and the
+        old version's data (refused: not the hash announced) does not
+        stop the new one's.
+        """
+        path = trustedDevicePath(f"{ZONE}/c-watch")
+        first, second = self.deviceCert("c-watch"), self.deviceCert("c-watch")
+        for data in (first, first, second):
+            self.phone.sync.received(self.link, {"status": "Update_Hash",
+                                                 "items": {path: hexHash(data)}, "crlNumber": 0})
+        self.assertEqual([m["need"] for m in self.link.sent], [[path], [path]])
+        for data in (first, second):
+            self.phone.sync.received(self.link, {
+                "status": "Update_Data", "path": path,
+                "data": base64.b64encode(data).decode("ascii")})
+        self.assertEqual(self.phone.sync.lastRefusal.code, "SYNC_HASH_MISMATCH")
+        self.assertEqual(self.phone.tree.read(path), second)
+
     def test_badBase64(self):
         """
         Data that is not strict base64 is refused (a lax decoder would
