@@ -15,7 +15,10 @@ and policies.  Three messages on the peer link::
       |-- Update_Data  path, data (base64), one frame per item ----->|
 
 An announcement goes out when a link comes up (both ends) and whenever one
-of these items changes on this device.  Only these items cross:
+of these items changes on this device: reported (L{PeerSync.localChanged})
+or found by looking at the files every L{WATCH_INTERVAL} seconds while a
+link is up, whoever changed them (the hub's synchronisation, the person,
+the revocation worker, another peer).  Only these items cross:
 C{crl.pem}, C{certificates/trusted-pzp/*.pem} and C{policies/policy.xml}.
 A hash is the synchronisation engine's item hash (L{manifestOf}: SHA-256
 of the bytes for the PEM items, of the canonical form for the policy, so a
@@ -62,6 +65,7 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Callable, Optional
 
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from pz import pki
@@ -73,7 +77,7 @@ from pz.sync.zoneitems import CRL, trustedDevicePath
 from pz.tls import verifyZoneDevice
 from pz.wire import Envelope, encodeEnvelope, newMessageId
 
-__all__ = ["PeerSync", "POLICY", "TRUSTED_PZP", "MAX_ANNOUNCED", "peerSynced"]
+__all__ = ["PeerSync", "POLICY", "TRUSTED_PZP", "MAX_ANNOUNCED", "WATCH_INTERVAL", "peerSynced"]
 
 #: The zone's policy among the items.
 POLICY = "policies/policy.xml"
@@ -82,6 +86,10 @@ TRUSTED_PZP = "certificates/trusted-pzp/"
 #: The most paths one announcement or one request may name: a zone's
 #: devices, with room to spare.
 MAX_ANNOUNCED = 4096
+
+#: Seconds between looks at the items' files for changes nobody reported,
+#: while a peer link is up (the synchronisation engine's scan interval).
+WATCH_INTERVAL = 2.0
 
 _HEX = frozenset("0123456789abcdef")
 
@@ -143,7 +151,7 @@ class PeerSync:
     _log = Logger()
 
     def __init__(self, clock, tree, credentials: Callable, crlReceived: Callable,
-                 versionTime: Optional[Callable] = None) -> None:
+                 versionTime: Optional[Callable] = None, interval: float = WATCH_INTERVAL) -> None:
         """
         @param clock: for certificate validity and the log's rate limit.
         @param tree: the device's L{pz.sync.items.ItemTree}.
@@ -156,6 +164,8 @@ class PeerSync:
             device's version of an item (the synchronisation engine's
             record), or None if it has none; the file's modification time
             by default.
+        @param interval: seconds between looks at the items' files while a
+            peer link is up: a change found (whoever made it) is announced.
         """
         self._clock = clock
         self._tree = tree
@@ -164,6 +174,9 @@ class PeerSync:
         self._versionTime = versionTime or self._modified
         self._links: dict = {}
         self._asked: dict = {}
+        self._interval = interval
+        self._watch: Optional[LoopingCall] = None
+        self._seen: Optional[dict] = None
         self._lines = RateLimitedLog(self._log, clock.seconds)
         self.refused = 0
         self.installed = 0
@@ -179,7 +192,12 @@ class PeerSync:
         """
         self._links[link.peerId] = link
         self._asked.pop(link.peerId, None)
-        self._announce(link)
+        if self._watch is None:
+            self._seen = self._signatures()
+            self._watch = LoopingCall(self._look)
+            self._watch.clock = self._clock
+            self._watch.start(self._interval, now=False)
+        self._send(link, self._announcement())
 
     def linkDown(self, deviceId: str) -> None:
         """
@@ -188,14 +206,23 @@ class PeerSync:
         """
         self._links.pop(deviceId, None)
         self._asked.pop(deviceId, None)
+        if not self._links and self._watch is not None:
+            self._watch.stop()
+            self._watch = None
 
     def localChanged(self) -> None:
         """
         The CRL, a trusted certificate or the policy changed on this device
         (from the hub, the person or a peer): announce again on every link.
+        Changes nobody reports are found by looking at the files every
+        C{interval} seconds.
         """
+        if not self._links:
+            return
+        self._seen = self._signatures()
+        payload = self._announcement()
         for link in list(self._links.values()):
-            self._announce(link)
+            self._send(link, payload)
 
     def received(self, link, payload: dict) -> None:
         """
@@ -229,11 +256,9 @@ class PeerSync:
         except (OSError, ZoneError):
             return None
 
-    def _inventory(self) -> dict:
+    def _paths(self) -> list:
         """
-        This device's peer-synced items: C{{path: hex hash}}.  A policy that
-        does not parse is left out (the engine reports it), and so is
-        anything that cannot be read.
+        The peer-synced items' paths that may exist here.
         """
         paths = [CRL, POLICY]
         folder = os.path.join(self._tree.root, *TRUSTED_PZP.rstrip("/").split("/"))
@@ -243,10 +268,37 @@ class PeerSync:
                                 if e.is_file(follow_symlinks=False))
         except OSError:
             pass
-        items = {}
-        for path in paths[:MAX_ANNOUNCED]:
-            if not peerSynced(path):
+        return [p for p in paths if peerSynced(p)][:MAX_ANNOUNCED]
+
+    def _signatures(self) -> dict:
+        """
+        What the files look like (size, times, inode), cheap to compare:
+        when it differs from the last announcement's, something changed.
+        """
+        seen = {}
+        for path in self._paths():
+            try:
+                st = os.stat(os.path.join(self._tree.root, *path.split("/")), follow_symlinks=False)
+            except OSError:
                 continue
+            seen[path] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        return seen
+
+    def _look(self) -> None:
+        try:
+            if self._signatures() != self._seen:
+                self.localChanged()
+        except Exception:
+            self._log.failure("peer sync: looking at the items")
+
+    def _inventory(self) -> dict:
+        """
+        This device's peer-synced items: C{{path: hex hash}}.  A policy that
+        does not parse is left out (the engine reports it), and so is
+        anything that cannot be read.
+        """
+        items = {}
+        for path in self._paths():
             try:
                 data = self._tree.read(path)
                 if data is not None:
@@ -255,14 +307,14 @@ class PeerSync:
                 continue
         return items
 
-    def _announce(self, link) -> None:
+    def _announcement(self) -> dict:
         payload = {"status": "Update_Hash", "items": self._inventory(),
                    "crlNumber": self._heldNumber()}
         if POLICY in payload["items"]:
             when = self._versionTime(POLICY)
             if when is not None:
                 payload["policyTime"] = when
-        self._send(link, payload)
+        return payload
 
     def _heldNumber(self) -> int:
         crl = self._credentials().crl

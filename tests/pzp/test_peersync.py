@@ -10,7 +10,7 @@ import hashlib
 import os
 
 import attrs
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, LoopingCall
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
@@ -23,7 +23,7 @@ from pz.wire import DEFAULT_MAX_FRAME, decodeEnvelope
 from pzp.identity import Identity
 from pzp.inbox import Inbox
 from pzp.peermode import PeerMode
-from pzp.peersync import POLICY, PeerSync, peerSynced
+from pzp.peersync import POLICY, WATCH_INTERVAL, PeerSync, peerSynced
 from pzp.revocation import Revocation
 from pzp.seams import IProxyEvents
 from pzp.sync import SyncSettings, ZoneSync
@@ -274,6 +274,32 @@ class PeerSyncLinkTests(_Base):
         self.assertEqual(self.phone.heldNumber(), 2)
         self.assertEqual(self.phone.tree.read(POLICY), policy(3))
 
+    def test_changeFound(self):
+        """
+        A change nobody reports is found by looking at the files while a
+        link is up, and crosses; with nothing changed, nothing is sent.
+        """
+        self.connect()
+        link = self.laptop.peerMode.linkFor(PHONE)
+        sent = []
+        original = link.sendString
+        link.sendString = lambda data: (sent.append(data), original(data))
+        self.clock.advance(WATCH_INTERVAL)
+        self.flush()
+        self.assertEqual(sent, [])
+        self.laptop.setCRL(self.buildCRL(2))
+        self.laptop.tree.write(POLICY, policy(4))
+        self.assertEqual(self.phone.heldNumber(), 1)
+        self.clock.advance(WATCH_INTERVAL)
+        self.flush()
+        self.assertEqual(self.phone.heldNumber(), 2)
+        self.assertEqual(self.phone.tree.read(POLICY), policy(4))
+        # Announced once: the next look finds nothing new.
+        sent.clear()
+        self.clock.advance(WATCH_INTERVAL)
+        self.flush()
+        self.assertEqual(sent, [])
+
     def test_takenItemAnnouncedOn(self):
         """
         What a device takes from a peer it announces on its links, so it
@@ -306,6 +332,9 @@ class PeerSyncLinkTests(_Base):
         link.sendString = sent.append
         self.phone.sync.localChanged()
         self.assertEqual(sent, [])
+        # Nothing is left looking at the files.
+        self.assertFalse([c for c in self.clock.getDelayedCalls()
+                          if isinstance(c.func, LoopingCall)])
 
     def test_olderFromHubRefusedAfterwards(self):
         """
