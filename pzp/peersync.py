@@ -40,7 +40,9 @@ when the data comes, before anything is written:
    this device's own (the later edit wins, as the hub's conflict rule
    says; equal times take nothing, so two devices never swap their
    policies back and forth): it must parse as XACML (the sync chunker's
-   parser).
+   parser).  Only a device whose preferences select policies (and that is
+   not constrained) announces, asks for or sends the policy, as for the
+   hub's synchronisation.
 
 Certificates and the policy are written through the L{ItemTree}
 (atomically); the device's own synchronisation then sees them as local
@@ -59,6 +61,7 @@ error back from a peer that does not take errors.
 
 import base64
 import binascii
+import json
 import math
 import os
 from collections import deque
@@ -72,7 +75,7 @@ from pz import pki
 from pz.errors import ZoneError
 from pz.lograte import RateLimitedLog
 from pz.sync.chunkers import manifestOf
-from pz.sync.items import classify
+from pz.sync.items import classify, selection
 from pz.sync.zoneitems import CRL, trustedDevicePath
 from pz.tls import verifyZoneDevice
 from pz.wire import Envelope, encodeEnvelope, newMessageId
@@ -81,6 +84,8 @@ __all__ = ["PeerSync", "POLICY", "TRUSTED_PZP", "MAX_ANNOUNCED", "WATCH_INTERVAL
 
 #: The zone's policy among the items.
 POLICY = "policies/policy.xml"
+#: The device's preferences among the items (which categories it syncs).
+PREFERENCES = "preferences.json"
 #: The folder of the trusted device certificates among the items.
 TRUSTED_PZP = "certificates/trusted-pzp/"
 #: The most paths one announcement or one request may name: a zone's
@@ -151,7 +156,8 @@ class PeerSync:
     _log = Logger()
 
     def __init__(self, clock, tree, credentials: Callable, crlReceived: Callable,
-                 versionTime: Optional[Callable] = None, interval: float = WATCH_INTERVAL) -> None:
+                 versionTime: Optional[Callable] = None, interval: float = WATCH_INTERVAL,
+                 constrained: bool = False) -> None:
         """
         @param clock: for certificate validity and the log's rate limit.
         @param tree: the device's L{pz.sync.items.ItemTree}.
@@ -166,6 +172,10 @@ class PeerSync:
             by default.
         @param interval: seconds between looks at the items' files while a
             peer link is up: a change found (whoever made it) is announced.
+        @param constrained: the device synchronises only certificates and
+            the CRL (L{pz.sync.items.CONSTRAINED}); otherwise the policy
+            crosses only if the device's preferences select policies, as
+            for the hub's synchronisation.
         """
         self._clock = clock
         self._tree = tree
@@ -175,6 +185,7 @@ class PeerSync:
         self._links: dict = {}
         self._asked: dict = {}
         self._interval = interval
+        self._constrained = constrained
         self._watch: Optional[LoopingCall] = None
         self._seen: Optional[dict] = None
         self._lines = RateLimitedLog(self._log, clock.seconds)
@@ -256,11 +267,24 @@ class PeerSync:
         except (OSError, ZoneError):
             return None
 
+    def _policySelected(self) -> bool:
+        """
+        Whether this device synchronises policies (its preferences, which
+        the hub's synchronisation follows too).
+        """
+        try:
+            prefs = json.loads(self._tree.read(PREFERENCES) or b"{}")
+        except (OSError, ValueError, ZoneError):
+            prefs = {}
+        deviceId = self._credentials().deviceId
+        return "policies" in selection(prefs if isinstance(prefs, dict) else {}, deviceId,
+                                       self._constrained)
+
     def _paths(self) -> list:
         """
-        The peer-synced items' paths that may exist here.
+        The peer-synced items' paths that may exist here (and are selected).
         """
-        paths = [CRL, POLICY]
+        paths = [CRL, POLICY] if self._policySelected() else [CRL]
         folder = os.path.join(self._tree.root, *TRUSTED_PZP.rstrip("/").split("/"))
         try:
             with os.scandir(folder) as entries:
@@ -366,7 +390,8 @@ class PeerSync:
         if CRL in items and items[CRL] != mine.get(CRL) and number > self._heldNumber():
             need.append(CRL)
         need += sorted(p for p in items if p.startswith(TRUSTED_PZP) and p not in mine)
-        if POLICY in items and items[POLICY] != mine.get(POLICY) and policyTime is not None:
+        if (POLICY in items and items[POLICY] != mine.get(POLICY) and policyTime is not None
+                and self._policySelected()):
             own = self._versionTime(POLICY) if POLICY in mine else None
             if own is None or policyTime > own:
                 need.append(POLICY)
@@ -388,7 +413,12 @@ class PeerSync:
                 or not all(peerSynced(p) for p in need)):
             raise ZoneError("SYNC_BAD_PATH", "Update_Change needs need, a list of items "
                             "peers synchronise")
+        paths = set(self._paths())
         for path in dict.fromkeys(need):
+            if path == POLICY and path not in paths:
+                self._lines.info("peer sync: not sending {path} to {peer}: policies are not "
+                                 "synchronised here", path=path, peer=link.peerId)
+                continue
             try:
                 data = self._tree.read(path)
             except (OSError, ZoneError) as e:
@@ -417,6 +447,8 @@ class PeerSync:
         if path == CRL:
             self._takeCRL(data)
         elif path == POLICY:
+            if not self._policySelected():
+                raise ZoneError("SYNC_NOT_SELECTED", "policies are not synchronised here")
             self._write(path, data, asked.policyTime)
         elif not self._takeCertificate(path, data):
             return

@@ -16,6 +16,7 @@ from zope.interface import implementer
 
 from pz import pki, udf
 from pz.errors import ZoneError
+from pz.sync.chunkers import manifestOf
 from pz.sync.defaults import POLICY as DEFAULT_POLICY
 from pz.sync.items import ItemTree
 from pz.sync.zoneitems import CRL, trustedDevicePath, zoneItems
@@ -259,6 +260,22 @@ class PeerSyncLinkTests(_Base):
         self.connect()
         self.assertEqual(self.laptop.tree.read(POLICY), policy(1))
         self.assertEqual(self.phone.tree.read(POLICY), policy(2))
+
+    def test_policiesNotSelected(self):
+        """
+        A device whose preferences do not select policies neither
+        announces nor takes the policy (as its hub synchronisation); the
+        certificates and the CRL still cross.
+        """
+        self.phone.tree.write("preferences.json", b'{"synchronise": {"policies": "no"}}')
+        self.laptop.tree.write(POLICY, policy(1))
+        self.laptop.setCRL(self.buildCRL(2))
+        phonePolicy = self.phone.tree.read(POLICY)
+        self.connect()
+        self.assertEqual(self.phone.tree.read(POLICY), phonePolicy)
+        self.assertEqual(self.phone.sync.refused, 0)
+        self.assertEqual(self.phone.heldNumber(), 2)
+        self.assertEqual(self.laptop.tree.read(POLICY), policy(1))
 
     def test_changeAfterLinkUp(self):
         """
@@ -526,6 +543,38 @@ class LyingPeerTests(_Base):
             sync.received(link, {"status": "Update_Hash", "items": {POLICY: hexHash(b"x")},
                                  "crlNumber": 0, "policyTime": when})
             self.assertEqual([p for m in link.sent for p in m["need"]], asked)
+
+    def test_policyNotSelected(self):
+        """
+        A constrained device (certificates and the CRL only) does not
+        announce its policy, does not ask for a peer's and does not send
+        its own.
+        """
+        sync = PeerSync(self.clock, self.phone.tree, lambda: self.phone.identity.current,
+                        self.phone.crlReceived, constrained=True)
+        link = FakeLink(PHONE, LAPTOP)
+        sync.linkUp(link)
+        self.assertEqual(sorted(link.sent[0]["items"]), [CRL])
+        link.sent.clear()
+        sync.received(link, {"status": "Update_Hash", "items": {POLICY: hexHash(policy(7))},
+                             "crlNumber": 0, "policyTime": 9e9})
+        sync.received(link, {"status": "Update_Change", "need": [POLICY]})
+        self.assertEqual(link.sent, [])
+
+    def test_policyDeselectedMeanwhile(self):
+        """
+        A policy asked for before the preferences stopped selecting
+        policies is refused when it comes.
+        """
+        asked = {"status": "Update_Hash",
+                 "items": {POLICY: manifestOf("xacml", policy(7)).hash.hex()},
+                 "crlNumber": 0, "policyTime": 9e9}
+        self.phone.sync.received(self.link, asked)
+        self.phone.tree.write("preferences.json", b'{"synchronise": {"policies": "no"}}')
+        self.before = self.snapshot()
+        self.phone.sync.received(self.link, {"status": "Update_Data", "path": POLICY,
+                                             "data": base64.b64encode(policy(7)).decode("ascii")})
+        self.assertRefused("SYNC_NOT_SELECTED")
 
     def test_hashMismatch(self):
         """
