@@ -29,7 +29,9 @@ one machine per remote device: the hub's device list makes it dial
 (L{PeerMode.peerAvailable}), the peer server hands it accepted links
 (L{PeerMode.buildIncoming}), a new CRL closes revoked peers' links
 (L{PeerMode.crlReceived}), and L{PeerMode.linkFor} is the peer side of
-routing: the link to a device while its machine is C{Connected}.
+routing: the link to a device while its machine is C{Connected}.  Given a
+L{pzp.peersync.PeerSync}, it tells it of each link kept and gone and hands
+it the link's C{Update_*} messages (peer-triggered synchronisation).
 """
 
 from typing import Protocol

@@ -162,8 +162,9 @@ class PeerSyncLinkTests(_Base):
         self.phone = Device(self, self.clock, "b-phone", self.crl1)
         self.workers = {}
         for device in (self.laptop, self.phone):
-            device.peerMode = PeerMode(self.clock, device.identity, Inbox(self.mktemp(), self.clock),
-                                       self.dialer, peerSync=device.sync)
+            inbox = Inbox(self.mktemp(), self.clock)
+            device.peerMode = PeerMode(self.clock, device.identity, inbox, self.dialer,
+                                       peerSync=device.sync)
             self.workers[device.deviceId] = device.peerMode
 
     def connect(self):
@@ -761,7 +762,8 @@ class EngineTests(_Base):
         self.assertEqual(self.b.engine.conflicts(), [])
         self.engineZone.messages.clear()
         self.engineZone.sync()
-        self.assertEqual(self.engineZone.names("Update_Hash") + self.engineZone.names("Sync_Hash"), [])
+        zone = self.engineZone
+        self.assertEqual(zone.names("Update_Hash") + zone.names("Sync_Hash"), [])
 
     def test_newerCRLKept(self):
         """
