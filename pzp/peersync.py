@@ -251,6 +251,12 @@ class PeerSync:
             handler(link, payload)
         except ZoneError as e:
             self._refuse(link, e)
+        except Exception:
+            # A failure here (a disk error writing an item) is this
+            # device's, not the peer's: logged in full, the link kept.
+            self._log.failure("peer sync: handling {name} from {peer}",
+                              name=payload.get("status"), peer=link.peerId)
+            self._refuse(link, ZoneError("INTERNAL"))
 
     def status(self) -> dict:
         """

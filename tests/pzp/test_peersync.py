@@ -687,6 +687,22 @@ class LyingPeerTests(_Base):
         self.phone.sync.received(self.link, {"status": "Update_Change", "need": [CRL, POLICY]})
         self.assertEqual([m["path"] for m in self.link.sent], [CRL])
 
+    def test_writeFails(self):
+        """
+        A failure writing an item is logged and counted (C{INTERNAL}); it
+        does not reach the link.
+        """
+        path = trustedDevicePath(f"{ZONE}/c-watch")
+
+        def fail(path, data):
+            raise OSError(28, "No space left on device")
+
+        self.phone.tree.write = fail
+        self.offer(path, self.deviceCert("c-watch"))
+        self.assertEqual(self.phone.sync.lastRefusal.code, "INTERNAL")
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+        self.assertIsNone(self.phone.tree.read(path))
+
     def test_linkDown(self):
         """
         Once the link is down, data it had asked for is no longer taken.
