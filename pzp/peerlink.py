@@ -81,6 +81,18 @@ class PeerLinkProtocol(DeviceMessaging):
         # Cancelling a dial that waits for the handshake closes the link.
         self.ready: Deferred = Deferred(lambda d: self.transport and self.transport.abortConnection())
 
+    @messages.handler("error")
+    def _error(self, envelope: Envelope) -> None:
+        """
+        An error fails the request it answers (by C{ref}), or is only
+        logged: never answered, or two devices would send each other
+        errors about errors for ever.
+        """
+        payload = envelope.payload
+        if not self.answered(payload):
+            self.refusals.info("{peer} reported {code}: {message}", peer=self.peerId,
+                               code=payload.get("code"), message=payload.get("message"))
+
     @messages.handler("Update_Hash")
     @messages.handler("Update_Change")
     @messages.handler("Update_Data")
