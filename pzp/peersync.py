@@ -54,9 +54,11 @@ one is held, so a peer's CRL is never taken back.
 
 Bad input (a path outside the set, bad base64, data not asked for, a hash
 that does not match, a forged or older CRL, a certificate of another CA,
-an item too large for a frame) is refused with a log line and changes
-nothing.  Nothing is answered on the wire: an error answer would draw an
-error back from a peer that does not take errors.
+an item too large for a frame) is refused with a log line (rate-limited)
+and changes nothing; L{PeerSync.status} counts the refusals and keeps the
+last few.  Nothing is answered on the wire: the exchange needs no error
+messages (an item refused is asked for again only when the peer next
+announces it), and a peer sending garbage gets no echo to work with.
 """
 
 import base64
