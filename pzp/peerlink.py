@@ -41,6 +41,12 @@ class IPeerLinkOwner(IDeviceMessageOwner):
     credentials = Attribute("the device's zone credentials: C{deviceId} and C{zoneId}")
     keepalive = Attribute("seconds between pings; a peer silent for three of them is gone")
 
+    def peerSyncReceived(link, payload):
+        """
+        A peer-sync message (C{Update_Hash}, C{Update_Change},
+        C{Update_Data}) came over C{link}, for the peer-sync worker.
+        """
+
     def peerLinkLost(link, reason):
         """
         C{link}, once C{ready}, has closed: the worker feeds the Peer
@@ -91,6 +97,28 @@ class PeerLinkProtocol(DeviceMessaging):
 
     def connectionMade(self) -> None:
         self.setTimeout(self.owner.keepalive * 3)
+
+    @messages.handler("error")
+    def _error(self, envelope: Envelope) -> None:
+        """
+        An error fails the request it answers (by C{ref}), or is only
+        logged: never answered, or two devices would send each other
+        errors about errors for ever.
+        """
+        payload = envelope.payload
+        if not self.answered(payload):
+            self.refusals.info("{peer} reported {code}: {message}", peer=self.peerId,
+                               code=payload.get("code"), message=payload.get("message"))
+
+    @messages.handler("Update_Hash")
+    @messages.handler("Update_Change")
+    @messages.handler("Update_Data")
+    def _peerSync(self, envelope: Envelope) -> None:
+        """
+        Peer-triggered synchronisation (L{pzp.peersync}), which checks the
+        fields itself.
+        """
+        self.owner.peerSyncReceived(self, envelope.payload)
 
     def certificateReceived(self, cert) -> None:
         identity = pki.identityOf(cert) if cert is not None else None

@@ -29,7 +29,9 @@ one machine per remote device: the hub's device list makes it dial
 (L{PeerMode.peerAvailable}), the peer server hands it accepted links
 (L{PeerMode.buildIncoming}), a new CRL closes revoked peers' links
 (L{PeerMode.crlReceived}), and L{PeerMode.linkFor} is the peer side of
-routing: the link to a device while its machine is C{Connected}.
+routing: the link to a device while its machine is C{Connected}.  Given a
+L{pzp.peersync.PeerSync}, it tells it of each link kept and gone and hands
+it the link's C{Update_*} messages (peer-triggered synchronisation).
 """
 
 from typing import Protocol
@@ -342,6 +344,8 @@ class _DeviceActions:
         self._mode._log.info("peer link to {device} is up ({way})", device=self._deviceId,
                              way="dialled" if link.outgoing else "accepted")
         self._mode._linkUp(link)
+        if self._mode.peerSync is not None:
+            self._mode.peerSync.linkUp(link)
 
     def dropLink(self, link) -> None:
         if link.transport is not None:
@@ -351,6 +355,8 @@ class _DeviceActions:
         self._mode._peerServices.pop(self._deviceId, None)
         self._mode._log.info("peer link to {device} is gone", device=self._deviceId)
         self._mode._redialLater(self._deviceId)
+        if self._mode.peerSync is not None:
+            self._mode.peerSync.linkDown(self._deviceId)
 
     def connectFailed(self, reason) -> None:
         self._mode._log.info("could not reach peer {device}: {code}: {message}",
@@ -394,7 +400,7 @@ class PeerMode:
     _log = Logger()
 
     def __init__(self, clock, identity, inbox, dialer, calls=None, keepalive: float = 30.0,
-                 announce=None) -> None:
+                 announce=None, peerSync=None) -> None:
         """
         @param identity: the device's credentials holder (C{current}).
         @param dialer: C{dialer(deviceId, endpoint, owner)} opens an
@@ -407,6 +413,8 @@ class PeerMode:
         @param announce: returns the C{servicesAnnounce} payload this
             device sends a peer when their link comes up (none when
             C{None}).
+        @param peerSync: the L{pzp.peersync.PeerSync} told of each peer
+            link kept and lost and given its C{Update_*} messages, or None.
         """
         self.clock = clock
         self._identity = identity
@@ -417,6 +425,7 @@ class PeerMode:
         self.calls = calls
         self.keepalive = keepalive
         self._announce = announce
+        self.peerSync = peerSync
         self._machines = {}
         #: device id -> the services it announced over its peer link.
         self._peerServices = {}
@@ -532,6 +541,15 @@ class PeerMode:
         machine = self._machines.get(link.peerId)
         if machine is not None and machine.currentLink() is link:
             machine.lost(reason)
+
+    def peerSyncReceived(self, link, payload: dict) -> None:
+        """
+        A peer-sync message: for the peer-sync worker, if there is one and
+        C{link} is the link kept to that peer (a duplicate about to close
+        says nothing).
+        """
+        if self.peerSync is not None and self.linkFor(link.peerId) is link:
+            self.peerSync.received(link, payload)
 
     def crlReceived(self, crl) -> None:
         """

@@ -14,7 +14,8 @@ as magic-wormhole's C{Boss} does):
     - L{pzp.peerdir.PeerDirectory}: who in the zone is connected;
     - L{pzp.sync.ZoneSync}: the zone's items kept in step with the hub's;
     - L{pzp.peermode.PeerMode} and L{pzp.peerserver.PeerServer}: direct
-      links to the zone's other devices (Peer mode);
+      links to the zone's other devices (Peer mode), over which
+      L{pzp.peersync.PeerSync} passes on certificates, the CRL and policies;
     - L{pzp.discovery.Discovery}: this device announced to the hub, and
       the zone's services listed;
     - L{pzp.calls.CallWorker}: service calls served and made, over the
@@ -51,6 +52,7 @@ from pzp.mode import HubWorkers, ModeCore, ModeMachine
 from pzp.peerdir import PeerDirectory
 from pzp.peermode import PeerMode, tlsDialer
 from pzp.peerserver import PeerServer
+from pzp.peersync import PeerSync
 from pzp.preferences import peerConnection, readPreferences
 from pzp.renewal import Renewal
 from pzp.revocation import Revocation
@@ -165,12 +167,17 @@ class Proxy(service.MultiService):
         peerServer = PeerServer(self._reactor, lambda: peers.serverFactory(),
                                 self.settings.peerPort, self.settings.peerInterface)
         discovery = Discovery(self.registry, items, creds.zoneId, peerServer.port)
+        peerSync = PeerSync(self.clock, items, lambda: identity.current, revocation.crlReceived,
+                            versionTime=sync.versionTime,
+                            constrained=self.settings.sync.constrained)
         peers = PeerMode(self.clock, identity, inbox, tlsDialer(self._reactor), self.calls,
-                         self.settings.keepalive, discovery.announcement)
+                         self.settings.keepalive, discovery.announcement, peerSync)
         hubMode.wire(self, identity, renewal, revocation, directory, sync, discovery)
         renewal.wire(self, identity)
         revocation.wire(self, identity)
         revocation.observeCRL(peers.crlReceived)
+        # A new CRL is announced to the peers at once, not at the next look.
+        revocation.observeCRL(lambda crl: peerSync.localChanged())
         sync.wire(identity, revocation)
         return HubWorkers(
             identity, inbox, hubMode, renewal, revocation, directory, sync, peers, peerServer,

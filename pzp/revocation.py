@@ -153,14 +153,13 @@ class Revocation:
     def keepIfNewer(self, crl) -> None:
         creds = self._identity.current
         try:
-            pki.verifyCRL(crl, creds.caCert)
+            number = pki.checkCRLUpdate(crl, creds.caCert, creds.crl)
+        except pki.StaleCRL as e:
+            self._log.info("ignored CRL number {number}: already hold {held}",
+                           number=e.number, held=e.held)
+            return
         except pki.CertificateError as e:
             self._log.warn("ignored a CRL: {message}", message=e.message)
-            return
-        number, held = pki.crlNumber(crl), pki.crlNumber(creds.crl)
-        if number <= held:
-            self._log.info("ignored CRL number {number}: already hold {held}",
-                           number=number, held=held)
             return
         self._identity.replaceCRL(crl)
         self._log.info("stored CRL number {number}", number=number)

@@ -106,8 +106,9 @@ class ServicesTests(TestCase):
         With B running no peer server, A's call goes through the hub; once B
         runs one (and the guide's thermometer, given with --service), A
         links directly and the same call takes the peer link;
-        with the hub stopped it still does, and A still lists B's services
-        (from the peer, then, with B stopped too, from the synced cache).
+        with the hub stopped it still does, A still lists B's services
+        (from the peer, then, with B stopped too, from the synced cache),
+        and a policy edited on A reaches B over the peer link.
         """
         zone = Zone(self)
         yield zone.startHub()
@@ -140,6 +141,17 @@ class ServicesTests(TestCase):
         services = yield pzctlJSON("--pzp-dir", a, "services", "--json")
         self.assertIn({"device": b, "service": "get42", "version": "1.0", "methods": ["get42"],
                        "via": "peer"}, services)
+
+        # Peer-triggered sync: a policy edited on A reaches B over the peer
+        # link, with no hub to pass it on.
+        policy = os.path.join("zone", "items", "policies", "policy.xml")
+        with open(os.path.join(a, policy), encoding="utf-8") as f:
+            text = f.read()
+        with open(os.path.join(a, policy), "w", encoding="utf-8") as f:
+            f.write(text.replace("Permit every request.", "Permit every request (edited on A)."))
+        yield waitFor(lambda: "edited on A" in open(os.path.join(zone.deviceDir("b"), policy),
+                                                     encoding="utf-8").read(),
+                      timeout=15, what="A's policy on B")
 
         yield zone.devices["b"].stop()
         services = yield pzctlJSON("--pzp-dir", a, "services", "--json")

@@ -45,6 +45,10 @@ class Owner:
         self.keepalive = 30.0
         self.lost = []
         self.announced = []
+        self.peerSync = []
+
+    def peerSyncReceived(self, link, payload) -> None:
+        self.peerSync.append((link, payload))
 
     def peerLinkLost(self, link, reason) -> None:
         self.lost.append((link, reason))
@@ -199,6 +203,38 @@ class PeerLinkFramesTests(SynchronousTestCase):
                                f"{ZONE}/laptop"))
         self.assertEqual((ack["payload"]["status"], ack["to"]), ("ack", f"{ZONE}/laptop"))
         self.assertEqual(len(self.owner.inbox.messages()), 1)
+
+    def test_errorNotAnswered(self):
+        """
+        An error from the peer is not answered (an error about an error
+        would bounce between the devices for ever).
+        """
+        error = {"status": "error", "code": "BAD_REQUEST", "message": "no"}
+        self.assertEqual(self.send(prop(error, f"{ZONE}/tablet", f"{ZONE}/laptop")), [])
+        self.assertEqual(self.send(prop(dict(error, ref="nothing"), f"{ZONE}/tablet",
+                                        f"{ZONE}/laptop")), [])
+
+    def test_errorFailsRequest(self):
+        """
+        An error naming a request fails it with its code.
+        """
+        d = self.link.request(f"{ZONE}/laptop", {"status": "message", "text": "hi"})
+        [sent] = frames(self.transport.value())
+        self.send(prop({"status": "error", "code": "BAD_REQUEST", "message": "no",
+                        "ref": sent["id"]}, f"{ZONE}/tablet", f"{ZONE}/laptop"))
+        self.assertEqual(self.failureResultOf(d, ZoneError).value.code, "BAD_REQUEST")
+
+    def test_peerSync(self):
+        """
+        The three C{Update_*} messages go to the owner's
+        C{peerSyncReceived} with their link, unanswered: the peer-sync
+        worker checks them.
+        """
+        for name in ("Update_Hash", "Update_Change", "Update_Data"):
+            payload = {"status": name, "anything": 1}
+            self.assertEqual(self.send(prop(payload, f"{ZONE}/tablet", f"{ZONE}/laptop")), [])
+            self.assertEqual(self.owner.peerSync[-1], (self.link, payload))
+        self.assertEqual(len(self.owner.peerSync), 3)
 
     def test_spoofedSender(self):
         """
