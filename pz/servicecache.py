@@ -120,9 +120,11 @@ def decodeCache(data: Optional[bytes]) -> dict:
 
 def encodeCache(cache: dict) -> bytes:
     """
-    The item's bytes, keys sorted so equal caches are equal items.
+    The item's bytes, keys sorted so equal caches are equal items, in the
+    JSON items' canonical form (L{pz.sync.chunkers.JSONChunker}), so the
+    copy synchronisation writes on a device is byte for byte the hub's.
     """
-    return json.dumps(cache, sort_keys=True, indent=1, ensure_ascii=False).encode("utf-8")
+    return (json.dumps(cache, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
 def findServices(cache: dict, service: Optional[str] = None) -> list:

@@ -20,6 +20,7 @@ from pz.servicecache import (
     withDevice,
     withoutDevice,
 )
+from pz.sync.chunkers import JSONChunker
 from pz.zoneservice import ServiceRegistry, ZoneService, exposed
 
 
@@ -85,6 +86,16 @@ class AnnounceTests(SynchronousTestCase):
 
 
 class CacheTests(SynchronousTestCase):
+    def test_canonical(self):
+        """
+        The item the hub writes is already in the form synchronisation
+        writes on the devices: their copies are byte for byte the hub's.
+        """
+        services = [{"service": "échos", "version": "1.0", "methods": ["b", "a"]}]
+        data = encodeCache(withDevice(withDevice({}, "z/b", services), "z/a", services))
+        chunker = JSONChunker()
+        self.assertEqual(chunker.join(chunker.split(data)), data)
+
     """
     Editing, encoding and searching the cache.
     """
