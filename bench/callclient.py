@@ -155,10 +155,15 @@ async def deviceCaller(reactor, args, value: str):
     # A new device's first synchronisation (every item from the hub) is
     # over before anything is measured, as for device B.
     await proxy.syncNow().addTimeout(args.setup_timeout, reactor)
+    localId = proxy.credentials.deviceId
+    # So is the hub's rewrite of the zone's service cache with A's own
+    # services, which it writes half a second after A announced them.
+    await waitFor(reactor, lambda: localId in proxy._hubWorkers().discovery.cached(),
+                  args.setup_timeout, "device A's services in its service cache")
+    await proxy.syncNow().addTimeout(args.setup_timeout, reactor)
     if args.peer:
         await waitFor(reactor, lambda: proxy.peerStatus().get(args.to) == "Connected",
                       args.setup_timeout, f"device A's peer link to {args.to} Connected")
-    localId = proxy.credentials.deviceId
     params = {"value": value}
     vias = {}
 

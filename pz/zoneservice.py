@@ -138,23 +138,39 @@ class ZoneService:
     name: str = ""
     version: str = "1.0"
 
+    def __init_subclass__(cls, **kwargs) -> None:
+        """
+        Work out once per class which methods are exposed, and remember
+        each one's signature when first called: both depend on the class
+        alone, and a call should not pay for them again.
+        """
+        super().__init_subclass__(**kwargs)
+        cls._zoneMethods = tuple(sorted(
+            attribute for attribute in dir(cls)
+            if not attribute.startswith("_")
+            and getattr(getattr(cls, attribute, None), "_zoneExposed", False)
+        ))
+        cls._zoneSignatures = {}
+
+    _zoneMethods: tuple = ()
+
     def methods(self) -> list:
         """
         The names of the methods marked with L{exposed}, sorted.
         """
-        found = []
-        for attribute in dir(type(self)):
-            if attribute.startswith("_"):
-                continue
-            if getattr(getattr(type(self), attribute, None), "_zoneExposed", False):
-                found.append(attribute)
-        return sorted(found)
+        return list(self._zoneMethods)
+
+    def _signature(self, method: str, function) -> inspect.Signature:
+        signature = self._zoneSignatures.get(method)
+        if signature is None:
+            signature = self._zoneSignatures[method] = inspect.signature(function)
+        return signature
 
     def call(self, method: str, params):
         """
         Run an exposed method with the call's arguments.
         """
-        if method not in self.methods():
+        if method not in self._zoneMethods:
             raise ZoneError("NO_SUCH_METHOD", f"service {self.name!r} has no method {method!r}")
         function = getattr(self, method)
         if isinstance(params, list):
@@ -163,7 +179,7 @@ class ZoneService:
             args, kwargs = [], params
         else:
             raise ZoneError("BAD_ARGUMENTS", "params must be a list or an object")
-        signature = inspect.signature(function)
+        signature = self._signature(method, function)
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as e:

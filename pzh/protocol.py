@@ -207,6 +207,12 @@ class HubProtocol(Link):
         for piece in crlUpdates(pem):
             self.sendMessage(self.peerId, piece)
 
+    def dataReceived(self, data: bytes) -> None:
+        # A turn is what one read brought: a steady flow of single frames
+        # is never paused, a burst is read four frames per reactor turn.
+        self._turnFrames = self._turnBytes = 0
+        super().dataReceived(data)
+
     def frameReceived(self, data: bytes) -> None:
         if self.deviceId is not None:
             self.lastSeen = self.hub.clock.seconds()
