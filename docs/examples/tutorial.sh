@@ -52,6 +52,7 @@ pzctl --pzp-dir phone wait --state NotConnected --timeout 30 >/dev/null
 twistd -n pzh --data-dir hub --name alice --interface 127.0.0.1 --port "$PORT" --web-port "$WEB_PORT" >>hub.out 2>&1 &
 pids+=($!)
 pzctl --pzp-dir phone wait >/dev/null
+pzctl --pzp-dir laptop wait >/dev/null
 echo "phone reconnected"
 
 # 5. Share a setting.

@@ -58,32 +58,14 @@ def _deviceFiles(zone: Zone, name: str) -> tuple:
 
 
 @defer.inlineCallbacks
-def _dialPeerPort(port: int, caCert, key, cert, payloads=(), wait: float = 3.0):
+def _exchange(endpoint, data: bytes, wait: float):
     """
-    Connect to a peer port presenting C{cert}, send C{payloads} as frames,
-    and collect what comes back for C{wait} seconds or until it closes.
-    """
-    options = tls.peerClientOptions(caCert, key, cert, None)
-    client = _Recorder()
-    yield connectProtocol(
-        wrapClientTLS(options, TCP4ClientEndpoint(reactor, "127.0.0.1", port)), client)
-    for payload in payloads:
-        client.transport.write(frame(payload))
-    timer = reactor.callLater(wait, client.transport.loseConnection)
-    yield client.closed
-    closedByPeer = timer.active()
-    if closedByPeer:
-        timer.cancel()
-    return client.data, closedByPeer
-
-
-@defer.inlineCallbacks
-def _dialRaw(port: int, data: bytes, wait: float = 3.0):
-    """
-    Connect without TLS, send C{data}, and see whether the peer closes.
+    Connect to C{endpoint}, send C{data}, and collect what comes back for
+    C{wait} seconds or until the other end closes; fires with the bytes
+    and whether the other end closed.
     """
     client = _Recorder()
-    yield connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", port), client)
+    yield connectProtocol(endpoint, client)
     client.transport.write(data)
     timer = reactor.callLater(wait, client.transport.loseConnection)
     yield client.closed
@@ -91,6 +73,23 @@ def _dialRaw(port: int, data: bytes, wait: float = 3.0):
     if closedByPeer:
         timer.cancel()
     return client.data, closedByPeer
+
+
+def _dialPeerPort(port: int, caCert, key, cert, payloads=(), wait: float = 3.0):
+    """
+    Connect to a peer port over TLS presenting C{cert}, and send
+    C{payloads} as frames (L{_exchange}).
+    """
+    options = tls.peerClientOptions(caCert, key, cert, None)
+    return _exchange(wrapClientTLS(options, TCP4ClientEndpoint(reactor, "127.0.0.1", port)),
+                     b"".join(frame(payload) for payload in payloads), wait)
+
+
+def _dialRaw(port: int, data: bytes, wait: float = 3.0):
+    """
+    Connect without TLS and send C{data} (L{_exchange}).
+    """
+    return _exchange(TCP4ClientEndpoint(reactor, "127.0.0.1", port), data, wait)
 
 
 class ServicesTests(TestCase):
