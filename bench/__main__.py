@@ -27,7 +27,10 @@ What it does, in order (see C{bench/README.md} for why):
     small edits of a 10 MB file from a device to the hub, next to C{rsync}
     through an C{rsync} daemon; chunking + hashing throughput; one changed
     preference reaching 10 connected devices; skip with C{--skip-sync};
- 8. prints the machine facts and one table, with ratios to the bare server
+ 8. calls (L{bench.calls}): a zone service call's round trip at 1,000
+    calls/s and the peak call rate, through the hub and over a peer link,
+    next to a bare Twisted TLS echo relay; skip with C{--skip-calls};
+ 9. prints the machine facts and one table, with ratios to the bare server
     and pass/fail against the targets, and writes it to
     C{bench/out/results.txt} (raw figures in C{bench/out/results.json}).
 
@@ -508,6 +511,13 @@ def main(argv=None) -> int:
 
             log("sync: a 10 MB file edited three times, next to rsync; 10 devices")
             sync = measureSync(args, run)
+        calls = {}
+        if not args.skip_calls:
+            from bench.calls import measureCalls
+
+            log("calls: round trip and peak through the hub and a peer link, next to a bare "
+                "TLS echo relay")
+            calls = measureCalls(args, run)
         attack = {}
         if not args.skip_attack:
             from bench.attack import measureAttack
@@ -519,16 +529,18 @@ def main(argv=None) -> int:
         stopAll()
 
     from bench.attack import attackReport
+    from bench.calls import callsReport
     from bench.portal import portalReport
     from bench.revocation import revocationReport
     from bench.sync import syncReport
 
     lines = (report(args, rate, memory, info) + revocationReport(revocation)
-             + portalReport(portal) + syncReport(sync) + attackReport(attack))
+             + portalReport(portal) + syncReport(sync) + callsReport(calls)
+             + attackReport(attack))
     publish("results", "run", lines, began,
              {"args": {k: v for k, v in vars(args).items()}, "facts": info,
               "rate": rate, "memory": memory, "revocation": revocation,
-              "portal": portal, "sync": sync, "attack": attack})
+              "portal": portal, "sync": sync, "calls": calls, "attack": attack})
     return 0
 
 

@@ -37,6 +37,21 @@ def parseArgs(argv):
     parser.add_argument("--skip-sync", action="store_true",
                         help="no synchronisation table (edits of a 10 MB file next to rsync, "
                         "chunking throughput, one preference to 10 devices)")
+    parser.add_argument("--skip-calls", action="store_true",
+                        help="no calls table (round trip and peak through the hub and a peer "
+                        "link, next to a bare TLS echo relay)")
+    parser.add_argument("--calls-rate", type=float, default=1000.0,
+                        help="calls: calls a second offered in the fixed load")
+    parser.add_argument("--calls-seconds", type=float, default=5.0,
+                        help="calls: measured seconds of the fixed load")
+    parser.add_argument("--calls-warmup", type=float, default=1.0,
+                        help="calls: warm-up seconds at the same rate")
+    parser.add_argument("--calls-size", type=int, default=200,
+                        help="calls: characters of the string each call carries")
+    parser.add_argument("--calls-in-flight", type=int, default=64,
+                        help="calls: calls kept waiting in the peak load")
+    parser.add_argument("--calls-peak-seconds", type=float, default=3.0,
+                        help="calls: seconds of the peak load")
     parser.add_argument("--attack-seconds", type=float, default=10.0,
                         help="seconds each attack lasts (under-attack table)")
     parser.add_argument("--recover-seconds", type=float, default=30.0,
@@ -68,6 +83,12 @@ def parseArgs(argv):
             and 1 <= args.slow_connections <= 5000):
         parser.error("--attack-seconds must be in (0, 120], --recover-seconds in [0, 120] and "
                      "--slow-connections in [1, 5000]")
+    if not (0 < args.calls_rate <= 20000 and 0 < args.calls_seconds <= 60
+            and 0 <= args.calls_warmup <= 10 and 1 <= args.calls_size <= 65536
+            and 1 <= args.calls_in_flight <= 1000 and 0 < args.calls_peak_seconds <= 60):
+        parser.error("--calls-rate must be in (0, 20000], --calls-seconds and "
+                     "--calls-peak-seconds in (0, 60], --calls-warmup in [0, 10], "
+                     "--calls-size in [1, 65536] and --calls-in-flight in [1, 1000]")
     args.attacks = [a for a in args.attacks.split(",") if a]
     if not args.attacks or not set(args.attacks) <= {"flood", "sink", "slowweb"}:
         parser.error("--attacks takes one or more of flood, sink, slowweb, comma-separated")

@@ -55,6 +55,10 @@ CODES = {
     "SYNC_PENDING": "this side holds an unsent change to the item; the hub decides",
     "SYNC_ITEMS_MISSING": "the zone's items folder is missing, not a folder or empty",
     "SYNC_BUSY": "too many transfers in flight; the item is queued",
+    "NO_SUCH_SERVICE": "the device offers no service of that name",
+    "NO_SUCH_METHOD": "the service has no method of that name",
+    "BAD_ARGUMENTS": "the call's arguments do not fit the method",
+    "REMOTE_ERROR": "the service failed while running the call",
 }
 
 

@@ -67,6 +67,8 @@ __all__ = [
     "buildCRL",
     "crlNumber",
     "verifyCRL",
+    "checkCRLUpdate",
+    "StaleCRL",
     "isRevoked",
     "crlListsSerial",
     "identityOf",
@@ -607,6 +609,40 @@ def verifyCRL(crl: x509.CertificateRevocationList, caCert) -> None:
             "CRL_INVALID", "The CRL's signature does not verify under the zone CA."
         )
     crlNumber(crl)
+
+
+class StaleCRL(CertificateError):
+    """
+    A CRL of the zone CA that is not newer than the one held: CRL numbers
+    only grow, so it would take back revocations.
+    """
+
+    def __init__(self, number: int, held: int) -> None:
+        super().__init__("CRL_INVALID", f"The CRL has number {number}, not above the {held} held.")
+        self.number = number
+        self.held = held
+
+
+def checkCRLUpdate(crl, caCert, held, allowSame: bool = False) -> int:
+    """
+    Check that C{crl} may replace the CRL C{held} (C{None}: none held): the
+    zone CA C{caCert} issued and signed it (L{verifyCRL}) and its number is
+    above the held one's (or equal to it, with C{allowSame}: the copy a
+    synchronisation hands over may be the one already held).  Every place
+    a device takes a CRL in (the hub's push, the hub's synchronisation, a
+    peer's) uses this one rule.
+
+    @return: the CRL's number.
+    @raise CertificateError: C{CRL_INVALID}; a L{StaleCRL} when only its
+        number is the problem.
+    """
+    verifyCRL(crl, caCert)
+    number = crlNumber(crl)
+    if held is not None:
+        heldNumber = crlNumber(held)
+        if number < heldNumber or (number == heldNumber and not allowSame):
+            raise StaleCRL(number, heldNumber)
+    return number
 
 
 def isRevoked(crl: x509.CertificateRevocationList, serial: int) -> bool:

@@ -21,6 +21,12 @@ device does not have the CA yet; it accepts any server certificate at the TLS
 layer and checks the hub's certificate afterwards against the CA whose
 fingerprint the pairing code pinned (L{verifyHubCertificate}).
 
+Peer links between two devices of a zone are strict at both ends
+(L{peerServerOptions}, L{peerClientOptions}): the other end must present a
+device certificate of the zone, checked during the handshake against the
+zone CA and the CRL, and never the hub's; a dialling device also pins the
+key the hub's C{pzpUpdate} gave for the device it dials.
+
 Every link, and every TLS port of the project (the hub's device and web
 ports, a standalone Mesh portal's HTTPS port, and the HTTPS clients that
 talk to portals), is TLS 1.2 or later with forward secrecy and
@@ -34,7 +40,7 @@ new port or client takes.
 from __future__ import annotations
 
 import ipaddress
-from datetime import datetime
+from datetime import datetime, timezone
 
 import idna
 from cryptography import x509
@@ -59,7 +65,7 @@ from twisted.internet.ssl import (
 from twisted.web.iweb import IPolicyForHTTPS
 from zope.interface import implementer
 
-from pz import pki
+from pz import pki, udf
 from pz.pki import CertificateError
 
 __all__ = [
@@ -73,6 +79,9 @@ __all__ = [
     "enrolmentClientOptions",
     "peerCertificate",
     "verifyHubCertificate",
+    "verifyZoneDevice",
+    "peerServerOptions",
+    "peerClientOptions",
 ]
 
 #: The oldest TLS version any zone link accepts.
@@ -407,3 +416,131 @@ def verifyHubCertificate(
         raise CertificateError(
             "CERT_UNTRUSTED", f"The hub's certificate is not for zone {zoneId}."
         )
+
+
+# Peer links: two devices of a zone, both ends verified at the TLS layer.
+
+
+def _wallClock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def verifyZoneDevice(cert, caCert, crl, now: datetime,
+                     expectedFingerprint: str | None = None) -> str:
+    """
+    Check that C{cert} is a device certificate of the zone whose CA is
+    C{caCert}, for a peer link: everything L{pz.pki.verifyPeerCertificate}
+    checks (issued by the zone CA, valid at C{now}, not on C{crl}, a TLS
+    leaf), and it names a device of this zone (C{ZONE/NAME}), not the hub
+    (whose identity is the bare zone id) nor another zone's device.  With
+    C{expectedFingerprint}, its key's fingerprint must be that one: the
+    certificate the hub vouched for in C{pzpUpdate}.
+
+    @return: the device id the certificate proves.
+    @raise CertificateError: C{CERT_UNTRUSTED}, C{CERT_EXPIRED},
+        C{CRL_INVALID}, C{CERT_REVOKED} or C{CERT_INVALID}, as
+        L{pz.pki.verifyPeerCertificate} does; C{CERT_INVALID} for a hub or
+        non-device certificate; C{CERT_UNTRUSTED} for an unexpected key.
+    """
+    identity = pki.verifyPeerCertificate(cert, caCert, crl, now)
+    zoneId = pki.identityOf(caCert)
+    zone, slash, _ = identity.rpartition("/")
+    if not slash or zone != zoneId:
+        raise CertificateError(
+            "CERT_INVALID", f"{identity} is not a device of zone {zoneId}: a peer must be a PZP."
+        )
+    if expectedFingerprint is not None:
+        if isinstance(cert, X509):
+            cert = cert.to_cryptography()
+        if udf.key_fingerprint(cert.public_key()) != expectedFingerprint:
+            raise CertificateError(
+                "CERT_UNTRUSTED", f"{identity} presented a certificate other than the one expected."
+            )
+    return identity
+
+
+class _PeerVerifier:
+    """
+    The OpenSSL verify callback of a peer link: OpenSSL checks the chain up
+    to the zone CA; at the leaf this adds the zone's own rules
+    (L{verifyZoneDevice}).  A refused certificate fails the handshake.
+
+    @ivar refusals: the L{CertificateError}s of refused certificates, most
+        recent last (the last few only), for the link to report.
+    """
+
+    def __init__(self, caCert, crl, now, expectedFingerprint) -> None:
+        self._caCert = caCert
+        self._crl = crl
+        self._now = now
+        self._expected = expectedFingerprint
+        self.refusals = []
+
+    def __call__(self, connection, certificate, errno, depth, ok) -> bool:
+        if not ok or depth != 0:
+            return bool(ok)
+        crl = self._crl() if callable(self._crl) else self._crl
+        try:
+            verifyZoneDevice(certificate, self._caCert, crl, self._now(), self._expected)
+        except CertificateError as e:
+            self.refusals = self.refusals[-9:] + [e]
+            return False
+        return True
+
+
+def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint) -> CertificateOptions:
+    options = CertificateOptions(
+        privateKey=_pkey(key),
+        certificate=_x509(cert),
+        extraCertChain=[_x509(caCert)],
+        verify=True,
+        caCerts=[_x509(caCert)],
+        requireCertificate=True,
+        **tlsSettings(),
+    )
+    verifier = _PeerVerifier(caCert, crl, now or _wallClock, expectedFingerprint)
+    # CertificateOptions builds its context once and caches it; adjust that
+    # context before any connection uses (and so freezes) it.
+    context = options.getContext()
+    context.set_verify(
+        SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT | SSL.VERIFY_CLIENT_ONCE, verifier
+    )
+    options.verifier = verifier
+    return options
+
+
+def peerServerOptions(caCert: x509.Certificate, key, cert: x509.Certificate, crl,
+                      now=None) -> CertificateOptions:
+    """
+    TLS options for a device's peer server (the PZP's C{pzp_tlsServer}
+    port): present the device certificate C{cert}; require a client
+    certificate and refuse, during the handshake, any that is not a device
+    certificate of this zone (L{verifyZoneDevice}): another CA's, the hub's,
+    a revoked one.  A device in another zone would first need the
+    peer-to-peer certificate exchange, which the zone does not offer.
+
+    @param crl: the zone's CRL, or a callable returning the current one
+        (so that a new CRL applies to the next handshake), or C{None}.
+    @param now: a callable returning the current time (UTC), for tests.
+    @return: options whose C{verifier.refusals} tells why handshakes failed.
+    """
+    return _peerOptions(caCert, key, cert, crl, now, None)
+
+
+def peerClientOptions(caCert: x509.Certificate, key, cert: x509.Certificate,
+                      expectedFingerprint: str | None, crl=None,
+                      now=None) -> CertificateOptions:
+    """
+    TLS options for a device dialling another device of its zone: present
+    C{cert}, and accept only a device certificate of this zone
+    (L{verifyZoneDevice}) whose key has the fingerprint
+    C{expectedFingerprint}, the one the hub's C{pzpUpdate} gave for that
+    device.  No host name is checked: devices are reached by the address
+    they reported, and their certificates name the device, not a host.
+
+    @param expectedFingerprint: the UDF key fingerprint expected
+        (L{pz.udf.key_fingerprint}), or C{None} to accept any device of
+        the zone.
+    @param crl: as for L{peerServerOptions}.
+    """
+    return _peerOptions(caCert, key, cert, crl, now, expectedFingerprint)

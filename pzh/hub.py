@@ -24,6 +24,7 @@ from pzh.flow import CoolOff, QueueBudget, TokenBucket
 from pzh.interfaces import IDeviceLinkOwner
 from pzh.registry import Registry
 from pzh.router import QueueLimits, Router
+from pzh.services import ZoneServiceCache
 from pzh.store import IHubStore
 from pzh.zonesync import HubSync
 
@@ -100,17 +101,32 @@ class Hub:
                                        gracePeriod=settings.gracePeriod)
         self.sync = HubSync(zone, self.authority, clock, interval=settings.syncInterval,
                             maxItem=settings.syncMaxItem) if settings.synchronise else None
+        # Without synchronisation the announces are checked and kept in
+        # memory, and reach no device.
+        self.services = (self.sync.services if self.sync is not None
+                         else ZoneServiceCache.inMemory())
         self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime)
         self.registry = Registry(zone.zoneId, store, clock, settings.coalesce, observer=self.sync)
         self.router = Router(zone.zoneId, self.registry, store, self.authority,
                              maxFrame=settings.maxFrame, crlChanged=self.pushCRL,
                              issued=self.certificateIssued, sync=self.sync, clock=clock,
+                             services=self.services,
                              queue=QueueLimits(settings.queueExpiry, settings.queueMaxMessages,
                                                settings.queueMaxBytes))
         self.queues = QueueBudget(settings.queueBudget)
         self.refusals = RateLimitedLog(Logger(namespace="pzh.protocol"), clock.seconds)
         self._buckets: dict = {}
         self.coolOff = CoolOff(clock, settings.coolOff, settings.maxCoolOff)
+        self._forgetRevokedServices()
+
+    def _forgetRevokedServices(self) -> None:
+        """
+        A device revoked while the hub was not running (C{pzctl revoke}
+        signs the CRL itself then) leaves the service cache now.
+        """
+        for device in self.store.listDevices():
+            if device.revoked is not None:
+                self.services.forget(device.id)
 
     def newBucket(self) -> TokenBucket:
         """
@@ -132,7 +148,8 @@ class Hub:
     def revoke(self, deviceId: str) -> dict:
         """
         Revoke a device: CRL first (signed and on disk), then its live link
-        is dropped, then every connected device gets the new CRL.
+        is dropped, then every connected device gets the new CRL; its
+        services leave the zone's service cache.
         """
         before = self.authority.crl
         serials = self.authority.revoke(deviceId)
@@ -145,6 +162,8 @@ class Hub:
             link.transport.abortConnection()
         if self.authority.crl is not before:
             self.pushCRL()
+        # After the CRL, which must not wait behind synchronisation.
+        self.services.forget(deviceId)
         return {
             "device": deviceId,
             "serials": [format(s, "x") for s in serials],

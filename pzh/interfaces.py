@@ -53,6 +53,8 @@ class IZoneLink(Interface):
     transport = Attribute("its transport, closed when it is replaced or revoked")
     replaced = Attribute("set when a newer link of the same device took its place")
     crlSent = Attribute("the number of the last CRL sent on it, or None")
+    peerPort = Attribute("the port its peer server listens on, as it said (C{peerEndpoint}); "
+                         "0 for none")
 
     def sendString(data):
         """

@@ -72,6 +72,7 @@ class HubProtocol(Link):
     lastSeen = None
     certificate = None
     crlSent = None
+    peerPort = 0
 
     _rateTimer = None
     _heldFor = None
@@ -205,6 +206,12 @@ class HubProtocol(Link):
             return
         for piece in crlUpdates(pem):
             self.sendMessage(self.peerId, piece)
+
+    def dataReceived(self, data: bytes) -> None:
+        # A turn is what one read brought: a steady flow of single frames
+        # is never paused, a burst is read four frames per reactor turn.
+        self._turnFrames = self._turnBytes = 0
+        super().dataReceived(data)
 
     def frameReceived(self, data: bytes) -> None:
         if self.deviceId is not None:

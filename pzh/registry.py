@@ -3,13 +3,15 @@
 Which devices of the zone are connected now, and telling them about each
 other.
 
-Every join and leave schedules one C{pzpUpdate} to every connected device.
-Changes that arrive within C{coalesce} seconds share one update.  A device
-that just joined gets the whole list; the others get only what changed, so
-a zone's traffic grows with the changes rather than with the zone's size
-times the changes.  Lists are split into frames of at most L{_PAGE}
-devices, and each payload is encoded once and spliced into every
-recipient's envelope.
+Every join and leave schedules one C{pzpUpdate} to every connected device,
+and so does a device's peer endpoint (L{Registry.setPeerPort}) changing
+its entry: the others hear it as a C{joined} delta, which replaces what
+they knew of it.  Changes that arrive within C{coalesce} seconds share one
+update.  A device that just joined gets the whole list; the others get
+only what changed, so a zone's traffic grows with the changes rather than
+with the zone's size times the changes.  Lists are split into frames of at
+most L{_PAGE} devices, and each payload is encoded once and spliced into
+every recipient's envelope.
 
 Updates are paced: a link is sent at most L{_BURST} bytes of them per
 reactor turn, and all links together about L{_TURN} bytes; what is left
@@ -61,6 +63,8 @@ class Registry:
         self._observer = observer
         self._links: dict = {}
         self._joined: dict = {}
+        # deviceId -> link whose entry changed after it joined
+        self._updated: dict = {}
         self._left: set = set()
         self._pending = None
         self._touches: dict = {}
@@ -102,6 +106,7 @@ class Registry:
             old.transport.loseConnection()
         self._links[link.deviceId] = link
         self._joined[link.deviceId] = link
+        self._updated.pop(link.deviceId, None)
         self._left.discard(link.deviceId)
         self._touch(link.deviceId, link.address)
         self._log.info("{device} connected from {address}", device=link.deviceId,
@@ -118,6 +123,7 @@ class Registry:
             return
         del self._links[link.deviceId]
         self._joined.pop(link.deviceId, None)
+        self._updated.pop(link.deviceId, None)
         self._backlog.pop(link.deviceId, None)
         self._left.add(link.deviceId)
         self._touch(link.deviceId, None)
@@ -162,9 +168,28 @@ class Registry:
         self._line.clear()
         self.flushTouches()
 
+    def setPeerPort(self, link, port: int) -> None:
+        """
+        C{link}'s device says its peer server listens on C{port} (0: it
+        runs none).  Its entry changes, and the other devices are told with
+        the next update; a port it already gave, or a link that is not the
+        device's live one, changes nothing.
+        """
+        if self._links.get(link.deviceId) is not link or link.peerPort == port:
+            return
+        link.peerPort = port
+        if link.deviceId not in self._joined:
+            self._updated[link.deviceId] = link
+            self._changed()
+
     @staticmethod
     def _entry(link) -> dict:
-        return {"id": link.deviceId, "address": link.address, "fingerprint": link.fingerprint}
+        entry = {"id": link.deviceId, "address": link.address, "fingerprint": link.fingerprint}
+        if link.peerPort > 0:
+            # The host the hub sees the device at: the one the others can
+            # best hope to reach it at (the device may not know its own).
+            entry["peer"] = {"host": link.address.rpartition(":")[0], "port": link.peerPort}
+        return entry
 
     def snapshot(self) -> list:
         """
@@ -202,14 +227,16 @@ class Registry:
         """
         Send the C{pzpUpdate} for the changes since the last one: devices
         that just joined get the whole list (C{devices}), the others get
-        what changed (C{joined}, C{left}).
+        what changed (C{joined}, C{left}); a device whose entry changed is
+        not sent its own.
         """
         self._pending = None
         self._budget = _TURN
         self.flushTouches()
         joined, self._joined = self._joined, {}
+        updated, self._updated = self._updated, {}
         left, self._left = sorted(self._left), set()
-        if not self._links or not (joined or left):
+        if not self._links or not (joined or left or updated):
             return
         if joined:
             snapshot = _pages(self.snapshot())
@@ -218,14 +245,25 @@ class Registry:
                     for number, page in enumerate(snapshot, 1)]
             for link in joined.values():
                 self._queue(link, full)
-        entries = [self._entry(link) for link in joined.values()]
-        deltas = [self._frames({"status": "pzpUpdate", "joined": page, "left": []})
-                  for page in _pages(entries) if page] + [
-                  self._frames({"status": "pzpUpdate", "joined": [], "left": page})
+        entries = [self._entry(link) for link in [*joined.values(), *updated.values()]]
+        pages = [page for page in _pages(entries) if page]
+        shared = [self._frames({"status": "pzpUpdate", "joined": page, "left": []})
+                  for page in pages]
+        leaves = [self._frames({"status": "pzpUpdate", "joined": [], "left": page})
                   for page in _pages(left, _PAGE * 4) if page]
+        pageOf = {entry["id"]: number for number, page in enumerate(pages) for entry in page}
         for deviceId, link in list(self._links.items()):
-            if deviceId not in joined:
-                self._queue(link, deltas)
+            if deviceId in joined:
+                continue
+            frames = shared
+            if deviceId in updated:
+                # Its own page without its own entry, made for it alone.
+                number = pageOf[deviceId]
+                rest = [entry for entry in pages[number] if entry["id"] != deviceId]
+                own = ([self._frames({"status": "pzpUpdate", "joined": rest, "left": []})]
+                       if rest else [])
+                frames = shared[:number] + own + shared[number + 1:]
+            self._queue(link, frames + leaves)
 
     def _queue(self, link, frames: list) -> None:
         """

@@ -5,7 +5,10 @@ Routing: what the hub does with a message from an authenticated device.
 Messages addressed to another device are forwarded with C{from} rewritten
 to the identity the sender's certificate proves.  Messages addressed to the
 hub itself (the zone id) are answered here: C{ping}, C{renew},
-C{crlRequest} and the synchronisation messages (L{pzh.zonesync}).
+C{crlRequest}, the synchronisation messages (L{pzh.zonesync}),
+C{peerEndpoint} (the port of the device's peer server, which its entry in
+C{pzpUpdate} then carries) and C{servicesAnnounce} (what services the
+device offers, kept in the zone's service cache, L{pzh.services}).
 
 A message to an enrolled device that is offline is refused
 (C{DEVICE_OFFLINE}) unless its payload says C{"queue": true}: then the
@@ -20,8 +23,9 @@ from twisted.logger import Logger
 
 from pz import pki
 from pz.crlparts import crlUpdates
-from pz.dispatch import MessageTable
+from pz.dispatch import Anything, MessageTable
 from pz.errors import ZoneError
+from pz.servicecache import parseAnnounce
 from pz.sync.messages import MESSAGE_NAMES_TO_HUB
 from pz.wire import DEFAULT_MAX_FRAME, Envelope, encodeEnvelope
 from pzh.store import IHubStore
@@ -63,11 +67,15 @@ class Router:
 
     def __init__(self, zoneId: str, registry, store: IHubStore, authority=None,
                  maxFrame: int = DEFAULT_MAX_FRAME, crlChanged=None, issued=None,
-                 sync=None, clock=None, queue: QueueLimits = QueueLimits()) -> None:
+                 sync=None, clock=None, queue: QueueLimits = QueueLimits(),
+                 services=None) -> None:
         """
         @param clock: what queued messages are timed by; a router without
             one (some tests') does not queue.
+        @param services: the L{pzh.services.ZoneServiceCache} announces
+            go to; a router without one (some tests') refuses them.
         """
+        self._services = services
         self._clock = clock
         self._queue = queue
         # deviceId -> [link, queued frames not written yet]: while a link
@@ -191,6 +199,8 @@ class Router:
             raise ZoneError("UNKNOWN_MESSAGE", f"the hub does not handle {name!r}")
         if self._sync is None and name in _SYNC:
             raise ZoneError("UNKNOWN_MESSAGE", f"this hub does not synchronise ({name!r})")
+        if self._services is None and name == "servicesAnnounce":
+            raise ZoneError("UNKNOWN_MESSAGE", f"the hub does not handle {name!r}")
 
     @messages.handler("ping")
     def _ping(self, link, envelope: Envelope) -> None:
@@ -237,6 +247,25 @@ class Router:
             raise ZoneError("BAD_REQUEST", f"CRL number {number} was already sent on this link")
         link.crlSent = number
         self._registry.sendPaced([link], crlUpdates(self._authority.crlPEM))
+
+    @messages.handler("peerEndpoint", port=Anything(optional=True))
+    def _peerEndpoint(self, link, envelope: Envelope, port) -> None:
+        """
+        The device's peer server listens on C{port} (0: it runs none).  No
+        answer: the other devices hear of it in the next C{pzpUpdate}.
+        """
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ZoneError("BAD_REQUEST",
+                            "peerEndpoint: field 'port' must be an integer from 0 to 65535")
+        self._registry.setPeerPort(link, port)
+
+    @messages.handler("servicesAnnounce")
+    def _servicesAnnounce(self, link, envelope: Envelope) -> None:
+        """
+        The device's services, all of them: its entry in the zone's service
+        cache becomes that.  No answer unless it is refused.
+        """
+        self._services.announced(link.deviceId, parseAnnounce(envelope.payload))
 
     def _syncMessage(self, link, envelope: Envelope) -> None:
         """

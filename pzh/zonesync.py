@@ -7,9 +7,11 @@ L{HubSync} owns the hub's L{pz.sync.engine.SyncEngine} and feeds it what
 only the hub knows: the trusted certificates and the CRL, which the hub
 alone writes (one-way items), whenever enrolment, renewal or revocation
 changes them; each device link as it registers and closes; and the
-synchronisation messages the router hands over.  What it sends a device
-waits while that link's outgoing queue is not empty, so a large item
-never piles up in the hub's memory behind a slow device.
+synchronisation messages the router hands over.  It also keeps the zone's
+service cache (L{pzh.services}), which the hub writes from the devices'
+announces.  What it sends a device waits while that link's outgoing queue
+is not empty, so a large item never piles up in the hub's memory behind a
+slow device.
 """
 
 from collections import deque
@@ -22,6 +24,7 @@ from pz import pki
 from pz.errors import ZoneError
 from pz.sync.engine import MAX_ITEM_SIZE, SyncEngine
 from pz.sync.zoneitems import CRL, openItems, trustedDevicePath, trustedHubPath, zoneItems
+from pzh.services import SERVICE_CACHE, ZoneServiceCache
 
 __all__ = ["HubSync"]
 
@@ -72,6 +75,8 @@ class HubSync(service.Service):
         self.engine = SyncEngine(clock, self.tree, self.state, role="hub", localId=zone.zoneId,
                                  maxItemSize=maxItem, scanInterval=interval)
         self._senders: dict = {}
+        self.services = ZoneServiceCache(lambda: self.tree.read(SERVICE_CACHE),
+                                         lambda data: self._put(SERVICE_CACHE, data), clock)
 
     def startService(self) -> None:
         super().startService()
@@ -79,6 +84,7 @@ class HubSync(service.Service):
         self.engine.start()
 
     def stopService(self):
+        self.services.flush()
         self.engine.stop()
         self.state.close()
         return super().stopService()

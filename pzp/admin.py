@@ -6,6 +6,7 @@ The proxy's admin commands, served on its admin socket to C{pzctl}.
 from zope.interface import implementer
 
 from pz.admin import IAdminCommands, commandTable
+from pz.errors import ZoneError
 
 __all__ = ["ProxyAdmin"]
 
@@ -57,3 +58,28 @@ class ProxyAdmin:
             "delivered": answer.get("status") != "queued",
             "queued": answer.get("status") == "queued",
         })
+
+    @commands.handler("services")
+    def command_services(self) -> dict:
+        """
+        Every service this device can see, and by which path.
+        """
+        return {"services": self._proxy.findServices()}
+
+    @commands.handler("call")
+    def command_call(self, to: str, service: str, method: str, params=None,
+                     timeout: float = None):
+        """
+        Call a service of a device of the zone; answers with its result
+        and the path it took.
+        """
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ZoneError("BAD_REQUEST", "call's 'timeout' must be a positive number")
+        return self._proxy.callVia(to, service, method, params, timeout)
+
+    @commands.handler("peers")
+    def command_peers(self) -> dict:
+        """
+        Each known device's Peer machine state.
+        """
+        return {"peers": self._proxy.peerStatus()}

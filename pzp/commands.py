@@ -1,10 +1,9 @@
 # -*- test-case-name: tests.pz.test_cli,tests.e2e.test_spine -*-
 """
 A device's C{pzctl} verbs (C{--pzp-dir DIR}): C{status}, C{send},
-C{inbox}, C{sync} and C{conflicts}.
+C{inbox}, C{sync}, C{conflicts}, C{services}, C{call} and C{peers}.
 
-C{status}, C{send}, C{sync} and C{conflicts} ask the running proxy
-through its admin socket;
+All but C{inbox} ask the running proxy through its admin socket;
 C{inbox} reads the device's inbox file, whether the proxy runs or not.
 Each verb is registered in the C{pzctl.verbs} entry-point group
 (C{setup.cfg}).
@@ -13,8 +12,9 @@ Each verb is registered in the C{pzctl.verbs} entry-point group
 import json
 
 from pz.cli.verb import Verb, WallClock, needs
+from pz.errors import ZoneError
 
-__all__ = ["status", "send", "inbox", "sync", "conflicts"]
+__all__ = ["status", "send", "inbox", "sync", "conflicts", "services", "call", "peers"]
 
 
 def _status(args) -> None:
@@ -32,6 +32,8 @@ def _status(args) -> None:
     progress = status.get("sync")
     if progress:
         print(f"sync   {_syncLine(progress)}")
+    if status.get("peers"):
+        print("peers  " + ", ".join(f"{d} {s}" for d, s in status["peers"].items()))
 
 
 def _syncLine(progress: dict) -> str:
@@ -119,6 +121,61 @@ def _sendArguments(parser, parents) -> None:
                              "deliver it when the device connects")
 
 
+def _services(args) -> None:
+    from pz.admin import adminCall
+
+    services = adminCall(needs(args, "pzp_dir", "--pzp-dir"), "services")["services"]
+    if args.json:
+        print(json.dumps(services, indent=2))
+        return
+    if not services:
+        print("no services")
+    for s in services:
+        print(f"{s['device']}  {s['service']} {s['version']}  "
+              f"[{', '.join(s['methods'])}]  via {s['via']}")
+
+
+def _call(args) -> None:
+    from pz.admin import adminCall
+    from pz.ids import checkDeviceId
+
+    pzpDir = needs(args, "pzp_dir", "--pzp-dir")
+    checkDeviceId(args.device)
+    request = {"to": args.device, "service": args.service, "method": args.method,
+               "timeout": args.timeout}
+    if args.params is not None:
+        try:
+            request["params"] = json.loads(args.params)
+        except ValueError as e:
+            raise ZoneError("BAD_ARGUMENTS", f"JSON_ARGS is not JSON: {e}")
+    answer = adminCall(pzpDir, "call", request, timeout=args.timeout + 5)
+    print(json.dumps(answer if args.json else answer["result"]))
+
+
+def _callArguments(parser, parents) -> None:
+    parser.add_argument("device", metavar="DEVICE_ID",
+                        help="the device running the service, ZONE/NAME (pzctl services lists them)")
+    parser.add_argument("service", metavar="SERVICE", help="the service's name")
+    parser.add_argument("method", metavar="METHOD", help="the method to call")
+    parser.add_argument("params", metavar="JSON_ARGS", nargs="?",
+                        help='the arguments: a JSON list or object, e.g. \'{"name": "x"}\'')
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds to wait for the answer (default 30)")
+
+
+def _peers(args) -> None:
+    from pz.admin import adminCall
+
+    peers = adminCall(needs(args, "pzp_dir", "--pzp-dir"), "peers")["peers"]
+    if args.json:
+        print(json.dumps(peers))
+        return
+    if not peers:
+        print("no other devices known")
+    for deviceId, state in peers.items():
+        print(f"{deviceId}  {state}")
+
+
 status = Verb(
     "status", "mode and state of a device (device)",
     "Show the device's id, zone, mode (Virgin or Hub) and state, its hub, and the "
@@ -149,4 +206,25 @@ conflicts = Verb(
     "List the losing versions kept under DIR/zone/conflicts/ of a device (--pzp-dir) or "
     "of the hub (--hub-dir): the item's path, the device that made the version, its "
     "time and where it is kept (relative to DIR/zone/).", _conflicts,
+)
+
+services = Verb(
+    "services", "services this device can find in the zone (device)",
+    "List every service this device can see: the device running it, its name, version "
+    "and methods, and how it would be reached: local (this device), peer (a direct link), "
+    "hub (through the hub) or cache (known from the zone's service cache only: that "
+    "device or the hub is offline now).", _services,
+)
+
+call = Verb(
+    "call", "call a service on a device of the zone (device)",
+    "Call METHOD of SERVICE on DEVICE_ID with JSON_ARGS (a JSON list or object) and print "
+    "the result as JSON; with --json also the path it took (local, peer or hub). Over a "
+    "direct peer link when there is one, through the hub otherwise.", _call, _callArguments,
+)
+
+peers = Verb(
+    "peers", "the state of this device's direct links (device)",
+    "List the zone's other devices this device knows and the state of its direct link to "
+    "each: NotConnected, Connecting, Connected or Disconnecting.", _peers,
 )

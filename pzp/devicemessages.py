@@ -4,9 +4,11 @@ Device-to-device messages, handled once for whatever link carried them.
 
 A text C{message} goes to the inbox and is acknowledged with an C{ack}
 naming it; an C{ack} (or an C{error} answering a request) fires the request
-it answers.  The hub link builds its table on L{DeviceMessaging.messages},
-and so will a direct link to another device: each message is handled here
-only.
+it answers.  A service call (a C{JSONRPC} envelope, request or answer) goes
+to the owner's call worker (L{pzp.calls.CallWorker}), which answers on the
+link the request came by.  The hub link builds its table on
+L{DeviceMessaging.messages}, and so does the direct link to another device
+(L{pzp.peerlink}): each message is handled here only.
 """
 
 from pz.dispatch import MessageTable, Text
@@ -36,6 +38,16 @@ class DeviceMessaging(Link):
 
         @raise ZoneError: C{NOT_AUTHORISED} to refuse the message.
         """
+
+    def envelopeReceived(self, envelope) -> None:
+        if envelope.type == "JSONRPC":
+            self.owner.calls.envelopeReceived(self, envelope)
+        else:
+            super().envelopeReceived(envelope)
+
+    def connectionLost(self, reason) -> None:
+        super().connectionLost(reason)
+        self.owner.calls.linkLost(self)
 
     @messages.handler("message", text=Text(maxLength=MAX_TEXT))
     def _message(self, envelope, text: str) -> None:

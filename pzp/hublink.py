@@ -198,9 +198,13 @@ class HubLinkProtocol(DeviceMessaging):
     @messages.handler("error")
     def _answer(self, envelope: Envelope) -> None:
         payload = envelope.payload
-        if not self.answered(payload) and payload.get("status") == "error":
-            self.refusals.info("the hub reported {code}: {message}",
-                               code=payload.get("code"), message=payload.get("message"))
+        if self.answered(payload) or payload.get("status") != "error":
+            return
+        if isinstance(payload.get("ref"), str) and self.owner.calls.refused(
+                payload["ref"], zoneErrorFrom(payload)):
+            return
+        self.refusals.info("the hub reported {code}: {message}",
+                           code=payload.get("code"), message=payload.get("message"))
 
     @messages.handler("crlUpdate")
     def _crlUpdate(self, envelope: Envelope) -> None:

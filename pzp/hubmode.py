@@ -96,6 +96,9 @@ class HubInputs(Protocol):
     def state(self) -> str:
         "The name of the current state."
 
+    def currentLink(self) -> object:
+        "The registered link while Connected, else None."
+
 
 class HubCore:
     """
@@ -125,10 +128,15 @@ def _buildHub():
                         (Disconnecting, "Disconnecting")):
         state.upon(HubInputs.state).loop().returns(name)
         state.upon(HubInputs.send).loop()(_notConnected)
+        state.upon(HubInputs.currentLink).loop().returns(None)
 
     @pep614(Connected.upon(HubInputs.state).loop())
     def connectedState(inputs: HubInputs, core: HubCore, link: object) -> str:
         return "Connected"
+
+    @pep614(Connected.upon(HubInputs.currentLink).loop())
+    def currentLink(inputs: HubInputs, core: HubCore, link: object) -> object:
+        return link
 
     NotConnected.upon(HubInputs.attempt).to(Connecting).returns(None)
 
@@ -207,7 +215,13 @@ class HubMode:
         self.client = None
         self._machine = HubMachine(HubCore(self))
 
-    def wire(self, events, identity, renewal, revocation, directory, sync) -> None:
+    def wire(self, events, identity, renewal, revocation, directory, sync,
+             discovery=None) -> None:
+        """
+        @param discovery: told when the link is up and lost, to announce
+            the device to the hub (L{pzp.discovery.Discovery}).
+        """
+        self._discovery = discovery
         self._events = IProxyEvents(events)
         self._identity = IIdentity(identity)
         self._renewal = IRenewal(renewal)
@@ -259,6 +273,9 @@ class HubMode:
     def state(self) -> str:
         return self._machine.state()
 
+    def currentLink(self):
+        return self._machine.currentLink()
+
     def status(self) -> dict:
         creds = self._identity.current
         return {"state": self._machine.state(), "hub": f"{creds.hubHost}:{creds.hubPort}"}
@@ -298,10 +315,14 @@ class HubMode:
                        device=self._identity.current.deviceId)
         self._renewal.linkUp(link)
         self._sync.linkUp(link)
+        if self._discovery is not None:
+            self._discovery.linkUp(link)
 
     def cleanUp(self, reason) -> None:
         self._renewal.linkLost()
         self._sync.linkLost()
+        if self._discovery is not None:
+            self._discovery.linkLost()
         self._directory.clear()
         self._log.info("lost the hub link: {why}", why=reason.getErrorMessage())
 

@@ -19,6 +19,7 @@ class IDeviceMessageOwner(ILinkOwner):
     """
 
     inbox = Attribute("the L{pzp.inbox.Inbox} received texts are kept in")
+    calls = Attribute("the L{pzp.calls.CallWorker} that serves and tracks service calls")
 
 
 class IHubLinkOwner(IDeviceMessageOwner):

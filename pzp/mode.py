@@ -14,7 +14,7 @@ Leaving the zone drops the Hub workers with the state, so no field is
 cleared by hand.  The proxy alone feeds this machine.
 """
 
-from typing import Protocol
+from typing import Callable, Protocol
 
 import attrs
 from automat import TypeMachineBuilder, pep614
@@ -67,6 +67,12 @@ class HubWorkers:
     """
     The Hub mode workers the proxy built for the stored credentials, and
     the inbox the hub link writes to.
+
+    @ivar peers: the Peer mode worker (L{pzp.peermode.PeerMode}).
+    @ivar peerServer: its listening port (L{pzp.peerserver.PeerServer}).
+    @ivar discovery: announces the device and lists the zone's services.
+    @ivar calls: the device's call worker (L{pzp.calls.CallWorker}).
+    @ivar peerConnection: whether to dial peers now (the preference).
     """
 
     identity: object = attrs.field(converter=IIdentity)
@@ -76,25 +82,33 @@ class HubWorkers:
     revocation: object = attrs.field(converter=IRevocation)
     directory: object = attrs.field(converter=IPeerDirectory)
     sync: object = attrs.field(converter=ISync)
+    peers: object
+    peerServer: object
+    discovery: object
+    calls: object
+    peerConnection: Callable[[], bool]
 
     def start(self) -> None:
         self.sync.start()
+        self.peerServer.start()
         self.hubMode.start()
 
     def stop(self) -> None:
         self.renewal.stop()
         self.sync.stop()
+        self.peers.stop()
+        self.peerServer.stop()
 
     def leave(self) -> None:
         self.hubMode.stopReconnecting()
-        self.renewal.stop()
-        self.sync.stop()
+        self.stop()
 
     def status(self) -> dict:
         cert = self.identity.current.cert
         return {
             **self.hubMode.status(),
-            "peers": sorted(self.directory.peers()),
+            "peers": self.peerStates(),
+            "peer_port": self.peerServer.port(),
             "certificate": {
                 "serial": format(cert.serial_number, "x"),
                 "not_after": cert.not_valid_after_utc.isoformat(timespec="seconds"),
@@ -103,8 +117,80 @@ class HubWorkers:
             "sync": self.sync.status(),
         }
 
+    def peerStates(self) -> dict:
+        """
+        The Peer machine state of every device the hub lists or this
+        device has a machine for, by device id.
+        """
+        peers = dict.fromkeys(self.directory.peers(), "NotConnected")
+        peers.pop(self.identity.current.deviceId, None)
+        peers.update(self.peers.status())
+        return dict(sorted(peers.items()))
+
+    def peersUpdated(self, update: dict) -> None:
+        """
+        The hub's C{pzpUpdate}: the directory takes it, and each device
+        listed with a peer endpoint is dialled unless linked already (when
+        the C{peer_connection} preference is on).
+        """
+        self.directory.update(update)
+        for deviceId in update.get("left", []):
+            if isinstance(deviceId, str):
+                self.peers.peerGone(deviceId)
+        if not self.peerConnection():
+            return
+        for deviceId, entry in self.directory.peers().items():
+            peer, fingerprint = entry.get("peer"), entry.get("fingerprint")
+            if (isinstance(peer, dict) and isinstance(peer.get("host"), str)
+                    and isinstance(peer.get("port"), int) and 0 < peer["port"] < 65536
+                    and isinstance(fingerprint, str)):
+                self.peers.peerAvailable(deviceId, peer["host"], peer["port"], fingerprint)
+
+    def route(self, to: str):
+        """
+        The link that carries traffic for device C{to}, and its name: the
+        peer link while that device's Peer machine is Connected (the hub
+        up or not), else the hub link.
+
+        @raise ZoneError: C{NOT_CONNECTED} when there is neither.
+        """
+        link = self.peers.linkFor(to)
+        if link is not None:
+            return link, "peer"
+        link = self.hubMode.currentLink()
+        if link is None:
+            raise ZoneError("NOT_CONNECTED", f"no link to {to}: the hub is not connected "
+                                             "and there is no peer link to it")
+        return link, "hub"
+
     def send(self, to: str, payload: dict) -> Deferred:
+        if not payload.get("queue"):
+            link = self.peers.linkFor(to)
+            if link is not None:
+                return link.request(to, payload)
         return self.hubMode.send(to, payload)
+
+    def call(self, to: str, service: str, method: str, params, timeout) -> Deferred:
+        """
+        Call C{service.method} on device C{to} over its route; fires with
+        C{{"result": ..., "via": "peer" | "hub" | "local"}}.
+        """
+        if to == self.identity.current.deviceId:
+            d = self.calls.callLocal(service, method, params)
+            via = "local"
+        else:
+            link, via = self.route(to)
+            d = self.calls.call(link, to, service, method, params, timeout)
+        return d.addCallback(lambda result: {"result": result, "via": via})
+
+    def services(self) -> list:
+        """
+        Every service this device can see (L{pzp.discovery.Discovery}).
+        """
+        connected = self.hubMode.currentLink() is not None
+        online = self.directory.peers()
+        return self.discovery.services(self.identity.current.deviceId, self.peers.services(),
+                                       lambda deviceId: connected and deviceId in online)
 
 
 class ModeInputs(Protocol):
@@ -185,7 +271,7 @@ def _buildMode():
 
     @pep614(Virgin.upon(ModeInputs.status).loop())
     def virginStatus(inputs: ModeInputs, core: ModeCore) -> dict:
-        return {"mode": "Virgin", **core.virgin.status(), "peers": []}
+        return {"mode": "Virgin", **core.virgin.status(), "peers": {}}
 
     @pep614(Hub.upon(ModeInputs.status).loop())
     def hubStatus(inputs: ModeInputs, core: ModeCore, workers: object) -> dict:
@@ -195,7 +281,7 @@ def _buildMode():
     # enrol with: a new one means starting the proxy again.
     @pep614(Left.upon(ModeInputs.status).loop())
     def leftStatus(inputs: ModeInputs, core: ModeCore) -> dict:
-        return {"mode": "Virgin", "state": "NotConnected", "hub": None, "peers": []}
+        return {"mode": "Virgin", "state": "NotConnected", "hub": None, "peers": {}}
 
     @pep614(Hub.upon(ModeInputs.send).loop())
     def send(inputs: ModeInputs, core: ModeCore, workers: object, to: str,

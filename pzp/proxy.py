@@ -12,7 +12,14 @@ as magic-wormhole's C{Boss} does):
     - L{pzp.revocation.Revocation}: the zone's CRL, and the erasure on
       proof of revocation;
     - L{pzp.peerdir.PeerDirectory}: who in the zone is connected;
-    - L{pzp.sync.ZoneSync}: the zone's items kept in step with the hub's.
+    - L{pzp.sync.ZoneSync}: the zone's items kept in step with the hub's;
+    - L{pzp.peermode.PeerMode} and L{pzp.peerserver.PeerServer}: direct
+      links to the zone's other devices (Peer mode), over which
+      L{pzp.peersync.PeerSync} passes on certificates, the CRL and policies;
+    - L{pzp.discovery.Discovery}: this device announced to the hub, and
+      the zone's services listed;
+    - L{pzp.calls.CallWorker}: service calls served and made, over the
+      route L{HubWorkers.route} picks (a Connected peer link, else the hub).
 
 The top-level mode (Virgin, Hub, Left) is the L{pzp.mode.ModeMachine},
 fed from here alone: by the service's start and stop, the admin side's
@@ -20,14 +27,22 @@ C{status} and C{send}, and the workers' L{IProxyEvents}.  The hub link
 is given the proxy (its owner) and finds the Hub workers through it.
 """
 
+from typing import Optional
+
 import attrs
 from twisted.application import service
+from twisted.internet.defer import fail
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from zope.interface import implementer
 
 from pz.errors import ZoneError
 from pz.ids import checkDeviceId
+from pz.sync.items import ItemTree
+from pz.zoneservice import ServiceRegistry
+from pzp.builtins.defaults import builtinServices
+from pzp.calls import DEFAULT_TIMEOUT, CallWorker
+from pzp.discovery import Discovery
 from pzp.hublink import HubLinkProtocol
 from pzp.hubmode import HubMode
 from pzp.identity import Identity
@@ -35,6 +50,10 @@ from pzp.inbox import MAX_BYTES, MAX_MESSAGES, MAX_TEXT, Inbox
 from pzp.interfaces import IHubLinkOwner
 from pzp.mode import HubWorkers, ModeCore, ModeMachine
 from pzp.peerdir import PeerDirectory
+from pzp.peermode import PeerMode, tlsDialer
+from pzp.peerserver import PeerServer
+from pzp.peersync import PeerSync
+from pzp.preferences import peerConnection, readPreferences
 from pzp.renewal import Renewal
 from pzp.revocation import Revocation
 from pzp.seams import IProxyEvents
@@ -55,6 +74,13 @@ class ProxySettings:
     @ivar inboxMessages: the most messages the inbox keeps.
     @ivar inboxBytes: the largest the inbox file grows, in bytes.
     @ivar sync: how the zone's items are synchronised.
+    @ivar peerPort: the peer server's port (0: any free port; None: no
+        peer server).
+    @ivar peerInterface: the address the peer server listens on (all).
+    @ivar peerConnection: whether this device dials the zone's other
+        devices (also only while the C{peer_connection} preference is on).
+    @ivar builtinServices: whether the built-in services run.
+    @ivar callTimeout: seconds a service call waits for its answer.
     """
 
     keepalive: float = 30.0
@@ -65,6 +91,11 @@ class ProxySettings:
     inboxMessages: int = MAX_MESSAGES
     inboxBytes: int = MAX_BYTES
     sync: SyncSettings = SyncSettings()
+    peerPort: Optional[int] = 0
+    peerInterface: str = ""
+    peerConnection: bool = True
+    builtinServices: bool = True
+    callTimeout: float = DEFAULT_TIMEOUT
 
 
 @implementer(IProxyEvents, IHubLinkOwner)
@@ -78,11 +109,15 @@ class Proxy(service.MultiService):
     _log = Logger()
 
     def __init__(self, dataDir: str, reactor, deviceName: str, pairCode=None,
-                 settings: ProxySettings = ProxySettings(), giveUp=None) -> None:
+                 settings: ProxySettings = ProxySettings(), giveUp=None,
+                 services=()) -> None:
         """
         @param giveUp: called with a L{ZoneError} when the proxy cannot do
             its job whatever it retries (a refused pairing code, a hub that
             is not the zone's, no code and no zone): C{twistd pzp} exits.
+        @param services: zone services (L{pz.zoneservice.IZoneService})
+            this device runs besides the built-in ones; more may be added
+            to L{registry} at any time.
         """
         super().__init__()
         self._giveUp = giveUp or (lambda error: None)
@@ -92,6 +127,11 @@ class Proxy(service.MultiService):
         self.settings = settings
         self._pairCode = pairCode
         self.lastError = None
+        #: The services this device runs, called by the zone's devices.
+        self.registry = ServiceRegistry()
+        for zoneService in services:
+            self.registry.register(zoneService)
+        self.calls = CallWorker(self.registry, reactor, settings.callTimeout)
         self._buildWorkers()
 
     def _buildWorkers(self) -> None:
@@ -110,6 +150,7 @@ class Proxy(service.MultiService):
         credentials.
         """
         identity = Identity(self.zoneDir)
+        creds = identity.current
         inbox = Inbox(self.zoneDir.file("inbox.jsonl"), self.clock,
                       self.settings.inboxMessages, self.settings.inboxBytes)
         hubMode = HubMode(self._reactor, self.settings,
@@ -118,11 +159,30 @@ class Proxy(service.MultiService):
         revocation = Revocation(self.zoneDir)
         directory = PeerDirectory()
         sync = ZoneSync(self.clock, self.zoneDir, self.settings.sync)
-        hubMode.wire(self, identity, renewal, revocation, directory, sync)
+        items = ItemTree(self.zoneDir.path)
+        if self.settings.builtinServices:
+            for builtin in builtinServices(items):
+                if builtin.name not in self.registry:
+                    self.registry.register(builtin)
+        peerServer = PeerServer(self._reactor, lambda: peers.serverFactory(),
+                                self.settings.peerPort, self.settings.peerInterface)
+        discovery = Discovery(self.registry, items, creds.zoneId, peerServer.port)
+        peerSync = PeerSync(self.clock, items, lambda: identity.current, revocation.crlReceived,
+                            versionTime=sync.versionTime,
+                            constrained=self.settings.sync.constrained)
+        peers = PeerMode(self.clock, identity, inbox, tlsDialer(self._reactor), self.calls,
+                         self.settings.keepalive, discovery.announcement, peerSync)
+        hubMode.wire(self, identity, renewal, revocation, directory, sync, discovery)
         renewal.wire(self, identity)
         revocation.wire(self, identity)
+        revocation.observeCRL(peers.crlReceived)
+        # A new CRL is announced to the peers at once, not at the next look.
+        revocation.observeCRL(lambda crl: peerSync.localChanged())
         sync.wire(identity, revocation)
-        return HubWorkers(identity, inbox, hubMode, renewal, revocation, directory, sync)
+        return HubWorkers(
+            identity, inbox, hubMode, renewal, revocation, directory, sync, peers, peerServer,
+            discovery, self.calls,
+            lambda: self.settings.peerConnection and peerConnection(readPreferences(items)))
 
     def startService(self) -> None:
         super().startService()
@@ -191,9 +251,9 @@ class Proxy(service.MultiService):
 
     def peersUpdated(self, update: dict) -> None:
         """
-        The hub's C{pzpUpdate}, for the peer directory.
+        The hub's C{pzpUpdate}, for the peer directory and Peer mode.
         """
-        self._mode.hub().directory.update(update)
+        self._mode.hub().peersUpdated(update)
 
     def crlReceived(self, crl) -> None:
         """
@@ -260,3 +320,49 @@ class Proxy(service.MultiService):
         if queue:
             payload["queue"] = True
         return self._mode.send(to, payload)
+
+    def call(self, to: str, service: str, method: str, params=None,
+             timeout: Optional[float] = None):
+        """
+        Call C{service.method} with C{params} (a JSON list or object) on
+        device C{to} of the zone (this device's own id included); fires
+        with the result, or fails with the L{ZoneError} that names what
+        failed.
+        """
+        return self.callVia(to, service, method, params, timeout).addCallback(
+            lambda answer: answer["result"])
+
+    def callVia(self, to: str, service: str, method: str, params=None,
+                timeout: Optional[float] = None):
+        """
+        L{call}, firing with C{{"result": ..., "via": ...}}: which path
+        carried it (C{local}, C{peer} or C{hub}).
+        """
+        checkDeviceId(to)
+        try:
+            return self._hubWorkers().call(to, service, method, params, timeout)
+        except ZoneError as e:
+            return fail(e)
+
+    def route(self, to: str):
+        """
+        The link traffic for device C{to} takes now: the peer link while
+        it is Connected, else the hub link.
+
+        @raise ZoneError: C{NOT_CONNECTED} when there is neither.
+        """
+        return self._hubWorkers().route(to)[0]
+
+    def findServices(self) -> list:
+        """
+        Every service this device can see, and how (L{Discovery.services}).
+        (Not C{services}: that is the L{service.MultiService}'s children.)
+        """
+        return self._hubWorkers().services()
+
+    def peerStatus(self) -> dict:
+        """
+        Each known device's Peer machine state, by device id.
+        """
+        hub = self._mode.hub()
+        return hub.peerStates() if hub is not None else {}

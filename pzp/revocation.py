@@ -118,6 +118,15 @@ class Revocation:
     def __init__(self, zoneDir) -> None:
         self._zoneDir = zoneDir
         self._machine = RevocationMachine(RevocationCore(self))
+        self._observers = []
+
+    def observeCRL(self, callback) -> None:
+        """
+        Call C{callback(crl)} with each newer CRL kept (checked against the
+        zone CA), whoever brought it: the hub's push, synchronisation or a
+        peer.  Peer mode closes revoked devices' links on it.
+        """
+        self._observers.append(callback)
 
     def wire(self, events, identity) -> None:
         self._events = IProxyEvents(events)
@@ -144,17 +153,18 @@ class Revocation:
     def keepIfNewer(self, crl) -> None:
         creds = self._identity.current
         try:
-            pki.verifyCRL(crl, creds.caCert)
+            number = pki.checkCRLUpdate(crl, creds.caCert, creds.crl)
+        except pki.StaleCRL as e:
+            self._log.info("ignored CRL number {number}: already hold {held}",
+                           number=e.number, held=e.held)
+            return
         except pki.CertificateError as e:
             self._log.warn("ignored a CRL: {message}", message=e.message)
             return
-        number, held = pki.crlNumber(crl), pki.crlNumber(creds.crl)
-        if number <= held:
-            self._log.info("ignored CRL number {number}: already hold {held}",
-                           number=number, held=held)
-            return
         self._identity.replaceCRL(crl)
         self._log.info("stored CRL number {number}", number=number)
+        for callback in list(self._observers):
+            callback(crl)
 
     def ignoreEvidence(self) -> None:
         self._events.reportError(ZoneError(

@@ -116,6 +116,11 @@ class IHubMode(Interface):
         The Hub machine's state name.
         """
 
+    def currentLink():
+        """
+        The registered hub link, or None while not Connected.
+        """
+
     def status() -> dict:
         """
         C{state} and C{hub} for the proxy's status.
@@ -175,6 +180,11 @@ class IRevocation(Interface):
     def crlReceived(crl) -> None:
         """
         A CRL pushed by the hub: keep it if it is the zone's and newer.
+        """
+
+    def observeCRL(callback) -> None:
+        """
+        Call C{callback(crl)} with every newer, verified CRL kept.
         """
 
     def refusedAsRevoked(evidence) -> None:

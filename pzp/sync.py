@@ -186,6 +186,20 @@ class ZoneSync:
     def conflicts(self) -> list:
         return self._engine.conflicts() if self._engine is not None else []
 
+    def versionTime(self, path: str) -> Optional[float]:
+        """
+        When this device's version of item C{path} was made, wherever it
+        was made (an item from the hub keeps the time of its edit, not of
+        its arrival), or None if there is none: what peer sync compares
+        policies by (L{pzp.peersync}).  An edit not scanned yet is
+        recorded (and sent) first.
+        """
+        if self._engine is None:
+            return None
+        self._engine.localChange(path)
+        rec = self._state.item(path)
+        return rec.version.time if rec is not None and rec.hash is not None else None
+
     # --- what the engine asks -------------------------------------------------------
 
     def _checkCRL(self, path: str, data: bytes) -> None:
@@ -195,15 +209,13 @@ class ZoneSync:
         """
         creds = self._identity.current
         try:
-            crl = pki.loadCRL(data)
-            pki.verifyCRL(crl, creds.caCert)
+            pki.checkCRLUpdate(pki.loadCRL(data), creds.caCert, creds.crl, allowSame=True)
+        except pki.StaleCRL as e:
+            raise ZoneError("SYNC_BAD_ITEM", (
+                f"{path} has CRL number {e.number}, below the {e.held} this device holds"))
         except (pki.CertificateError, ValueError) as e:
             raise ZoneError("SYNC_BAD_ITEM", f"{path} is not a CRL signed by the zone CA: "
                             f"{getattr(e, 'message', e)}")
-        if pki.crlNumber(crl) < pki.crlNumber(creds.crl):
-            raise ZoneError("SYNC_BAD_ITEM", (
-                f"{path} has CRL number {pki.crlNumber(crl)}, below the "
-                f"{pki.crlNumber(creds.crl)} this device holds"))
 
     def _applied(self, path: str, itemHash: Optional[bytes]) -> None:
         """

@@ -18,9 +18,13 @@ from pz.process import (
 from pz.errors import ZoneError
 from pz.pairing import PairingCode
 from pz.sync.engine import MAX_ITEM_SIZE
+from pz.sync.items import ItemTree
+from pz.zoneservice import buildService
 from pzp.admin import ProxyAdmin
+from pzp.calls import DEFAULT_TIMEOUT
 from pzp.inbox import MAX_BYTES, MAX_MESSAGES, MIN_BYTES
 from pzp.proxy import Proxy, ProxySettings
+from pzp.preferences import DEFAULT_PEER_PORT, peerPort, readPreferences
 from pzp.sync import SyncSettings
 from pzp.zonedir import ZoneDirectory
 
@@ -42,8 +46,9 @@ class Options(usage.Options):
                 "pairing code from the hub; later starts reuse the stored certificate. "
                 "A code given as --pair CODE stays visible to every user of this machine "
                 "(ps) for the life of the process: prefer --pair - (read from standard "
-                "input) or --pair-file PATH. The proxy opens no port (it connects out to its "
-                "hub); its admin socket is DATA_DIR/admin.sock, where pzctl --pzp-dir finds it.")
+                "input) or --pair-file PATH. The proxy connects out to its hub and listens on "
+                "its peer port (--peer-port) for direct links from the zone's other devices; "
+                "its admin socket is DATA_DIR/admin.sock, where pzctl --pzp-dir finds it.")
 
     optParameters = [
         ["data-dir", "d", None, "Directory holding this device's zone data."],
@@ -60,12 +65,36 @@ class Options(usage.Options):
         ["sync-interval", None, 2.0, "Seconds between scans of DATA_DIR/zone/items/ for "
                                      "local changes.", float],
         ["sync-max-item", None, MAX_ITEM_SIZE, "Largest item synchronised, in bytes.", int],
+        ["peer-port", None, None, "Port of the peer server, where the zone's other devices "
+                                  "link directly (default: the ports preference pzp_tlsServer, "
+                                  f"{DEFAULT_PEER_PORT}; 0: any free port).", int],
+        ["peer-interface", None, "", "Address the peer server listens on (default: all)."],
+        ["call-timeout", None, DEFAULT_TIMEOUT, "Seconds a service call waits for its answer.",
+         float],
     ]
 
     optFlags = [
         ["constrained", None, "Synchronise only the certificates and the CRL (a device with "
                               "little memory, power or bandwidth)."],
+        ["no-peer", None, "Run no peer server and dial no other device: everything goes "
+                          "through the hub."],
+        ["no-builtin-services", None, "Do not run the built-in services (get42, context, "
+                                      "files)."],
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["services"] = []
+
+    def opt_service(self, spec: str) -> None:
+        """
+        A zone service to run, as module:factory (the factory is called
+        with no arguments and returns the service); repeatable.
+        """
+        try:
+            self["services"].append(buildService(spec))
+        except ZoneError as e:
+            raise usage.UsageError(f"--service {spec}: {e.message}")
 
     def postOptions(self) -> None:
         if not self["data-dir"]:
@@ -86,6 +115,13 @@ class Options(usage.Options):
             raise usage.UsageError("--sync-interval and --sync-max-item must be positive")
         if self["inbox-max-bytes"] < MIN_BYTES:
             raise usage.UsageError(f"--inbox-max-bytes must be at least {MIN_BYTES}")
+        if self["peer-port"] is not None and not 0 <= self["peer-port"] <= 65535:
+            raise usage.UsageError("--peer-port must be a port number, 0 to 65535")
+        if self["call-timeout"] <= 0:
+            raise usage.UsageError("--call-timeout must be positive")
+        names = [s.name for s in self["services"]]
+        if len(set(names)) != len(names):
+            raise usage.UsageError("two --service options give services of the same name")
         placeTwistdFiles(self, self["data-dir"], "pzp")
 
     def _pairingCode(self):
@@ -113,6 +149,16 @@ def _firstLine(text: str, where: str) -> str:
     raise usage.UsageError(f"no pairing code in {where}")
 
 
+def _peerPort(options) -> int:
+    """
+    The peer server's port: C{--peer-port}, else the device's C{ports}
+    preference (C{pzp_tlsServer}), else its default.
+    """
+    if options["peer-port"] is not None:
+        return options["peer-port"]
+    return peerPort(readPreferences(ItemTree(ZoneDirectory(options["data-dir"]).path)))
+
+
 def makeService(options, reactor=None):
     """
     Build the proxy and its admin socket.
@@ -137,13 +183,19 @@ def _makeService(options, reactor):
                            "(get one with: pzctl --hub-dir HUB_DIR pair --device NAME)")
     clearExitRecord(dataDir)
     settings = ProxySettings(keepalive=options["keepalive"], maxBackoff=options["max-backoff"],
+                             peerPort=None if options["no-peer"] else _peerPort(options),
+                             peerInterface=options["peer-interface"],
+                             peerConnection=not options["no-peer"],
+                             builtinServices=not options["no-builtin-services"],
+                             callTimeout=options["call-timeout"],
                              inboxMessages=options["inbox-max-messages"],
                              inboxBytes=options["inbox-max-bytes"],
                              sync=SyncSettings(interval=options["sync-interval"],
                                                maxItem=options["sync-max-item"],
                                                constrained=bool(options["constrained"])))
     exit = ProcessExit(reactor, "pzp", dataDir)
-    proxy = Proxy(dataDir, reactor, options["name"], options["pair"], settings, giveUp=exit.fail)
+    proxy = Proxy(dataDir, reactor, options["name"], options["pair"], settings, giveUp=exit.fail,
+                  services=options["services"])
     top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))
     proxy.setServiceParent(top)
     AdminService(reactor, options["data-dir"], ProxyAdmin(proxy)).setServiceParent(top)

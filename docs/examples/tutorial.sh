@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The README's five-minute tutorial as one script: a hub, two devices, a
-# message, a hub restart, a shared setting.  The commands are the README's, as written, run
+# message, a hub restart, a shared setting, a service call.  The commands are the README's, as written, run
 # from one folder; the foreground services the README starts in their own
 # terminals run here in the background.  tests/e2e/test_tutorial.py runs
 # it, so the tutorial stays true.
@@ -52,6 +52,7 @@ pzctl --pzp-dir phone wait --state NotConnected --timeout 30 >/dev/null
 twistd -n pzh --data-dir hub --name alice --interface 127.0.0.1 --port "$PORT" --web-port "$WEB_PORT" >>hub.out 2>&1 &
 pids+=($!)
 pzctl --pzp-dir phone wait >/dev/null
+pzctl --pzp-dir laptop wait >/dev/null
 echo "phone reconnected"
 
 # 5. Share a setting.
@@ -59,3 +60,7 @@ sed -i 's/"peer_connection": "yes"/"peer_connection": "no"/' phone/zone/items/pr
 pzctl --pzp-dir phone sync
 pzctl --pzp-dir laptop sync
 grep peer_connection laptop/zone/items/preferences.json
+
+# 6. Call a service.
+pzctl --pzp-dir phone call alice@127.0.0.1/laptop get42 get42
+pzctl --pzp-dir phone services

@@ -106,7 +106,7 @@ def loadVerbs(group: str = VERB_GROUP) -> list:
 #: The order of C{pzctl --help}'s list: hub verbs, then C{wait}, then device
 #: verbs.  A verb not named here is listed after these.
 _LISTED = ("pair", "devices", "revoke", "zone", "wait", "status", "send", "inbox", "sync",
-           "conflicts", "mesh")
+           "conflicts", "services", "call", "peers", "mesh")
 
 
 def addVerb(subparsers, verb: Verb, parents: list) -> argparse.ArgumentParser:

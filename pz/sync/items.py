@@ -101,7 +101,7 @@ def _rule(path: str, parts: list) -> Optional[ItemRule]:
             "crl.pem": ("pem", "crl", True),
             "preferences.json": ("json", "preferences", False),
             "userdetails.json": ("json", "userdetails", False),
-            "servicecache.json": ("json", "servicecache", False),
+            "servicecache.json": ("json", "servicecache", True),
         }.get(name)
         if simple:
             return ItemRule(path, *simple)

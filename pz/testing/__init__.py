@@ -6,6 +6,8 @@ protocol tests.
 
   - L{MemoryZone}: a real hub and real devices over TLS in memory, on one
     clock.
+  - L{ServiceChecks}: the checks every zone service should pass, as a
+    mixin for a test case.
   - L{MemoryHub}: a real hub that a test reaches with its own clients
     (L{FrameClient}, or any TLS client factory).
   - L{tlsLoopback}, L{connectPair}, L{SlowReaderTransport}: both ends of a
@@ -23,9 +25,10 @@ from pz.testing.loopback import (
     flushPumps, frame, frames, nowClock, nowReactor, prop, tlsLoopback,
 )
 from pz.testing.zone import MemoryZone
+from pz.testing.services import ServiceChecks
 
 __all__ = [
-    "MemoryZone", "MemoryHub", "Link", "FrameClient", "SlowReaderTransport", "TLSRecorder",
+    "MemoryZone", "ServiceChecks", "MemoryHub", "Link", "FrameClient", "SlowReaderTransport", "TLSRecorder",
     "PeerCertTransport", "address", "tlsLoopback", "connectPair", "flushPumps", "frame", "frames",
     "prop", "nowClock", "nowReactor",
     "GROUP", "NoEndInstalled", "USER", "HOST", "ZONE", "HUB_PORT", "WEB_PORT", "RENEWAL_DUE",

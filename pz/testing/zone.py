@@ -7,15 +7,47 @@ threads, no sleeping.
 
 As C{treq.testing.StubTreq} runs real requests against a real resource,
 L{MemoryZone} runs the real hub and the real proxies; only the network is
-replaced.
+replaced.  Devices that listen for peer links (Peer mode) get a port of
+their own on 127.0.0.1, and their direct links are pumped like the hub's.
 """
+
+import itertools
+
+from twisted.internet.address import IPv4Address
+from twisted.internet.defer import succeed
+from twisted.internet.error import CannotListenError, ConnectionRefusedError
+from twisted.python.failure import Failure
 
 from pz import pki
 from pz.testing.ends import deviceEnd
 from pz.testing.hub import HOST, HUB_PORT, USER, MemoryHub
-from pz.testing.loopback import nowReactor
+from pz.testing.loopback import address, connectPair, flushPumps, nowReactor
 
 __all__ = ["MemoryZone"]
+
+#: The first port handed to a device's peer server in memory.
+FIRST_PEER_PORT = 41000
+
+
+class _ListeningPort:
+    """
+    A device's peer server in memory: the port it was given, until it
+    stops listening.
+    """
+
+    def __init__(self, servers: dict, port: int) -> None:
+        self._servers = servers
+        self.port = port
+
+    def getHost(self) -> IPv4Address:
+        return IPv4Address("TCP", HOST, self.port)
+
+    def startListening(self) -> None:
+        pass
+
+    def stopListening(self):
+        self._servers.pop(self.port, None)
+        return succeed(None)
 
 
 class MemoryZone:
@@ -58,6 +90,14 @@ class MemoryZone:
         self._devices = {}
         self._dataDirs = {}
         self.gaveUp = {}
+        self.hubUp = True
+        #: port -> the TLS factory of the device listening there.
+        self._peerServers = {}
+        self._peerPorts = itertools.count(FIRST_PEER_PORT)
+        self._peerPortsGiven = set()
+        self._clientPorts = itertools.count(FIRST_PEER_PORT + 10000)
+        self.peerLinks = []
+        self.reactor.listenTCP = self._listenTCP
         testCase.addCleanup(self.close)
         for name in devices:
             self.addDevice(name)
@@ -107,20 +147,55 @@ class MemoryZone:
         self.flush()
         return proxy
 
+    def _listenTCP(self, port, factory, backlog=50, interface=""):
+        """
+        Listen in memory: port 0 is given the next free peer port.
+        """
+        self.reactor.tcpServers.append((port, factory, backlog, interface))
+        if port == 0:
+            port = next(self._peerPorts)
+        if port in self._peerServers:
+            raise CannotListenError(interface, port, OSError(98, "Address already in use"))
+        self._peerServers[port] = factory
+        self._peerPortsGiven.add(port)
+        return _ListeningPort(self._peerServers, port)
+
     def connectPending(self) -> int:
         """
-        Complete every connection the devices asked the reactor for to the
-        hub.
+        Complete every connection the devices asked the reactor for: to the
+        hub (refused while L{hubDown}), or to a device's peer server.
 
         @raise AssertionError: if a device asked for another address (the
             zone has nothing else to reach).
         @return: how many were completed.
         """
         pending, self.reactor.tcpClients[:] = list(self.reactor.tcpClients), []
-        for host, port, factory, _, _ in pending:
-            if (host, port) != (HOST, HUB_PORT):
-                raise AssertionError(f"a device connected to {host}:{port}, not to the hub")
-            self.memoryHub.connectFactory(factory)
+        # The reactor makes one connector with each TCP connection asked
+        # for: one given up meanwhile (a cancelled dial, perhaps while an
+        # earlier connection of this round was being made) is not completed.
+        connectors = self.reactor.connectors[-len(pending):] if pending else []
+        self.reactor.connectors[:] = []
+        if len(connectors) != len(pending):
+            connectors = [None] * len(pending)
+        for (host, port, factory, _, _), connector in zip(pending, connectors):
+            if connector is not None and connector.stoppedConnecting:
+                continue
+            if (host, port) == (HOST, HUB_PORT):
+                if self.hubUp:
+                    self.memoryHub.connectFactory(factory)
+                else:
+                    factory.clientConnectionFailed(
+                        None, Failure(ConnectionRefusedError("the hub is down")))
+            elif host == HOST and port in self._peerServers:
+                self.peerLinks.append(connectPair(
+                    self._peerServers[port], factory, self.reactor, address(HOST, port),
+                    address(HOST, next(self._clientPorts))))
+            elif host == HOST and port in self._peerPortsGiven:
+                factory.clientConnectionFailed(None, Failure(ConnectionRefusedError(
+                    "that device's peer server has stopped")))
+            else:
+                raise AssertionError(f"a device connected to {host}:{port}, which nothing "
+                                     "in the zone listens on")
         return len(pending)
 
     def flush(self) -> None:
@@ -130,9 +205,30 @@ class MemoryZone:
         """
         for _ in range(100):
             self.memoryHub.flush()
+            flushPumps([link.pump for link in self.peerLinks])
+            self.memoryHub.flush()
             if not self.connectPending():
                 return
         raise AssertionError("the devices kept connecting")
+
+    def hubDown(self) -> None:
+        """
+        The hub goes away: its links drop and the devices' attempts to
+        reconnect are refused until L{hubBack} -- while their direct peer
+        links stay.
+        """
+        self.hubUp = False
+        for link in self.memoryHub.links:
+            if not link.closed:
+                link.server.transport.loseConnection()
+        self.flush()
+
+    def hubBack(self) -> None:
+        """
+        The hub is reachable again; the devices reconnect at their next
+        attempt (see L{advance}).
+        """
+        self.hubUp = True
 
     def advance(self, seconds: float, step: float = 30.0) -> None:
         """
@@ -144,6 +240,28 @@ class MemoryZone:
         while self.reactor.seconds() < end:
             self.reactor.advance(min(step, end - self.reactor.seconds()))
             self.flush()
+
+    def register(self, name: str, service) -> None:
+        """
+        Run the zone service C{service} (an L{pz.zoneservice.IZoneService})
+        on the device called C{name}, and let it announce the change.
+        """
+        self._devices[name].registry.register(service)
+        self.flush()
+
+    def call(self, caller: str, device: str, service: str, method: str, params=None,
+             timeout=None):
+        """
+        From the device called C{caller}, call C{service.method} on the
+        device called C{device}, and let the messages through.
+
+        @return: the call's L{Deferred}: fired already if the service
+            answered at once; L{advance} the clock for one that takes time
+            (or never answers: the caller's C{TIMEOUT}).
+        """
+        d = self._devices[caller].call(self.deviceId(device), service, method, params, timeout)
+        self.flush()
+        return d
 
     def coalesce(self) -> None:
         """

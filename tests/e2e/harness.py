@@ -63,7 +63,12 @@ class Twistd:
     One C{twistd -n PLUGIN ...} process.
     """
 
-    def __init__(self, testCase, plugin: str, args: list, logfile: str) -> None:
+    def __init__(self, testCase, plugin: str, args: list, logfile: str, env=None) -> None:
+        """
+        @param env: variables to set in the process's environment, beside
+            this one's.
+        """
+        self._env = dict(os.environ, **(env or {}))
         self._testCase = testCase
         self.plugin = plugin
         self.args = args
@@ -74,7 +79,7 @@ class Twistd:
     def start(self) -> "Twistd":
         self._proc = _Process()
         argv = [TWISTD, "-n", "--logfile", self.logfile, "--pidfile", "", self.plugin] + self.args
-        self._transport = reactor.spawnProcess(self._proc, TWISTD, argv, env=dict(os.environ))
+        self._transport = reactor.spawnProcess(self._proc, TWISTD, argv, env=self._env)
         self._testCase.addCleanup(self.stop)
         return self
 
@@ -218,16 +223,19 @@ class Zone:
     def deviceDir(self, name: str) -> str:
         return os.path.join(self.root, name)
 
-    def startDevice(self, name: str, code=None, *extra) -> Twistd:
+    def startDevice(self, name: str, code=None, *extra, env=None) -> Twistd:
         """
         Start a device's proxy (enrolling with C{code} if given).
+
+        @param env: environment variables for the process.
         """
         args = ["--data-dir", self.deviceDir(name), "--name", name,
-                "--keepalive", "2", "--max-backoff", "1", *extra]
+                "--keepalive", "2", "--max-backoff", "1",
+                "--peer-port", "0", "--peer-interface", "127.0.0.1", *extra]
         if code is not None:
             args += ["--pair", code]
         proc = Twistd(self.testCase, "pzp", args,
-                      os.path.join(self.root, f"{name}.log")).start()
+                      os.path.join(self.root, f"{name}.log"), env).start()
         self.devices[name] = proc
         return proc
 

@@ -86,8 +86,9 @@ class TutorialTests(TestCase):
         The tutorial starts a hub and two devices in one folder (each
         service's pid file in its own data directory, none in the folder),
         shows them connected, delivers the phone's message into the laptop's
-        inbox, the phone reconnects to a restarted hub, and a preference
-        edited on the phone is on the laptop.
+        inbox, the phone reconnects to a restarted hub, a preference
+        edited on the phone is on the laptop, and the phone calls the
+        laptop's get42.
         """
         work = shortTempDir(self)
         env = dict(os.environ, BIN=os.path.dirname(sys.executable), WORK=work,
@@ -104,5 +105,8 @@ class TutorialTests(TestCase):
         self.assertEqual(len(re.findall(r"^synchronised: \d items sent, \d received, 0 conflicts$",
                                         shared, re.M)), 2)
         self.assertIn('"peer_connection": "no"', shared)
+        called = out.split('"peer_connection": "no"')[1]
+        self.assertEqual(called.splitlines()[1], "42")
+        self.assertIn("alice@127.0.0.1/laptop  get42 1.0  [get42]  via", called)
         self.assertFalse(os.path.exists(os.path.join(work, "twistd.pid")))
         self.assertFalse(os.path.exists(os.path.join(work, "twistd.log")))

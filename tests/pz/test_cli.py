@@ -318,13 +318,15 @@ class DispatcherTests(PzctlTestBase):
             "wait": "pz.cli.wait:wait", "status": "pzp.commands:status",
             "send": "pzp.commands:send", "inbox": "pzp.commands:inbox",
             "sync": "pzp.commands:sync", "conflicts": "pzp.commands:conflicts",
-            "mesh": "pzp.meshcommands:mesh",
+            "services": "pzp.commands:services", "call": "pzp.commands:call",
+            "peers": "pzp.commands:peers", "mesh": "pzp.meshcommands:mesh",
         })
         status, out, _ = self.pzctl("--help")
         self.assertEqual(status, 0)
         listed = re.findall(r"^    (\w+) ", out, re.M)
         self.assertEqual(listed, ["pair", "devices", "revoke", "zone", "wait", "status", "send",
-                                  "inbox", "sync", "conflicts", "mesh"])
+                                  "inbox", "sync", "conflicts", "services", "call", "peers",
+                                  "mesh"])
 
     def test_newVerb(self):
         """

@@ -30,6 +30,8 @@ def _drawingTool():
 
 _draw = _drawingTool()
 MACHINES, draw = _draw.machines(), _draw.draw
+#: Every picture make docs draws: one per machine, and those of several.
+DRAWN = [*MACHINES, *_draw.PICTURES]
 
 
 def _read(*parts) -> str:
@@ -56,7 +58,7 @@ class DocsTests(SynchronousTestCase):
         """
         out = self.mktemp()
         draw(out)
-        for name in MACHINES:
+        for name in DRAWN:
             with open(os.path.join(out, name + ".dot"), encoding="utf-8") as f:
                 self.assertEqual(f.read(), _read("docs", "state-machines", name + ".dot"),
                                  f"{name} changed: run make docs")
@@ -74,7 +76,7 @@ class DocsTests(SynchronousTestCase):
         done = subprocess.run([sys.executable, script, out], cwd=_ROOT, capture_output=True,
                               text=True, timeout=120)
         self.assertEqual(done.returncode, 0, done.stderr)
-        for name in MACHINES:
+        for name in DRAWN:
             self.assertIn(os.path.join(out, name + ".dot"), done.stdout.splitlines())
             with open(os.path.join(out, name + ".dot"), encoding="utf-8") as f:
                 self.assertEqual(f.read(), _read("docs", "state-machines", name + ".dot"))
@@ -91,6 +93,22 @@ class DocsTests(SynchronousTestCase):
             set(re.findall(r"^\t(\w+) \[color=blue", MACHINES["virgin-mode"].asDigraph().source, re.M)),
             {"NotConnected", "Connecting", "Connected", "Hub"},
         )
+        self.assertEqual(
+            set(re.findall(r"^\t(\w+) \[color=blue", MACHINES["peer-mode"].asDigraph().source, re.M)),
+            {"NotConnected", "Connecting", "Connected", "Disconnecting"},
+        )
+
+    def test_wholePicture(self):
+        """
+        The picture of the three modes carries each machine's own states.
+        """
+        with open(os.path.join(_ROOT, "docs", "state-machines", "zone-modes.dot"),
+                  encoding="utf-8") as f:
+            source = f.read()
+        for prefix in ("virgin", "hub", "peer"):
+            self.assertIn(f"{prefix}_NotConnected", source)
+            self.assertIn(f"{prefix}_Connected", source)
+        self.assertIn("peer_NotConnected -> peer_Connecting", source)
 
     def test_architectureNamesRealFiles(self):
         """

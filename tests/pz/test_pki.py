@@ -701,6 +701,28 @@ class CRLTests(SynchronousTestCase):
             pki.crlNumber(crl)
         self.assertEqual(e.exception.code, "CRL_INVALID")
 
+    def test_checkCRLUpdate(self):
+        """
+        L{pki.checkCRLUpdate} takes a CRL of the zone CA whose number is
+        above the held one's (equal only with C{allowSame}; anything when
+        none is held) and refuses an older one as L{pki.StaleCRL} and a
+        foreign one as C{CRL_INVALID}.
+        """
+        older = pki.buildCRL(self.caKey, self.caCert, [], 16, NOW)
+        newer = pki.buildCRL(self.caKey, self.caCert, [], 18, NOW)
+        self.assertEqual(pki.checkCRLUpdate(newer, self.caCert, self.crl), 18)
+        self.assertEqual(pki.checkCRLUpdate(older, self.caCert, None), 16)
+        self.assertEqual(pki.checkCRLUpdate(self.crl, self.caCert, self.crl, allowSame=True), 17)
+        for crl, allowSame in ((self.crl, False), (older, False), (older, True)):
+            with self.assertRaises(pki.StaleCRL) as e:
+                pki.checkCRLUpdate(crl, self.caCert, self.crl, allowSame=allowSame)
+            self.assertEqual((e.exception.code, e.exception.held), ("CRL_INVALID", 17))
+        foreignKey, foreignCert = _zone("foreign")
+        foreign = pki.buildCRL(foreignKey, foreignCert, [], 99, NOW)
+        with self.assertRaises(CertificateError) as e:
+            pki.checkCRLUpdate(foreign, self.caCert, self.crl)
+        self.assertNotIsInstance(e.exception, pki.StaleCRL)
+
     def test_crlListsSerial(self):
         """
         L{pki.crlListsSerial} is true only for a CRL that verifies under our

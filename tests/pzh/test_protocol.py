@@ -370,6 +370,54 @@ class PzpUpdateTests(_HubTestCase):
         self.assertEqual(self.updates(phone) + self.updates(laptop), [])
 
 
+class PeerEndpointTests(_HubTestCase):
+    """
+    A device's C{peerEndpoint}, over the wire: the others learn its peer
+    host and port from the next C{pzpUpdate}; a bad one is refused.
+    """
+
+    def updates(self, link) -> list:
+        return [f["payload"] for f in link.client.take()
+                if f["payload"]["status"] == "pzpUpdate"]
+
+    def test_othersInformed(self):
+        """
+        After C{peerEndpoint}, the laptop gets the phone's entry again,
+        with C{peer}: the host the hub sees the phone at, and its port.
+        The phone gets no answer and no update of its own entry.
+        """
+        phone, laptop = self.device("phone"), self.device("laptop")
+        self.fixture.coalesce()
+        self.updates(phone), self.updates(laptop)
+        phone.client.sendProp(ZONE, {"status": "peerEndpoint", "port": 8040}, msgId="p1")
+        self.fixture.flush()
+        self.fixture.coalesce()
+        [delta] = self.updates(laptop)
+        self.assertEqual(delta["left"], [])
+        [entry] = delta["joined"]
+        host = phone.server.address.rpartition(":")[0]
+        self.assertEqual(entry, {"id": f"{ZONE}/phone", "address": phone.server.address,
+                                 "fingerprint": phone.server.fingerprint,
+                                 "peer": {"host": host, "port": 8040}})
+        self.assertEqual(phone.client.take(), [])
+
+    def test_badPortRefused(self):
+        """
+        A port out of range is C{BAD_REQUEST} naming the message, the
+        phone's entry has no C{peer}, and nobody is sent an update.
+        """
+        phone, laptop = self.device("phone"), self.device("laptop")
+        self.fixture.coalesce()
+        self.updates(phone), self.updates(laptop)
+        phone.client.sendProp(ZONE, {"status": "peerEndpoint", "port": 70000}, msgId="p2")
+        self.fixture.flush()
+        self.fixture.coalesce()
+        [error] = phone.client.take()
+        self.assertEqual((error["payload"]["code"], error["payload"]["ref"]), ("BAD_REQUEST", "p2"))
+        self.assertEqual(laptop.client.take(), [])
+        self.assertEqual([e for e in self.hub.registry.snapshot() if "peer" in e], [])
+
+
 class TimeoutTests(_HubTestCase):
     """
     Silent links are dropped; links that talk stay.

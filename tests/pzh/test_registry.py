@@ -28,6 +28,7 @@ class _Link:
     """
 
     replaced = False
+    peerPort = 0
 
     def __init__(self, name: str, port: int = 40000) -> None:
         self.deviceId = f"{ZONE}/{name}"
@@ -470,6 +471,158 @@ class RegistryTests(SynchronousTestCase):
         self.assertEqual(made, [0, 1, 2, 3])
         self.assertEqual([data[10000:] for data in phone.sent], [b"0", b"1", b"2", b"3"])
         self.assertEqual(gone.sent, [])
+
+
+class PeerEndpointTests(SynchronousTestCase):
+    """
+    L{Registry.setPeerPort}: a device's entry carries its peer endpoint,
+    and the other devices hear of it as a C{joined} delta.
+    """
+
+    def setUp(self):
+        self.clock = Clock()
+        store = SQLiteHubStore(":memory:")
+        self.addCleanup(store.close)
+        self.registry = Registry(ZONE, store, self.clock, coalesce=0.05)
+        self.addCleanup(self.registry.cancel)
+        self.phone, self.laptop = _Link("phone", 40001), _Link("laptop", 40002)
+        self.registry.register(self.phone)
+        self.registry.register(self.laptop)
+        self.clock.advance(0.05)
+        self.phone.updates()
+        self.laptop.updates()
+
+    def test_entryCarriesPeer(self):
+        """
+        The entry has C{peer}, the host the hub sees the device at and the
+        port it gave, only once that port is above 0.
+        """
+        self.assertNotIn("peer", self.registry._entry(self.phone))
+        self.registry.setPeerPort(self.phone, 0)
+        self.assertNotIn("peer", self.registry._entry(self.phone))
+        self.registry.setPeerPort(self.phone, 8040)
+        self.assertEqual(self.registry._entry(self.phone)["peer"],
+                         {"host": "127.0.0.1", "port": 8040})
+        self.registry.setPeerPort(self.phone, 0)
+        self.assertNotIn("peer", self.registry._entry(self.phone))
+
+    def test_ipv6Host(self):
+        """
+        The host of an IPv6 address is all of it but the port.
+        """
+        self.phone.address = "::1:40001"
+        self.registry.setPeerPort(self.phone, 8040)
+        self.assertEqual(self.registry._entry(self.phone)["peer"]["host"], "::1")
+
+    def test_othersInformed(self):
+        """
+        The others get the updated entry as a C{joined} delta with the next
+        update; the device is not sent its own entry.
+        """
+        self.registry.setPeerPort(self.phone, 8040)
+        self.assertEqual(self.laptop.updates(), [])
+        self.clock.advance(0.05)
+        [delta] = self.laptop.updates()
+        self.assertEqual(delta, {"status": "pzpUpdate", "left": [], "joined": [{
+            "id": self.phone.deviceId, "address": "127.0.0.1:40001",
+            "fingerprint": "FP-phone", "peer": {"host": "127.0.0.1", "port": 8040}}]})
+        self.assertEqual(self.phone.updates(), [])
+
+    def test_bothUpdated(self):
+        """
+        Two devices giving their ports in one window: each hears of the
+        other, not of itself; a third hears of both.
+        """
+        tablet = _Link("tablet", 40003)
+        self.registry.register(tablet)
+        self.clock.advance(0.05)
+        for link in (self.phone, self.laptop, tablet):
+            link.updates()
+        self.registry.setPeerPort(self.phone, 8040)
+        self.registry.setPeerPort(self.laptop, 8041)
+        self.clock.advance(0.05)
+        [toPhone] = self.phone.updates()
+        self.assertEqual([(e["id"], e["peer"]["port"]) for e in toPhone["joined"]],
+                         [(self.laptop.deviceId, 8041)])
+        [toLaptop] = self.laptop.updates()
+        self.assertEqual([(e["id"], e["peer"]["port"]) for e in toLaptop["joined"]],
+                         [(self.phone.deviceId, 8040)])
+        [toTablet] = tablet.updates()
+        self.assertEqual(sorted((e["id"], e["peer"]["port"]) for e in toTablet["joined"]),
+                         sorted([(self.phone.deviceId, 8040), (self.laptop.deviceId, 8041)]))
+
+    def test_unchangedSendsNothing(self):
+        """
+        The port it already gave changes nothing and sends nothing.
+        """
+        self.registry.setPeerPort(self.phone, 8040)
+        self.clock.advance(0.05)
+        self.laptop.updates()
+        self.registry.setPeerPort(self.phone, 8040)
+        self.registry.setPeerPort(self.laptop, 0)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.clock.advance(1)
+        self.assertEqual(self.phone.updates() + self.laptop.updates(), [])
+
+    def test_duringJoin(self):
+        """
+        A port given before the device's join went out is in the joined
+        entry and the joiner's list; no second update follows.
+        """
+        tablet = _Link("tablet", 40003)
+        self.registry.register(tablet)
+        self.registry.setPeerPort(tablet, 8042)
+        self.clock.advance(0.05)
+        [toPhone] = self.phone.updates()
+        self.assertEqual(toPhone["joined"][0]["peer"], {"host": "127.0.0.1", "port": 8042})
+        [full] = tablet.updates()
+        [own] = [e for e in full["devices"] if e["id"] == tablet.deviceId]
+        self.assertEqual(own["peer"]["port"], 8042)
+        self.clock.advance(1)
+        self.assertEqual(self.phone.updates() + tablet.updates(), [])
+
+    def test_staleLinkIgnored(self):
+        """
+        A link the device's newer link replaced, or one that left, changes
+        nothing.
+        """
+        newer = _Link("phone", 40009)
+        self.registry.register(newer)
+        self.clock.advance(0.05)
+        self.laptop.updates()
+        self.registry.setPeerPort(self.phone, 8040)
+        self.assertEqual(self.phone.peerPort, 0)
+        self.assertNotIn("peer", self.registry._entry(newer))
+        self.clock.advance(1)
+        self.assertEqual(self.laptop.updates(), [])
+
+    def test_reconnectWithoutPort(self):
+        """
+        A device that connects again and does not give its port has no
+        peer entry: the port belonged to its old link.
+        """
+        self.registry.setPeerPort(self.phone, 8040)
+        self.clock.advance(0.05)
+        self.laptop.updates()
+        again = _Link("phone", 40010)
+        self.registry.register(again)
+        self.clock.advance(0.05)
+        [delta] = self.laptop.updates()
+        self.assertEqual(delta["joined"][0]["id"], again.deviceId)
+        self.assertNotIn("peer", delta["joined"][0])
+        self.assertEqual([e for e in self.registry.snapshot() if "peer" in e], [])
+
+    def test_leftAfterGivingPort(self):
+        """
+        A device that gives its port and leaves in the same window is
+        announced as left, not as joined.
+        """
+        self.registry.setPeerPort(self.phone, 8040)
+        self.registry.unregister(self.phone)
+        self.clock.advance(0.05)
+        [delta] = self.laptop.updates()
+        self.assertEqual(delta, {"status": "pzpUpdate", "joined": [],
+                                 "left": [self.phone.deviceId]})
 
 
 class LinkFingerprintTests(SynchronousTestCase):

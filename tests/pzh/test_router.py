@@ -11,6 +11,7 @@ from pz.errors import ZoneError
 from pz.testing import RENEWAL_DUE, MemoryHub
 from pz.wire import Envelope, decodeEnvelope, encodeEnvelope
 from pzh.router import Router
+from pzh.services import ZoneServiceCache
 from pzh.store import DeviceRecord, SQLiteHubStore
 
 
@@ -47,9 +48,13 @@ class _Registry:
 
     def __init__(self, *links) -> None:
         self._links = {link.deviceId: link for link in links}
+        self.peerPorts = []
 
     def get(self, deviceId):
         return self._links.get(deviceId)
+
+    def setPeerPort(self, link, port: int) -> None:
+        self.peerPorts.append((link.deviceId, port))
 
 
 class RouterTests(SynchronousTestCase):
@@ -165,6 +170,98 @@ class RouterTests(SynchronousTestCase):
         """
         self.router.dispatch(self.phone, self.envelope(f"{ZONE}/phone"))
         self.assertEqual(len(self.phone.envelopes), 1)
+
+
+class PeerEndpointTests(SynchronousTestCase):
+    """
+    C{peerEndpoint}: the port of the device's peer server, handed to the
+    registry (L{pzh.registry.Registry.setPeerPort}); no answer.
+    """
+
+    def setUp(self):
+        self.store = SQLiteHubStore(":memory:")
+        self.addCleanup(self.store.close)
+        self.phone = _Link("phone")
+        self.registry = _Registry(self.phone)
+        self.router = Router(ZONE, self.registry, self.store)
+
+    def endpoint(self, **payload) -> Envelope:
+        return Envelope("prop", "", ZONE, "p1", {"status": "peerEndpoint", **payload})
+
+    def test_port(self):
+        """
+        A port from 0 to 65535 goes to the registry for the sender's link,
+        and nothing is answered.
+        """
+        for port in (0, 1, 8040, 65535):
+            self.router.dispatch(self.phone, self.endpoint(port=port))
+        self.assertEqual(self.registry.peerPorts,
+                         [(self.phone.deviceId, p) for p in (0, 1, 8040, 65535)])
+        self.assertEqual(self.phone.messages + self.phone.envelopes, [])
+
+    def test_badPort(self):
+        """
+        Any other port, or none, is C{BAD_REQUEST}, and the registry is not
+        told.
+        """
+        for bad in ({}, {"port": -1}, {"port": 65536}, {"port": "8040"}, {"port": 8040.0},
+                    {"port": True}, {"port": None}, {"port": [8040]}):
+            e = self.assertRaises(ZoneError, self.router.dispatch, self.phone,
+                                  self.endpoint(**bad))
+            self.assertEqual(e.code, "BAD_REQUEST", bad)
+        self.assertEqual(self.registry.peerPorts, [])
+        self.assertEqual(self.phone.messages, [])
+
+
+class ServicesAnnounceTests(SynchronousTestCase):
+    """
+    C{servicesAnnounce}: checked, then the device's entry in the zone's
+    service cache.
+    """
+
+    services = [{"service": "get42", "version": "1.0", "methods": ["get42"]}]
+
+    def setUp(self):
+        self.store = SQLiteHubStore(":memory:")
+        self.addCleanup(self.store.close)
+        self.phone = _Link("phone")
+        self.cache = ZoneServiceCache.inMemory()
+        self.router = Router(ZONE, _Registry(self.phone), self.store, services=self.cache)
+
+    def announce(self, **payload) -> Envelope:
+        return Envelope("prop", "", ZONE, "s1", {"status": "servicesAnnounce", **payload})
+
+    def test_announce(self):
+        """
+        The announced services become the sender's entry; nothing is
+        answered.
+        """
+        self.router.dispatch(self.phone, self.announce(services=self.services))
+        self.assertEqual(self.cache.cache(), {self.phone.deviceId: {"services": self.services}})
+        self.assertEqual(self.phone.messages, [])
+
+    def test_badAnnounce(self):
+        """
+        A bad announce is C{BAD_REQUEST} and leaves the cache as it was.
+        """
+        self.router.dispatch(self.phone, self.announce(services=self.services))
+        for bad in ({}, {"services": {}}, {"services": [{"service": "x"}]},
+                    {"services": [{"service": "1bad", "version": "1", "methods": []}]},
+                    {"services": self.services * 2}):
+            e = self.assertRaises(ZoneError, self.router.dispatch, self.phone,
+                                  self.announce(**bad))
+            self.assertEqual(e.code, "BAD_REQUEST", bad)
+        self.assertEqual(self.cache.cache(), {self.phone.deviceId: {"services": self.services}})
+
+    def test_withoutCache(self):
+        """
+        A router built without a service cache (some tests') refuses
+        announces as a message it does not handle.
+        """
+        router = Router(ZONE, _Registry(self.phone), self.store)
+        e = self.assertRaises(ZoneError, router.dispatch, self.phone,
+                              self.announce(services=self.services))
+        self.assertEqual(e.code, "UNKNOWN_MESSAGE")
 
 
 class RenewTests(SynchronousTestCase):

@@ -28,6 +28,7 @@ class _Link:
     """
 
     replaced = False
+    peerPort = 0
     fingerprint = None
 
     def __init__(self, deviceId: str, address: str, lastSeen: float = 1.0) -> None:

@@ -10,8 +10,14 @@ import os
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
+from pz.errors import ZoneError
+from pz.servicecache import decodeCache
 from pz.testing import MemoryZone
-from pzh.hub import HubSettings
+from pz.wire import Envelope
+from pzh.hub import Hub, HubSettings
+from pzh.services import WRITE_DELAY
+from pzp.builtins.get42 import Get42Service
+from pzp.proxy import ProxySettings
 
 
 def read(path: str):
@@ -103,6 +109,164 @@ class HubSyncTests(SynchronousTestCase):
         result = self.successResultOf(d)
         self.assertEqual(result["sent"], 1)
         self.assertIsNotNone(read(self.hubItem("context", "battery.json")))
+
+
+GET42 = [{"service": "get42", "version": "1.0", "methods": ["get42"]}]
+
+
+class ServiceCacheTests(SynchronousTestCase):
+    """
+    The hub writes each device's C{servicesAnnounce} into the zone's
+    C{servicecache.json}, which synchronisation carries to every device.
+    """
+
+    def setUp(self):
+        # Devices running no service announce none, so the test's own
+        # announces are the only entries.
+        self.zone = MemoryZone(self, devices=["phone", "laptop"],
+                               hubSettings=HubSettings(synchronise=True),
+                               deviceSettings=ProxySettings(builtinServices=False))
+        self.zone.advance(3)
+
+    def announce(self, name: str, services) -> None:
+        """
+        C{servicesAnnounce} from the device called C{name}, as the hub's
+        link to it hands it over.
+        """
+        hub = self.zone.hub
+        link = hub.registry.get(self.zone.deviceId(name))
+        hub.router.dispatch(link, Envelope("prop", "", self.zone.zoneId, "s1",
+                                           {"status": "servicesAnnounce", "services": services}))
+
+    def hubCache(self) -> str:
+        return self.zone.hub.zone.path(os.path.join("zone", "items", "servicecache.json"))
+
+    def deviceCache(self, name: str) -> dict:
+        return decodeCache(read(os.path.join(self.zone.dataDir(name), "zone", "items",
+                                             "servicecache.json")))
+
+    def test_announceReachesTheOthers(self):
+        """
+        The phone's announce is in the hub's item after the write delay and
+        in the laptop's after synchronisation.
+        """
+        phone = self.zone.deviceId("phone")
+        self.announce("phone", GET42)
+        self.assertEqual(self.deviceCache("laptop"), {})
+        self.zone.advance(WRITE_DELAY)
+        self.assertEqual(decodeCache(read(self.hubCache())), {phone: {"services": GET42}})
+        self.zone.advance(3)
+        self.assertEqual(self.deviceCache("laptop"), {phone: {"services": GET42}})
+        self.assertEqual(self.deviceCache("phone"), {phone: {"services": GET42}})
+
+    def test_badAnnounceRefused(self):
+        """
+        A bad announce is C{BAD_REQUEST} and the item is not touched.
+        """
+        self.announce("phone", GET42)
+        self.zone.advance(3)
+        before = os.stat(self.hubCache())
+        for bad in ([{"service": "get42"}], "get42", GET42 * 2):
+            e = self.assertRaises(ZoneError, self.announce, "phone", bad)
+            self.assertEqual(e.code, "BAD_REQUEST")
+        self.zone.advance(3)
+        after = os.stat(self.hubCache())
+        self.assertEqual((after.st_ino, after.st_mtime_ns), (before.st_ino, before.st_mtime_ns))
+        self.assertEqual(self.deviceCache("laptop"),
+                         {self.zone.deviceId("phone"): {"services": GET42}})
+
+    def test_identicalAnnounceNotRewritten(self):
+        """
+        The same services announced again (as a device does each time it
+        connects) do not rewrite the item.
+        """
+        self.zone.register("phone", Get42Service())
+        self.zone.advance(3)
+        self.assertEqual(decodeCache(read(self.hubCache())),
+                         {self.zone.deviceId("phone"): {"services": GET42}})
+        before = os.stat(self.hubCache())
+        self.zone.disconnect("phone")
+        self.zone.advance(60)
+        self.assertEqual(self.zone.device("phone").status()["state"], "Connected")
+        self.zone.advance(3)
+        after = os.stat(self.hubCache())
+        self.assertEqual((after.st_ino, after.st_mtime_ns), (before.st_ino, before.st_mtime_ns))
+
+    def test_offlineKeepsEntry(self):
+        """
+        A device that goes offline keeps its entry.
+        """
+        self.announce("phone", GET42)
+        self.zone.advance(3)
+        self.zone.stopDevice("phone")
+        self.zone.advance(3)
+        self.assertIn(self.zone.deviceId("phone"), self.deviceCache("laptop"))
+
+    def test_revocationRemovesEntry(self):
+        """
+        A revoked device's entry leaves the hub's item at once and the
+        other devices' with synchronisation; the others' entries stay.
+        """
+        self.announce("phone", GET42)
+        self.announce("laptop", GET42)
+        self.zone.advance(3)
+        self.zone.revoke("phone")
+        laptop = self.zone.deviceId("laptop")
+        self.assertEqual(decodeCache(read(self.hubCache())), {laptop: {"services": GET42}})
+        self.zone.advance(3)
+        self.assertEqual(self.deviceCache("laptop"), {laptop: {"services": GET42}})
+
+    def test_revokedWhileHubDown(self):
+        """
+        A device revoked while the hub was not running (as C{pzctl revoke}
+        does then, through the authority alone) leaves the service cache
+        when the hub starts again.
+        """
+        self.announce("phone", GET42)
+        self.announce("laptop", GET42)
+        self.zone.advance(3)
+        hub = self.zone.hub
+        hub.authority.revoke(self.zone.deviceId("phone"))
+        restarted = Hub(hub.zone, hub.store, self.zone.reactor, hub.settings)
+        restarted.sync.state.close()
+        self.assertEqual(decodeCache(read(self.hubCache())),
+                         {self.zone.deviceId("laptop"): {"services": GET42}})
+
+    def test_writtenWhenHubStops(self):
+        """
+        An announce still waiting for its write is written when the hub
+        stops.
+        """
+        self.announce("phone", GET42)
+        self.zone.hub.sync.stopService()
+        self.assertEqual(decodeCache(read(self.hubCache())),
+                         {self.zone.deviceId("phone"): {"services": GET42}})
+
+
+class UnsynchronisedServiceCacheTests(SynchronousTestCase):
+    def test_keptInMemory(self):
+        """
+        A hub that does not synchronise checks announces and keeps them in
+        memory (C{Hub.services}); revocation removes the entry; no item is
+        written.
+        """
+        zone = MemoryZone(self, devices=["phone"])
+        hub = zone.hub
+        phone = zone.deviceId("phone")
+        link = hub.registry.get(phone)
+
+        def announce(services):
+            hub.router.dispatch(link, Envelope("prop", "", zone.zoneId, "s1", {
+                "status": "servicesAnnounce", "services": services}))
+
+        announce(GET42)
+        self.assertEqual(hub.services.cache(), {phone: {"services": GET42}})
+        e = self.assertRaises(ZoneError, announce, [{"service": "x"}])
+        self.assertEqual(e.code, "BAD_REQUEST")
+        self.assertEqual(hub.services.cache(), {phone: {"services": GET42}})
+        zone.revoke("phone")
+        self.assertEqual(hub.services.cache(), {})
+        self.assertFalse(os.path.exists(hub.zone.path(os.path.join("zone", "items"))))
 
 
 class SmallFrameTests(SynchronousTestCase):

@@ -9,6 +9,8 @@ from zope.interface import implementer
 from pz import pki
 from pz.testing import HOST, HUB_PORT, ZONE, flushPumps, prop as _prop
 from pzh.protocol import HubProtocol
+from pz.zoneservice import ServiceRegistry
+from pzp.calls import CallWorker
 from pzp.interfaces import IHubLinkOwner
 from pzp.proxy import ProxySettings
 from pzp.zonedir import Credentials
@@ -102,6 +104,7 @@ class FakeProxy:
         self.settings = settings
         self.credentials = credentials
         self.inbox = inbox
+        self.calls = CallWorker(ServiceRegistry(), clock)
         self.hubInputs = RecordingHubInputs()
         self.updates = []
         self.crls = []

@@ -89,6 +89,7 @@ class HubMachineTests(SynchronousTestCase):
         }
         expected |= {(s, "state", s) for s in states}
         expected |= {(s, "send", s) for s in states}
+        expected |= {(s, "currentLink", s) for s in states}
         self.assertEqual(transitions(HubMachine), expected)
 
     def test_initialState(self):
@@ -171,6 +172,17 @@ class HubMachineTests(SynchronousTestCase):
             self.link.requests,
             [("alice@127.0.0.1/tablet", {"status": "message", "text": "hi"})],
         )
+
+    def test_currentLink(self):
+        """
+        C{currentLink} is the link given while Connected, None before and
+        after.
+        """
+        self.assertIsNone(self.machine.currentLink())
+        self.toConnected()
+        self.assertIs(self.machine.currentLink(), self.link)
+        self.machine.lost(Exception("gone"))
+        self.assertIsNone(self.machine.currentLink())
 
     def test_sendRefusedWhenNotConnected(self):
         """

@@ -99,7 +99,7 @@ class ModeMachineTests(SynchronousTestCase):
         self.machine.enrol()
         self.assertEqual(self.calls, ["virgin.start"])
         self.assertEqual(self.machine.status(), {"mode": "Virgin", "state": "Connecting",
-                                                 "hub": "127.0.0.1:1", "peers": []})
+                                                 "hub": "127.0.0.1:1", "peers": {}})
         error = self.assertRaises(ZoneError, self.machine.send, "a/b", {})
         self.assertEqual(error.code, "NOT_CONNECTED")
         self.assertIsNone(self.machine.hub())
@@ -131,7 +131,7 @@ class ModeMachineTests(SynchronousTestCase):
         self.assertEqual(self.calls, ["buildHub", "hub.start", "hub.leave"])
         self.assertIsNone(self.machine.hub())
         self.assertEqual(self.machine.status(), {"mode": "Virgin", "state": "NotConnected",
-                                                 "hub": None, "peers": []})
+                                                 "hub": None, "peers": {}})
         self.assertEqual(self.machine.name(), "Virgin")
         self.assertRaises(ZoneError, self.machine.send, "a/b", {})
 

@@ -365,7 +365,8 @@ class HubModeTests(ProxyTestBase):
     def test_connected(self):
         """
         Once the hub registered the device, the status says
-        Hub/Connected and lists the peers the hub announced.
+        Hub/Connected and lists the peers the hub announced: none but
+        itself, which is no peer.
         """
         proxy = self.connected()
         self.reactor.advance(self.hub.settings.coalesce)
@@ -376,7 +377,7 @@ class HubModeTests(ProxyTestBase):
             {"device": f"{ZONE}/phone", "zone": ZONE, "mode": "Hub", "state": "Connected",
              "hub": f"{HOST}:{HUB_PORT}"},
         )
-        self.assertEqual(status["peers"], [f"{ZONE}/phone"])
+        self.assertEqual(status["peers"], {})
 
     def test_lostAndReconnected(self):
         """
@@ -389,7 +390,7 @@ class HubModeTests(ProxyTestBase):
         self.hub.registry.get(f"{ZONE}/phone").transport.loseConnection()
         self.flush()
         self.assertEqual(proxy.status()["state"], "NotConnected")
-        self.assertEqual(proxy.status()["peers"], [])
+        self.assertEqual(proxy.status()["peers"], {})
         self.reactor.advance(proxy.settings.maxBackoff + 1)
         self.assertEqual(proxy.status()["state"], "Connecting")
         self.completeConnection()

@@ -5,6 +5,7 @@ lifecycle rules kept on what synchronisation delivers.
 """
 
 import json
+import os
 
 import attrs
 from twisted.internet.task import Clock
@@ -165,3 +166,43 @@ class CRLCheckTests(SynchronousTestCase):
 
     def test_garbageRefused(self):
         self.assertIn("zone CA", self.refused(b"-----BEGIN X509 CRL-----\nnot one\n-----END X509 CRL-----\n"))
+
+
+class _ZoneDir:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+class VersionTimeTests(SynchronousTestCase):
+    """
+    L{ZoneSync.versionTime}: the time of this device's version of an item,
+    what peer sync compares policies by.
+    """
+
+    def setUp(self):
+        fixture = MemoryHub(self)
+        creds = enrolledCredentials(fixture, "phone")
+        self.clock = Clock()
+        self.clock.advance(fixture.clock.seconds())
+        self.sync = ZoneSync(self.clock, _ZoneDir(self.mktemp()), SyncSettings())
+        self.sync.wire(_Identity(creds), _Revocation())
+
+    def test_notStarted(self):
+        """
+        Before the engine runs there is no version.
+        """
+        self.assertIsNone(self.sync.versionTime("policies/policy.xml"))
+
+    def test_edit(self):
+        """
+        An edit not scanned yet is recorded with the file's time; a missing
+        item has none.
+        """
+        self.sync.start()
+        self.addCleanup(self.sync.stop)
+        tree = self.sync._tree
+        tree.write("policies/policy.xml", tree.read("policies/policy.xml").replace(
+            b"Permit every request.", b"Edited."))
+        os.utime(tree.resolve("policies/policy.xml"), (1000, 1000))
+        self.assertEqual(self.sync.versionTime("policies/policy.xml"), 1000)
+        self.assertIsNone(self.sync.versionTime("context/none.json"))

@@ -171,6 +171,39 @@ class OptionsTests(SynchronousTestCase):
                 self.assertIn("positive", self.refused("-d", "x", flag, value))
 
 
+    def test_serviceOption(self):
+        """
+        C{--service module:factory} (repeatable) builds each service when
+        the options are read; a factory that cannot be loaded, or two
+        services of one name, are refused in one line naming the option.
+        """
+        options = self.parse("-d", "x", "--service", "pzp.builtins.get42:Get42Service",
+                             "--service", "tests.pz.test_testingservices:Echo")
+        self.assertEqual([s.name for s in options["services"]], ["get42", "echo"])
+        self.assertEqual(self.parse("-d", "x")["services"], [])
+        message = self.refused("-d", "x", "--service", "no.such.module:make")
+        self.assertIn("--service no.such.module:make", message)
+        self.assertNotIn("\n", message)
+        self.assertIn("MODULE:FACTORY", self.refused("-d", "x", "--service", "nocolon"))
+        self.assertIn("same name", self.refused(
+            "-d", "x", "--service", "pzp.builtins.get42:Get42Service",
+            "--service", "pzp.builtins.get42:Get42Service"))
+
+    def test_peerOptions(self):
+        """
+        The peer port defaults to the preference (read when the service is
+        made); C{--peer-port} must be a port number; C{--no-peer} and
+        C{--no-builtin-services} are off unless given.
+        """
+        options = self.parse("-d", "x")
+        self.assertEqual((options["peer-port"], options["no-peer"], options["no-builtin-services"],
+                          options["call-timeout"]), (None, 0, 0, 30.0))
+        self.assertEqual(self.parse("-d", "x", "--peer-port", "0")["peer-port"], 0)
+        for bad in ("-1", "65536"):
+            self.assertIn("port number", self.refused("-d", "x", "--peer-port", bad))
+        self.assertIn("positive", self.refused("-d", "x", "--call-timeout", "0"))
+
+
 class MakeServiceTests(SynchronousTestCase):
     """
     Tests for L{tap.makeService}.
@@ -203,6 +236,49 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(len(list(top)), 2)
         self.assertEqual(reactor.tcpClients, [])
         self.assertEqual(reactor.unixServers, [])
+        self.assertEqual(proxy.settings.peerPort, 8040)
+        self.assertTrue(proxy.settings.peerConnection)
+        self.assertEqual(sorted(s.name for s in proxy.registry._services.values()), [])
+
+    def test_peerSettings(self):
+        """
+        C{--no-peer} means no peer server and no dialling;
+        C{--no-builtin-services} and C{--service} reach the proxy; without
+        C{--peer-port} the device's C{ports} preference is the port.
+        """
+        def proxyFor(*argv):
+            dataDir = self.mktemp()
+            options = tap.Options()
+            options.parseOptions(["-d", dataDir, "--pair", CODE, *argv])
+            top = tap.makeService(options, MemoryReactorClock())
+            self.addCleanup(top.lock.release)
+            return dataDir, [s for s in top if isinstance(s, Proxy)][0]
+
+        _, proxy = proxyFor("--no-peer", "--no-builtin-services", "--service",
+                            "pzp.builtins.get42:Get42Service", "--peer-interface", "127.0.0.1")
+        self.assertEqual((proxy.settings.peerPort, proxy.settings.peerConnection,
+                          proxy.settings.builtinServices, proxy.settings.peerInterface),
+                         (None, False, False, "127.0.0.1"))
+        self.assertIn("get42", proxy.registry)
+        _, proxy = proxyFor("--peer-port", "0")
+        self.assertEqual(proxy.settings.peerPort, 0)
+
+    def test_peerPortPreference(self):
+        """
+        A device whose synced preferences name another C{pzp_tlsServer}
+        port listens there.
+        """
+        dataDir = self.mktemp()
+        items = os.path.join(dataDir, "zone", "items")
+        os.makedirs(items)
+        with open(os.path.join(items, "preferences.json"), "w") as f:
+            f.write('{"ports": {"pzp_tlsServer": 8123}}')
+        options = tap.Options()
+        options.parseOptions(["-d", dataDir, "--pair", CODE])
+        top = tap.makeService(options, MemoryReactorClock())
+        self.addCleanup(top.lock.release)
+        [proxy] = [s for s in top if isinstance(s, Proxy)]
+        self.assertEqual(proxy.settings.peerPort, 8123)
 
     def test_dataDirTightened(self):
         """

@@ -84,7 +84,7 @@ class ClassifyTests(SynchronousTestCase):
             "policies/policy.xml": ("xacml", "policies", False),
             "preferences.json": ("json", "preferences", False),
             "userdetails.json": ("json", "userdetails", False),
-            "servicecache.json": ("json", "servicecache", False),
+            "servicecache.json": ("json", "servicecache", True),
             "context/location.json": ("json", "context", False),
             "userdata/a.txt": ("data", "userdata", False),
             "userdata/deep/er/still/photo.jpg": ("data", "userdata", False),
