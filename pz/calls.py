@@ -242,6 +242,20 @@ def requestId(payload) -> Optional[Union[str, int]]:
         return None
 
 
+def _checkShape(payload, notAnObject: str, fields: set) -> None:
+    """
+    What requests and answers share: a JSON-RPC 2.0 object with no field
+    but C{fields}.
+    """
+    if not isinstance(payload, dict):
+        raise _bad(notAnObject)
+    if payload.get("jsonrpc") != "2.0":
+        raise _bad("field 'jsonrpc' must be '2.0'")
+    extra = set(payload) - fields
+    if extra:
+        raise _bad(f"unknown fields {sorted(extra)!r}")
+
+
 def parseRequest(payload) -> Request:
     """
     Check a request payload strictly.
@@ -251,13 +265,8 @@ def parseRequest(payload) -> Request:
         id, bad method, unknown fields); C{BAD_ARGUMENTS} for params that
         are not a list or an object or cross the size bounds.
     """
-    if not isinstance(payload, dict):
-        raise _bad("a call must be a JSON object (batches are not supported)")
-    if payload.get("jsonrpc") != "2.0":
-        raise _bad("field 'jsonrpc' must be '2.0'")
-    extra = set(payload) - {"jsonrpc", "id", "method", "params"}
-    if extra:
-        raise _bad(f"unknown fields {sorted(extra)!r}")
+    _checkShape(payload, "a call must be a JSON object (batches are not supported)",
+                {"jsonrpc", "id", "method", "params"})
     if "id" not in payload:
         raise _bad("field 'id' is missing (notifications are not supported)")
     callId = _checkId(payload["id"])
@@ -331,13 +340,7 @@ def parseAnswer(payload) -> Answer:
     @raise ZoneError: C{BAD_REQUEST} for anything but one result or one
         error answer with a valid id.
     """
-    if not isinstance(payload, dict):
-        raise _bad("an answer must be a JSON object")
-    if payload.get("jsonrpc") != "2.0":
-        raise _bad("field 'jsonrpc' must be '2.0'")
-    extra = set(payload) - {"jsonrpc", "id", "result", "error"}
-    if extra:
-        raise _bad(f"unknown fields {sorted(extra)!r}")
+    _checkShape(payload, "an answer must be a JSON object", {"jsonrpc", "id", "result", "error"})
     callId = _checkId(payload.get("id"))
     if ("result" in payload) == ("error" in payload):
         raise _bad("an answer has exactly one of 'result' and 'error'")
