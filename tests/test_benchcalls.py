@@ -19,11 +19,11 @@ from twisted.trial.unittest import TestCase
 from bench import calls
 from bench.callclient import frameSizes, valueOf
 from bench.callload import ClosedLoop, OpenLoop, Sample, percentile, summarise
-from bench.callrelay import READY, Caller, Echo, RelayEnd, RelayFactory
+from bench.callrelay import READY, Caller, Echo, RelayFactory
 from bench.callservice import Echo as EchoService
 from pz.calls import makeRequest, serve
 from pz.errors import ZoneError
-from pz.wire import decodeEnvelope, encodeEnvelope
+from pz.wire import decodeEnvelope
 from pz.zoneservice import ServiceRegistry
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
