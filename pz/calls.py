@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import CancelledError, Deferred, maybeDeferred, succeed
 from twisted.logger import Logger
 
 from pz.errors import CODES, ZoneError
@@ -357,7 +357,8 @@ def serve(registry, payload, log: Logger = _log) -> Deferred:
     """
     Run one call against a device's services.
 
-    Never fails: every outcome is an answer.  A service's own L{ZoneError}
+    Never fails: every outcome is an answer, unless the returned Deferred
+    is cancelled (the serving device gave up on a slow service).  A service's own L{ZoneError}
     keeps its code; any other exception is C{REMOTE_ERROR} with the
     exception's type and message (never a traceback), and the failure is
     logged here, on the device that ran it.
@@ -385,6 +386,8 @@ def serve(registry, payload, log: Logger = _log) -> Deferred:
             return makeError(request.id, ZoneError("REMOTE_ERROR", f"{where}: the result cannot be sent: {e}"))
 
     def failed(failure):
+        if failure.check(CancelledError):
+            return failure  # whoever cancelled the call answers for it
         if failure.check(ZoneError):
             return makeError(request.id, failure.value)
         log.failure("call {where} failed", failure, where=where)

@@ -15,6 +15,7 @@ dropped, harming nothing.
 
 from typing import Optional
 
+from twisted.internet import defer
 from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
 
@@ -65,6 +66,8 @@ class CallWorker:
         self.maxPending = maxPending
         self._pending = {}
         self._byEnvelope = {}
+        #: The calls this device is serving, until answered.
+        self._serving = set()
 
     # -- outgoing ---------------------------------------------------------
 
@@ -168,19 +171,40 @@ class CallWorker:
     def _serve(self, link, envelope: Envelope) -> None:
         replyTo = envelope.respTo or envelope.sender
 
-        def reply(answer: dict) -> None:
+        def reply(answer) -> None:
+            if answer is None:
+                return  # given up: this device stops
             transport = getattr(link, "transport", None)
             if transport is None or transport.disconnecting:
                 self._log.info("answer to {sender} dropped: the link closed", sender=envelope.sender)
                 return
             link.sendEnvelope(Envelope("JSONRPC", link.localId, replyTo, newMessageId(), answer))
 
-        def crashed(failure) -> dict:
+        def crashed(failure):
+            callId = requestId(envelope.payload)
+            if failure.check(defer.CancelledError):
+                return None
+            if failure.check(defer.TimeoutError):
+                return makeError(callId, ZoneError(
+                    "TIMEOUT", f"the service did not answer within {self.timeout:g} s"))
             # serve() answers every outcome; this is a defect, not a refusal.
             self._log.failure("serving a call failed", failure)
-            return makeError(requestId(envelope.payload), ZoneError("INTERNAL"))
+            return makeError(callId, ZoneError("INTERNAL"))
 
-        serve(self.registry, envelope.payload).addErrback(crashed).addCallback(reply)
+        # The caller gives up after its timeout; a service that never
+        # answers is cancelled after this device's own, so that nothing of
+        # the call is held for ever.
+        serving = serve(self.registry, envelope.payload).addTimeout(self.timeout, self.clock)
+        self._serving.add(serving)
+        serving.addBoth(lambda result: (self._serving.discard(serving), result)[1])
+        serving.addErrback(crashed).addCallback(reply)
+
+    def stop(self) -> None:
+        """
+        The device stops: give up the calls still being served.
+        """
+        for serving in list(self._serving):
+            serving.cancel()
 
     def _answer(self, envelope: Envelope) -> None:
         try:

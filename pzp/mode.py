@@ -98,6 +98,7 @@ class HubWorkers:
         self.sync.stop()
         self.peers.stop()
         self.peerServer.stop()
+        self.calls.stop()
 
     def leave(self) -> None:
         self.hubMode.stopReconnecting()

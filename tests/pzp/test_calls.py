@@ -193,6 +193,43 @@ class CallWorkerTests(SynchronousTestCase):
         self.slow.pending.callback(1)
         self.assertEqual(self.linkB.sent, [])
 
+    def test_servingGivesUp(self) -> None:
+        """
+        A service that has not answered by the serving device's own call
+        timeout is cancelled (so it can let go of what it holds) and the
+        caller is answered C{TIMEOUT}; nothing of the call stays behind.
+        """
+        cancelled = []
+        self.slow.pending = Deferred(lambda d: cancelled.append(True))
+        self.b.envelopeReceived(self.linkB, Envelope("JSONRPC", "A", "B", "e1", makeRequest("c", "slow", "wait")))
+        self.clock.advance(self.b.timeout - 1)
+        self.assertEqual((cancelled, self.linkB.sent), ([], []))
+        self.clock.advance(1)
+        self.assertEqual(cancelled, [True])
+        (answer,) = self.linkB.sent
+        self.assertEqual(answer.payload["error"]["data"]["zone_code"], "TIMEOUT")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_stopGivesUpServing(self) -> None:
+        """
+        A device that stops cancels the calls it is still serving, answers
+        nothing more and leaves no timer.
+        """
+        cancelled = []
+        self.slow.pending = Deferred(lambda d: cancelled.append(True))
+        self.b.envelopeReceived(self.linkB, Envelope("JSONRPC", "A", "B", "e1", makeRequest("c", "slow", "wait")))
+        self.b.stop()
+        self.assertEqual((cancelled, self.linkB.sent, self.clock.getDelayedCalls()), ([True], [], []))
+
+    def test_answeredInTimeLeavesNoTimer(self) -> None:
+        """
+        A call answered in time leaves no timer behind.
+        """
+        self.b.envelopeReceived(self.linkB, Envelope("JSONRPC", "A", "B", "e1", makeRequest("c", "slow", "wait")))
+        self.slow.pending.callback(1)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.assertEqual(self.linkB.sent[0].payload["result"], 1)
+
     def test_badRequestAnswered(self) -> None:
         """
         A malformed request is answered C{BAD_REQUEST} to its sender.
