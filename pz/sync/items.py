@@ -280,9 +280,12 @@ class ItemTree:
                 raise _bad(path, "it is not a regular file")
         return os.path.join(self.root, *parts)
 
-    def read(self, path: str) -> Optional[bytes]:
+    def openItem(self, path: str) -> Optional[int]:
         """
-        The content of item C{path}, or None if it does not exist.
+        A read-only descriptor of item C{path}, opened without following a
+        symbolic link at any level (each folder is opened in its parent,
+        so none can be swapped for a link between the check and the open),
+        or None if it does not exist.  The caller closes it.
         """
         self.resolve(path)
         parts = path.split("/")
@@ -291,13 +294,21 @@ class ItemTree:
         except FileNotFoundError:
             return None
         try:
-            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+            return os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
         except FileNotFoundError:
             return None
         except OSError as e:
             raise _bad(path, e.strerror) from None
         finally:
             os.close(folder)
+
+    def read(self, path: str) -> Optional[bytes]:
+        """
+        The content of item C{path}, or None if it does not exist.
+        """
+        fd = self.openItem(path)
+        if fd is None:
+            return None
         with os.fdopen(fd, "rb") as f:
             return f.read()
 

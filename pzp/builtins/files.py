@@ -39,13 +39,19 @@ class FilesService(ZoneService):
     def __init__(self, items) -> None:
         self._items = items
 
-    def _resolve(self, path) -> str:
+    def _open(self, path) -> int:
+        """
+        A descriptor of user file C{path}, no link followed on the way.
+        """
         if not isinstance(path, str) or not path:
             raise ZoneError("BAD_ARGUMENTS", "path must be a non-empty string")
         try:
-            return self._items.resolve("userdata/" + path)
+            fd = self._items.openItem("userdata/" + path)
         except ZoneError as e:
             raise ZoneError("BAD_ARGUMENTS", e.message) from None
+        if fd is None:
+            raise ZoneError("BAD_ARGUMENTS", f"no file {path!r}")
+        return fd
 
     @exposed
     def list(self) -> list:
@@ -83,13 +89,7 @@ class FilesService(ZoneService):
         """
         if offset < 0 or not 0 < length <= MAX_PIECE:
             raise ZoneError("BAD_ARGUMENTS", f"offset must be >= 0 and length 1 to {MAX_PIECE}")
-        target = self._resolve(path)
-        try:
-            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise ZoneError("BAD_ARGUMENTS", f"no file {path!r}") from None
-        except OSError as e:
-            raise ZoneError("BAD_ARGUMENTS", f"{path!r}: {e.strerror}") from None
+        fd = self._open(path)
         try:
             size = os.fstat(fd).st_size
             if offset > size:
