@@ -345,10 +345,6 @@ class AdminAuthTests(SynchronousTestCase):
         """
         Over TLS the answers, refusals included, carry HSTS.
         """
-        from twisted.web.test.requesthelper import DummyRequest
-
-        request = DummyRequest([b""])
-        request.isSecure = lambda: True
         channel = self.site.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
         transport = StringTransport(peerAddress=IPv4Address("TCP", "127.0.0.1", 1))
         transport.getHost = lambda: IPv4Address("TCP", "127.0.0.1", 443)
