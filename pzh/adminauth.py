@@ -35,6 +35,7 @@ from twisted.logger import Logger
 from twisted.web.resource import Resource
 
 from pz.bucket import TokenBucket
+from pz.errors import ZoneError
 
 __all__ = [
     "AdminAuth",
@@ -211,8 +212,8 @@ class AdminAuth:
         """
         Use C{token} to open a session, setting its cookie on C{request}.
 
-        @raise ValueError: with a sentence, if the token is malformed,
-            unknown, expired or used; nothing is set then.
+        @raise ZoneError: C{NOT_AUTHORISED}, saying why, if the token is
+            malformed, unknown, expired or used; nothing is set then.
         """
         self._prune()
         tokenId, _, secret = token.partition(".")
@@ -222,11 +223,12 @@ class AdminAuth:
         stored = link.digest if link is not None else _digest("")
         matches = hmac.compare_digest(_digest(secret), stored)
         if link is None or not matches or not secret:
-            raise ValueError("this sign-in link is not valid (it has expired or was never "
-                             "issued): ask for a new one with pzctl admin-link")
+            raise ZoneError("NOT_AUTHORISED", "this sign-in link is not valid (it has expired "
+                                              "or was never issued): ask for a new one with "
+                                              "pzctl admin-link")
         if link.used:
-            raise ValueError("this sign-in link has already been used: ask for a new one "
-                             "with pzctl admin-link")
+            raise ZoneError("NOT_AUTHORISED", "this sign-in link has already been used: ask "
+                                              "for a new one with pzctl admin-link")
         self._links[tokenId] = attrs.evolve(link, used=True)
         sessionId = self._random(32)
         now = self._now()
@@ -383,10 +385,13 @@ class SignInResource(Resource):
                          "too many sign-in attempts from this address; wait and try again")
         tokens = request.args.get(b"token") or [b""]
         try:
-            self._auth.signIn(request, tokens[0].decode("ascii"))
-        except (ValueError, UnicodeDecodeError) as e:
-            message = str(e) if isinstance(e, ValueError) else "the token is not ASCII"
-            return _json(request, 401, "NOT_AUTHORISED", message)
+            token = tokens[0].decode("ascii")
+        except UnicodeDecodeError:
+            return _json(request, 401, "NOT_AUTHORISED", "the sign-in token is not ASCII")
+        try:
+            self._auth.signIn(request, token)
+        except ZoneError as e:
+            return _json(request, 401, e.code, e.message)
         request.setResponseCode(303)
         request.setHeader(b"location", b"/")
         request.setHeader(b"cache-control", b"no-store")
