@@ -122,6 +122,13 @@ class AdminAuthTests(SynchronousTestCase):
         self.assertEqual(AdminAuth(self.clock, "::1", 9000).newLink()[1][:22],
                          "https://[::1]:9000/sig")
 
+    def test_badSettings(self):
+        """
+        A lifetime that is not positive is refused when the hub starts.
+        """
+        for settings in ({"linkLifetime": 0}, {"sessionLifetime": -1}):
+            self.assertRaises(ValueError, AdminAuth, self.clock, "hub", 1, **settings)
+
     def test_signIn(self):
         """
         A link sets a C{pz_session} cookie (Secure, HttpOnly,
