@@ -22,6 +22,7 @@ CODES = {
     "DEVICE_OFFLINE": "the destination device is not connected",
     "QUEUE_FULL": "the hub already keeps as many messages as it may for that offline device",
     "NOT_AUTHORISED": "the sender may not send this message here",
+    "CSRF_REQUIRED": "the request changes something and lacks the session's X-CSRF-Token header",
     "TOO_MANY_ERRORS": "the peer sent too many bad messages and was dropped",
     "COOLING_OFF": "the device was recently dropped for breaking the rules; reconnect later",
     "TOO_SLOW": "the peer did not read what was sent to it and was dropped",

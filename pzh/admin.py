@@ -10,6 +10,7 @@ works while the hub is stopped too.
 from zope.interface import implementer
 
 from pz.admin import IAdminCommands, commandTable
+from pz.errors import ZoneError
 
 __all__ = ["HubAdmin"]
 
@@ -24,8 +25,19 @@ class HubAdmin:
 
     commands = commandTable()
 
-    def __init__(self, hub) -> None:
+    def __init__(self, hub, auth=None) -> None:
+        """
+        @param auth: the web port's L{pzh.adminauth.AdminAuth}, or L{None}
+            if the hub serves no web port.
+        """
         self._hub = hub
+        self._auth = auth
+
+    def _adminAuth(self):
+        if self._auth is None:
+            raise ZoneError("BAD_REQUEST", "this hub serves no web port (it runs with "
+                                           "--web-port 0), so there is no admin page")
+        return self._auth
 
     @commands.handler("ping")
     def command_ping(self) -> dict:
@@ -56,3 +68,21 @@ class HubAdmin:
         pushed to every connected device, all before this answers.
         """
         return self._hub.revoke(device)
+
+    @commands.handler("admin_link")
+    def command_admin_link(self) -> dict:
+        """
+        A new one-time sign-in link to the admin page: its URL, the id
+        the hub's log names it by, and when it expires.
+        """
+        auth = self._adminAuth()
+        tokenId, url = auth.newLink()
+        return {"url": url, "id": tokenId,
+                "expires": self._hub.clock.seconds() + auth.linkLifetime}
+
+    @commands.handler("admin_logout")
+    def command_admin_logout(self) -> dict:
+        """
+        Sign every admin session out and void the links not used yet.
+        """
+        return {"sessions": self._adminAuth().logout()}

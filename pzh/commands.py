@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.pz.test_cli,tests.e2e.test_spine -*-
 """
 The hub's C{pzctl} verbs (C{--hub-dir DIR}): C{pair}, C{devices},
-C{revoke} and C{zone}.
+C{revoke}, C{zone}, C{admin-link} and C{admin-logout}.
 
 What the hub's store alone can answer (pairing codes, the list of devices)
 works whether the hub runs or not; who is connected, and revoking with the
@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pz.cli.verb import Verb, WallClock, needs
 from pz.errors import ZoneError
 
-__all__ = ["pair", "devices", "revoke", "zone"]
+__all__ = ["pair", "devices", "revoke", "zone", "adminLink", "adminLogout"]
 
 
 def _iso(when):
@@ -128,6 +128,27 @@ def _revoke(args) -> None:
         print(f"{result['device']} was already revoked (CRL number {result['crl_number']})")
 
 
+def _adminLink(args) -> None:
+    from pz.admin import adminCall
+
+    result = adminCall(needs(args, "hub_dir", "--hub-dir"), "admin-link")
+    if args.json:
+        print(json.dumps({"url": result["url"], "id": result["id"],
+                          "expires": _iso(result["expires"])}))
+    else:
+        print(result["url"])
+
+
+def _adminLogout(args) -> None:
+    from pz.admin import adminCall
+
+    result = adminCall(needs(args, "hub_dir", "--hub-dir"), "admin-logout")
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"signed out {result['sessions']} admin session(s)")
+
+
 def _pairArguments(parser, parents) -> None:
     parser.add_argument("--device", required=True, metavar="NAME", help="name the device will get")
     parser.add_argument("--lifetime", type=float, default=600.0, metavar="SECONDS",
@@ -164,4 +185,19 @@ zone = Verb(
     "zone", "print the zone id (hub)",
     "Print the hub's zone id (and, with --json, its CA fingerprint and address).",
     _zone,
+)
+
+adminLink = Verb(
+    "admin-link", "print a one-time sign-in link to the admin web page (hub)",
+    "Print a link that signs a browser in to the running hub's admin web page: "
+    "it works once, within ten minutes, and sets a session cookie. Anyone who opens "
+    "it first gets the session, so keep it to yourself.",
+    _adminLink,
+)
+
+adminLogout = Verb(
+    "admin-logout", "sign every admin web session out (hub)",
+    "Sign every browser out of the running hub's admin web page and void the sign-in "
+    "links not used yet.",
+    _adminLogout,
 )

@@ -264,12 +264,14 @@ def _makeService(options, reactor):
         hubServerOptions(zone.caCert, zone.hubKey, zone.hubCert), False, HubFactory(hub)
     )
     _listen(reactor, options, "port", tlsFactory, top)
+    adminAuth = None
     if options["web-port"]:
         webTLS = serverOptions(zone.hubKey, zone.hubCert, [zone.caCert])
         site = makeSite(hub, portal, sizedForFileLimit(options["web-limits"], raiseFileLimit()),
                         reactor)
+        adminAuth = site.adminAuth
         _listen(reactor, options, "web-port", webFactory(site, webTLS), top)
-    AdminService(reactor, zone.dataDir, HubAdmin(hub)).setServiceParent(top)
+    AdminService(reactor, zone.dataDir, HubAdmin(hub, adminAuth)).setServiceParent(top)
     # twistd may fork to daemonise after this returns: no database
     # connection may cross that, so the store reopens in the child.
     store.close()

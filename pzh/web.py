@@ -2,10 +2,11 @@
 """
 The hub's HTTPS side (C{--web-port}).
 
-It serves a health page, a page naming the zone and its connected
-devices, and the zone's Mesh portal under C{/.well-known/mmm/}, through a
-L{pzh.weblimits.GuardedSite}: bounded bodies, a deadline per request,
-capped connections and the security headers.
+It serves a health page and the zone's Mesh portal under
+C{/.well-known/mmm/} to anyone, and, to a signed-in session only
+(L{pzh.adminauth}), a page naming the zone and its connected devices;
+all through a L{pzh.weblimits.GuardedSite}: bounded bodies, a deadline per
+request, capped connections and the security headers.
 """
 
 import html
@@ -13,6 +14,9 @@ import json
 
 from twisted.web.resource import Resource
 
+from pzh.adminauth import (
+    AdminAuth, SessionResource, SignInResource, SignOutResource, guarded,
+)
 from pzh.weblimits import GuardedSite, WebLimits
 
 __all__ = ["makeSite"]
@@ -38,6 +42,16 @@ class HealthResource(Resource):
         }).encode("utf-8")
 
 
+class _Root(Resource):
+    """
+    The site's root: its children, and C{/} itself (the guarded home
+    page, also when the request target is empty).
+    """
+
+    def render(self, request):
+        return self.children[b""].render(request)
+
+
 class HomeResource(Resource):
     """
     C{GET /}: a plain page naming the zone and its connected devices.
@@ -46,11 +60,6 @@ class HomeResource(Resource):
     def __init__(self, hub) -> None:
         super().__init__()
         self._hub = hub
-
-    def getChild(self, path, request):
-        if path == b"":
-            return self
-        return Resource.getChild(self, path, request)
 
     def render_GET(self, request) -> bytes:
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
@@ -68,13 +77,26 @@ class HomeResource(Resource):
         ).encode("utf-8")
 
 
-def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None) -> GuardedSite:
+def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None,
+             auth: AdminAuth = None) -> GuardedSite:
     """
     The hub's web site, within C{limits}; with C{portal} (a
     L{pzh.portal.service.PortalService}), the Mesh portal at
     C{/.well-known/mmm/}, taking bodies up to C{limits.maxBody}.
+
+    @param auth: the hub's L{AdminAuth} (the one its admin socket makes
+        links with); by default a new one on C{reactor} for the zone's
+        host and web port.  The site keeps it as C{site.adminAuth}.
     """
-    root = HomeResource(hub)
+    if reactor is None:
+        from twisted.internet import reactor
+    if auth is None:
+        auth = AdminAuth(reactor, hub.zone.host, hub.zone.webPort)
+    root = _Root()
+    root.putChild(b"", guarded(HomeResource(hub), auth))
+    root.putChild(b"signin", SignInResource(auth))
+    root.putChild(b"signout", guarded(SignOutResource(auth), auth))
+    root.putChild(b"session", guarded(SessionResource(auth), auth))
     root.putChild(b"health", HealthResource(hub))
     refusals = {}
     if portal is not None:
@@ -82,4 +104,6 @@ def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None) ->
 
         root.putChild(b".well-known", wellKnown(portal, limits.maxBody))
         refusals[PATH.encode("ascii")] = refusalBody
-    return GuardedSite(root, limits, reactor=reactor, refusalBodies=refusals)
+    site = GuardedSite(root, limits, reactor=reactor, refusalBodies=refusals)
+    site.adminAuth = auth
+    return site

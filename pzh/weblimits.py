@@ -32,12 +32,13 @@ HTTPS), and a C{Server} header naming no software version.
 
 import collections
 import json
+import re
 
 import attrs
 from twisted.logger import Logger
 from twisted.protocols.policies import WrappingFactory
 from twisted.protocols.tls import TLSMemoryBIOFactory
-from twisted.web.http import HTTPChannel
+from twisted.web.http import HTTPChannel, combinedLogFormatter
 from twisted.web.server import Request, Site
 
 __all__ = [
@@ -59,14 +60,17 @@ __all__ = [
 #: What the C{Server} header says: no product name, no version.
 SERVER = b"pz"
 
-#: Headers on every response: no MIME sniffing, no framing, and a content
-#: policy that lets a page load nothing at all (the hub's pages are plain
-#: HTML with no script, style sheet, image or form).
+#: Headers on every response: no MIME sniffing, no framing, no referrer
+#: (a sign-in link's token must not leak), and a content policy that lets
+#: a page load scripts, style sheets, images and data from its own origin
+#: only, and run no inline script or style at all.
 SECURITY_HEADERS = (
     (b"X-Content-Type-Options", b"nosniff"),
     (b"X-Frame-Options", b"DENY"),
     (b"Content-Security-Policy",
-     b"default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+     b"connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; "
+     b"form-action 'self'"),
     (b"Referrer-Policy", b"no-referrer"),
 )
 
@@ -332,6 +336,18 @@ class GuardedChannel(HTTPChannel):
                      f"a request must arrive whole within {self.limits.requestTimeout:g} s")
 
 
+#: A secret in a query string (the admin sign-in link's C{token=}).
+_SECRET_QUERY = re.compile(r"([?&]token=)[^&\s\"]*")
+
+
+def _redactedLogFormatter(timestamp: str, request) -> str:
+    """
+    Twisted's combined log line, with any C{token=} value in the request
+    target replaced, so the access log holds no sign-in secret.
+    """
+    return _SECRET_QUERY.sub(r"\1REDACTED", combinedLogFormatter(timestamp, request))
+
+
 class GuardedSite(Site):
     """
     A L{Site} served through L{GuardedChannel} and L{GuardedRequest}.
@@ -354,7 +370,8 @@ class GuardedSite(Site):
         # No resource here reads form fields, and parsing them only adds
         # risk (a Content-Type holding a control character made Twisted
         # raise out of dataReceived).
-        super().__init__(resource, timeout=None, reactor=reactor, parsePOSTFormSubmission=False)
+        super().__init__(resource, timeout=None, reactor=reactor, parsePOSTFormSubmission=False,
+                         logFormatter=_redactedLogFormatter)
         self.limits = limits
         self.refusals = RefusalLog(self.reactor)
         self._refusalBodies = dict(refusalBodies or {})

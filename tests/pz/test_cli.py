@@ -210,8 +210,17 @@ class ArgumentTests(PzctlTestBase):
         the flag.
         """
         for argv in (["pair", "--device", "phone"], ["devices"], ["zone"],
-                     ["revoke", f"{ZONE}/phone"]):
+                     ["revoke", f"{ZONE}/phone"], ["admin-link"], ["admin-logout"]):
             self.assertError(self.pzctl(*argv), "BAD_REQUEST", "--hub-dir")
+
+    def test_adminVerbsNeedRunningHub(self):
+        """
+        C{admin-link} and C{admin-logout} ask the running hub: with none,
+        C{NOT_RUNNING} naming the directory.
+        """
+        for verb in ("admin-link", "admin-logout"):
+            self.assertError(self.pzctl("--hub-dir", self.hubDir, verb), "NOT_RUNNING",
+                             self.hubDir)
 
     def test_deviceCommandsNeedPzpDir(self):
         """
@@ -315,6 +324,7 @@ class DispatcherTests(PzctlTestBase):
         self.assertEqual(where, {
             "pair": "pzh.commands:pair", "devices": "pzh.commands:devices",
             "revoke": "pzh.commands:revoke", "zone": "pzh.commands:zone",
+            "admin-link": "pzh.commands:adminLink", "admin-logout": "pzh.commands:adminLogout",
             "wait": "pz.cli.wait:wait", "status": "pzp.commands:status",
             "send": "pzp.commands:send", "inbox": "pzp.commands:inbox",
             "sync": "pzp.commands:sync", "conflicts": "pzp.commands:conflicts",
@@ -323,10 +333,10 @@ class DispatcherTests(PzctlTestBase):
         })
         status, out, _ = self.pzctl("--help")
         self.assertEqual(status, 0)
-        listed = re.findall(r"^    (\w+) ", out, re.M)
-        self.assertEqual(listed, ["pair", "devices", "revoke", "zone", "wait", "status", "send",
-                                  "inbox", "sync", "conflicts", "services", "call", "peers",
-                                  "mesh"])
+        listed = re.findall(r"^    ([\w-]+)\s", out, re.M)
+        self.assertEqual(listed, ["pair", "devices", "revoke", "zone", "admin-link",
+                                  "admin-logout", "wait", "status", "send", "inbox", "sync",
+                                  "conflicts", "services", "call", "peers", "mesh"])
 
     def test_newVerb(self):
         """

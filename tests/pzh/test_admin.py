@@ -70,3 +70,65 @@ class HubAdminTests(SynchronousTestCase):
         self.assertIsNotNone(self.fixture.store.getDevice(f"{ZONE}/phone").revoked)
         e = self.assertRaises(ZoneError, self.admin.command_revoke, device=f"{ZONE}/ghost")
         self.assertEqual(e.code, "UNKNOWN_DESTINATION")
+
+    def test_adminLinkWithoutWebPort(self):
+        """
+        Without a web port there is no admin page: C{admin-link} and
+        C{admin-logout} are C{BAD_REQUEST} saying so.
+        """
+        for command in (self.admin.command_admin_link, self.admin.command_admin_logout):
+            e = self.assertRaises(ZoneError, command)
+            self.assertEqual(e.code, "BAD_REQUEST")
+            self.assertIn("--web-port 0", e.message)
+
+
+class HubAdminAuthTests(SynchronousTestCase):
+    """
+    The admin page's sign-in commands.
+    """
+
+    def setUp(self):
+        from pzh.adminauth import LINK_LIFETIME, AdminAuth
+
+        self.fixture = MemoryHub(self)
+        self.addCleanup(self.fixture.close)
+        self.lifetime = LINK_LIFETIME
+        self.auth = AdminAuth(self.fixture.clock, "hub.example", 9443)
+        self.admin = HubAdmin(self.fixture.hub, self.auth)
+
+    def call(self, line: bytes) -> dict:
+        protocol = AdminFactory(self.admin).buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(line)
+        return json.loads(transport.value())
+
+    def test_adminLink(self):
+        """
+        C{admin-link} (over the socket, with its hyphen) answers a new
+        sign-in URL on the zone's host and web port, the link's id and
+        its expiry; each call a new link.
+        """
+        answer = self.call(b'{"command": "admin-link"}\n')
+        self.assertTrue(answer["ok"], answer)
+        result = answer["result"]
+        self.assertTrue(result["url"].startswith("https://hub.example:9443/signin?token="))
+        self.assertIn(f"token={result['id']}.", result["url"])
+        self.assertEqual(result["expires"], self.fixture.clock.seconds() + self.lifetime)
+        self.assertNotEqual(self.call(b'{"command": "admin-link"}\n')["result"]["url"],
+                            result["url"])
+
+    def test_adminLogout(self):
+        """
+        C{admin-logout} ends every session and says how many there were.
+        """
+        class Request:
+            def addCookie(self, *args, **kwargs):
+                pass
+
+        for _ in range(2):
+            _, url = self.auth.newLink()
+            self.auth.signIn(Request(), url.split("token=")[1])
+        self.assertEqual(self.call(b'{"command": "admin-logout"}\n'),
+                         {"ok": True, "result": {"sessions": 2}})
+        self.assertEqual(self.admin.command_admin_logout(), {"sessions": 0})

@@ -49,8 +49,21 @@ class WebTests(SynchronousTestCase):
     def setUp(self):
         self.fixture = MemoryHub(self)
         self.hub = self.fixture.hub
-        self.site = makeSite(self.hub)
+        self.site = makeSite(self.hub, reactor=self.fixture.clock)
         self.treq = StubTreq(self.site.resource)
+        self.session = self.signIn()
+
+    def signIn(self) -> str:
+        """
+        Sign in with a new admin link; the session cookie's value.
+        """
+        _, url = self.site.adminAuth.newLink()
+        d = self.treq.get("https://127.0.0.1:9000/signin?" + url.split("?")[1],
+                          allow_redirects=False)
+        self.treq.flush()
+        response = self.successResultOf(d)
+        self.assertEqual(response.code, 303)
+        return {c.name: c.value for c in response.cookies()}["pz_session"]
 
     def connect(self, link) -> None:
         """
@@ -63,7 +76,8 @@ class WebTests(SynchronousTestCase):
         """
         GET C{path}; return the response and its body.
         """
-        d = self.treq.get("https://127.0.0.1:9000" + path)
+        d = self.treq.get("https://127.0.0.1:9000" + path,
+                          headers={"Cookie": f"pz_session={self.session}"})
         self.treq.flush()
         response = self.successResultOf(d)
         body = self.successResultOf(response.content())
@@ -163,13 +177,13 @@ class GuardedWebTests(SynchronousTestCase):
 
     def test_headers(self):
         """
-        The home page comes with the security headers and a C{Server}
-        header naming no version.
+        The home page (here its refusal) comes with the security headers
+        and a C{Server} header naming no version.
         """
         value = self.request(b"GET / HTTP/1.1\r\nHost: hub\r\n\r\n").value()
         self.assertIn(b"X-Frame-Options: DENY", value)
         self.assertIn(b"X-Content-Type-Options: nosniff", value)
-        self.assertIn(b"Content-Security-Policy: default-src 'none'", value)
+        self.assertIn(b"Content-Security-Policy: default-src 'self'; script-src 'self';", value)
         self.assertIn(b"Server: pz\r\n", value)
         self.assertNotIn(b"Twisted", value)
 

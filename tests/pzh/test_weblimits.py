@@ -392,14 +392,17 @@ class HeaderTests(_SiteTestCase):
     def test_headers(self):
         """
         An HTML page comes with C{nosniff}, C{DENY} framing, a content
-        policy that loads nothing, and C{Server} naming no version.
+        policy that loads nothing from elsewhere and runs no inline script,
+        and C{Server} naming no version.
         """
         client = self.connect()
         client.send(b"GET / HTTP/1.1\r\nHost: hub\r\n\r\n")
         headers = client.headers()
         self.assertEqual(headers[b"x-content-type-options"], b"nosniff")
         self.assertEqual(headers[b"x-frame-options"], b"DENY")
-        self.assertIn(b"default-src 'none'", headers[b"content-security-policy"])
+        self.assertIn(b"default-src 'self'", headers[b"content-security-policy"])
+        self.assertIn(b"script-src 'self';", headers[b"content-security-policy"])
+        self.assertNotIn(b"unsafe", headers[b"content-security-policy"])
         self.assertIn(b"frame-ancestors 'none'", headers[b"content-security-policy"])
         self.assertEqual(headers[b"server"], b"pz")
         self.assertNotIn(b"strict-transport-security", headers)
