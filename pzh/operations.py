@@ -21,7 +21,10 @@ from pz.errors import ZoneError
 from pzh.enrolment import Enrolment, codeId, tokenHash
 from pzh.store import IHubStore
 
-__all__ = ["ZoneOperations", "iso", "CODE_ID"]
+__all__ = ["ZoneOperations", "iso", "CODE_ID", "MAX_PENDING_LISTED"]
+
+#: The most Mesh connection requests listed at once.
+MAX_PENDING_LISTED = 500
 
 #: What a pairing code's id looks like (L{pzh.enrolment.codeId}).
 CODE_ID = re.compile(r"\A[0-9a-f]{16}\Z")
@@ -234,3 +237,59 @@ class ZoneOperations:
             "devices": counts,
             "codes": len(self._store.outstandingTokens(self._clock.seconds())),
         }
+
+    # -- the Mesh portal ------------------------------------------------------
+
+    def _portal(self):
+        if self.portal is None:
+            raise ZoneError("NOT_RUNNING", "this hub hosts no Mesh portal")
+        return self.portal
+
+    def meshPending(self) -> list:
+        """
+        The Mesh connection requests waiting on the portal's accounts,
+        oldest first: C{id} (the requesting device's UDF), C{account},
+        C{name} (the one the device asks for), C{requested} (the portal's
+        time) and C{signature} (C{signed}, or why it does not verify).
+        """
+        from pz.mesh.errors import MeshError
+        from pz.mesh.model import SignedConnectionRequest
+        from pz.mesh.signing import unverifiedPayload, verifyConnectionRequest
+
+        rows = []
+        for record in self._portal().store.allPending(MAX_PENDING_LISTED):
+            signed = SignedConnectionRequest.fromJSON(record.data)
+            try:
+                request, state = verifyConnectionRequest(signed), "signed"
+            except MeshError as e:
+                request, state = unverifiedPayload(signed), f"does not verify: {e.message}"
+            profile = unverifiedPayload(request.Device)
+            rows.append({"id": record.device, "account": record.account,
+                         "name": profile.Description, "requested": record.time,
+                         "signature": state})
+        return rows
+
+    def meshAnswer(self, id: str, answer: str) -> dict:
+        """
+        Approve or refuse a pending Mesh connection request.
+
+        The portal takes an answer only when it is signed by an
+        administration key of the account (the Mesh rule that no
+        unauthenticated input changes state); those keys stay on the
+        account's administration devices, never on the hub, so the hub
+        names the request and says where to answer it.
+
+        @raise ZoneError: C{BAD_REQUEST} for an answer that is neither
+            C{approve} nor C{refuse}, C{UNKNOWN_DESTINATION} for no such
+            request, C{NOT_AUTHORISED} for one the hub cannot sign.
+        """
+        if answer not in ("approve", "refuse"):
+            raise ZoneError("BAD_REQUEST", "a Mesh request is answered approve or refuse")
+        for record in self._portal().store.allPending(MAX_PENDING_LISTED):
+            if record.device == id:
+                raise ZoneError(
+                    "NOT_AUTHORISED",
+                    f"answering needs an administration key of account {record.account}, "
+                    "which the hub does not hold: on an administration device run "
+                    f"pzctl --pzp-dir DIR mesh {answer} {id}")
+        raise ZoneError("UNKNOWN_DESTINATION", f"no Mesh connection request from {id} is pending")

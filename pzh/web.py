@@ -13,6 +13,7 @@ import json
 
 from twisted.web.resource import Resource
 
+from pzh.adminapi import apiResource
 from pzh.weblimits import GuardedSite, WebLimits
 
 __all__ = ["makeSite"]
@@ -76,6 +77,7 @@ def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None) ->
     """
     root = HomeResource(hub)
     root.putChild(b"health", HealthResource(hub))
+    root.putChild(b"api", apiResource(hub, portal, reactor))
     refusals = {}
     if portal is not None:
         from pzh.portal.resource import PATH, refusalBody, wellKnown
