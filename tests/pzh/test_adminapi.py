@@ -399,3 +399,50 @@ class EventStreamTests(SynchronousTestCase):
         closers[0]()
         transport, _ = self.open()
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 "))
+
+
+class MeshRouteTests(SynchronousTestCase):
+    """
+    C{/api/mesh/pending} over the hub's Mesh portal.
+    """
+
+    def setUp(self):
+        from pz.mesh.messages import ConnectStartRequest, CreateRequest
+        from tests.mesh.portal._support import PortalFixture, makeDevice, makePerson
+
+        self.fixture = MemoryHub(self)
+        self.portal = PortalFixture(self)
+        root = Resource()
+        root.putChild(b"api", apiResource(self.fixture.hub, self.portal.service,
+                                          self.fixture.clock))
+        self.treq = StubTreq(root)
+        alice = makePerson("alice")
+        self.portal.service.dispatch(CreateRequest(Account="alice", Profile=alice.personal))
+        self.tablet = makeDevice("tablet")
+        self.portal.service.dispatch(
+            ConnectStartRequest(AccountID="alice", SignedRequest=alice.request(self.tablet)))
+
+    call = APITestBase.call
+    assertRefused = APITestBase.assertRefused
+
+    def test_pending(self):
+        """
+        C{GET /api/mesh/pending} lists the requests waiting.
+        """
+        status, rows = self.call("GET", "mesh/pending")
+        self.assertEqual(status, 200)
+        self.assertEqual([(r["id"], r["name"], r["signature"]) for r in rows],
+                         [(self.tablet.udf, "tablet", "signed")])
+
+    def test_answer(self):
+        """
+        C{POST /api/mesh/pending/ID/approve|refuse} is refused: the hub
+        holds no administration key (403 C{NOT_AUTHORISED}); an unknown
+        request is 404; the request stays pending.
+        """
+        for answer in ("approve", "refuse"):
+            self.assertRefused(self.call("POST", f"mesh/pending/{self.tablet.udf}/{answer}"),
+                               403, "NOT_AUTHORISED", f"mesh {answer} {self.tablet.udf}")
+        self.assertRefused(self.call("POST", "mesh/pending/NOPE/approve"), 404,
+                           "UNKNOWN_DESTINATION")
+        self.assertEqual(len(self.call("GET", "mesh/pending")[1]), 1)
