@@ -167,7 +167,6 @@ class ZoneOperations:
 
         @raise ZoneError: C{UNKNOWN_DESTINATION} for a device never enrolled.
         """
-        self.device(deviceId)
         return self._revoker(deviceId)
 
     # -- pairing codes --------------------------------------------------------

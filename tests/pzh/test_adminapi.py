@@ -339,6 +339,17 @@ class EventStreamTests(SynchronousTestCase):
                          [(self.zone.deviceId("phone"), "disconnected")])
         self.zone.stopDevice("phone")
 
+    def test_revokeDisconnected(self):
+        """
+        A device revoked while it is not connected sends an event with it
+        revoked.
+        """
+        self.zone.memoryHub.enrolDevice("tv")
+        transport, _ = self.open()
+        self.zone.memoryHub.revoke(self.zone.deviceId("tv"))
+        self.assertEqual([(k, r["id"], r["state"]) for k, r in self.events(transport)],
+                         [("device", self.zone.deviceId("tv"), "revoked")])
+
     def test_codes(self):
         """
         A pairing code made, cancelled, and another one used each send an
