@@ -131,7 +131,8 @@ class AdminAPI(Resource):
         if allowed:
             request.setHeader(b"allow", b", ".join(sorted(set(allowed))))
             return self._refuse(request, ZoneError(
-                "BAD_REQUEST", f"/api/{path} does not take {request.method.decode('ascii', 'replace')}"
+                "BAD_REQUEST",
+                f"/api/{path} does not take {request.method.decode('ascii', 'replace')}"
             ), 405)
         return self._refuse(request, ZoneError("UNKNOWN_MESSAGE", f"no API route /api/{path}"))
 
