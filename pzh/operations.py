@@ -45,6 +45,10 @@ class ZoneOperations:
 
     @param connected: returns the live links as
         C{{deviceId: {"address", "last_seen"}}}.
+    @param linkOf: returns what C{connected} says of one device, or None
+        when it is not connected; by default looked up in C{connected()}.
+        The hub gives one that reads its registry, so that an event about
+        one device does not list every link of a large zone.
     @param revoker: revokes a device id and returns
         C{{"device", "serials", "crl_number"}}.
     @param events: a L{pzh.events.ZoneEvents} told of cancelled codes, or
@@ -57,12 +61,14 @@ class ZoneOperations:
 
     def __init__(self, zone, store: IHubStore, clock, enrolment: Enrolment,
                  connected: Callable[[], dict], revoker: Callable[[str], dict],
-                 events=None, started: Optional[float] = None, portal=None) -> None:
+                 events=None, started: Optional[float] = None, portal=None,
+                 linkOf: Optional[Callable[[str], Optional[dict]]] = None) -> None:
         self.zone = zone
         self._store = IHubStore(store)
         self._clock = clock
         self._enrolment = enrolment
         self._connected = connected
+        self._linkOf = linkOf if linkOf is not None else lambda d: connected().get(d)
         self._revoker = revoker
         self._events = events
         self._started = started
@@ -73,8 +79,15 @@ class ZoneOperations:
         """
         The operations of a running L{pzh.hub.Hub}, in its process.
         """
+        def linkOf(deviceId: str) -> Optional[dict]:
+            link = hub.registry.get(deviceId)
+            if link is None:
+                return None
+            return {"address": link.address, "last_seen": link.lastSeen}
+
         return cls(hub.zone, hub.store, hub.clock, hub.enrolment, hub.connectedDevices,
-                   hub.revoke, events=hub.events, started=hub.started, portal=portal)
+                   hub.revoke, events=hub.events, started=hub.started, portal=portal,
+                   linkOf=linkOf)
 
     @classmethod
     def forDirectory(cls, hubDir: str, clock, codeLifetime: float = 600.0) -> "ZoneOperations":
@@ -158,7 +171,8 @@ class ZoneOperations:
         record = self._store.getDevice(deviceId) if isinstance(deviceId, str) else None
         if record is None:
             raise ZoneError("UNKNOWN_DESTINATION", f"no device {deviceId!r} in this zone")
-        return self._row(record, self._connected())
+        live = self._linkOf(deviceId)
+        return self._row(record, {} if live is None else {deviceId: live})
 
     def revoke(self, deviceId: str) -> dict:
         """

@@ -68,6 +68,24 @@ class OperationsTests(SynchronousTestCase):
         self.ops.revoke(f"{ZONE}/phone")
         self.assertEqual(self.ops.device(f"{ZONE}/phone")["state"], "revoked")
 
+    def test_deviceReadsOneLink(self):
+        """
+        One device's row reads only its own link from the hub's registry,
+        not the list of every link (an event stream asks for one row at
+        each connect and disconnect of a large zone).
+        """
+        self.fixture.enrolDevice("phone")
+        link = _Link(f"{ZONE}/phone", "127.0.0.1:4000", 1.0)
+        self.hub.registry.register(link)
+        self.hub.registry.cancel()
+        listed = []
+        self.patch(self.hub.registry, "links", lambda: listed.append(True) or [link])
+        ops = ZoneOperations.forHub(self.hub)
+        self.assertEqual(ops.device(f"{ZONE}/phone")["state"], "connected")
+        self.assertEqual(listed, [])
+        self.assertEqual(ops.devices()[0]["state"], "connected")
+        self.assertEqual(listed, [True])
+
     def test_deviceUnknown(self):
         """
         An unknown device, or what is no id at all, is
