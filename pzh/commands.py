@@ -1,93 +1,74 @@
 # -*- test-case-name: tests.pz.test_cli,tests.e2e.test_spine -*-
 """
-The hub's C{pzctl} verbs (C{--hub-dir DIR}): C{pair}, C{devices},
-C{revoke}, C{zone}, C{admin-link} and C{admin-logout}.
+The hub's C{pzctl} verbs (C{--hub-dir DIR}): C{pair}, C{codes},
+C{cancel-code}, C{devices}, C{revoke}, C{zone}, C{admin-link} and
+C{admin-logout}.
 
-What the hub's store alone can answer (pairing codes, the list of devices)
-works whether the hub runs or not; who is connected, and revoking with the
-hub running, go through its admin socket.  Each verb is registered in the
-C{pzctl.verbs} entry-point group (C{setup.cfg}); the modules it drives are
-imported when it runs, so C{pzctl --help} stays fast.
+Each runs one of the zone's operations (L{pzh.operations}, which the admin
+page's API runs too).  What the hub's store alone can answer (pairing
+codes, the list of devices) works whether the hub runs or not; who is
+connected, and revoking with the hub running, go through its admin socket.
+Each verb is registered in the C{pzctl.verbs} entry-point group
+(C{setup.cfg}); the modules it drives are imported when it runs, so
+C{pzctl --help} stays fast.
 """
 
 import json
-from datetime import datetime, timezone
 
 from pz.cli.verb import Verb, WallClock, needs
-from pz.errors import ZoneError
 
-__all__ = ["pair", "devices", "revoke", "zone", "adminLink", "adminLogout"]
-
-
-def _iso(when):
-    if when is None:
-        return None
-    return datetime.fromtimestamp(when, timezone.utc).isoformat(timespec="seconds")
+__all__ = ["pair", "codes", "cancelCode", "devices", "revoke", "zone", "adminLink", "adminLogout"]
 
 
-def _hubStore(hubDir: str):
-    from pzh.store import SQLiteHubStore
-    from pzh.zone import loadZone
+def _operations(args, codeLifetime: float = 600.0):
+    from pzh.operations import ZoneOperations
 
-    zone = loadZone(hubDir)
-    return zone, SQLiteHubStore(zone.path("hub.db"))
+    return ZoneOperations.forDirectory(needs(args, "hub_dir", "--hub-dir"), WallClock(),
+                                       codeLifetime)
 
 
 def _pair(args) -> None:
-    from pzh.enrolment import Enrolment
-
-    zone, store = _hubStore(needs(args, "hub_dir", "--hub-dir"))
-    code = Enrolment(zone, store, None, WallClock(), args.lifetime).newCode(args.device)
+    made = _operations(args, args.lifetime).newCode(args.device)
     if args.json:
-        print(json.dumps({"code": str(code), "device": f"{zone.zoneId}/{args.device}"}))
+        print(json.dumps({"code": made["code"], "device": made["device"], "id": made["id"],
+                          "expires": made["expires"]}))
     else:
-        print(code)
+        print(made["code"])
+    if args.qr:
+        import segno
+
+        segno.make(made["code"]).terminal(compact=True)
+
+
+def _codes(args) -> None:
+    rows = _operations(args).codes()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print("no pairing codes outstanding (make one: pzctl --hub-dir DIR pair --device NAME)")
+    else:
+        for r in rows:
+            print(f"{r['id']}  {r['device']}  expires {r['expires']}")
+
+
+def _cancelCode(args) -> None:
+    result = _operations(args).cancelCode(args.id)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"cancelled pairing code {result['id']} for {result['device']}")
 
 
 def _zone(args) -> None:
-    from pzh.zone import loadZone
-
-    zone = loadZone(needs(args, "hub_dir", "--hub-dir"))
+    summary = _operations(args).summary()
     if args.json:
-        print(json.dumps({"zone": zone.zoneId, "ca_fingerprint": zone.caFingerprint,
-                          "hub": f"{zone.host}:{zone.port}"}))
+        print(json.dumps(summary))
     else:
-        print(zone.zoneId)
-
-
-def _liveDevices(hubDir: str) -> dict:
-    from pz.admin import adminCall
-
-    try:
-        return adminCall(hubDir, "connected")
-    except ZoneError as e:
-        if e.code == "NOT_RUNNING":
-            return {}
-        raise
+        print(summary["zone"])
 
 
 def _devices(args) -> None:
-    hubDir = needs(args, "hub_dir", "--hub-dir")
-    zone, store = _hubStore(hubDir)
-    live = _liveDevices(hubDir)
-    rows = []
-    for device in store.listDevices():
-        state = "disconnected"
-        lastSeen, address = device.lastSeen, device.address
-        if device.revoked is not None:
-            state = "revoked"
-        elif device.id in live:
-            state = "connected"
-            lastSeen = live[device.id]["last_seen"] or lastSeen
-            address = live[device.id]["address"] or address
-        rows.append({
-            "id": device.id,
-            "serial": format(device.serial, "x"),
-            "state": state,
-            "last_seen": _iso(lastSeen),
-            "address": address,
-            "not_after": _iso(device.notAfter),
-        })
+    rows = _operations(args).devices()
     if args.json:
         print(json.dumps(rows, indent=2))
         return
@@ -101,25 +82,7 @@ def _devices(args) -> None:
 
 
 def _revoke(args) -> None:
-    from datetime import timedelta
-
-    from pz.admin import adminCall
-    from pzh.authority import ZoneAuthority
-
-    hubDir = needs(args, "hub_dir", "--hub-dir")
-    try:
-        result = adminCall(hubDir, "revoke", {"device": args.device})
-    except ZoneError as e:
-        if e.code != "NOT_RUNNING":
-            raise
-        # No hub running: sign the CRL here; the hub serves it when it starts.
-        zone, store = _hubStore(hubDir)
-        authority = ZoneAuthority(zone, store, WallClock(), timedelta(days=90))
-        serials = authority.revoke(args.device)
-        from pz import pki
-
-        result = {"device": args.device, "serials": [format(s, "x") for s in serials],
-                  "crl_number": pki.crlNumber(authority.crl)}
+    result = _operations(args).revoke(args.device)
     if args.json:
         print(json.dumps(result))
     elif result["serials"]:
@@ -153,6 +116,12 @@ def _pairArguments(parser, parents) -> None:
     parser.add_argument("--device", required=True, metavar="NAME", help="name the device will get")
     parser.add_argument("--lifetime", type=float, default=600.0, metavar="SECONDS",
                         help="how long the code stays valid (default 600)")
+    parser.add_argument("--qr", action="store_true",
+                        help="also print the code as a QR code, for the device's camera")
+
+
+def _cancelCodeArguments(parser, parents) -> None:
+    parser.add_argument("id", metavar="ID", help="the code's id, as pzctl codes lists it")
 
 
 def _revokeArguments(parser, parents) -> None:
@@ -163,7 +132,22 @@ pair = Verb(
     "pair", "print a one-time pairing code for a new device (hub)",
     "Print a one-time pairing code for a new device called NAME: give it to the "
     "device's 'twistd pzp --pair'. It works whether the hub runs or not; the code "
-    "is single use and valid for --lifetime seconds.", _pair, _pairArguments,
+    "is single use and valid for --lifetime seconds. --qr prints it as a QR code too.",
+    _pair, _pairArguments,
+)
+
+codes = Verb(
+    "codes", "list the pairing codes not used yet (hub)",
+    "List the pairing codes neither used nor expired, with their ids, the device each "
+    "names and when it expires (the codes themselves are not kept).",
+    _codes,
+)
+
+cancelCode = Verb(
+    "cancel-code", "cancel a pairing code not used yet (hub)",
+    "Cancel the outstanding pairing code ID (as 'codes' lists it): it can no longer "
+    "enrol a device.",
+    _cancelCode, _cancelCodeArguments,
 )
 
 devices = Verb(
@@ -183,7 +167,8 @@ revoke = Verb(
 
 zone = Verb(
     "zone", "print the zone id (hub)",
-    "Print the hub's zone id (and, with --json, its CA fingerprint and address).",
+    "Print the hub's zone id (and, with --json, its CA fingerprint, address, uptime "
+    "when the hub runs, devices counted by state and outstanding pairing codes).",
     _zone,
 )
 

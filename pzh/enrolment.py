@@ -33,7 +33,7 @@ from pz.ids import validDeviceName
 from pz.pairing import PairingCode
 from pzh.store import DeviceRecord, IHubStore, TokenRecord
 
-__all__ = ["Enrolment", "RateLimiter", "validDeviceName", "tokenHash", "ZONE_GUESSES"]
+__all__ = ["Enrolment", "RateLimiter", "validDeviceName", "tokenHash", "codeId", "ZONE_GUESSES"]
 
 #: Wrong pairing codes the whole zone accepts per minute, from every address
 #: together, before further wrong codes are answered only C{RATE_LIMITED}.
@@ -46,6 +46,14 @@ def tokenHash(token: str) -> str:
     What the store keeps of a token.
     """
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def codeId(tokenHash: str) -> str:
+    """
+    The name a pairing code is listed and cancelled by: the start of its
+    token's hash, which tells nothing of the token itself.
+    """
+    return tokenHash[:16]
 
 
 class RateLimiter:
@@ -102,7 +110,11 @@ class Enrolment:
 
     def __init__(self, zone, store: IHubStore, authority, clock,
                  codeLifetime: float = 600.0, limiter: Optional[RateLimiter] = None,
-                 zoneLimiter: Optional[RateLimiter] = None) -> None:
+                 zoneLimiter: Optional[RateLimiter] = None, events=None) -> None:
+        """
+        @param events: a L{pzh.events.ZoneEvents} told of codes made and
+            used and of devices enrolled, or None.
+        """
         self._zone = zone
         self._store = IHubStore(store)
         self._authority = authority
@@ -111,6 +123,7 @@ class Enrolment:
         self._limiter = limiter if limiter is not None else RateLimiter(clock)
         self._zoneLimiter = zoneLimiter if zoneLimiter is not None else RateLimiter(
             clock, limit=ZONE_GUESSES, maxSources=1)
+        self._events = events
 
     def deviceId(self, name: str) -> str:
         """
@@ -133,10 +146,15 @@ class Enrolment:
             )
         self._checkNameFree(deviceName)
         token = base64.urlsafe_b64encode(os.urandom(24)).decode("ascii")
-        self._store.addToken(
-            TokenRecord(tokenHash(token), deviceName, self._clock.seconds() + self.codeLifetime)
-        )
+        record = TokenRecord(tokenHash(token), deviceName, self._clock.seconds() + self.codeLifetime)
+        self._store.addToken(record)
+        self._emit("code", {"id": codeId(record.tokenHash), "device": self.deviceId(deviceName),
+                            "expires": record.expires, "event": "made"})
         return PairingCode(self._zone.host, self._zone.port, token, self._zone.caFingerprint)
+
+    def _emit(self, kind: str, data) -> None:
+        if self._events is not None:
+            self._events.emit(kind, data)
 
     def _checkNameFree(self, deviceName: str) -> None:
         existing = self._store.getDevice(self.deviceId(deviceName))
@@ -209,5 +227,8 @@ class Enrolment:
             address=source,
         )
         self._store.putDevice(device)
+        self._emit("code", {"id": codeId(record.tokenHash), "device": deviceId,
+                            "expires": record.expires, "event": "used"})
+        self._emit("device", deviceId)
         self._log.info("enrolled {device} from {source}", device=deviceId, source=source)
         return device, cert

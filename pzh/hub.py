@@ -20,6 +20,7 @@ from pz.sync.engine import MAX_ITEM_SIZE
 from pz.wire import DEFAULT_MAX_FRAME
 from pzh.authority import ZoneAuthority
 from pzh.enrolment import Enrolment
+from pzh.events import ZoneEvents
 from pzh.flow import CoolOff, QueueBudget, TokenBucket
 from pzh.interfaces import IDeviceLinkOwner
 from pzh.registry import Registry
@@ -93,6 +94,8 @@ class Hub:
         self.zone = zone
         self.store = IHubStore(store)
         self.clock = clock
+        #: When this hub started, for its uptime.
+        self.started = clock.seconds()
         self.settings = settings
         self.idleTimeout = settings.idleTimeout
         self.handshakeTimeout = settings.handshakeTimeout
@@ -105,8 +108,11 @@ class Hub:
         # memory, and reach no device.
         self.services = (self.sync.services if self.sync is not None
                          else ZoneServiceCache.inMemory())
-        self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime)
-        self.registry = Registry(zone.zoneId, store, clock, settings.coalesce, observer=self.sync)
+        # What changed, for the admin page's live stream (L{pzh.adminapi}).
+        self.events = ZoneEvents()
+        self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime,
+                                   events=self.events)
+        self.registry = Registry(zone.zoneId, store, clock, settings.coalesce, observer=self)
         self.router = Router(zone.zoneId, self.registry, store, self.authority,
                              maxFrame=settings.maxFrame, crlChanged=self.pushCRL,
                              issued=self.certificateIssued, sync=self.sync, clock=clock,
@@ -127,6 +133,23 @@ class Hub:
         for device in self.store.listDevices():
             if device.revoked is not None:
                 self.services.forget(device.id)
+
+    def linkUp(self, link) -> None:
+        """
+        A device's link registered: synchronisation follows it, and the
+        listeners hear the device changed.
+        """
+        if self.sync is not None:
+            self.sync.linkUp(link)
+        self.events.emit("device", link.deviceId)
+
+    def linkDown(self, link) -> None:
+        """
+        A device's link went: as L{linkUp}.
+        """
+        if self.sync is not None:
+            self.sync.linkDown(link)
+        self.events.emit("device", link.deviceId)
 
     def newBucket(self) -> TokenBucket:
         """
@@ -164,6 +187,7 @@ class Hub:
             self.pushCRL()
         # After the CRL, which must not wait behind synchronisation.
         self.services.forget(deviceId)
+        self.events.emit("device", deviceId)
         return {
             "device": deviceId,
             "serials": [format(s, "x") for s in serials],

@@ -92,6 +92,18 @@ class IHubStore(Interface):
         True.
         """
 
+    def outstandingTokens(when: float) -> list:
+        """
+        The tokens neither used nor expired at C{when}, soonest expiry
+        first.
+        """
+
+    def cancelToken(tokenHash: str) -> bool:
+        """
+        Forget a token not used yet, so that it can never be used.  Returns
+        whether one was forgotten.
+        """
+
     def putDevice(device: DeviceRecord) -> None:
         """
         Insert or replace a device record.
@@ -302,6 +314,17 @@ class SQLiteHubStore(SQLiteFile):
             "UPDATE tokens SET used = ? WHERE token_hash = ? AND used IS NULL",
             (when, tokenHash),
         )
+        return cursor.rowcount == 1
+
+    def outstandingTokens(self, when: float) -> list:
+        rows = self._db.execute(
+            "SELECT token_hash, device_name, expires, used FROM tokens"
+            " WHERE used IS NULL AND expires > ? ORDER BY expires, token_hash", (when,))
+        return [TokenRecord(*row) for row in rows]
+
+    def cancelToken(self, tokenHash: str) -> bool:
+        cursor = self._db.execute(
+            "DELETE FROM tokens WHERE token_hash = ? AND used IS NULL", (tokenHash,))
         return cursor.rowcount == 1
 
     def putDevice(self, device: DeviceRecord) -> None:

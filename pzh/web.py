@@ -14,6 +14,7 @@ import json
 
 from twisted.web.resource import Resource
 
+from pzh.adminapi import apiResource
 from pzh.adminauth import (
     AdminAuth, SessionResource, SignInResource, SignOutResource, guarded,
 )
@@ -98,6 +99,8 @@ def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None,
     root.putChild(b"signout", guarded(SignOutResource(auth), auth))
     root.putChild(b"session", guarded(SessionResource(auth), auth))
     root.putChild(b"health", HealthResource(hub))
+    # The API is the page's and scripts': signed in, and CSRF-checked.
+    root.putChild(b"api", guarded(apiResource(hub, portal, reactor), auth))
     refusals = {}
     if portal is not None:
         from pzh.portal.resource import PATH, refusalBody, wellKnown

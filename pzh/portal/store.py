@@ -343,6 +343,12 @@ class IPortalStore(Interface):
         C{after}, oldest first.
         """
 
+    def allPending(limit: int) -> list:
+        """
+        Up to C{limit} L{PendingRecord}s of every account, oldest first
+        (what the hub's admin page shows).
+        """
+
     def pendingRequest(account: str, device: str) -> Optional[PendingRecord]:
         """
         That device's pending request on that account, or None.
@@ -731,6 +737,10 @@ class SQLitePortalStore(SQLiteFile):
             " ORDER BY p.seq LIMIT ?",
             (account, after, notBefore, notBefore, before, before, limit),
         )
+        return [PendingRecord(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+
+    def allPending(self, limit: int) -> list:
+        rows = self._db.execute(self._PENDING + " ORDER BY p.seq LIMIT ?", (limit,))
         return [PendingRecord(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
 
     def pendingRequest(self, account: str, device: str) -> Optional[PendingRecord]:

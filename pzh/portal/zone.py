@@ -72,6 +72,7 @@ class HubZoneEnroller:
             enrolled=hub.clock.seconds(),
             notAfter=cert.not_valid_after_utc.timestamp(),
         ))
+        hub.events.emit("device", deviceId)
         self.log.info("enrolled {device} through the Mesh portal (device profile {udf})",
                       device=deviceId, udf=deviceUDF)
         zone = hub.zone

@@ -322,7 +322,8 @@ class DispatcherTests(PzctlTestBase):
 
         where = {e.name: e.value for e in entry_points(group=VERB_GROUP)}
         self.assertEqual(where, {
-            "pair": "pzh.commands:pair", "devices": "pzh.commands:devices",
+            "pair": "pzh.commands:pair", "codes": "pzh.commands:codes",
+            "cancel-code": "pzh.commands:cancelCode", "devices": "pzh.commands:devices",
             "revoke": "pzh.commands:revoke", "zone": "pzh.commands:zone",
             "admin-link": "pzh.commands:adminLink", "admin-logout": "pzh.commands:adminLogout",
             "wait": "pz.cli.wait:wait", "status": "pzp.commands:status",
@@ -334,9 +335,9 @@ class DispatcherTests(PzctlTestBase):
         status, out, _ = self.pzctl("--help")
         self.assertEqual(status, 0)
         listed = re.findall(r"^    ([\w-]+)\s", out, re.M)
-        self.assertEqual(listed, ["pair", "devices", "revoke", "zone", "admin-link",
-                                  "admin-logout", "wait", "status", "send", "inbox", "sync",
-                                  "conflicts", "services", "call", "peers", "mesh"])
+        self.assertEqual(listed, ["pair", "codes", "cancel-code", "devices", "revoke", "zone",
+                                  "admin-link", "admin-logout", "wait", "status", "send", "inbox",
+                                  "sync", "conflicts", "services", "call", "peers", "mesh"])
 
     def test_newVerb(self):
         """
@@ -500,7 +501,86 @@ class HubStoreTests(PzctlTestBase):
         status, out, _ = self.pzctl("--hub-dir", self.hubDir, "zone", "--json")
         self.assertEqual(json.loads(out), {"zone": ZONE,
                                            "ca_fingerprint": self.zone.caFingerprint,
-                                           "hub": f"{HOST}:8000"})
+                                           "hub": f"{HOST}:8000", "uptime": None,
+                                           "devices": {"enrolled": 0, "connected": 0,
+                                                       "disconnected": 0, "revoked": 0},
+                                           "codes": 0})
+
+    def test_codes(self):
+        """
+        C{codes} lists the outstanding pairing codes by id, with the device
+        each names and its expiry, never the code itself; used ones are
+        not listed.
+        """
+        status, out, _ = self.pzctl("--hub-dir", self.hubDir, "codes", "--json")
+        self.assertEqual((status, json.loads(out)), (0, []))
+        status, out, _ = self.pzctl("--hub-dir", self.hubDir, "codes")
+        self.assertIn("no pairing codes outstanding", out)
+        _, made, _ = self.pzctl("--hub-dir", self.hubDir, "pair", "--device", "tv", "--json")
+        made = json.loads(made)
+        hub, _ = self.hub()
+        self.enrol(hub, "phone")
+        status, out, err = self.pzctl("--hub-dir", self.hubDir, "codes", "--json")
+        self.assertEqual((status, err), (0, ""))
+        [row] = json.loads(out)
+        self.assertEqual(row, {"id": made["id"], "device": f"{ZONE}/tv",
+                               "expires": made["expires"]})
+        status, out, _ = self.pzctl("--hub-dir", self.hubDir, "codes")
+        self.assertIn(made["id"], out)
+        self.assertIn(f"{ZONE}/tv", out)
+        self.assertNotIn(made["code"], out)
+
+    def test_cancelCode(self):
+        """
+        C{cancel-code ID} cancels the code: it is no longer listed and can
+        no longer enrol a device.
+        """
+        _, made, _ = self.pzctl("--hub-dir", self.hubDir, "pair", "--device", "tv", "--json")
+        made = json.loads(made)
+        status, out, err = self.pzctl("--hub-dir", self.hubDir, "cancel-code", made["id"])
+        self.assertEqual((status, err), (0, ""))
+        self.assertIn(f"cancelled pairing code {made['id']} for {ZONE}/tv", out)
+        self.assertEqual(json.loads(self.pzctl("--hub-dir", self.hubDir, "codes", "--json")[1]),
+                         [])
+        hub, _ = self.hub()
+        key = pki.newKey()
+        csr = pki.csrPEM(pki.makeCSR(key, "tv")).decode("ascii")
+        token = PairingCode.parse(made["code"]).token
+        error = self.assertRaises(ZoneError, hub.enrolment.enrol, token, csr, HOST)
+        self.assertEqual(error.code, "TOKEN_INVALID")
+
+    def test_cancelCodeRefused(self):
+        """
+        C{cancel-code} of no outstanding code (unknown, or already
+        cancelled) is C{TOKEN_INVALID}; of what is not an id,
+        C{BAD_REQUEST}; the outstanding codes stay.
+        """
+        _, made, _ = self.pzctl("--hub-dir", self.hubDir, "pair", "--device", "tv", "--json")
+        made = json.loads(made)
+        self.assertError(self.pzctl("--hub-dir", self.hubDir, "cancel-code", "0" * 16),
+                         "TOKEN_INVALID", "0" * 16)
+        self.assertError(self.pzctl("--hub-dir", self.hubDir, "cancel-code", "../x"),
+                         "BAD_REQUEST", "16 hexadecimal digits")
+        self.assertEqual(len(json.loads(self.pzctl("--hub-dir", self.hubDir, "codes",
+                                                   "--json")[1])), 1)
+
+    def test_pairQR(self):
+        """
+        C{pair --qr} prints the code, then the same code as a QR code made
+        of block characters for a terminal.
+        """
+        import segno
+
+        status, out, err = self.pzctl("--hub-dir", self.hubDir, "pair", "--device", "tv", "--qr")
+        self.assertEqual((status, err), (0, ""))
+        code, _, qr = out.partition("\n")
+        PairingCode.parse(code)
+        expected = io.StringIO()
+        segno.make(code).terminal(out=expected, compact=True)
+        self.assertEqual(qr, expected.getvalue())
+        self.assertIn("\u2588", qr)
+        _, plain, _ = self.pzctl("--hub-dir", self.hubDir, "pair", "--device", "tv2")
+        self.assertEqual(plain.count("\n"), 1)
 
 
 class DeviceTests(PzctlTestBase):

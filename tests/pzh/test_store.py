@@ -59,6 +59,33 @@ class SQLiteHubStoreTests(SynchronousTestCase):
         self.assertEqual(self.store.getToken("h1").used, 10.0)
         self.assertFalse(self.store.useToken("unknown", 1.0))
 
+    def test_outstandingTokens(self):
+        """
+        The outstanding tokens are those neither used nor expired, soonest
+        expiry first.
+        """
+        for name, expires in (("b", 300.0), ("a", 200.0), ("gone", 50.0), ("used", 400.0)):
+            self.store.addToken(TokenRecord(name, name, expires))
+        self.store.useToken("used", 60.0)
+        self.assertEqual(self.store.outstandingTokens(100.0),
+                         [TokenRecord("a", "a", 200.0), TokenRecord("b", "b", 300.0)])
+        self.assertEqual(self.store.outstandingTokens(250.0), [TokenRecord("b", "b", 300.0)])
+
+    def test_cancelToken(self):
+        """
+        Cancelling forgets a token not used yet, so it can never be used;
+        a used or unknown token is not cancelled and stays as it was.
+        """
+        self.store.addToken(TokenRecord("h1", "phone", 500.0))
+        self.store.addToken(TokenRecord("h2", "tv", 500.0))
+        self.store.useToken("h2", 10.0)
+        self.assertTrue(self.store.cancelToken("h1"))
+        self.assertIsNone(self.store.getToken("h1"))
+        self.assertFalse(self.store.useToken("h1", 20.0))
+        self.assertFalse(self.store.cancelToken("h1"))
+        self.assertFalse(self.store.cancelToken("h2"))
+        self.assertEqual(self.store.getToken("h2").used, 10.0)
+
     def test_useTokenAcrossConnections(self):
         """
         Two store objects on one file (the hub and C{pzctl}) cannot both use

@@ -70,6 +70,17 @@ class EnrollerTests(SynchronousTestCase):
         record = self.hub.store.getDevice(f"{ZONE}/tablet")
         self.assertEqual((record.name, record.serial, record.revoked), ("tablet", cert.serial_number, None))
 
+    def test_enrolEvent(self):
+        """
+        The hub's listeners (the admin page's event stream) hear of the
+        device enrolled; of a refused one, nothing.
+        """
+        heard = []
+        self.hub.events.subscribe(lambda kind, data: heard.append((kind, data)))
+        self.enroller.enrolFromMesh("tablet", _csr(), "MUDF")
+        self.assertRaises(ZoneError, self.enroller.enrolFromMesh, "tablet", _csr(), "M2")
+        self.assertEqual(heard, [("device", f"{ZONE}/tablet")])
+
     def test_nameTaken(self):
         """
         A name an unrevoked device has is NAME_TAKEN, and nothing is issued;

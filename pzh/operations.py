@@ -1,0 +1,308 @@
+# -*- test-case-name: tests.pzh.test_operations -*-
+"""
+The zone's admin operations, one code path for C{pzctl} and the admin
+page's JSON API (L{pzh.adminapi}).
+
+L{ZoneOperations} lists devices with their state, makes, lists and
+cancels pairing codes, revokes devices, sums the zone up and, when the
+hub hosts a Mesh portal, lists the connection requests waiting on it.  It
+is built over a running hub (L{ZoneOperations.forHub}: the web port) or
+over a hub's data directory (L{ZoneOperations.forDirectory}: C{pzctl},
+which asks a running hub what only it knows through its admin socket and
+works from the store alone when none runs).  Every refusal is a
+L{pz.errors.ZoneError} with the same code in both.
+"""
+
+import re
+from datetime import datetime, timezone
+from typing import Callable, Optional
+
+from pz.errors import ZoneError
+from pzh.enrolment import Enrolment, codeId, tokenHash
+from pzh.store import IHubStore
+
+__all__ = ["ZoneOperations", "iso", "CODE_ID", "MAX_PENDING_LISTED"]
+
+#: The most Mesh connection requests listed at once.
+MAX_PENDING_LISTED = 500
+
+#: What a pairing code's id looks like (L{pzh.enrolment.codeId}).
+CODE_ID = re.compile(r"\A[0-9a-f]{16}\Z")
+
+
+def iso(when: Optional[float]) -> Optional[str]:
+    """
+    POSIX seconds as ISO 8601 UTC text to the second; None stays None.
+    """
+    if when is None:
+        return None
+    return datetime.fromtimestamp(when, timezone.utc).isoformat(timespec="seconds")
+
+
+class ZoneOperations:
+    """
+    What an administrator can see and do in a zone.
+
+    @param connected: returns the live links as
+        C{{deviceId: {"address", "last_seen"}}}.
+    @param linkOf: returns what C{connected} says of one device, or None
+        when it is not connected; by default looked up in C{connected()}.
+        The hub gives one that reads its registry, so that an event about
+        one device does not list every link of a large zone.
+    @param revoker: revokes a device id and returns
+        C{{"device", "serials", "crl_number"}}.
+    @param events: a L{pzh.events.ZoneEvents} told of cancelled codes, or
+        None.
+    @param started: when the hub started (POSIX seconds), or None when
+        not known (no hub running).
+    @param portal: the hub's Mesh L{pzh.portal.service.PortalService}, or
+        None.
+    """
+
+    def __init__(self, zone, store: IHubStore, clock, enrolment: Enrolment,
+                 connected: Callable[[], dict], revoker: Callable[[str], dict],
+                 events=None, started: Optional[float] = None, portal=None,
+                 linkOf: Optional[Callable[[str], Optional[dict]]] = None) -> None:
+        self.zone = zone
+        self._store = IHubStore(store)
+        self._clock = clock
+        self._enrolment = enrolment
+        self._connected = connected
+        self._linkOf = linkOf if linkOf is not None else lambda d: connected().get(d)
+        self._revoker = revoker
+        self._events = events
+        self._started = started
+        self.portal = portal
+
+    @classmethod
+    def forHub(cls, hub, portal=None) -> "ZoneOperations":
+        """
+        The operations of a running L{pzh.hub.Hub}, in its process.
+        """
+        def linkOf(deviceId: str) -> Optional[dict]:
+            link = hub.registry.get(deviceId)
+            if link is None:
+                return None
+            return {"address": link.address, "last_seen": link.lastSeen}
+
+        return cls(hub.zone, hub.store, hub.clock, hub.enrolment, hub.connectedDevices,
+                   hub.revoke, events=hub.events, started=hub.started, portal=portal,
+                   linkOf=linkOf)
+
+    @classmethod
+    def forDirectory(cls, hubDir: str, clock, codeLifetime: float = 600.0) -> "ZoneOperations":
+        """
+        The operations of the hub whose data directory is C{hubDir}, from
+        another process (C{pzctl}): who is connected, and revoking, go
+        through a running hub's admin socket; with no hub running, nobody
+        is connected and the CRL is signed here (the hub serves it when it
+        starts).
+        """
+        from datetime import timedelta
+
+        from pz.admin import adminCall
+        from pzh.authority import ZoneAuthority
+        from pzh.store import SQLiteHubStore
+        from pzh.zone import loadZone
+
+        zone = loadZone(hubDir)
+        store = SQLiteHubStore(zone.path("hub.db"))
+
+        def connected() -> dict:
+            try:
+                return adminCall(hubDir, "connected")
+            except ZoneError as e:
+                if e.code == "NOT_RUNNING":
+                    return {}
+                raise
+
+        def revoker(deviceId: str) -> dict:
+            from pz import pki
+
+            try:
+                return adminCall(hubDir, "revoke", {"device": deviceId})
+            except ZoneError as e:
+                if e.code != "NOT_RUNNING":
+                    raise
+            authority = ZoneAuthority(zone, store, clock, timedelta(days=90))
+            serials = authority.revoke(deviceId)
+            return {"device": deviceId, "serials": [format(s, "x") for s in serials],
+                    "crl_number": pki.crlNumber(authority.crl)}
+
+        enrolment = Enrolment(zone, store, None, clock, codeLifetime)
+        return cls(zone, store, clock, enrolment, connected, revoker)
+
+    # -- devices --------------------------------------------------------------
+
+    @staticmethod
+    def _row(device, live: dict) -> dict:
+        state = "disconnected"
+        lastSeen, address = device.lastSeen, device.address
+        if device.revoked is not None:
+            state = "revoked"
+        elif device.id in live:
+            state = "connected"
+            lastSeen = live[device.id]["last_seen"] or lastSeen
+            address = live[device.id]["address"] or address
+        return {
+            "id": device.id,
+            "serial": format(device.serial, "x"),
+            "state": state,
+            "last_seen": iso(lastSeen),
+            "address": address,
+            "not_after": iso(device.notAfter),
+        }
+
+    def devices(self) -> list:
+        """
+        Every device ever enrolled, by id: C{id}, hex C{serial}, C{state}
+        (C{connected}, C{disconnected} or C{revoked}), C{last_seen} and
+        C{not_after} (ISO times or null) and C{address}.
+        """
+        live = self._connected()
+        return [self._row(device, live) for device in self._store.listDevices()]
+
+    def device(self, deviceId: str) -> dict:
+        """
+        One device's row, as in L{devices}.
+
+        @raise ZoneError: C{UNKNOWN_DESTINATION} for a device never enrolled.
+        """
+        record = self._store.getDevice(deviceId) if isinstance(deviceId, str) else None
+        if record is None:
+            raise ZoneError("UNKNOWN_DESTINATION", f"no device {deviceId!r} in this zone")
+        live = self._linkOf(deviceId)
+        return self._row(record, {} if live is None else {deviceId: live})
+
+    def revoke(self, deviceId: str) -> dict:
+        """
+        Revoke a device: C{{"device", "serials", "crl_number"}}; C{serials}
+        is empty if it already was.
+
+        @raise ZoneError: C{UNKNOWN_DESTINATION} for a device never enrolled.
+        """
+        return self._revoker(deviceId)
+
+    # -- pairing codes --------------------------------------------------------
+
+    def newCode(self, deviceName: str) -> dict:
+        """
+        A new single-use pairing code for a device to be called
+        C{deviceName}: C{{"id", "code", "device", "expires"}}.
+
+        @raise ZoneError: C{BAD_REQUEST} for a bad name, C{NAME_TAKEN} for
+            one an unrevoked device has.
+        """
+        if not isinstance(deviceName, str):
+            raise ZoneError("BAD_REQUEST", "the device name must be a string")
+        code = self._enrolment.newCode(deviceName)
+        record = self._store.getToken(tokenHash(code.token))
+        return {"id": codeId(record.tokenHash), "code": str(code),
+                "device": self._enrolment.deviceId(deviceName), "expires": iso(record.expires)}
+
+    def codes(self) -> list:
+        """
+        The pairing codes neither used nor expired, soonest expiry first:
+        C{{"id", "device", "expires"}} (the code itself is never kept).
+        """
+        return [{"id": codeId(t.tokenHash), "device": self._enrolment.deviceId(t.deviceName),
+                 "expires": iso(t.expires)}
+                for t in self._store.outstandingTokens(self._clock.seconds())]
+
+    def cancelCode(self, id: str) -> dict:
+        """
+        Cancel an outstanding pairing code by its id: C{{"id", "device"}}.
+
+        @raise ZoneError: C{BAD_REQUEST} for what cannot be an id,
+            C{TOKEN_INVALID} for no outstanding code of that id.
+        """
+        if not isinstance(id, str) or not CODE_ID.match(id):
+            raise ZoneError("BAD_REQUEST", "a pairing code id is 16 hexadecimal digits "
+                            "(pzctl codes lists them)")
+        for token in self._store.outstandingTokens(self._clock.seconds()):
+            if codeId(token.tokenHash) == id and self._store.cancelToken(token.tokenHash):
+                device = self._enrolment.deviceId(token.deviceName)
+                if self._events is not None:
+                    self._events.emit("code", {"id": id, "device": device,
+                                               "expires": token.expires, "event": "cancelled"})
+                return {"id": id, "device": device}
+        raise ZoneError("TOKEN_INVALID", f"no outstanding pairing code has id {id}")
+
+    # -- the zone -------------------------------------------------------------
+
+    def summary(self) -> dict:
+        """
+        The zone at a glance: C{zone} id, C{ca_fingerprint}, C{hub}
+        address, C{uptime} in seconds (null when the hub does not run),
+        C{devices} counted by state and outstanding C{codes}.
+        """
+        counts = {"enrolled": 0, "connected": 0, "disconnected": 0, "revoked": 0}
+        for row in self.devices():
+            counts["enrolled"] += 1
+            counts[row["state"]] += 1
+        zone = self.zone
+        host = f"[{zone.host}]" if ":" in zone.host else zone.host
+        return {
+            "zone": zone.zoneId,
+            "ca_fingerprint": zone.caFingerprint,
+            "hub": f"{host}:{zone.port}",
+            "uptime": None if self._started is None else self._clock.seconds() - self._started,
+            "devices": counts,
+            "codes": len(self._store.outstandingTokens(self._clock.seconds())),
+        }
+
+    # -- the Mesh portal ------------------------------------------------------
+
+    def _portal(self):
+        if self.portal is None:
+            raise ZoneError("NOT_RUNNING", "this hub hosts no Mesh portal")
+        return self.portal
+
+    def meshPending(self) -> list:
+        """
+        The Mesh connection requests waiting on the portal's accounts,
+        oldest first: C{id} (the requesting device's UDF), C{account},
+        C{name} (the one the device asks for), C{requested} (the portal's
+        time) and C{signature} (C{signed}, or why it does not verify).
+        """
+        from pz.mesh.errors import MeshError
+        from pz.mesh.model import SignedConnectionRequest
+        from pz.mesh.signing import unverifiedPayload, verifyConnectionRequest
+
+        rows = []
+        for record in self._portal().store.allPending(MAX_PENDING_LISTED):
+            signed = SignedConnectionRequest.fromJSON(record.data)
+            try:
+                request, state = verifyConnectionRequest(signed), "signed"
+            except MeshError as e:
+                request, state = unverifiedPayload(signed), f"does not verify: {e.message}"
+            profile = unverifiedPayload(request.Device)
+            rows.append({"id": record.device, "account": record.account,
+                         "name": profile.Description, "requested": record.time,
+                         "signature": state})
+        return rows
+
+    def meshAnswer(self, id: str, answer: str) -> dict:
+        """
+        Approve or refuse a pending Mesh connection request.
+
+        The portal takes an answer only when it is signed by an
+        administration key of the account (the Mesh rule that no
+        unauthenticated input changes state); those keys stay on the
+        account's administration devices, never on the hub, so the hub
+        names the request and says where to answer it.
+
+        @raise ZoneError: C{BAD_REQUEST} for an answer that is neither
+            C{approve} nor C{refuse}, C{UNKNOWN_DESTINATION} for no such
+            request, C{NOT_AUTHORISED} for one the hub cannot sign.
+        """
+        if answer not in ("approve", "refuse"):
+            raise ZoneError("BAD_REQUEST", "a Mesh request is answered approve or refuse")
+        for record in self._portal().store.allPending(MAX_PENDING_LISTED):
+            if record.device == id:
+                raise ZoneError(
+                    "NOT_AUTHORISED",
+                    f"answering needs an administration key of account {record.account}, "
+                    "which the hub does not hold: on an administration device run "
+                    f"pzctl --pzp-dir DIR mesh {answer} {id}")
+        raise ZoneError("UNKNOWN_DESTINATION", f"no Mesh connection request from {id} is pending")

@@ -1,0 +1,459 @@
+"""
+Tests for L{pzh.adminapi}: the admin page's JSON API, requested in memory
+with L{treq.testing.StubTreq}, and its event stream over a real HTTP
+channel on a L{StringTransport}, in an in-memory zone.
+"""
+
+import json
+
+from treq.testing import StubTreq
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.resource import Resource
+
+from pz import pki
+from pz.pairing import PairingCode
+from pz.testing import ZONE, MemoryHub, MemoryZone
+from pzh.adminapi import KEEPALIVE, MAX_BODY, MAX_STREAMS, apiResource
+from pzh.web import makeSite
+
+URL = "https://127.0.0.1:9000/api/"
+
+
+class APITestBase(SynchronousTestCase):
+    """
+    The API of a fresh hub, mounted at C{/api}.
+    """
+
+    def setUp(self):
+        self.fixture = MemoryHub(self)
+        self.hub = self.fixture.hub
+        root = Resource()
+        self.api = apiResource(self.hub, clock=self.fixture.clock)
+        root.putChild(b"api", self.api)
+        self.treq = StubTreq(root)
+
+    def call(self, method: str, path: str, body=None, data: bytes = None):
+        """
+        C{method} C{/api/path} with C{body} as JSON (or raw C{data}): the
+        status and the decoded JSON answer.
+        """
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+        d = self.treq.request(method, URL + path, data=data,
+                              headers={b"content-type": [b"application/json"]})
+        self.treq.flush()
+        response = self.successResultOf(d)
+        self.assertEqual(response.headers.getRawHeaders(b"content-type"), [b"application/json"])
+        return response.code, json.loads(self.successResultOf(response.content()))
+
+    def assertRefused(self, result, status: int, code: str, *phrases):
+        """
+        The answer is C{status} with C{{"code", "message"}} naming C{code}.
+        """
+        self.assertEqual(result[0], status, result)
+        self.assertEqual(set(result[1]), {"code", "message"})
+        self.assertEqual(result[1]["code"], code)
+        for phrase in phrases:
+            self.assertIn(phrase, result[1]["message"])
+
+    def enrol(self, name: str):
+        return self.fixture.enrolDevice(name)
+
+
+class RouteTests(APITestBase):
+    """
+    Every route answers JSON from the zone's operations.
+    """
+
+    def test_devices(self):
+        """
+        C{GET /api/devices} lists every enrolled device with its state, as
+        C{pzctl devices --json} does.
+        """
+        self.assertEqual(self.call("GET", "devices"), (200, []))
+        self.enrol("phone")
+        self.enrol("tv")
+        self.fixture.revoke(f"{ZONE}/tv")
+        status, rows = self.call("GET", "devices")
+        self.assertEqual(status, 200)
+        self.assertEqual([(r["id"], r["state"]) for r in rows],
+                         [(f"{ZONE}/phone", "disconnected"), (f"{ZONE}/tv", "revoked")])
+        self.assertEqual(set(rows[0]), {"id", "serial", "state", "last_seen", "address",
+                                        "not_after"})
+
+    def test_newCode(self):
+        """
+        C{POST /api/codes} with C{{"device": NAME}} answers 201 and the new
+        code, its id, the device id and expiry; the code enrols that device.
+        """
+        status, made = self.call("POST", "codes", {"device": "phone"})
+        self.assertEqual(status, 201)
+        self.assertEqual(set(made), {"id", "code", "device", "expires"})
+        self.assertEqual(made["device"], f"{ZONE}/phone")
+        code = PairingCode.parse(made["code"])
+        self.assertEqual(code.caFingerprint, self.fixture.zone.caFingerprint)
+        key = pki.newKey()
+        device, _ = self.hub.enrolment.enrol(
+            code.token, pki.csrPEM(pki.makeCSR(key, "phone")).decode("ascii"), "127.0.0.1")
+        self.assertEqual(device.id, f"{ZONE}/phone")
+
+    def test_codesAndCancel(self):
+        """
+        C{GET /api/codes} lists the outstanding codes; C{POST
+        /api/codes/ID/cancel} cancels one, which leaves the list.
+        """
+        _, first = self.call("POST", "codes", {"device": "phone"})
+        _, second = self.call("POST", "codes", {"device": "tv"})
+        status, rows = self.call("GET", "codes")
+        self.assertEqual(status, 200)
+        self.assertEqual(sorted(r["id"] for r in rows), sorted([first["id"], second["id"]]))
+        self.assertNotIn(first["code"], json.dumps(rows))
+        self.assertEqual(self.call("POST", f"codes/{first['id']}/cancel"),
+                         (200, {"id": first["id"], "device": f"{ZONE}/phone"}))
+        self.assertEqual([r["id"] for r in self.call("GET", "codes")[1]], [second["id"]])
+
+    def test_revoke(self):
+        """
+        C{POST /api/devices/ID/revoke} revokes the device, named by its id
+        (its slash escaped or not) or by its name, and answers the serials,
+        the CRL number and the device's new row.
+        """
+        _, cert = self.enrol("phone")
+        status, result = self.call("POST", f"devices/{ZONE}%2Fphone/revoke")
+        self.assertEqual(status, 200)
+        self.assertEqual(result["serials"], [format(cert.serial_number, "x")])
+        self.assertEqual(result["row"]["state"], "revoked")
+        self.assertEqual(self.hub.store.getDevice(f"{ZONE}/phone").revoked is not None, True)
+        self.enrol("tv")
+        self.assertEqual(self.call("POST", f"devices/{ZONE}/tv/revoke")[1]["row"]["state"],
+                         "revoked")
+        self.enrol("car")
+        self.assertEqual(self.call("POST", "devices/car/revoke")[1]["device"], f"{ZONE}/car")
+
+    def test_zone(self):
+        """
+        C{GET /api/zone} sums the zone up: id, CA fingerprint, hub address,
+        uptime, devices by state and outstanding codes.
+        """
+        self.enrol("phone")
+        self.call("POST", "codes", {"device": "tv"})
+        self.fixture.clock.advance(30)
+        status, summary = self.call("GET", "zone")
+        self.assertEqual(status, 200)
+        self.assertEqual(summary, {
+            "zone": ZONE, "ca_fingerprint": self.fixture.zone.caFingerprint,
+            "hub": f"127.0.0.1:{self.fixture.zone.port}", "uptime": 30.0,
+            "devices": {"enrolled": 1, "connected": 0, "disconnected": 1, "revoked": 0},
+            "codes": 1,
+        })
+
+    def test_health(self):
+        """
+        C{GET /api/health} says the hub runs, with its zone, connected
+        devices and uptime.
+        """
+        self.assertEqual(self.call("GET", "health"),
+                         (200, {"status": "ok", "zone": ZONE, "connected": 0, "uptime": 0.0}))
+
+    def test_meshWithoutPortal(self):
+        """
+        Without a Mesh portal, its routes answer C{NOT_RUNNING} (503).
+        """
+        self.assertRefused(self.call("GET", "mesh/pending"), 503, "NOT_RUNNING", "Mesh portal")
+        self.assertRefused(self.call("POST", "mesh/pending/ABCDE/approve"), 503, "NOT_RUNNING")
+
+
+class BadInputTests(APITestBase):
+    """
+    Bad requests get a clear error and change nothing.
+    """
+
+    def assertUnchanged(self, before):
+        self.assertEqual((self.hub.store.listDevices(), self.call("GET", "codes")[1]), before)
+
+    def state(self):
+        return self.hub.store.listDevices(), self.call("GET", "codes")[1]
+
+    def test_badJSON(self):
+        """
+        A body that is not UTF-8 JSON, or not an object, is C{BAD_REQUEST}
+        (400) and makes no code.
+        """
+        before = self.state()
+        for data in (b"{", b"\xff\xfe", b"[1]", b'"phone"', b"null"):
+            self.assertRefused(self.call("POST", "codes", data=data), 400, "BAD_REQUEST")
+        self.assertUnchanged(before)
+
+    def test_badCodeBody(self):
+        """
+        A code request without C{device}, with other keys, a name that is
+        not a string or cannot be a device name: C{BAD_REQUEST}.
+        """
+        before = self.state()
+        for body in ({}, {"name": "phone"}, {"device": "phone", "x": 1}, {"device": 7},
+                     {"device": "my phone!"}, {"device": "../etc"}):
+            self.assertRefused(self.call("POST", "codes", body), 400, "BAD_REQUEST")
+        self.assertUnchanged(before)
+
+    def test_nameTaken(self):
+        """
+        A code for a name an enrolled device has: C{NAME_TAKEN} (409).
+        """
+        self.enrol("phone")
+        before = self.state()
+        self.assertRefused(self.call("POST", "codes", {"device": "phone"}), 409, "NAME_TAKEN")
+        self.assertUnchanged(before)
+
+    def test_oversized(self):
+        """
+        A body over L{MAX_BODY} bytes is C{BAD_REQUEST} naming the limit.
+        """
+        before = self.state()
+        body = {"device": "phone", "pad": "x" * MAX_BODY}
+        self.assertRefused(self.call("POST", "codes", body), 400, "BAD_REQUEST", str(MAX_BODY))
+        self.assertUnchanged(before)
+
+    def test_unknownDevice(self):
+        """
+        Revoking a device the zone never had: C{UNKNOWN_DESTINATION} (404),
+        and no CRL is signed.
+        """
+        crl = self.hub.authority.crl
+        self.assertRefused(self.call("POST", f"devices/{ZONE}%2Fghost/revoke"), 404,
+                           "UNKNOWN_DESTINATION", "ghost")
+        self.assertRefused(self.call("POST", "devices/ghost/revoke"), 404, "UNKNOWN_DESTINATION")
+        self.assertIs(self.hub.authority.crl, crl)
+
+    def test_unknownCode(self):
+        """
+        Cancelling no outstanding code: C{TOKEN_INVALID} (404); what cannot
+        be an id: C{BAD_REQUEST}; the outstanding code stays.
+        """
+        self.call("POST", "codes", {"device": "phone"})
+        before = self.state()
+        self.assertRefused(self.call("POST", f"codes/{'0' * 16}/cancel"), 404, "TOKEN_INVALID")
+        self.assertRefused(self.call("POST", "codes/nothex/cancel"), 400, "BAD_REQUEST")
+        self.assertUnchanged(before)
+
+    def test_unknownRoute(self):
+        """
+        A path the API does not have is C{UNKNOWN_MESSAGE} (404); a method
+        a route does not take is 405 naming those it does.
+        """
+        self.assertRefused(self.call("GET", "nothing"), 404, "UNKNOWN_MESSAGE", "/api/nothing")
+        self.assertRefused(self.call("GET", ""), 404, "UNKNOWN_MESSAGE")
+        before = self.state()
+        self.assertRefused(self.call("DELETE", "devices"), 405, "BAD_REQUEST")
+        self.assertRefused(self.call("GET", "devices/x/revoke"), 405, "BAD_REQUEST")
+        d = self.treq.request("PUT", URL + "codes")
+        self.treq.flush()
+        self.assertEqual(self.successResultOf(d).headers.getRawHeaders(b"allow"),
+                         [b"GET, POST"])
+        self.assertUnchanged(before)
+
+
+class EventStreamTests(SynchronousTestCase):
+    """
+    C{GET /api/events} streams the zone's changes as they happen.
+    """
+
+    def setUp(self):
+        self.zone = MemoryZone(self)
+        self.site = makeSite(self.zone.hub, reactor=self.zone.reactor)
+
+    def open(self):
+        """
+        Open an event stream over the hub's site: the transport it is
+        written to, and a callable that closes it as a client going would.
+        """
+        address = IPv4Address("TCP", "127.0.0.1", 1)
+        channel = self.site.buildProtocol(address)
+        transport = StringTransport(peerAddress=address)
+        channel.makeConnection(transport)
+        channel.dataReceived(b"GET /api/events HTTP/1.1\r\nHost: hub\r\n\r\n")
+        closed = []
+
+        def close():
+            if not closed:
+                closed.append(True)
+                channel.connectionLost(Failure(ConnectionDone()))
+
+        self.addCleanup(close)
+        return transport, close
+
+    @staticmethod
+    def events(transport) -> list:
+        """
+        The C{(event, data)} pairs written so far.
+        """
+        found = []
+        for block in transport.value().split(b"\n\n"):
+            lines = dict(line.split(b": ", 1) for line in block.split(b"\n")
+                         if line.startswith((b"event: ", b"data: ")))
+            if b"event" in lines:
+                found.append((lines[b"event"].decode(), json.loads(lines[b"data"])))
+        return found
+
+    def test_headers(self):
+        """
+        The stream is C{text/event-stream}, not cached, and tells the
+        client how soon to reconnect.
+        """
+        transport, _ = self.open()
+        value = transport.value()
+        self.assertTrue(value.startswith(b"HTTP/1.1 200 "), value)
+        self.assertIn(b"Content-Type: text/event-stream; charset=utf-8", value)
+        self.assertIn(b"Cache-Control: no-store", value)
+        self.assertIn(b"retry: 3000", value)
+
+    def test_deviceConnectsAndIsRevoked(self):
+        """
+        A device enrolled, connecting and revoked each sends an C{event:
+        device} with its row: disconnected once enrolled, connected, then
+        revoked.
+        """
+        transport, _ = self.open()
+        self.zone.addDevice("phone")
+        states = [(kind, row["id"], row["state"]) for kind, row in self.events(transport)
+                  if kind == "device"]
+        phone = self.zone.deviceId("phone")
+        self.assertEqual(states[:2], [("device", phone, "disconnected"),
+                                      ("device", phone, "connected")])
+        transport.clear()
+        self.zone.revoke("phone")
+        self.assertIn(("device", phone, "revoked"),
+                      [(k, r["id"], r["state"]) for k, r in self.events(transport)])
+
+    def test_disconnect(self):
+        """
+        A device whose link drops sends an event with it disconnected.
+        """
+        self.zone.addDevice("phone")
+        transport, _ = self.open()
+        self.zone.disconnect("phone")
+        self.assertEqual([(r["id"], r["state"]) for _, r in self.events(transport)][:1],
+                         [(self.zone.deviceId("phone"), "disconnected")])
+        self.zone.stopDevice("phone")
+
+    def test_revokeDisconnected(self):
+        """
+        A device revoked while it is not connected sends an event with it
+        revoked.
+        """
+        self.zone.memoryHub.enrolDevice("tv")
+        transport, _ = self.open()
+        self.zone.memoryHub.revoke(self.zone.deviceId("tv"))
+        self.assertEqual([(k, r["id"], r["state"]) for k, r in self.events(transport)],
+                         [("device", self.zone.deviceId("tv"), "revoked")])
+
+    def test_codes(self):
+        """
+        A pairing code made, cancelled, and another one used each send an
+        C{event: code} with its id, device and what happened.
+        """
+        from pzh.operations import ZoneOperations
+
+        transport, _ = self.open()
+        ops = ZoneOperations.forHub(self.zone.hub)
+        made = ops.newCode("tv")
+        ops.cancelCode(made["id"])
+        self.zone.addDevice("phone")
+        codes = [data for kind, data in self.events(transport) if kind == "code"]
+        self.assertEqual([(c["device"], c["event"]) for c in codes], [
+            (self.zone.deviceId("tv"), "made"), (self.zone.deviceId("tv"), "cancelled"),
+            (self.zone.deviceId("phone"), "made"), (self.zone.deviceId("phone"), "used")])
+        self.assertEqual(codes[0], {"id": made["id"], "device": self.zone.deviceId("tv"),
+                                    "expires": made["expires"], "event": "made"})
+
+    def test_keepalive(self):
+        """
+        Every L{KEEPALIVE} seconds the stream carries a comment.
+        """
+        transport, _ = self.open()
+        transport.clear()
+        self.zone.reactor.advance(KEEPALIVE - 1)
+        self.assertEqual(transport.value(), b"")
+        self.zone.reactor.advance(1)
+        self.assertIn(b": keepalive\n\n", transport.value())
+
+    def test_clientGoes(self):
+        """
+        When the client goes, its listener and keepalive go too: nothing is
+        written or scheduled for it any more.
+        """
+        events = self.zone.hub.events
+        before = len(events)
+        transport, close = self.open()
+        self.assertEqual(len(events), before + 1)
+        close()
+        self.assertEqual(len(events), before)
+        self.assertEqual([c for c in self.zone.reactor.getDelayedCalls()
+                          if "keepalive" in repr(c) or "LoopingCall" in repr(c)], [])
+        transport.clear()
+        self.zone.addDevice("phone")
+        self.zone.reactor.advance(KEEPALIVE * 2)
+        self.assertEqual(transport.value(), b"")
+
+    def test_streamsBounded(self):
+        """
+        Past L{MAX_STREAMS} open streams a new one is refused with
+        C{RATE_LIMITED} (429), until one closes.
+        """
+        closers = [self.open()[1] for _ in range(MAX_STREAMS)]
+        transport, _ = self.open()
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 429 "), transport.value())
+        self.assertIn(b'"code": "RATE_LIMITED"', transport.value())
+        closers[0]()
+        transport, _ = self.open()
+        self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 "))
+
+
+class MeshRouteTests(SynchronousTestCase):
+    """
+    C{/api/mesh/pending} over the hub's Mesh portal.
+    """
+
+    def setUp(self):
+        from pz.mesh.messages import ConnectStartRequest, CreateRequest
+        from tests.mesh.portal._support import PortalFixture, makeDevice, makePerson
+
+        self.fixture = MemoryHub(self)
+        self.portal = PortalFixture(self)
+        root = Resource()
+        root.putChild(b"api", apiResource(self.fixture.hub, self.portal.service,
+                                          self.fixture.clock))
+        self.treq = StubTreq(root)
+        alice = makePerson("alice")
+        self.portal.service.dispatch(CreateRequest(Account="alice", Profile=alice.personal))
+        self.tablet = makeDevice("tablet")
+        self.portal.service.dispatch(
+            ConnectStartRequest(AccountID="alice", SignedRequest=alice.request(self.tablet)))
+
+    call = APITestBase.call
+    assertRefused = APITestBase.assertRefused
+
+    def test_pending(self):
+        """
+        C{GET /api/mesh/pending} lists the requests waiting.
+        """
+        status, rows = self.call("GET", "mesh/pending")
+        self.assertEqual(status, 200)
+        self.assertEqual([(r["id"], r["name"], r["signature"]) for r in rows],
+                         [(self.tablet.udf, "tablet", "signed")])
+
+    def test_answer(self):
+        """
+        C{POST /api/mesh/pending/ID/approve|refuse} is refused: the hub
+        holds no administration key (403 C{NOT_AUTHORISED}); an unknown
+        request is 404; the request stays pending.
+        """
+        for answer in ("approve", "refuse"):
+            self.assertRefused(self.call("POST", f"mesh/pending/{self.tablet.udf}/{answer}"),
+                               403, "NOT_AUTHORISED", f"mesh {answer} {self.tablet.udf}")
+        self.assertRefused(self.call("POST", "mesh/pending/NOPE/approve"), 404,
+                           "UNKNOWN_DESTINATION")
+        self.assertEqual(len(self.call("GET", "mesh/pending")[1]), 1)

@@ -1,0 +1,224 @@
+"""
+Tests for L{pzh.operations}: the zone operations C{pzctl} and the admin
+API share, over a real hub in memory.
+"""
+
+from twisted.internet.testing import StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+
+from pz.errors import ZoneError
+from pz.mesh.messages import ConnectStartRequest, CreateRequest
+from pz.testing import ZONE, MemoryHub
+from pzh.enrolment import codeId, tokenHash
+from pzh.interfaces import IZoneLink
+from pzh.operations import ZoneOperations
+from tests.mesh.portal._support import PortalFixture, makeDevice, makePerson
+
+
+@implementer(IZoneLink)
+class _Link:
+    """
+    A connected device as the registry sees it.
+    """
+
+    replaced = False
+    peerPort = 0
+    fingerprint = None
+
+    def __init__(self, deviceId: str, address: str, lastSeen: float) -> None:
+        self.deviceId = deviceId
+        self.address = address
+        self.lastSeen = lastSeen
+        self.transport = StringTransport()
+
+    def sendString(self, data: bytes) -> None:
+        pass
+
+
+class OperationsTests(SynchronousTestCase):
+    """
+    L{ZoneOperations.forHub} over a L{MemoryHub}.
+    """
+
+    def setUp(self):
+        self.fixture = MemoryHub(self)
+        self.hub = self.fixture.hub
+        self.ops = ZoneOperations.forHub(self.hub)
+        self.heard = []
+        self.hub.events.subscribe(lambda kind, data: self.heard.append((kind, data)))
+
+    def test_deviceStates(self):
+        """
+        A device is C{connected} while its link is registered (with the
+        link's address and last-seen time), C{disconnected} otherwise, and
+        C{revoked} once revoked, whether connected or not.
+        """
+        self.fixture.enrolDevice("phone", "10.0.0.1")
+        self.fixture.enrolDevice("tv")
+        link = _Link(f"{ZONE}/phone", "127.0.0.1:4000", 1700000000.0)
+        self.hub.registry.register(link)
+        self.hub.registry.cancel()
+        rows = {r["id"]: r for r in self.ops.devices()}
+        self.assertEqual(rows[f"{ZONE}/phone"]["state"], "connected")
+        self.assertEqual(rows[f"{ZONE}/phone"]["address"], "127.0.0.1:4000")
+        self.assertEqual(rows[f"{ZONE}/phone"]["last_seen"], "2023-11-14T22:13:20+00:00")
+        self.assertEqual(rows[f"{ZONE}/tv"]["state"], "disconnected")
+        self.assertEqual(self.ops.device(f"{ZONE}/phone"), rows[f"{ZONE}/phone"])
+        self.ops.revoke(f"{ZONE}/phone")
+        self.assertEqual(self.ops.device(f"{ZONE}/phone")["state"], "revoked")
+
+    def test_deviceReadsOneLink(self):
+        """
+        One device's row reads only its own link from the hub's registry,
+        not the list of every link (an event stream asks for one row at
+        each connect and disconnect of a large zone).
+        """
+        self.fixture.enrolDevice("phone")
+        link = _Link(f"{ZONE}/phone", "127.0.0.1:4000", 1.0)
+        self.hub.registry.register(link)
+        self.hub.registry.cancel()
+        listed = []
+        self.patch(self.hub.registry, "links", lambda: listed.append(True) or [link])
+        ops = ZoneOperations.forHub(self.hub)
+        self.assertEqual(ops.device(f"{ZONE}/phone")["state"], "connected")
+        self.assertEqual(listed, [])
+        self.assertEqual(ops.devices()[0]["state"], "connected")
+        self.assertEqual(listed, [True])
+
+    def test_deviceUnknown(self):
+        """
+        An unknown device, or what is no id at all, is
+        C{UNKNOWN_DESTINATION}, and revoking it signs no CRL.
+        """
+        crl = self.hub.authority.crl
+        for deviceId in (f"{ZONE}/ghost", None, 7):
+            self.assertEqual(self.assertRaises(ZoneError, self.ops.device, deviceId).code,
+                             "UNKNOWN_DESTINATION")
+            self.assertEqual(self.assertRaises(ZoneError, self.ops.revoke, deviceId).code,
+                             "UNKNOWN_DESTINATION")
+        self.assertIs(self.hub.authority.crl, crl)
+
+    def test_codes(self):
+        """
+        A code made is listed by its id (the start of its token's hash)
+        until it is used, cancelled or expires; the listeners hear each.
+        """
+        made = self.ops.newCode("tv")
+        self.assertEqual(made["id"], codeId(tokenHash(made["code"].rsplit("/", 1)[1]
+                                                      .split("#")[0])))
+        self.assertEqual(self.ops.codes(), [{"id": made["id"], "device": f"{ZONE}/tv",
+                                             "expires": made["expires"]}])
+        self.assertEqual(self.ops.cancelCode(made["id"]), {"id": made["id"],
+                                                           "device": f"{ZONE}/tv"})
+        self.assertEqual(self.ops.codes(), [])
+        self.assertEqual([(k, d["event"]) for k, d in self.heard], [("code", "made"),
+                                                                   ("code", "cancelled")])
+        self.ops.newCode("radio")
+        self.fixture.clock.advance(self.hub.enrolment.codeLifetime)
+        self.assertEqual(self.ops.codes(), [])
+
+    def test_cancelRefused(self):
+        """
+        Cancelling a used, unknown or malformed id is refused, and the
+        codes stay as they were.
+        """
+        made = self.ops.newCode("tv")
+        for bad, code in (("0" * 16, "TOKEN_INVALID"), ("ABC", "BAD_REQUEST"),
+                          (made["id"].upper(), "BAD_REQUEST"), (None, "BAD_REQUEST")):
+            self.assertEqual(self.assertRaises(ZoneError, self.ops.cancelCode, bad).code, code)
+        self.assertEqual(len(self.ops.codes()), 1)
+
+    def test_newCodeRefused(self):
+        """
+        A name that is no string, or no device name, is C{BAD_REQUEST}.
+        """
+        for name in (None, 3, "", "a b"):
+            self.assertEqual(self.assertRaises(ZoneError, self.ops.newCode, name).code,
+                             "BAD_REQUEST")
+        self.assertEqual(self.ops.codes(), [])
+
+    def test_events(self):
+        """
+        The hub tells its listeners of a device enrolled, connected,
+        disconnected and revoked, by id.
+        """
+        self.fixture.enrolDevice("phone")
+        link = _Link(f"{ZONE}/phone", "127.0.0.1:4000", 1.0)
+        self.hub.registry.register(link)
+        self.hub.registry.unregister(link)
+        self.hub.registry.cancel()
+        self.ops.revoke(f"{ZONE}/phone")
+        self.assertEqual([d for k, d in self.heard if k == "device"], [f"{ZONE}/phone"] * 4)
+
+    def test_summary(self):
+        """
+        The summary counts devices by state and outstanding codes.
+        """
+        self.fixture.enrolDevice("phone")
+        self.fixture.enrolDevice("tv")
+        self.ops.revoke(f"{ZONE}/tv")
+        self.ops.newCode("radio")
+        summary = self.ops.summary()
+        self.assertEqual(summary["devices"], {"enrolled": 2, "connected": 0,
+                                              "disconnected": 1, "revoked": 1})
+        self.assertEqual(summary["codes"], 1)
+        self.assertEqual(summary["uptime"], 0.0)
+
+
+class MeshTests(SynchronousTestCase):
+    """
+    The Mesh connection requests waiting on the hub's portal.
+    """
+
+    def setUp(self):
+        self.fixture = MemoryHub(self)
+        self.portal = PortalFixture(self)
+        self.ops = ZoneOperations.forHub(self.fixture.hub, self.portal.service)
+        self.alice = makePerson("alice")
+        response = self.portal.service.dispatch(
+            CreateRequest(Account="alice", Profile=self.alice.personal))
+        self.assertEqual(response.Status, 201, response.StatusDescription)
+
+    def start(self, name: str):
+        device = makeDevice(name)
+        response = self.portal.service.dispatch(
+            ConnectStartRequest(AccountID="alice", SignedRequest=self.alice.request(device)))
+        self.assertEqual(response.Status, 201, response.StatusDescription)
+        return device
+
+    def test_pending(self):
+        """
+        Every pending request is listed, oldest first, with the device's
+        UDF, account, the name it asks for and its signature checked.
+        """
+        self.assertEqual(self.ops.meshPending(), [])
+        tablet, watch = self.start("tablet"), self.start("watch")
+        rows = self.ops.meshPending()
+        self.assertEqual([(r["id"], r["account"], r["name"], r["signature"]) for r in rows],
+                         [(tablet.udf, "alice", "tablet", "signed"),
+                          (watch.udf, "alice", "watch", "signed")])
+
+    def test_answer(self):
+        """
+        The hub holds no administration key: answering a pending request
+        is C{NOT_AUTHORISED}, naming the command that answers it; an
+        unknown request is C{UNKNOWN_DESTINATION}; a bad answer
+        C{BAD_REQUEST}; the request stays pending.
+        """
+        tablet = self.start("tablet")
+        error = self.assertRaises(ZoneError, self.ops.meshAnswer, tablet.udf, "approve")
+        self.assertEqual(error.code, "NOT_AUTHORISED")
+        self.assertIn(f"mesh approve {tablet.udf}", error.message)
+        self.assertEqual(self.assertRaises(ZoneError, self.ops.meshAnswer, "NOPE",
+                                           "refuse").code, "UNKNOWN_DESTINATION")
+        self.assertEqual(self.assertRaises(ZoneError, self.ops.meshAnswer, tablet.udf,
+                                           "maybe").code, "BAD_REQUEST")
+        self.assertEqual(len(self.ops.meshPending()), 1)
+
+    def test_noPortal(self):
+        """
+        Without a portal, the Mesh operations are C{NOT_RUNNING}.
+        """
+        ops = ZoneOperations.forHub(self.fixture.hub)
+        self.assertEqual(self.assertRaises(ZoneError, ops.meshPending).code, "NOT_RUNNING")
