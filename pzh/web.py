@@ -3,7 +3,8 @@
 The hub's HTTPS side (C{--web-port}).
 
 It serves a health page, a page naming the zone and its connected
-devices, and the zone's Mesh portal under C{/.well-known/mmm/}, through a
+devices, the hub's metrics at C{/metrics} (L{pzh.metrics}), and the zone's
+Mesh portal under C{/.well-known/mmm/}, through a
 L{pzh.weblimits.GuardedSite}: bounded bodies, a deadline per request,
 capped connections and the security headers.
 """
@@ -13,6 +14,7 @@ import json
 
 from twisted.web.resource import Resource
 
+from pzh.metrics import metricsResource
 from pzh.weblimits import GuardedSite, WebLimits
 
 __all__ = ["makeSite"]
@@ -68,18 +70,24 @@ class HomeResource(Resource):
         ).encode("utf-8")
 
 
-def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None) -> GuardedSite:
+def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None,
+             metricsToken=None) -> GuardedSite:
     """
     The hub's web site, within C{limits}; with C{portal} (a
     L{pzh.portal.service.PortalService}), the Mesh portal at
     C{/.well-known/mmm/}, taking bodies up to C{limits.maxBody}.
+
+    @param metricsToken: the bearer token C{/metrics} asks for
+        (L{pzh.metrics.metricsResource}), or C{None}.
     """
     root = HomeResource(hub)
     root.putChild(b"health", HealthResource(hub))
+    root.putChild(b"metrics", metricsResource(hub.metrics, metricsToken))
     refusals = {}
     if portal is not None:
         from pzh.portal.resource import PATH, refusalBody, wellKnown
 
-        root.putChild(b".well-known", wellKnown(portal, limits.maxBody))
+        root.putChild(b".well-known", wellKnown(portal, limits.maxBody,
+                                                hub.metrics.portalAnswered))
         refusals[PATH.encode("ascii")] = refusalBody
     return GuardedSite(root, limits, reactor=reactor, refusalBodies=refusals)
