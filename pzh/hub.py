@@ -23,6 +23,7 @@ from pzh.enrolment import Enrolment
 from pzh.events import ZoneEvents
 from pzh.flow import CoolOff, QueueBudget, TokenBucket
 from pzh.interfaces import IDeviceLinkOwner
+from pzh.metrics import HubMetrics, IHubMetrics
 from pzh.registry import Registry
 from pzh.router import QueueLimits, Router
 from pzh.services import ZoneServiceCache
@@ -86,11 +87,19 @@ class HubSettings:
 class Hub:
     """
     One zone's hub.
+
+    @ivar metrics: its L{pzh.metrics.IHubMetrics}, which its parts report to.
     """
 
     _log = Logger()
 
-    def __init__(self, zone, store: IHubStore, clock, settings: HubSettings = HubSettings()) -> None:
+    def __init__(self, zone, store: IHubStore, clock, settings: HubSettings = HubSettings(),
+                 metrics=None) -> None:
+        """
+        @param metrics: an L{IHubMetrics}; by default a new L{HubMetrics},
+            with a registry of its own.
+        """
+        self.metrics = HubMetrics() if metrics is None else IHubMetrics(metrics)
         self.zone = zone
         self.store = IHubStore(store)
         self.clock = clock
@@ -116,9 +125,10 @@ class Hub:
         self.router = Router(zone.zoneId, self.registry, store, self.authority,
                              maxFrame=settings.maxFrame, crlChanged=self.pushCRL,
                              issued=self.certificateIssued, sync=self.sync, clock=clock,
-                             services=self.services,
+                             services=self.services, routed=self.metrics.routed,
                              queue=QueueLimits(settings.queueExpiry, settings.queueMaxMessages,
                                                settings.queueMaxBytes))
+        self.metrics.watchConnected(lambda: len(self.registry))
         self.queues = QueueBudget(settings.queueBudget)
         self.refusals = RateLimitedLog(Logger(namespace="pzh.protocol"), clock.seconds)
         self._buckets: dict = {}
@@ -176,6 +186,8 @@ class Hub:
         """
         before = self.authority.crl
         serials = self.authority.revoke(deviceId)
+        if serials:
+            self.metrics.revoked()
         # Nothing queued for it may reach it now.
         self.store.expireQueued(float("inf"), deviceId)
         if self.sync is not None:

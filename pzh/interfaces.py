@@ -29,6 +29,7 @@ class IDeviceLinkOwner(ILinkOwner):
     enrolment = Attribute("the L{pzh.enrolment.Enrolment} that serves pairing codes")
     registry = Attribute("the L{pzh.registry.Registry} of connected devices")
     router = Attribute("the L{pzh.router.Router} that handles a registered device's messages")
+    metrics = Attribute("the L{pzh.metrics.IHubMetrics} handshakes and refusals are counted in")
 
     def newBucket():
         """

@@ -108,6 +108,17 @@ class HubProtocol(Link):
         self.setTimeout(self.hub.handshakeTimeout)
 
     def certificateReceived(self, cert) -> None:
+        self._admit(cert)
+        self.hub.metrics.handshake(
+            "registered" if self.deviceId is not None else
+            "enrolling" if self.enrolling else
+            "renewing" if self.renewingId is not None else "refused")
+
+    def _admit(self, cert) -> None:
+        """
+        Decide what C{cert} admits: registration, enrolment, renewal, or a
+        refusal.
+        """
         if cert is None:
             self.enrolling = True
             self.sendMessage("", {
@@ -206,6 +217,16 @@ class HubProtocol(Link):
             return
         for piece in crlUpdates(pem):
             self.sendMessage(self.peerId, piece)
+
+    def sendMessage(self, to: str, payload: dict, msgId=None) -> str:
+        """
+        Every error reply the hub sends a device goes through here, whoever
+        decided it (the frame layer, the router, the enrolment, the
+        certificate check): the hub's metrics count them by code.
+        """
+        if payload.get("status") == "error":
+            self.hub.metrics.refused(payload["code"])
+        return super().sendMessage(to, payload, msgId)
 
     def dataReceived(self, data: bytes) -> None:
         # A turn is what one read brought: a steady flow of single frames

@@ -68,13 +68,16 @@ class Router:
     def __init__(self, zoneId: str, registry, store: IHubStore, authority=None,
                  maxFrame: int = DEFAULT_MAX_FRAME, crlChanged=None, issued=None,
                  sync=None, clock=None, queue: QueueLimits = QueueLimits(),
-                 services=None) -> None:
+                 services=None, routed=lambda: None) -> None:
         """
         @param clock: what queued messages are timed by; a router without
             one (some tests') does not queue.
         @param services: the L{pzh.services.ZoneServiceCache} announces
             go to; a router without one (some tests') refuses them.
+        @param routed: called once for each message accepted for another
+            device, forwarded or queued (the hub's metrics).
         """
+        self._routed = routed
         self._services = services
         self._clock = clock
         self._queue = queue
@@ -105,21 +108,28 @@ class Router:
             raise ZoneError("BAD_REQUEST", "field 'queue' must be true or false")
         target = self._registry.get(envelope.to)
         if target is not None:
-            data = self._forwarded(envelope)
-            draining = self._draining.get(envelope.to)
-            if draining is not None and draining[0] is target:
-                # Sent after the queued messages still waiting, not
-                # before them.
-                self._registry.sendFrames(target, [lambda link: data])
-                return
-            target.deliver(data, link)
+            self._forward(link, target, envelope)
+        else:
+            device = self._store.getDevice(envelope.to)
+            if device is None or device.revoked is not None:
+                raise ZoneError("UNKNOWN_DESTINATION", f"no device {envelope.to!r} in this zone")
+            if not queue or self._clock is None:
+                raise ZoneError("DEVICE_OFFLINE", f"{envelope.to} is not connected")
+            self._keep(link, envelope, self._forwarded(envelope))
+        self._routed()
+
+    def _forward(self, link, target, envelope: Envelope) -> None:
+        """
+        Send C{envelope} from C{link} to the connected device C{target}.
+        """
+        data = self._forwarded(envelope)
+        draining = self._draining.get(envelope.to)
+        if draining is not None and draining[0] is target:
+            # Sent after the queued messages still waiting, not
+            # before them.
+            self._registry.sendFrames(target, [lambda link: data])
             return
-        device = self._store.getDevice(envelope.to)
-        if device is None or device.revoked is not None:
-            raise ZoneError("UNKNOWN_DESTINATION", f"no device {envelope.to!r} in this zone")
-        if not queue or self._clock is None:
-            raise ZoneError("DEVICE_OFFLINE", f"{envelope.to} is not connected")
-        self._keep(link, envelope, self._forwarded(envelope))
+        target.deliver(data, link)
 
     def _forwarded(self, envelope: Envelope) -> bytes:
         """

@@ -25,6 +25,7 @@ from pz.sync.engine import MAX_ITEM_SIZE
 from pz.tls import hubServerOptions, serverOptions
 from pzh.admin import HubAdmin
 from pzh.hub import Hub, HubSettings
+from pzh.metrics import metricsTokenFromOptions
 from pzh.portal.tap import hubPortal
 from pzh.protocol import HubFactory
 from pzh.store import SQLiteHubStore
@@ -98,6 +99,9 @@ class Options(usage.Options):
         ["queue-max-messages", None, 1000, "Messages that may be queued for one device.", int],
         ["queue-max-bytes", None, 16 * 1024 * 1024, "Bytes that may be queued for one device.",
          int],
+        ["metrics-token", None, None, "Bearer token that opens /metrics on the web port "
+                                      "(visible to other local users: prefer --metrics-token-file)."],
+        ["metrics-token-file", None, None, "File holding the bearer token that opens /metrics."],
     ] + limitOptions("web-")
 
     def __init__(self) -> None:
@@ -148,6 +152,8 @@ class Options(usage.Options):
         if self["queue-budget"] < self["link-queue"]:
             raise usage.UsageError("--queue-budget must be at least --link-queue")
         self["web-limits"] = limitsFromOptions(self, "web-")
+        self["metrics-token"] = metricsTokenFromOptions(self["metrics-token"],
+                                                        self["metrics-token-file"])
         placeTwistdFiles(self, self["data-dir"], "pzh")
 
 
@@ -268,7 +274,7 @@ def _makeService(options, reactor):
     if options["web-port"]:
         webTLS = serverOptions(zone.hubKey, zone.hubCert, [zone.caCert])
         site = makeSite(hub, portal, sizedForFileLimit(options["web-limits"], raiseFileLimit()),
-                        reactor)
+                        reactor, metricsToken=options["metrics-token"])
         adminAuth = site.adminAuth
         _listen(reactor, options, "web-port", webFactory(site, webTLS), top)
     AdminService(reactor, zone.dataDir, HubAdmin(hub, adminAuth)).setServiceParent(top)

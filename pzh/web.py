@@ -3,10 +3,12 @@
 The hub's HTTPS side (C{--web-port}).
 
 It serves a health page and the zone's Mesh portal under
-C{/.well-known/mmm/} to anyone, and, to a signed-in session only
-(L{pzh.adminauth}), a page naming the zone and its connected devices;
-all through a L{pzh.weblimits.GuardedSite}: bounded bodies, a deadline per
-request, capped connections and the security headers.
+C{/.well-known/mmm/} to anyone; to a signed-in session only
+(L{pzh.adminauth}), a page naming the zone and its connected devices and
+the admin API under C{/api/} (L{pzh.adminapi}); the hub's metrics at
+C{/metrics} (L{pzh.metrics}) to a signed-in session or a scraper with the
+bearer token; all through a L{pzh.weblimits.GuardedSite}: bounded bodies,
+a deadline per request, capped connections and the security headers.
 """
 
 import html
@@ -18,6 +20,7 @@ from pzh.adminapi import apiResource
 from pzh.adminauth import (
     AdminAuth, SessionResource, SignInResource, SignOutResource, guarded,
 )
+from pzh.metrics import metricsResource
 from pzh.weblimits import GuardedSite, WebLimits
 
 __all__ = ["makeSite"]
@@ -79,7 +82,7 @@ class HomeResource(Resource):
 
 
 def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None,
-             auth: AdminAuth = None) -> GuardedSite:
+             auth: AdminAuth = None, metricsToken=None) -> GuardedSite:
     """
     The hub's web site, within C{limits}; with C{portal} (a
     L{pzh.portal.service.PortalService}), the Mesh portal at
@@ -88,6 +91,9 @@ def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None,
     @param auth: the hub's L{AdminAuth} (the one its admin socket makes
         links with); by default a new one on C{reactor} for the zone's
         host and web port.  The site keeps it as C{site.adminAuth}.
+    @param metricsToken: the bearer token C{/metrics} asks for
+        (L{pzh.metrics.metricsResource}), or C{None}: then only a
+        signed-in session sees it.
     """
     if reactor is None:
         from twisted.internet import reactor
@@ -101,11 +107,15 @@ def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None,
     root.putChild(b"health", HealthResource(hub))
     # The API is the page's and scripts': signed in, and CSRF-checked.
     root.putChild(b"api", guarded(apiResource(hub, portal, reactor), auth))
+    # Not guarded: a scraper has a token and no session.
+    root.putChild(b"metrics", metricsResource(
+        hub.metrics, metricsToken, allowed=lambda request: auth.sessionOf(request) is not None))
     refusals = {}
     if portal is not None:
         from pzh.portal.resource import PATH, refusalBody, wellKnown
 
-        root.putChild(b".well-known", wellKnown(portal, limits.maxBody))
+        root.putChild(b".well-known", wellKnown(portal, limits.maxBody,
+                                                hub.metrics.portalAnswered))
         refusals[PATH.encode("ascii")] = refusalBody
     site = GuardedSite(root, limits, reactor=reactor, refusalBodies=refusals)
     site.adminAuth = auth

@@ -108,15 +108,18 @@ class MeshPortalResource(Resource):
     @param service: a L{pzh.portal.service.PortalService}: its C{submit}
         carries out a request, firing once the outcome is durable.
     @param maxBody: the largest body accepted, in bytes.
+    @param answered: called with the status of every answer (the hub's
+        metrics, L{pzh.metrics}).
     """
 
     isLeaf = True
     log = Logger()
 
-    def __init__(self, service, maxBody: int = MAX_BODY) -> None:
+    def __init__(self, service, maxBody: int = MAX_BODY, answered=lambda status: None) -> None:
         super().__init__()
         self._service = service
         self._maxBody = maxBody
+        self._answered = answered
 
     def render(self, request) -> bytes:
         """
@@ -172,6 +175,7 @@ class MeshPortalResource(Resource):
 
     def _respond(self, request, response: MeshResponse) -> bytes:
         status = response.Status or SERVER_INTERNAL
+        self._answered(status)
         request.setResponseCode(status)
         request.setHeader(b"content-type", b"application/json")
         request.setHeader(b"cache-control", b"no-store")
@@ -189,11 +193,11 @@ def refusalBody(status: int, description: str) -> bytes:
     return MeshResponse(Status=status, StatusDescription=description).toJSON()
 
 
-def wellKnown(service, maxBody: int = MAX_BODY) -> Resource:
+def wellKnown(service, maxBody: int = MAX_BODY, answered=lambda status: None) -> Resource:
     """
     The C{/.well-known} resource with the portal at C{mmm/}, to mount at the
     root of a site: C{root.putChild(b".well-known", wellKnown(service))}.
     """
     top = Resource()
-    top.putChild(b"mmm", MeshPortalResource(service, maxBody))
+    top.putChild(b"mmm", MeshPortalResource(service, maxBody, answered))
     return top
