@@ -265,6 +265,28 @@ class EventStreamTests(SynchronousTestCase):
         self.zone = MemoryZone(self)
         self.site = makeSite(self.zone.hub, reactor=self.zone.reactor)
 
+    def session(self) -> bytes:
+        """
+        Sign in over the hub's site, as the page's browser does (once per
+        test: sign-ins are rate-limited); the session cookie's value.
+        """
+        if getattr(self, "_session", None) is None:
+            self._session = self._signIn()
+        return self._session
+
+    def _signIn(self) -> bytes:
+        _, url = self.site.adminAuth.newLink()
+        address = IPv4Address("TCP", "127.0.0.1", 2)
+        channel = self.site.buildProtocol(address)
+        transport = StringTransport(peerAddress=address)
+        channel.makeConnection(transport)
+        query = url.split("?", 1)[1].encode("ascii")
+        channel.dataReceived(b"GET /signin?" + query + b" HTTP/1.1\r\nHost: hub\r\n\r\n")
+        [cookie] = [line for line in transport.value().split(b"\r\n")
+                    if line.lower().startswith(b"set-cookie: pz_session=")]
+        channel.connectionLost(Failure(ConnectionDone()))
+        return cookie.split(b"=", 1)[1].split(b";", 1)[0]
+
     def open(self):
         """
         Open an event stream over the hub's site: the transport it is
@@ -274,7 +296,8 @@ class EventStreamTests(SynchronousTestCase):
         channel = self.site.buildProtocol(address)
         transport = StringTransport(peerAddress=address)
         channel.makeConnection(transport)
-        channel.dataReceived(b"GET /api/events HTTP/1.1\r\nHost: hub\r\n\r\n")
+        channel.dataReceived(b"GET /api/events HTTP/1.1\r\nHost: hub\r\nCookie: pz_session="
+                             + self.session() + b"\r\n\r\n")
         closed = []
 
         def close():
@@ -457,3 +480,74 @@ class MeshRouteTests(SynchronousTestCase):
         self.assertRefused(self.call("POST", "mesh/pending/NOPE/approve"), 404,
                            "UNKNOWN_DESTINATION")
         self.assertEqual(len(self.call("GET", "mesh/pending")[1]), 1)
+
+
+class SignedInOnlyTests(SynchronousTestCase):
+    """
+    The API as the hub's site serves it: nothing without a session, and no
+    change without the session's CSRF token.
+    """
+
+    ROUTES = [
+        ("GET", "devices"), ("GET", "zone"), ("GET", "health"), ("GET", "codes"),
+        ("GET", "mesh/pending"), ("GET", "events"), ("POST", "codes"),
+        ("POST", f"devices/{ZONE}%2Fphone/revoke"), ("POST", "codes/0123456789abcdef/cancel"),
+    ]
+
+    def setUp(self):
+        self.fixture = MemoryHub(self)
+        self.hub = self.fixture.hub
+        self.site = makeSite(self.hub, reactor=self.fixture.clock)
+        self.treq = StubTreq(self.site.resource)
+        self.fixture.enrolDevice("phone")
+
+    def request(self, method, path, cookies=None, headers=None, body=b"{}"):
+        d = self.treq.request(method, URL + path, cookies=cookies, headers=headers,
+                              data=body if method == "POST" else None)
+        self.treq.flush()
+        response = self.successResultOf(d)
+        if path == "events" and response.code == 200:
+            return response.code, b""  # a stream: it does not end
+        return response.code, self.successResultOf(response.content())
+
+    def signIn(self) -> dict:
+        _, url = self.site.adminAuth.newLink()
+        d = self.treq.get("https://127.0.0.1:9000/signin?" + url.split("?")[1],
+                          allow_redirects=False)
+        self.treq.flush()
+        response = self.successResultOf(d)
+        return {c.name: c.value for c in response.cookies()}
+
+    def test_noSession(self):
+        """
+        Every route without a session is 401 and says nothing of the zone.
+        """
+        for method, path in self.ROUTES:
+            code, body = self.request(method, path)
+            self.assertEqual(code, 401, (method, path))
+            self.assertEqual(json.loads(body)["code"], "NOT_AUTHORISED")
+            self.assertNotIn(b"phone", body)
+        self.assertIsNone(self.hub.store.getDevice(f"{ZONE}/phone").revoked)
+
+    def test_forgedCookie(self):
+        code, _ = self.request("GET", "devices", cookies={"pz_session": "forged"})
+        self.assertEqual(code, 401)
+
+    def test_postNeedsCSRF(self):
+        """
+        Signed in, a POST without the CSRF token is 403 and changes
+        nothing; with it, it is done.
+        """
+        cookies = self.signIn()
+        code, body = self.request("POST", f"devices/{ZONE}%2Fphone/revoke", cookies=cookies)
+        self.assertEqual((code, json.loads(body)["code"]), (403, "CSRF_REQUIRED"))
+        self.assertIsNone(self.hub.store.getDevice(f"{ZONE}/phone").revoked)
+        code, body = self.request("GET", "devices", cookies=cookies)
+        self.assertEqual(code, 200)
+        d = self.treq.get("https://127.0.0.1:9000/session", cookies=cookies)
+        self.treq.flush()
+        csrf = self.successResultOf(self.successResultOf(d).json())["csrf"]
+        code, _ = self.request("POST", f"devices/{ZONE}%2Fphone/revoke", cookies=cookies,
+                               headers={"X-CSRF-Token": csrf})
+        self.assertEqual(code, 200)
+        self.assertIsNotNone(self.hub.store.getDevice(f"{ZONE}/phone").revoked)

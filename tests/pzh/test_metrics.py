@@ -260,7 +260,8 @@ class DeviceTests(_MetricsTestCase):
         A message forwarded to a connected device, and one queued for an
         offline device, are routed; one to nobody is refused instead.
         """
-        phone, laptop = self.device("phone"), self.device("laptop")
+        phone = self.device("phone")
+        self.device("laptop")
         self.fixture.enrolDevice("tablet")
         phone.client.sendProp(f"{ZONE}/laptop", {"status": "message"}, msgId="m1")
         phone.client.sendProp(f"{ZONE}/tablet", {"status": "message", "queue": True},
