@@ -59,7 +59,8 @@ run: $(STAMP) systools
 	@code=$$($(BIN)/pzctl --hub-dir $(HUB_DIR) pair --device phone) && \
 	echo "" && \
 	echo "Hub for zone $$($(BIN)/pzctl --hub-dir $(HUB_DIR) zone) is running on 127.0.0.1:$(PORT)" && \
-	echo "  admin page: https://127.0.0.1:$(WEB_PORT)/   log: $(RUN_DIR)/hub.log" && \
+	echo "  admin page (one-time sign-in link, 10 minutes): $$($(BIN)/pzctl --hub-dir $(HUB_DIR) admin-link)" && \
+	echo "  log: $(RUN_DIR)/hub.log" && \
 	echo "" && \
 	echo "Pairing code for a device called 'phone' (valid 10 minutes, single use):" && \
 	echo "" && \

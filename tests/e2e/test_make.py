@@ -85,6 +85,9 @@ class MakeTests(TestCase):
         out, code = yield make(f"RUN_DIR={self.runDir}", f"PORT={freePort()}",
                                f"WEB_PORT={freePort()}", "run")
         self.assertEqual(code, 0, out)
+        # The admin page is opened by a one-time sign-in link, printed.
+        self.assertRegex(out, r"admin page \(one-time sign-in link, 10 minutes\): "
+                              r"https://127\.0\.0\.1:\d+/signin\?token=\S+")
         [pzp] = [line.strip() for line in out.splitlines() if " -n pzp " in line]
         [devices] = re.findall(r"then watch it:\s+(.*)", out)
         # Printed as "echo 'CODE' | twistd ... --pair -": the code goes in
