@@ -23,7 +23,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 
 from pz.errors import ZoneError
-from pzh.operations import ZoneOperations, iso
+from pz.timefmt import isoTime
+from pzh.operations import ZoneOperations
 
 __all__ = ["apiResource", "MAX_BODY", "KEEPALIVE", "MAX_STREAMS", "STATUS"]
 
@@ -257,7 +258,7 @@ class _EventStream:
             except ZoneError:
                 return
         else:
-            payload = {**data, "expires": iso(data.get("expires"))}
+            payload = {**data, "expires": isoTime(data.get("expires"))}
         self._write(b"event: " + kind.encode("ascii") + b"\ndata: "
                     + json.dumps(payload).encode("utf-8") + b"\n\n")
 

@@ -93,12 +93,12 @@ def _revoke(args) -> None:
 
 def _adminLink(args) -> None:
     from pz.admin import adminCall
-    from pzh.operations import iso
+    from pz.timefmt import isoTime
 
     result = adminCall(needs(args, "hub_dir", "--hub-dir"), "admin-link")
     if args.json:
         print(json.dumps({"url": result["url"], "id": result["id"],
-                          "expires": iso(result["expires"])}))
+                          "expires": isoTime(result["expires"])}))
     else:
         print(result["url"])
 

@@ -14,29 +14,20 @@ L{pz.errors.ZoneError} with the same code in both.
 """
 
 import re
-from datetime import datetime, timezone
 from typing import Callable, Optional
 
 from pz.errors import ZoneError
+from pz.timefmt import isoTime
 from pzh.enrolment import Enrolment, codeId, tokenHash
 from pzh.store import IHubStore
 
-__all__ = ["ZoneOperations", "iso", "CODE_ID", "MAX_PENDING_LISTED"]
+__all__ = ["ZoneOperations", "CODE_ID", "MAX_PENDING_LISTED"]
 
 #: The most Mesh connection requests listed at once.
 MAX_PENDING_LISTED = 500
 
 #: What a pairing code's id looks like (L{pzh.enrolment.codeId}).
 CODE_ID = re.compile(r"\A[0-9a-f]{16}\Z")
-
-
-def iso(when: Optional[float]) -> Optional[str]:
-    """
-    POSIX seconds as ISO 8601 UTC text to the second; None stays None.
-    """
-    if when is None:
-        return None
-    return datetime.fromtimestamp(when, timezone.utc).isoformat(timespec="seconds")
 
 
 class ZoneOperations:
@@ -148,9 +139,9 @@ class ZoneOperations:
             "id": device.id,
             "serial": format(device.serial, "x"),
             "state": state,
-            "last_seen": iso(lastSeen),
+            "last_seen": isoTime(lastSeen),
             "address": address,
-            "not_after": iso(device.notAfter),
+            "not_after": isoTime(device.notAfter),
         }
 
     def devices(self) -> list:
@@ -198,7 +189,7 @@ class ZoneOperations:
         code = self._enrolment.newCode(deviceName)
         record = self._store.getToken(tokenHash(code.token))
         return {"id": codeId(record.tokenHash), "code": str(code),
-                "device": self._enrolment.deviceId(deviceName), "expires": iso(record.expires)}
+                "device": self._enrolment.deviceId(deviceName), "expires": isoTime(record.expires)}
 
     def codes(self) -> list:
         """
@@ -206,7 +197,7 @@ class ZoneOperations:
         C{{"id", "device", "expires"}} (the code itself is never kept).
         """
         return [{"id": codeId(t.tokenHash), "device": self._enrolment.deviceId(t.deviceName),
-                 "expires": iso(t.expires)}
+                 "expires": isoTime(t.expires)}
                 for t in self._store.outstandingTokens(self._clock.seconds())]
 
     def cancelCode(self, id: str) -> dict:

@@ -64,7 +64,6 @@ and the sender tries those again a second later.
 
 import base64
 import json
-from datetime import datetime, timezone
 import os
 import stat
 from typing import Callable, Optional
@@ -76,6 +75,7 @@ from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
 from pz.errors import CODES, ZoneError
+from pz.timefmt import isoTime
 from pz.sync import items as _items
 from pz.sync.chunkers import encodeHash, manifestOf, manifestOfFile
 from pz.sync.conflicts import updateWins
@@ -103,13 +103,6 @@ _ROUTINE = frozenset({"SYNC_CONFLICT", "SYNC_PENDING", "SYNC_ONE_WAY", "SYNC_NOT
 
 #: Codes a peer may send that this side knows.
 _KNOWN = frozenset(CODES)
-
-
-def _isoTime(seconds: float) -> str:
-    """
-    A time as C{pzctl} shows times: ISO 8601, UTC, to the second.
-    """
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
 
 
 class ISyncEngine(Interface):
@@ -447,7 +440,7 @@ class SyncEngine:
         C{origin}, C{time}, C{kept_as} (relative to the zone folder) and
         C{hash} (as on the wire, null for none).
         """
-        return [dict(entry, time=_isoTime(entry["time"]),
+        return [dict(entry, time=isoTime(entry["time"]),
                      hash=encodeOptionalHash(entry.get("hash")))
                 for entry in self._state.conflicts()]
 
