@@ -14,7 +14,7 @@ ZONE_USER ?= $(shell id -un 2>/dev/null || echo me)
 # The data directories the README's tutorial and docs/mesh-portal.md's example make here.
 TUTORIAL_DIRS := hub phone laptop portal mirror
 
-.PHONY: run stop test fuzz bench docs clean systools docs-tools
+.PHONY: run stop test fuzz bench docs clean systools docs-tools browsertools screenshots
 
 $(STAMP): setup.cfg setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ systools:
 docs-tools:
 	$(call need,dot,graphviz)
 
+# The browser tests (tests/browser) drive Debian's Chromium through its
+# ChromeDriver.
+browsertools:
+	$(call need,chromium,chromium)
+	$(call need,chromedriver,chromium-driver)
+
 run: $(STAMP) systools
 	@$(MAKE) --no-print-directory stop >/dev/null 2>&1 || true
 	@rm -rf $(RUN_DIR) && mkdir -p $(RUN_DIR)
@@ -80,7 +86,7 @@ stop:
 	  else echo "hub was not running (stale $(RUN_DIR)/hub.pid removed)"; rm -f $(RUN_DIR)/hub.pid; fi; \
 	fi
 
-test: $(STAMP) systools $(SSLYZE)
+test: $(STAMP) systools browsertools $(SSLYZE)
 	$(BIN)/trial --jobs 2 tests
 
 # The long fuzz run of the device and web ports (docs/fuzzing.md): about
@@ -102,6 +108,11 @@ fuzz: $(STAMP) systools
 
 bench: $(STAMP) systools
 	$(BIN)/python -m bench
+
+# The admin page's pictures in docs/images (the README shows one), taken
+# by the browser tests as they run.
+screenshots: $(STAMP) browsertools
+	PZ_SCREENSHOTS=$(CURDIR)/docs/images $(BIN)/trial tests.browser
 
 docs: $(STAMP) docs-tools
 	$(BIN)/python docs/state-machines/draw.py docs/state-machines
