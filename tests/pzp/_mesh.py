@@ -55,7 +55,7 @@ class MeshAdmin:
         Pump the portal until C{d} fires; its result (or failure).
         """
         for _ in range(rounds):
-            if d.called:
+            if d.called and not d.paused:
                 break
             self.portal.flush(self.stub)
         return d
