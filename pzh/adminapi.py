@@ -175,7 +175,10 @@ class AdminAPI(Resource):
         def succeeded(value) -> None:
             write(self._answer(request, value))
 
-        result.addCallbacks(succeeded, failed)
+        result.addCallbacks(succeeded, failed).addErrback(
+            lambda failure: self._log.failure("admin API {method} /api/{path}: no answer written",
+                                              failure, method=request.method.decode(
+                                                  "ascii", "replace"), path=path))
 
     @staticmethod
     def _refuse(request, error: ZoneError, status: int = 0) -> bytes:

@@ -4,6 +4,7 @@ with L{treq.testing.StubTreq}, and its event stream over a real HTTP
 channel on a L{StringTransport}, in an in-memory zone.
 """
 
+import gc
 import json
 
 from treq.testing import StubTreq
@@ -592,6 +593,8 @@ class MeshRouteTests(SynchronousTestCase):
         self.respond(laptop, status="meshAnswered", account="alice", device=self.tablet.udf,
                      result="Accepted", name="tablet")
         self.assertEqual(transport.value(), b"")
+        gc.collect()
+        self.assertEqual(self.flushLoggedErrors(), [])
 
 
 class SignedInOnlyTests(SynchronousTestCase):
