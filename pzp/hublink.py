@@ -129,6 +129,14 @@ class HubLinkProtocol(DeviceMessaging):
     def currentMessages(self):
         return self.messages if self.registered.called else self.greeting
 
+    def fromHub(self, envelope: Envelope) -> bool:
+        """
+        Whether C{envelope} comes from the hub itself: the hub names
+        itself (the zone id) as the sender of its own messages and the
+        device's id as the sender of any it forwards.
+        """
+        return envelope.sender == self._zoneId
+
     # -- before registration --------------------------------------------------
 
     @greeting.handler("registered")
@@ -212,13 +220,11 @@ class HubLinkProtocol(DeviceMessaging):
         """
         The hub asks this device to answer a pending Mesh connection
         request (the admin page's approve or refuse, L{pzp.meshapprovals}).
-        Only the hub itself may ask, never another device through it, and
-        only a proxy run with C{--mesh-approvals} answers.  The answer
-        (C{meshAnswered}, or an error) names the request's id.
+        Only the hub itself may ask, never another device through it (the
+        table's hook, L{DeviceMessaging.permitted}), and only a proxy run
+        with C{--mesh-approvals} answers.  The answer (C{meshAnswered}, or
+        an error) names the request's id.
         """
-        if envelope.sender != self._zoneId:
-            raise ZoneError("NOT_AUTHORISED", "only the hub may ask this device to answer a "
-                                              "Mesh connection request")
         approvals = self.owner.meshApprovals
         if approvals is None:
             raise ZoneError("NOT_AUTHORISED", "this device does not answer Mesh requests for "

@@ -163,15 +163,6 @@ class PeerLinkProtocol(DeviceMessaging):
         The keepalive's answer: the frame itself reset the idle timer.
         """
 
-    @messages.handler("meshAnswer")
-    def _meshAnswer(self, envelope: Envelope) -> None:
-        """
-        Only the hub may ask a device to answer a Mesh connection request
-        (L{pzp.hublink}); another device may not, even directly.
-        """
-        raise ZoneError("NOT_AUTHORISED", "only the hub may ask this device to answer a Mesh "
-                                          "connection request")
-
     @messages.handler("servicesAnnounce", services=JSONList())
     def _servicesAnnounce(self, envelope: Envelope, services) -> None:
         self.owner.peerServices(self, envelope.payload)
