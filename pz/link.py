@@ -31,7 +31,7 @@ from pz.errors import ZoneError
 from pz.tls import peerCertificate
 from pz.wire import Envelope, FrameProtocol
 
-__all__ = ["ILinkOwner", "Link", "ClockOwner", "noDelay", "zoneErrorFrom"]
+__all__ = ["ILinkOwner", "Link", "ClockOwner", "NoAnswer", "noDelay", "zoneErrorFrom"]
 
 
 class ILinkOwner(Interface):
@@ -40,6 +40,14 @@ class ILinkOwner(Interface):
     """
 
     clock = Attribute("an IReactorTime: idle and request timeouts run on it")
+
+
+class NoAnswer(ZoneError):
+    """
+    A request got no answer at all: C{TIMEOUT}, or C{NOT_CONNECTED} when
+    the link closed first.  (An answer that is an error is a plain
+    L{ZoneError}, with the code the other end sent.)
+    """
 
 
 @implementer(ILinkOwner)
@@ -150,15 +158,15 @@ class Link(FrameProtocol, TimeoutMixin):
         """
         Send C{payload} to C{to}; the result fires with the payload of the
         answer naming it (C{ref}), or fails with the L{ZoneError} an error
-        answer carries, C{TIMEOUT}, or C{NOT_CONNECTED} if the link closes
-        first.
+        answer carries, or a L{NoAnswer}: C{TIMEOUT}, or C{NOT_CONNECTED}
+        if the link closes first.
         """
         msgId = self.sendMessage(to, payload)
         d: Deferred = Deferred()
 
         def expire() -> None:
             self._pending.pop(msgId, None)
-            d.errback(ZoneError("TIMEOUT", f"{to} did not answer"))
+            d.errback(NoAnswer("TIMEOUT", f"{to} did not answer"))
 
         delay = self.requestTimeout if timeout is None else timeout
         self._pending[msgId] = (d, self.clock.callLater(delay, expire))
@@ -194,7 +202,7 @@ class Link(FrameProtocol, TimeoutMixin):
         pending, self._pending = self._pending, {}
         for d, timer in pending.values():
             timer.cancel()
-            d.errback(ZoneError("NOT_CONNECTED", self.lostBeforeAnswer))
+            d.errback(NoAnswer("NOT_CONNECTED", self.lostBeforeAnswer))
 
 
 def zoneErrorFrom(payload: dict) -> ZoneError:

@@ -6,8 +6,11 @@ Every route runs one of the zone's operations (L{pzh.operations}), the
 ones C{pzctl} runs, and answers JSON; a refusal is
 C{{"code": CODE, "message": SENTENCE}} with the code C{pzctl} would print
 and the HTTP status that fits it.  Request bodies are one JSON object of
-at most L{MAX_BODY} bytes.  C{GET /api/events} is a Server-Sent Events
-stream of the zone's changes, fed by the hub's L{pzh.events.ZoneEvents}.
+at most L{MAX_BODY} bytes.  An operation that waits for someone else (a
+Mesh answer, signed on an administration device) returns a Deferred, and
+the route answers when it fires.  C{GET /api/events} is a Server-Sent
+Events stream of the zone's changes, fed by the hub's
+L{pzh.events.ZoneEvents}.
 
 This resource checks no one's identity: the hub's site wraps it with the
 admin sign-in guard before mounting it.  Routes are listed in
@@ -17,6 +20,7 @@ C{docs/admin-api.md}.
 import json
 import re
 
+from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.web.resource import Resource
@@ -50,6 +54,8 @@ STATUS = {
     "TOKEN_EXPIRED": 409,
     "RATE_LIMITED": 429,
     "NOT_RUNNING": 503,
+    "NOT_CONNECTED": 503,
+    "TIMEOUT": 504,
 }
 
 _JSON = b"application/json"
@@ -126,9 +132,10 @@ class AdminAPI(Resource):
                 return self._refuse(request, ZoneError("INTERNAL"))
             if result is NOT_DONE_YET:
                 return result
-            request.setHeader(b"content-type", _JSON)
-            request.setHeader(b"cache-control", b"no-store")
-            return json.dumps(result).encode("utf-8")
+            if isinstance(result, Deferred):
+                self._answerLater(request, result, path)
+                return NOT_DONE_YET
+            return self._answer(request, result)
         if allowed:
             request.setHeader(b"allow", b", ".join(sorted(set(allowed))))
             return self._refuse(request, ZoneError(
@@ -136,6 +143,42 @@ class AdminAPI(Resource):
                 f"/api/{path} does not take {request.method.decode('ascii', 'replace')}"
             ), 405)
         return self._refuse(request, ZoneError("UNKNOWN_MESSAGE", f"no API route /api/{path}"))
+
+    @staticmethod
+    def _answer(request, result) -> bytes:
+        request.setHeader(b"content-type", _JSON)
+        request.setHeader(b"cache-control", b"no-store")
+        return json.dumps(result).encode("utf-8")
+
+    def _answerLater(self, request, result: Deferred, path: str) -> None:
+        """
+        Answer when a handler's Deferred fires: its result as JSON, a
+        L{ZoneError} as a refusal; nothing if the client went meanwhile.
+        """
+        gone: list = []
+        request.notifyFinish().addErrback(gone.append)
+
+        def write(body: bytes) -> None:
+            if not gone:
+                request.write(body)
+                request.finish()
+
+        def failed(failure) -> None:
+            if isinstance(failure.value, ZoneError):
+                error = failure.value
+            else:
+                self._log.failure("admin API {method} /api/{path} failed", failure,
+                                  method=request.method.decode("ascii", "replace"), path=path)
+                error = ZoneError("INTERNAL")
+            write(self._refuse(request, error))
+
+        def succeeded(value) -> None:
+            write(self._answer(request, value))
+
+        result.addCallbacks(succeeded, failed).addErrback(
+            lambda failure: self._log.failure("admin API {method} /api/{path}: no answer written",
+                                              failure, method=request.method.decode(
+                                                  "ascii", "replace"), path=path))
 
     @staticmethod
     def _refuse(request, error: ZoneError, status: int = 0) -> bytes:
@@ -211,7 +254,7 @@ class AdminAPI(Resource):
         return self._ops.meshPending()
 
     @table.route("POST", r"mesh/pending/([^/]+)/(approve|refuse)", takesBody=True)
-    def meshAnswer(self, request, id: str, answer: str, body: dict) -> dict:
+    def meshAnswer(self, request, id: str, answer: str, body: dict) -> Deferred:
         return self._ops.meshAnswer(id, answer)
 
     @table.route("GET", r"events/?")
@@ -227,9 +270,10 @@ class _EventStream:
     """
     One client's Server-Sent Events stream: an C{event: device} with the
     device's row when it connects, disconnects, is enrolled or revoked; an
-    C{event: code} when a pairing code is made, used or cancelled; a
-    comment every L{KEEPALIVE} seconds; everything let go when the client
-    goes.
+    C{event: code} when a pairing code is made, used or cancelled; an
+    C{event: mesh} when a Mesh connection request arrives at the hub's
+    portal or is answered; a comment every L{KEEPALIVE} seconds;
+    everything let go when the client goes.
     """
 
     _log = Logger()
@@ -257,8 +301,10 @@ class _EventStream:
                 payload = self._ops.device(data)
             except ZoneError:
                 return
-        else:
+        elif kind == "code":
             payload = {**data, "expires": isoTime(data.get("expires"))}
+        else:
+            payload = data
         self._write(b"event: " + kind.encode("ascii") + b"\ndata: "
                     + json.dumps(payload).encode("utf-8") + b"\n\n")
 

@@ -23,6 +23,7 @@ from pzh.enrolment import Enrolment
 from pzh.events import ZoneEvents
 from pzh.flow import CoolOff, QueueBudget, TokenBucket
 from pzh.interfaces import IDeviceLinkOwner
+from pzh.meshanswerers import ANSWER_TIMEOUT, MeshAnswerers
 from pzh.metrics import HubMetrics, IHubMetrics
 from pzh.registry import Registry
 from pzh.router import QueueLimits, Router
@@ -59,6 +60,8 @@ class HubSettings:
         (C{"queue": true}) is kept before it is dropped undelivered.
     @ivar queueMaxMessages: messages that may be queued for one device.
     @ivar queueMaxBytes: bytes of frames that may be queued for one device.
+    @ivar meshAnswerTimeout: seconds the hub waits for an administration
+        device to answer a Mesh request asked from the admin page.
     """
 
     certLifetime: timedelta = timedelta(days=90)
@@ -81,6 +84,7 @@ class HubSettings:
     queueExpiry: float = 7 * 24 * 3600.0
     queueMaxMessages: int = 1000
     queueMaxBytes: int = 16 * 1024 * 1024
+    meshAnswerTimeout: float = ANSWER_TIMEOUT
 
 
 @implementer(IDeviceLinkOwner)
@@ -122,10 +126,13 @@ class Hub:
         self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime,
                                    events=self.events)
         self.registry = Registry(zone.zoneId, store, clock, settings.coalesce, observer=self)
+        #: The devices that answer Mesh requests for the admin page.
+        self.mesh = MeshAnswerers(self.registry, settings.meshAnswerTimeout)
         self.router = Router(zone.zoneId, self.registry, store, self.authority,
                              maxFrame=settings.maxFrame, crlChanged=self.pushCRL,
                              issued=self.certificateIssued, sync=self.sync, clock=clock,
                              services=self.services, routed=self.metrics.routed,
+                             mesh=self.mesh,
                              queue=QueueLimits(settings.queueExpiry, settings.queueMaxMessages,
                                                settings.queueMaxBytes))
         self.metrics.watchConnected(lambda: len(self.registry))
@@ -151,6 +158,7 @@ class Hub:
         """
         if self.sync is not None:
             self.sync.linkUp(link)
+        self.mesh.linkUp(link)
         self.events.emit("device", link.deviceId)
 
     def linkDown(self, link) -> None:
@@ -159,6 +167,7 @@ class Hub:
         """
         if self.sync is not None:
             self.sync.linkDown(link)
+        self.mesh.linkDown(link)
         self.events.emit("device", link.deviceId)
 
     def newBucket(self) -> TokenBucket:

@@ -72,3 +72,15 @@ class IZoneLink(Interface):
         Forward a frame body from the link C{sender}, which waits if this
         link's queue is full.
         """
+
+    def request(to, payload, timeout=None):
+        """
+        Send a hub message that expects an answer; a Deferred firing with
+        the answer's payload (L{pz.link.Link.request}).
+        """
+
+    def answered(payload):
+        """
+        Fire the request C{payload} answers (by its C{ref}); whether one
+        was waiting on this link.
+        """

@@ -5,7 +5,8 @@ page's JSON API (L{pzh.adminapi}).
 
 L{ZoneOperations} lists devices with their state, makes, lists and
 cancels pairing codes, revokes devices, sums the zone up and, when the
-hub hosts a Mesh portal, lists the connection requests waiting on it.  It
+hub hosts a Mesh portal, lists the connection requests waiting on it and
+has them answered by an administration device.  It
 is built over a running hub (L{ZoneOperations.forHub}: the web port) or
 over a hub's data directory (L{ZoneOperations.forDirectory}: C{pzctl},
 which asks a running hub what only it knows through its admin socket and
@@ -15,6 +16,8 @@ L{pz.errors.ZoneError} with the same code in both.
 
 import re
 from typing import Callable, Optional
+
+from twisted.internet.defer import Deferred, fail
 
 from pz.errors import ZoneError
 from pz.timefmt import isoTime
@@ -48,12 +51,16 @@ class ZoneOperations:
         not known (no hub running).
     @param portal: the hub's Mesh L{pzh.portal.service.PortalService}, or
         None.
+    @param mesh: the hub's L{pzh.meshanswerers.MeshAnswerers}, which asks
+        an administration device to answer a Mesh request, or None (no
+        hub running: nobody to ask).
     """
 
     def __init__(self, zone, store: IHubStore, clock, enrolment: Enrolment,
                  connected: Callable[[], dict], revoker: Callable[[str], dict],
                  events=None, started: Optional[float] = None, portal=None,
-                 linkOf: Optional[Callable[[str], Optional[dict]]] = None) -> None:
+                 linkOf: Optional[Callable[[str], Optional[dict]]] = None,
+                 mesh=None) -> None:
         self.zone = zone
         self._store = IHubStore(store)
         self._clock = clock
@@ -64,6 +71,7 @@ class ZoneOperations:
         self._events = events
         self._started = started
         self.portal = portal
+        self._mesh = mesh
 
     @classmethod
     def forHub(cls, hub, portal=None) -> "ZoneOperations":
@@ -78,7 +86,7 @@ class ZoneOperations:
 
         return cls(hub.zone, hub.store, hub.clock, hub.enrolment, hub.connectedDevices,
                    hub.revoke, events=hub.events, started=hub.started, portal=portal,
-                   linkOf=linkOf)
+                   linkOf=linkOf, mesh=hub.mesh)
 
     @classmethod
     def forDirectory(cls, hubDir: str, clock, codeLifetime: float = 600.0) -> "ZoneOperations":
@@ -273,27 +281,43 @@ class ZoneOperations:
                          "signature": state})
         return rows
 
-    def meshAnswer(self, id: str, answer: str) -> dict:
+    def meshAnswer(self, id: str, answer: str) -> Deferred:
         """
-        Approve or refuse a pending Mesh connection request.
+        Approve or refuse a pending Mesh connection request, by asking an
+        administration device of its account to.
 
         The portal takes an answer only when it is signed by an
         administration key of the account (the Mesh rule that no
         unauthenticated input changes state); those keys stay on the
-        account's administration devices, never on the hub, so the hub
-        names the request and says where to answer it.
+        account's administration devices, never on the hub.  A device
+        whose proxy runs with C{twistd pzp --mesh-approvals} answers for
+        its accounts when the hub asks it over its link
+        (L{pzh.meshanswerers}): it signs, here nothing is signed.
 
-        @raise ZoneError: C{BAD_REQUEST} for an answer that is neither
-            C{approve} nor C{refuse}, C{UNKNOWN_DESTINATION} for no such
-            request, C{NOT_AUTHORISED} for one the hub cannot sign.
+        @return: a Deferred firing with C{{"account", "device", "result",
+            "name"}} (C{result} C{Accepted} or C{Refused}; and
+            C{zone_device} for a device enrolled in the zone), or failing
+            with a L{ZoneError}: C{BAD_REQUEST} for an answer that is
+            neither C{approve} nor C{refuse}, C{UNKNOWN_DESTINATION} for no
+            such request, C{NOT_CONNECTED} when no administration device of
+            the account is connected to answer (or it went before it did),
+            C{TIMEOUT} when it did not answer in time, or the device's own
+            refusal.
         """
-        if answer not in ("approve", "refuse"):
-            raise ZoneError("BAD_REQUEST", "a Mesh request is answered approve or refuse")
-        for record in self._portal().store.allPending(MAX_PENDING_LISTED):
-            if record.device == id:
+        try:
+            if answer not in ("approve", "refuse"):
+                raise ZoneError("BAD_REQUEST", "a Mesh request is answered approve or refuse")
+            for record in self._portal().store.allPending(MAX_PENDING_LISTED):
+                if record.device == id:
+                    break
+            else:
+                raise ZoneError("UNKNOWN_DESTINATION",
+                                f"no Mesh connection request from {id} is pending")
+            if self._mesh is None:
                 raise ZoneError(
-                    "NOT_AUTHORISED",
-                    f"answering needs an administration key of account {record.account}, "
-                    "which the hub does not hold: on an administration device run "
-                    f"pzctl --pzp-dir DIR mesh {answer} {id}")
-        raise ZoneError("UNKNOWN_DESTINATION", f"no Mesh connection request from {id} is pending")
+                    "NOT_CONNECTED",
+                    "only a running hub can ask an administration device to answer; on an "
+                    f"administration device run pzctl --pzp-dir DIR mesh {answer} {id}")
+        except ZoneError as e:
+            return fail(e)
+        return self._mesh.ask(record.account, id, answer)

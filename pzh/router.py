@@ -7,8 +7,12 @@ to the identity the sender's certificate proves.  Messages addressed to the
 hub itself (the zone id) are answered here: C{ping}, C{renew},
 C{crlRequest}, the synchronisation messages (L{pzh.zonesync}),
 C{peerEndpoint} (the port of the device's peer server, which its entry in
-C{pzpUpdate} then carries) and C{servicesAnnounce} (what services the
-device offers, kept in the zone's service cache, L{pzh.services}).
+C{pzpUpdate} then carries), C{servicesAnnounce} (what services the
+device offers, kept in the zone's service cache, L{pzh.services}),
+C{meshAccounts} (the Mesh accounts an administration device answers
+requests for, L{pzh.meshanswerers}) and the answers to the hub's own
+requests (C{meshAnswered}, C{error}), matched by id on the link they came
+by and never answered.
 
 A message to an enrolled device that is offline is refused
 (C{DEVICE_OFFLINE}) unless its payload says C{"queue": true}: then the
@@ -23,7 +27,7 @@ from twisted.logger import Logger
 
 from pz import pki
 from pz.crlparts import crlUpdates
-from pz.dispatch import Anything, MessageTable
+from pz.dispatch import Anything, JSONList, MessageTable
 from pz.errors import ZoneError
 from pz.servicecache import parseAnnounce
 from pz.sync.messages import MESSAGE_NAMES_TO_HUB
@@ -68,7 +72,7 @@ class Router:
     def __init__(self, zoneId: str, registry, store: IHubStore, authority=None,
                  maxFrame: int = DEFAULT_MAX_FRAME, crlChanged=None, issued=None,
                  sync=None, clock=None, queue: QueueLimits = QueueLimits(),
-                 services=None, routed=lambda: None) -> None:
+                 services=None, routed=lambda: None, mesh=None) -> None:
         """
         @param clock: what queued messages are timed by; a router without
             one (some tests') does not queue.
@@ -76,7 +80,11 @@ class Router:
             go to; a router without one (some tests') refuses them.
         @param routed: called once for each message accepted for another
             device, forwarded or queued (the hub's metrics).
+        @param mesh: the L{pzh.meshanswerers.MeshAnswerers} told which
+            Mesh accounts a device answers for; a router without one
+            refuses C{meshAccounts}.
         """
+        self._mesh = mesh
         self._routed = routed
         self._services = services
         self._clock = clock
@@ -211,6 +219,8 @@ class Router:
             raise ZoneError("UNKNOWN_MESSAGE", f"this hub does not synchronise ({name!r})")
         if self._services is None and name == "servicesAnnounce":
             raise ZoneError("UNKNOWN_MESSAGE", f"the hub does not handle {name!r}")
+        if self._mesh is None and name == "meshAccounts":
+            raise ZoneError("UNKNOWN_MESSAGE", f"the hub does not handle {name!r}")
 
     @messages.handler("ping")
     def _ping(self, link, envelope: Envelope) -> None:
@@ -276,6 +286,31 @@ class Router:
         cache becomes that.  No answer unless it is refused.
         """
         self._services.announced(link.deviceId, parseAnnounce(envelope.payload))
+
+    @messages.handler("meshAccounts", accounts=JSONList())
+    def _meshAccounts(self, link, envelope: Envelope, accounts) -> None:
+        """
+        The Mesh accounts the device answers connection requests for (its
+        proxy runs with C{--mesh-approvals}), all of them.  No answer
+        unless it is refused.
+        """
+        self._mesh.announced(link, accounts)
+
+    @messages.handler("meshAnswered")
+    @messages.handler("error")
+    def _answer(self, link, envelope: Envelope) -> None:
+        """
+        An answer to a request the hub sent on this link (by its C{ref}).
+        One that answers nothing waiting there (late, or naming another
+        link's request) is only logged: an error is never answered, or the
+        hub and a device could send each other errors about errors.
+        """
+        if link.answered(envelope.payload):
+            return
+        payload = envelope.payload
+        (getattr(link, "refusals", None) or self._log).info(
+            "{device} sent {status} {code} answering no request of the hub",
+            device=link.deviceId, status=payload.get("status"), code=payload.get("code", ""))
 
     def _syncMessage(self, link, envelope: Envelope) -> None:
         """

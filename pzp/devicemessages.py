@@ -12,11 +12,17 @@ L{DeviceMessaging.messages}, and so does the direct link to another device
 """
 
 from pz.dispatch import MessageTable, Text
+from pz.errors import ZoneError
 from pz.link import Link
 from pzp.inbox import MAX_TEXT
 from pzp.interfaces import IDeviceMessageOwner
 
-__all__ = ["DeviceMessaging"]
+__all__ = ["DeviceMessaging", "FROM_HUB_ONLY"]
+
+#: Messages only the hub itself may send a device: on the hub link, with
+#: the zone id as sender (never another device's message the hub
+#: forwards); never over a peer link.
+FROM_HUB_ONLY = frozenset({"meshAnswer"})
 
 
 class DeviceMessaging(Link):
@@ -33,11 +39,21 @@ class DeviceMessaging(Link):
         Before every message this link handles (its table and every table
         built on it): whether the sender may send it here.  The link's
         peer proved its identity in the handshake and every device of the
-        zone may send every message, so nothing is refused yet; the zone's
-        policy check goes here.
+        zone may send every device-to-device message; what only the hub
+        may ask (L{FROM_HUB_ONLY}) is refused from anyone else.  The
+        zone's policy check goes here.
 
         @raise ZoneError: C{NOT_AUTHORISED} to refuse the message.
         """
+        if name in FROM_HUB_ONLY and not self.fromHub(envelope):
+            raise ZoneError("NOT_AUTHORISED", f"only the hub may send this device {name!r}")
+
+    def fromHub(self, envelope) -> bool:
+        """
+        Whether C{envelope} comes from the hub itself: never over this
+        kind of link (a direct link to another device).
+        """
+        return False
 
     def envelopeReceived(self, envelope) -> None:
         if envelope.type == "JSONRPC":

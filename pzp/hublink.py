@@ -21,7 +21,7 @@ from twisted.logger import Logger
 
 from pz import pki
 from pz.crlparts import CRLAssembler, parseInline
-from pz.dispatch import JSONList, MessageTable
+from pz.dispatch import JSONList, MessageTable, Text
 from pz.errors import ZoneError
 from pz.link import zoneErrorFrom
 from pz.lograte import RateLimitedLog
@@ -129,6 +129,14 @@ class HubLinkProtocol(DeviceMessaging):
     def currentMessages(self):
         return self.messages if self.registered.called else self.greeting
 
+    def fromHub(self, envelope: Envelope) -> bool:
+        """
+        Whether C{envelope} comes from the hub itself: the hub names
+        itself (the zone id) as the sender of its own messages and the
+        device's id as the sender of any it forwards.
+        """
+        return envelope.sender == self._zoneId
+
     # -- before registration --------------------------------------------------
 
     @greeting.handler("registered")
@@ -205,6 +213,33 @@ class HubLinkProtocol(DeviceMessaging):
             return
         self.refusals.info("the hub reported {code}: {message}",
                            code=payload.get("code"), message=payload.get("message"))
+
+    @messages.handler("meshAnswer", account=Text(maxLength=64), request=Text(maxLength=128),
+                      answer=Text(maxLength=16))
+    def _meshAnswer(self, envelope: Envelope, account: str, request: str, answer: str) -> None:
+        """
+        The hub asks this device to answer a pending Mesh connection
+        request (the admin page's approve or refuse, L{pzp.meshapprovals}).
+        Only the hub itself may ask, never another device through it (the
+        table's hook, L{DeviceMessaging.permitted}), and only a proxy run
+        with C{--mesh-approvals} answers.  The answer (C{meshAnswered}, or
+        an error) names the request's id.
+        """
+        approvals = self.owner.meshApprovals
+        if approvals is None:
+            raise ZoneError("NOT_AUTHORISED", "this device does not answer Mesh requests for "
+                                              "the hub: its proxy runs without --mesh-approvals")
+
+        def answered(data: dict) -> None:
+            if self.connected:
+                self.sendMessage(self._zoneId, {"status": "meshAnswered", "ref": envelope.id,
+                                                **data})
+
+        def failed(failure) -> None:
+            if self.connected:
+                self.sendError(_asZoneError(failure), envelope.id)
+
+        approvals.answer(account, request, answer).addCallbacks(answered, failed)
 
     @messages.handler("crlUpdate")
     def _crlUpdate(self, envelope: Envelope) -> None:

@@ -216,12 +216,16 @@ class HubMode:
         self._machine = HubMachine(HubCore(self))
 
     def wire(self, events, identity, renewal, revocation, directory, sync,
-             discovery=None) -> None:
+             discovery=None, meshApprovals=None) -> None:
         """
         @param discovery: told when the link is up and lost, to announce
             the device to the hub (L{pzp.discovery.Discovery}).
+        @param meshApprovals: told when the link is up and lost, to tell
+            the hub which Mesh accounts this device answers for
+            (L{pzp.meshapprovals.MeshApprovals}, with C{--mesh-approvals}).
         """
         self._discovery = discovery
+        self._meshApprovals = meshApprovals
         self._events = IProxyEvents(events)
         self._identity = IIdentity(identity)
         self._renewal = IRenewal(renewal)
@@ -317,12 +321,16 @@ class HubMode:
         self._sync.linkUp(link)
         if self._discovery is not None:
             self._discovery.linkUp(link)
+        if self._meshApprovals is not None:
+            self._meshApprovals.linkUp(link)
 
     def cleanUp(self, reason) -> None:
         self._renewal.linkLost()
         self._sync.linkLost()
         if self._discovery is not None:
             self._discovery.linkLost()
+        if self._meshApprovals is not None:
+            self._meshApprovals.linkLost()
         self._directory.clear()
         self._log.info("lost the hub link: {why}", why=reason.getErrorMessage())
 

@@ -32,6 +32,9 @@ class IHubLinkOwner(IDeviceMessageOwner):
     credentials = Attribute(
         "the device's zone credentials: C{deviceId}, C{zoneId} and the C{crl} it holds")
     hubInputs = Attribute("the Hub machine; the link feeds it C{lost(reason)} once registered")
+    meshApprovals = Attribute(
+        "the L{pzp.meshapprovals.MeshApprovals} that answers the hub's Mesh requests, or None "
+        "(the proxy runs without --mesh-approvals)")
 
     def peersUpdated(update):
         """

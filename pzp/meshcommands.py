@@ -36,24 +36,12 @@ import re
 import socket
 import sys
 from datetime import datetime, timezone
-from typing import Optional
 
 from pz.cli.verb import Verb
 from pz.errors import ZoneError
+from pzp.meshanswer import answerRequest, asZoneError as _asZoneError, meshHTTPClient
 
 __all__ = ["mesh", "VERBS"]
-
-#: How the portal's status codes are reported as pzctl error codes.
-_CODES = {
-    303: "UNKNOWN_DESTINATION",
-    307: "UNKNOWN_DESTINATION",
-    400: "BAD_REQUEST",
-    401: "NOT_AUTHORISED",
-    404: "UNKNOWN_DESTINATION",
-    405: "BAD_REQUEST",
-    409: "NAME_TAKEN",
-    413: "BAD_REQUEST",
-}
 
 
 def _now() -> datetime:
@@ -63,82 +51,6 @@ def _now() -> datetime:
 def _defaultDeviceName() -> str:
     name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname().split(".")[0])[:63]
     return name.lstrip("._-") or "device"
-
-
-def _tlsRefusal(error, portal: Optional[str], ca: Optional[str]) -> ZoneError:
-    """
-    Say in one sentence why no TLS connection with the portal could be
-    made, and what to pass: C{error} is the OpenSSL or C{service_identity}
-    error the connection failed with.
-    """
-    from OpenSSL import SSL
-
-    if isinstance(error, SSL.Error):
-        reasons = [
-            str(detail[-1]) for detail in (error.args[0] if error.args else [])
-            if isinstance(detail, tuple) and detail
-        ]
-        if "certificate verify failed" not in reasons:
-            said = ", ".join(reasons) or "the handshake failed"
-            return ZoneError("CERT_UNTRUSTED", f"no TLS connection with the portal at {portal}: {said}")
-        if ca is None:
-            return ZoneError(
-                "CERT_UNTRUSTED",
-                f"the portal at {portal} presented a certificate this machine does not trust; "
-                "pass --ca FILE, the CA that signed it (for a hub's portal: --ca HUB_DIR/ca.pem)",
-            )
-        return ZoneError(
-            "CERT_UNTRUSTED",
-            f"the portal at {portal} presented a certificate that the CA in {ca} did not sign",
-        )
-    return ZoneError(
-        "CERT_UNTRUSTED", f"the certificate of the portal at {portal} is not for its host: {error}"
-    )
-
-
-def _asZoneError(failure, portal: Optional[str], ca: Optional[str] = None) -> ZoneError:
-    """
-    Say what went wrong in pzctl's terms: a stable code and a sentence.
-    """
-    from OpenSSL import SSL
-    from service_identity import VerificationError
-    from twisted.internet.defer import CancelledError
-    from twisted.internet.error import ConnectError, DNSLookupError
-    from twisted.web.client import (
-        RequestTransmissionFailed,
-        ResponseFailed,
-        ResponseNeverReceived,
-    )
-
-    from pz.mesh.client import MeshPortalError
-    from pz.mesh.errors import MeshError, MeshSignatureError
-    from pz.mesh.messages import STATUS_NAMES
-
-    error = failure.value
-    if isinstance(error, ZoneError):
-        return error
-    if isinstance(error, MeshPortalError):
-        name = STATUS_NAMES.get(error.status, "")
-        return ZoneError(
-            _CODES.get(error.status, "INTERNAL"),
-            f"the portal answered {error.status} {name}: {error.message}".replace("  ", " "),
-        )
-    if isinstance(error, MeshSignatureError):
-        return ZoneError("NOT_AUTHORISED", error.message)
-    if isinstance(error, MeshError):
-        return ZoneError("BAD_REQUEST", error.message)
-    if isinstance(error, (ConnectError, DNSLookupError)):
-        return ZoneError("NOT_RUNNING", f"no portal answers at {portal}: {error}")
-    if isinstance(error, CancelledError):
-        return ZoneError("TIMEOUT", f"the portal at {portal} did not answer in time")
-    if isinstance(error, (ResponseFailed, ResponseNeverReceived, RequestTransmissionFailed)):
-        # Twisted wraps what went wrong with the connection in these.
-        for reason in error.reasons:
-            if isinstance(reason.value, (SSL.Error, VerificationError)):
-                return _tlsRefusal(reason.value, portal, ca)
-        said = "; ".join(str(reason.value) or type(reason.value).__name__ for reason in error.reasons)
-        return ZoneError("NOT_RUNNING", f"the portal at {portal} did not answer: {said}")
-    return ZoneError("INTERNAL", f"{type(error).__name__}: {error}")
 
 
 class _Context:
@@ -176,7 +88,7 @@ class _Context:
 
             try:
                 self._client = MeshClient(
-                    self.portal, _httpClient(self.reactor, self.ca, self.args.insecure),
+                    self.portal, meshHTTPClient(self.reactor, self.ca, self.args.insecure),
                     timeout=self.args.timeout, reactor=self.reactor,
                 )
             except ValueError as e:
@@ -193,52 +105,6 @@ class _Context:
                 "BAD_REQUEST", "this device belongs to no Mesh account yet (mesh create or connect)"
             )
         return account
-
-    def administration(self) -> tuple:
-        """
-        The account, master keys and held profile of an administration device.
-        """
-        account = self.account()
-        master = self.device.master()
-        if master is None or self.device.personal() is None:
-            raise ZoneError(
-                "NOT_AUTHORISED",
-                f"this device holds no administration key of account {account['account']}",
-            )
-        return account, master, self.device.personal()
-
-
-def _httpClient(reactor, caFile: Optional[str], insecure: bool):
-    """
-    A treq client: trusting C{caFile} only, or anything with C{insecure},
-    or the system's roots; one connection per request.
-    """
-    from treq.client import HTTPClient
-    from twisted.internet.ssl import Certificate
-    from twisted.web.client import Agent, HTTPConnectionPool
-    from twisted.web.iweb import IPolicyForHTTPS
-    from zope.interface import implementer
-
-    from pz.tls import enrolmentClientOptions, httpsClientPolicy
-
-    if caFile:
-        try:
-            with open(caFile, "rb") as f:
-                root = Certificate.loadPEM(f.read())
-        except Exception as e:
-            raise ZoneError("BAD_REQUEST", f"cannot read the CA certificate {caFile}: {e}")
-        policy = httpsClientPolicy(root)
-    elif insecure:
-        @implementer(IPolicyForHTTPS)
-        class _TrustAnything:
-            def creatorForNetloc(self, hostname, port):
-                return enrolmentClientOptions(hostname.decode("ascii"))
-
-        policy = _TrustAnything()
-    else:
-        policy = httpsClientPolicy()
-    pool = HTTPConnectionPool(reactor, persistent=False)
-    return HTTPClient(Agent(reactor, contextFactory=policy, pool=pool))
 
 
 def _run(verb, args) -> None:
@@ -676,50 +542,8 @@ class _AnswerVerb(_Verb):
                             help="the requesting device's UDF (or a unique prefix of it)")
 
     async def main(self, context):
-        from pz.mesh.builders import makePersonalProfile
-        from pz.mesh.device import nextUpdate
-        from pz.mesh.model import ConnectionResult
-        from pz.mesh.signing import sign, unverifiedPayload, verifyConnectionRequest
-
-        account, master, held = context.administration()
-        name = account["account"]
-        wanted = context.args.request.strip().upper()
-        pending = await context.client.connectPendingAll(name)
-        matches = [
-            p for p in pending
-            if p.Identifier == wanted or (len(wanted) >= 5 and (p.Identifier or "").startswith(wanted))
-        ]
-        if not matches:
-            raise ZoneError("UNKNOWN_DESTINATION", f"no request from {wanted} waits on account {name}")
-        if len(matches) > 1:
-            raise ZoneError("BAD_REQUEST", f"{wanted} matches {len(matches)} requests; give more of it")
-        [signed] = matches
-        request = verifyConnectionRequest(signed)
-        result = sign(
-            ConnectionResult(ParentUDF=request.ParentUDF, Device=request.Device, Result=self.answer),
-            master.online[0],
-        )
-        await context.client.connectComplete(name, result)
-        data = {"account": name, "device": signed.Identifier, "result": self.answer,
-                "name": unverifiedPayload(request.Device).Description}
-        if self.answer == "Accepted":
-            profile = unverifiedPayload(held)
-            updated = sign(
-                makePersonalProfile(
-                    profile.SignedMasterProfile,
-                    devices=(*(profile.Devices or ()), request.Device),
-                    applications=profile.Applications or (),
-                    updated=nextUpdate(_now(), profile.Updated), names=profile.Names,
-                ),
-                master.online[0],
-            )
-            await context.client.publish(updated)
-            context.device.savePersonal(updated)
-            status = await context.client.connectStatus(name, signed.Identifier)
-            if status.Zone is not None:
-                data["zone_device"] = status.Zone.Device
-        verb = "approved" if self.answer == "Accepted" else "refused"
-        return data, f"{verb} device {signed.Identifier} ({data['name']}) for account {name}"
+        return await answerRequest(context.device, lambda: context.client, context.args.request,
+                                   self.answer)
 
 
 class ApproveVerb(_AnswerVerb):

@@ -19,7 +19,10 @@ as magic-wormhole's C{Boss} does):
     - L{pzp.discovery.Discovery}: this device announced to the hub, and
       the zone's services listed;
     - L{pzp.calls.CallWorker}: service calls served and made, over the
-      route L{HubWorkers.route} picks (a Connected peer link, else the hub).
+      route L{HubWorkers.route} picks (a Connected peer link, else the hub);
+    - L{pzp.meshapprovals.MeshApprovals} (with C{--mesh-approvals}): the
+      hub's Mesh requests answered for the accounts this device
+      administers.
 
 The top-level mode (Virgin, Hub, Left) is the L{pzp.mode.ModeMachine},
 fed from here alone: by the service's start and stop, the admin side's
@@ -47,6 +50,7 @@ from pzp.hublink import HubLinkProtocol
 from pzp.hubmode import HubMode
 from pzp.identity import Identity
 from pzp.inbox import MAX_BYTES, MAX_MESSAGES, MAX_TEXT, Inbox
+from pzp.meshapprovals import MeshApprovals
 from pzp.interfaces import IHubLinkOwner
 from pzp.mode import HubWorkers, ModeCore, ModeMachine
 from pzp.peerdir import PeerDirectory
@@ -81,6 +85,8 @@ class ProxySettings:
         devices (also only while the C{peer_connection} preference is on).
     @ivar builtinServices: whether the built-in services run.
     @ivar callTimeout: seconds a service call waits for its answer.
+    @ivar meshApprovals: whether this device answers the hub's Mesh
+        requests for the accounts it administers (L{pzp.meshapprovals}).
     """
 
     keepalive: float = 30.0
@@ -96,6 +102,7 @@ class ProxySettings:
     peerConnection: bool = True
     builtinServices: bool = True
     callTimeout: float = DEFAULT_TIMEOUT
+    meshApprovals: bool = False
 
 
 @implementer(IProxyEvents, IHubLinkOwner)
@@ -132,6 +139,7 @@ class Proxy(service.MultiService):
         for zoneService in services:
             self.registry.register(zoneService)
         self.calls = CallWorker(self.registry, reactor, settings.callTimeout)
+        self._meshApprovals = None
         self._buildWorkers()
 
     def _buildWorkers(self) -> None:
@@ -172,13 +180,16 @@ class Proxy(service.MultiService):
                             constrained=self.settings.sync.constrained)
         peers = PeerMode(self.clock, identity, inbox, tlsDialer(self._reactor), self.calls,
                          self.settings.keepalive, discovery.announcement, peerSync)
-        hubMode.wire(self, identity, renewal, revocation, directory, sync, discovery)
+        approvals = (MeshApprovals(self.zoneDir.dataDir, self._reactor, creds.zoneId)
+                     if self.settings.meshApprovals else None)
+        hubMode.wire(self, identity, renewal, revocation, directory, sync, discovery, approvals)
         renewal.wire(self, identity)
         revocation.wire(self, identity)
         revocation.observeCRL(peers.crlReceived)
         # A new CRL is announced to the peers at once, not at the next look.
         revocation.observeCRL(lambda crl: peerSync.localChanged())
         sync.wire(identity, revocation)
+        self._meshApprovals = approvals
         return HubWorkers(
             identity, inbox, hubMode, renewal, revocation, directory, sync, peers, peerServer,
             discovery, self.calls,
@@ -248,6 +259,14 @@ class Proxy(service.MultiService):
         """
         hub = self._mode.hub()
         return hub.hubMode if hub is not None else None
+
+    @property
+    def meshApprovals(self):
+        """
+        What answers the hub's Mesh requests (None without
+        C{--mesh-approvals}, or outside Hub mode).
+        """
+        return self._meshApprovals if self._mode.hub() is not None else None
 
     def peersUpdated(self, update: dict) -> None:
         """

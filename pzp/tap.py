@@ -80,6 +80,11 @@ class Options(usage.Options):
                           "through the hub."],
         ["no-builtin-services", None, "Do not run the built-in services (get42, context, "
                                       "files)."],
+        ["mesh-approvals", None, "Answer the hub's admin page's Mesh approvals: tell the hub "
+                                 "which Mesh accounts this device administers (its keys in "
+                                 "DATA_DIR/mesh/, from pzctl mesh create) and answer the "
+                                 "connection requests the hub asks it to approve or refuse, "
+                                 "signed here."],
     ]
 
     def __init__(self) -> None:
@@ -188,6 +193,7 @@ def _makeService(options, reactor):
                              peerConnection=not options["no-peer"],
                              builtinServices=not options["no-builtin-services"],
                              callTimeout=options["call-timeout"],
+                             meshApprovals=bool(options["mesh-approvals"]),
                              inboxMessages=options["inbox-max-messages"],
                              inboxBytes=options["inbox-max-bytes"],
                              sync=SyncSettings(interval=options["sync-interval"],

@@ -52,7 +52,7 @@ import binascii
 import json
 import sqlite3
 from datetime import datetime, timezone
-from typing import Optional
+from typing import Callable, Optional
 
 import attrs
 from cryptography import x509
@@ -340,6 +340,10 @@ class PortalService:
     @param enroller: if given, accepted devices get zone certificates.
     @param commit: runs a group commit (L{pzh.portal.commit.commitHere},
         or a L{pzh.portal.commit.ThreadedCommit}).
+    @param connections: if given, called C{(account, deviceUDF, state)}
+        once a connection request is stored (C{state} C{pending}) or
+        answered (C{Accepted} or C{Refused}), after the commit that keeps
+        it: the hub tells its admin page.
     """
 
     log = Logger()
@@ -348,8 +352,10 @@ class PortalService:
     requests = MessageTable()
 
     def __init__(self, store: IPortalStore, clock, settings: PortalSettings = PortalSettings(),
-                 enroller: Optional[IZoneEnroller] = None, commit=commitHere) -> None:
+                 enroller: Optional[IZoneEnroller] = None, commit=commitHere,
+                 connections: Optional[Callable[[str, str, str], None]] = None) -> None:
         self.store = IPortalStore(store)
+        self._connections = connections
         self.settings = settings
         self._clock = clock
         self._enroller = None if enroller is None else IZoneEnroller(enroller)
@@ -536,15 +542,44 @@ class PortalService:
             effects = self._admit(entry, time, held=held)
         record = self.store.append(time, entry.toJSON(), effects)
         identifier = indexKeyOf(entry) or getattr(entry, "Identifier", None)
+        change = self._connectionChange(entry, effects)
         if self.store.batchIntact():
             # Logged once the batch is committed, in one line for all.
-            self._batchRecords.append((record.sequence, type(entry).__name__, identifier))
+            self._batchRecords.append((record.sequence, type(entry).__name__, identifier, change))
         else:
             self.log.info(
                 "log record {sequence}: {type} {identifier}",
                 sequence=record.sequence, type=type(entry).__name__, identifier=identifier,
             )
+            self._tell([change])
         return record
+
+    @staticmethod
+    def _connectionChange(entry: Structure, effects: Effects) -> Optional[tuple]:
+        """
+        C{(account, device, state)} for a record that stores or answers a
+        connection request, else None.
+        """
+        if effects.pending is not None:
+            return (*effects.pending, "pending")
+        if effects.completes is not None and isinstance(entry, SignedConnectionResult):
+            return (*effects.completes, unverifiedPayload(entry).Result)
+        return None
+
+    def _tell(self, changes: list) -> None:
+        """
+        Tell the C{connections} observer of the committed C{changes}; one
+        that fails is logged, and the portal's work goes on.
+        """
+        if self._connections is None:
+            return
+        for change in changes:
+            if change is None:
+                continue
+            try:
+                self._connections(*change)
+            except Exception:
+                self.log.failure("the portal's connections observer failed")
 
     def _batchSettled(self, committed: bool) -> None:
         """
@@ -565,9 +600,9 @@ class PortalService:
             return
         head = self.store.head().sequence
         kept: dict = {}
-        for sequence, kind, identifier in noted:
+        for sequence, kind, identifier, change in noted:
             if sequence <= head:
-                kept[sequence] = (kind, identifier)
+                kept[sequence] = (kind, identifier, change)
         if not kept:
             return
         self.log.info(
@@ -576,9 +611,10 @@ class PortalService:
                   else f"records {min(kept)}-{max(kept)}"),
             records="; ".join(
                 f"{sequence} {kind} {identifier}"
-                for sequence, (kind, identifier) in sorted(kept.items())
+                for sequence, (kind, identifier, _) in sorted(kept.items())
             ),
         )
+        self._tell([change for _, (_, _, change) in sorted(kept.items())])
 
     # -- admission: the rules every record obeys --------------------------------
 

@@ -243,8 +243,10 @@ def _makeService(options, reactor):
 def hubPortal(hub, clock, parent) -> PortalService:
     """
     The portal of a personal zone hub: its state in the hub's data
-    directory, accepted devices enrolled in the zone, the store closed when
-    C{parent} stops. Mount it with C{pzh.web.makeSite(hub, portal)}.
+    directory, accepted devices enrolled in the zone, each connection
+    request stored or answered told to the admin page (a C{mesh} event on
+    the hub's events), the store closed when C{parent} stops. Mount it
+    with C{pzh.web.makeSite(hub, portal)}.
     """
     from pzh.portal.zone import HubZoneEnroller
 
@@ -254,6 +256,8 @@ def hubPortal(hub, clock, parent) -> PortalService:
         store, clock,
         PortalSettings(uri=f"https://{zone.host}:{zone.webPort}{PATH}"),
         enroller=HubZoneEnroller(hub),
+        connections=lambda account, device, state: hub.events.emit(
+            "mesh", {"id": device, "account": account, "state": state}),
     )
     StoreService(store, drain=portal.drain).setServiceParent(parent)
     store.close()

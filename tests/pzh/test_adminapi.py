@@ -4,6 +4,7 @@ with L{treq.testing.StubTreq}, and its event stream over a real HTTP
 channel on a L{StringTransport}, in an in-memory zone.
 """
 
+import gc
 import json
 
 from treq.testing import StubTreq
@@ -392,6 +393,20 @@ class EventStreamTests(SynchronousTestCase):
         self.assertEqual(codes[0], {"id": made["id"], "device": self.zone.deviceId("tv"),
                                     "expires": made["expires"], "event": "made"})
 
+    def test_mesh(self):
+        """
+        A Mesh connection request stored or answered at the hub's portal
+        (a C{mesh} event on the hub's events) is an C{event: mesh} with its
+        id, account and state, as it was told.
+        """
+        transport, _ = self.open()
+        for state in ("pending", "Accepted"):
+            self.zone.hub.events.emit("mesh", {"id": "MABCD-EFGHI", "account": "alice",
+                                               "state": state})
+        self.assertEqual([data for kind, data in self.events(transport) if kind == "mesh"], [
+            {"id": "MABCD-EFGHI", "account": "alice", "state": "pending"},
+            {"id": "MABCD-EFGHI", "account": "alice", "state": "Accepted"}])
+
     def test_keepalive(self):
         """
         Every L{KEEPALIVE} seconds the stream carries a comment.
@@ -468,18 +483,118 @@ class MeshRouteTests(SynchronousTestCase):
         self.assertEqual([(r["id"], r["name"], r["signature"]) for r in rows],
                          [(self.tablet.udf, "tablet", "signed")])
 
-    def test_answer(self):
+    def connectAdmin(self, name: str = "laptop"):
         """
-        C{POST /api/mesh/pending/ID/approve|refuse} is refused: the hub
-        holds no administration key (403 C{NOT_AUTHORISED}); an unknown
-        request is 404; the request stays pending.
+        Connect an administration device of the account as a bare frame
+        client that says it answers for it.
+        """
+        key, cert = self.fixture.enrolDevice(name)
+        client = self.fixture.connectDevice(key, cert).client
+        client.sendProp(ZONE, {"status": "meshAccounts", "accounts": ["alice"]})
+        self.fixture.coalesce()
+        client.take()
+        return client
+
+    def post(self, path: str):
+        """
+        Start C{POST /api/PATH}; the Deferred response.
+        """
+        d = self.treq.request("POST", URL + path, data=b"")
+        self.treq.flush()
+        self.fixture.flush()
+        return d
+
+    def respond(self, client, **payload):
+        """
+        The device answers the one C{meshAnswer} it was asked.
+        """
+        [asked] = [f for f in client.take() if f["payload"].get("status") == "meshAnswer"]
+        client.sendProp(ZONE, {"ref": asked["id"], **payload})
+        self.fixture.flush()
+        self.treq.flush()
+
+    def answerOf(self, d):
+        response = self.successResultOf(d)
+        self.assertEqual(response.headers.getRawHeaders(b"content-type"), [b"application/json"])
+        return response.code, json.loads(self.successResultOf(response.content()))
+
+    def test_noAdministrationDevice(self):
+        """
+        With no administration device connected to answer, C{POST
+        /api/mesh/pending/ID/approve|refuse} is 503 C{NOT_CONNECTED},
+        naming C{twistd pzp --mesh-approvals} and the pzctl command; an
+        unknown request is 404; the request stays pending.
         """
         for answer in ("approve", "refuse"):
             self.assertRefused(self.call("POST", f"mesh/pending/{self.tablet.udf}/{answer}"),
-                               403, "NOT_AUTHORISED", f"mesh {answer} {self.tablet.udf}")
+                               503, "NOT_CONNECTED", "twistd pzp --mesh-approvals",
+                               f"pzctl --pzp-dir DIR mesh {answer} {self.tablet.udf}")
         self.assertRefused(self.call("POST", "mesh/pending/NOPE/approve"), 404,
                            "UNKNOWN_DESTINATION")
         self.assertEqual(len(self.call("GET", "mesh/pending")[1]), 1)
+
+    def test_deviceAnswers(self):
+        """
+        With an administration device connected, the route answers once
+        the device did: 200 with the account, device, result and name.
+        """
+        laptop = self.connectAdmin()
+        d = self.post(f"mesh/pending/{self.tablet.udf}/approve")
+        self.assertNoResult(d)
+        self.respond(laptop, status="meshAnswered", account="alice", device=self.tablet.udf,
+                     result="Accepted", name="tablet")
+        self.assertEqual(self.answerOf(d), (200, {
+            "account": "alice", "device": self.tablet.udf, "result": "Accepted",
+            "name": "tablet"}))
+
+    def test_deviceRefuses(self):
+        """
+        The device's refusal is the route's, with the status of its code.
+        """
+        laptop = self.connectAdmin()
+        d = self.post(f"mesh/pending/{self.tablet.udf}/refuse")
+        self.respond(laptop, status="error", code="NOT_AUTHORISED",
+                     message="this device holds no administration key of account alice")
+        status, body = self.answerOf(d)
+        self.assertEqual((status, body["code"]), (403, "NOT_AUTHORISED"))
+        self.assertIn("no administration key", body["message"])
+
+    def test_timeout(self):
+        """
+        A device that does not answer in time is 504 C{TIMEOUT}.
+        """
+        self.connectAdmin()
+        d = self.post(f"mesh/pending/{self.tablet.udf}/approve")
+        self.fixture.advance(self.fixture.hub.mesh.timeout)
+        self.treq.flush()
+        status, body = self.answerOf(d)
+        self.assertEqual((status, body["code"]), (504, "TIMEOUT"))
+
+    def test_clientGone(self):
+        """
+        When the client goes before the device answers, nothing is
+        written for it (and nothing fails).
+        """
+        from twisted.web.server import Site
+
+        laptop = self.connectAdmin()
+        root = Resource()
+        root.putChild(b"api", apiResource(self.fixture.hub, self.portal.service,
+                                          self.fixture.clock))
+        address = IPv4Address("TCP", "127.0.0.1", 1)
+        channel = Site(root).buildProtocol(address)
+        transport = StringTransport(peerAddress=address)
+        channel.makeConnection(transport)
+        channel.dataReceived(b"POST /api/mesh/pending/" + self.tablet.udf.encode("ascii")
+                             + b"/approve HTTP/1.1\r\nHost: hub\r\nContent-Length: 0\r\n\r\n")
+        self.fixture.flush()
+        self.assertEqual(transport.value(), b"")
+        channel.connectionLost(Failure(ConnectionDone()))
+        self.respond(laptop, status="meshAnswered", account="alice", device=self.tablet.udf,
+                     result="Accepted", name="tablet")
+        self.assertEqual(transport.value(), b"")
+        gc.collect()
+        self.assertEqual(self.flushLoggedErrors(), [])
 
 
 class SignedInOnlyTests(SynchronousTestCase):

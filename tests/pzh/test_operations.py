@@ -201,20 +201,35 @@ class MeshTests(SynchronousTestCase):
 
     def test_answer(self):
         """
-        The hub holds no administration key: answering a pending request
-        is C{NOT_AUTHORISED}, naming the command that answers it; an
-        unknown request is C{UNKNOWN_DESTINATION}; a bad answer
-        C{BAD_REQUEST}; the request stays pending.
+        The hub holds no administration key and signs nothing: with no
+        administration device connected to answer, answering a pending
+        request fails C{NOT_CONNECTED}, naming the option and the command
+        that answer it; an unknown request is C{UNKNOWN_DESTINATION}; a bad
+        answer C{BAD_REQUEST}; the request stays pending.
         """
         tablet = self.start("tablet")
-        error = self.assertRaises(ZoneError, self.ops.meshAnswer, tablet.udf, "approve")
-        self.assertEqual(error.code, "NOT_AUTHORISED")
+        error = self.failureResultOf(self.ops.meshAnswer(tablet.udf, "approve"), ZoneError).value
+        self.assertEqual(error.code, "NOT_CONNECTED")
         self.assertIn(f"mesh approve {tablet.udf}", error.message)
-        self.assertEqual(self.assertRaises(ZoneError, self.ops.meshAnswer, "NOPE",
-                                           "refuse").code, "UNKNOWN_DESTINATION")
-        self.assertEqual(self.assertRaises(ZoneError, self.ops.meshAnswer, tablet.udf,
-                                           "maybe").code, "BAD_REQUEST")
+        self.assertIn("--mesh-approvals", error.message)
+        self.assertEqual(self.failureResultOf(self.ops.meshAnswer("NOPE", "refuse"),
+                                              ZoneError).value.code, "UNKNOWN_DESTINATION")
+        self.assertEqual(self.failureResultOf(self.ops.meshAnswer(tablet.udf, "maybe"),
+                                              ZoneError).value.code, "BAD_REQUEST")
         self.assertEqual(len(self.ops.meshPending()), 1)
+
+    def test_answerWithoutHub(self):
+        """
+        Operations over a hub's directory (no hub running) have nobody to
+        ask: C{NOT_CONNECTED}, naming the pzctl command.
+        """
+        tablet = self.start("tablet")
+        hub = self.fixture.hub
+        ops = ZoneOperations(hub.zone, hub.store, hub.clock, hub.enrolment, dict,
+                             hub.revoke, portal=self.portal.service)
+        error = self.failureResultOf(ops.meshAnswer(tablet.udf, "refuse"), ZoneError).value
+        self.assertEqual(error.code, "NOT_CONNECTED")
+        self.assertIn(f"pzctl --pzp-dir DIR mesh refuse {tablet.udf}", error.message)
 
     def test_noPortal(self):
         """

@@ -106,6 +106,7 @@ class FakeProxy:
         self.inbox = inbox
         self.calls = CallWorker(ServiceRegistry(), clock)
         self.hubInputs = RecordingHubInputs()
+        self.meshApprovals = None
         self.updates = []
         self.crls = []
         self.renewals = []

@@ -195,6 +195,18 @@ class PeerLinkFramesTests(SynchronousTestCase):
         self.assertEqual((answer["payload"]["status"], answer["payload"]["code"]), ("error", code))
         self.assertEqual(self.owner.inbox.messages(), [])
 
+    def test_meshAnswerRefused(self):
+        """
+        A peer asking this device to answer a Mesh connection request is
+        refused C{NOT_AUTHORISED}: only the hub may ask.
+        """
+        [answer] = self.send(prop({"status": "meshAnswer", "account": "alice",
+                                   "request": "MABCD-EFGHI", "answer": "Accepted"},
+                                  f"{ZONE}/tablet", f"{ZONE}/laptop", "q1"))
+        self.assertEqual((answer["payload"]["status"], answer["payload"]["code"],
+                          answer["payload"]["ref"]), ("error", "NOT_AUTHORISED", "q1"))
+        self.assertIn("only the hub", answer["payload"]["message"])
+
     def test_message(self):
         """
         A message from the peer to this device is taken and acknowledged.

@@ -244,7 +244,8 @@ class MakeServiceTests(SynchronousTestCase):
         """
         C{--no-peer} means no peer server and no dialling;
         C{--no-builtin-services} and C{--service} reach the proxy; without
-        C{--peer-port} the device's C{ports} preference is the port.
+        C{--peer-port} the device's C{ports} preference is the port;
+        C{--mesh-approvals} (off by default) reaches the proxy.
         """
         def proxyFor(*argv):
             dataDir = self.mktemp()
@@ -262,6 +263,9 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertIn("get42", proxy.registry)
         _, proxy = proxyFor("--peer-port", "0")
         self.assertEqual(proxy.settings.peerPort, 0)
+        self.assertFalse(proxy.settings.meshApprovals)
+        _, proxy = proxyFor("--mesh-approvals")
+        self.assertTrue(proxy.settings.meshApprovals)
 
     def test_peerPortPreference(self):
         """

@@ -873,6 +873,70 @@ class ConnectTests(ServiceTestBase):
         self.assertIsNotNone(self.portal.store.pendingRequest("alice", device.udf))
 
 
+class ConnectionsObserverTests(ServiceTestBase):
+    """
+    The C{connections} observer hears each connection request stored and
+    answered, once it is committed.
+    """
+
+    def setUp(self):
+        self.heard = []
+        self.portal = PortalFixture(self)
+        self.portal.service = PortalService(
+            self.portal.store, self.portal.clock, PortalSettings(),
+            connections=lambda *change: self.heard.append(change))
+        self.alice = makePerson("alice")
+        self.createAlice()
+
+    def test_startAndComplete(self):
+        """
+        A request stored is C{pending}; its result, C{Accepted} or
+        C{Refused}; a refused transaction is not heard.
+        """
+        tablet, request = self.startConnection(makeDevice("tablet"))
+        watch, other = self.startConnection(makeDevice("watch"))
+        self.assertEqual(self.heard, [("alice", tablet.udf, "pending"),
+                                      ("alice", watch.udf, "pending")])
+        del self.heard[:]
+        for signed, answer in ((request, "Accepted"), (other, "Refused")):
+            response = self.call(ConnectCompleteRequest(
+                AccountID="alice", Result=self.alice.result(signed, answer)))
+            self.assertEqual(response.Status, 201, response.StatusDescription)
+        self.assertEqual(self.heard, [("alice", tablet.udf, "Accepted"),
+                                      ("alice", watch.udf, "Refused")])
+        del self.heard[:]
+        forged = self.alice.request(makeDevice("rogue"), signer=makeDevice().keys.signature)
+        self.assertRefused(ConnectStartRequest(AccountID="alice", SignedRequest=forged), 401)
+        self.call(PublishRequest(Entry=makeDevice().profile))
+        self.assertEqual(self.heard, [])
+
+    def test_afterCommit(self):
+        """
+        Through group commit (L{PortalService.submit}), the change is heard
+        once the batch that keeps it is committed, not before.
+        """
+        device = makeDevice("tablet")
+        d = self.portal.service.submit(
+            ConnectStartRequest(AccountID="alice", SignedRequest=self.alice.request(device)))
+        self.assertEqual(self.heard, [])
+        self.portal.clock.advance(0)
+        self.assertEqual(self.successResultOf(d).Status, 201)
+        self.assertEqual(self.heard, [("alice", device.udf, "pending")])
+
+    def test_observerFails(self):
+        """
+        An observer that fails is logged; the transaction stands.
+        """
+        def broken(*change):
+            raise RuntimeError("no listener")
+
+        self.portal.service = PortalService(self.portal.store, self.portal.clock,
+                                            PortalSettings(), connections=broken)
+        device, _ = self.startConnection()
+        self.assertIsNotNone(self.portal.store.pendingRequest("alice", device.udf))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+
 class RedirectTests(SynchronousTestCase):
     """
     303 for a portal that moved; 307 for writes to a read-only replica.

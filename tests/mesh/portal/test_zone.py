@@ -237,3 +237,24 @@ class HubPortalTests(SynchronousTestCase):
         parent.startService()
         parent.stopService()
         self.assertIsNone(portal.store._connection)
+
+    def test_meshEvents(self):
+        """
+        Each connection request the hub's portal stores or answers is a
+        C{mesh} event on the hub's events, for the admin page.
+        """
+        from pz.mesh.messages import ConnectStartRequest, CreateRequest
+
+        from tests.mesh.portal._support import makeDevice, makePerson
+
+        fixture = MemoryHub(self)
+        portal = hubPortal(fixture.hub, fixture.clock, MultiService())
+        self.addCleanup(portal.store.close)
+        heard = []
+        fixture.hub.events.subscribe(lambda kind, data: heard.append((kind, data)))
+        alice, tablet = makePerson("alice"), makeDevice("tablet")
+        portal.dispatch(CreateRequest(Account="alice", Profile=alice.personal))
+        portal.dispatch(ConnectStartRequest(AccountID="alice",
+                                            SignedRequest=alice.request(tablet)))
+        self.assertEqual(heard, [("mesh", {"id": tablet.udf, "account": "alice",
+                                           "state": "pending"})])
