@@ -303,6 +303,9 @@
 
   function showCodes() {
     const list = byId("codes");
+    for (const code of Array.from(codes.values())) {
+      if (timeLeft(code.expires) === null) codes.delete(code.id);
+    }
     const rows = Array.from(codes.values()).sort((a, b) =>
       a.expires < b.expires ? -1 : a.expires > b.expires ? 1 : 0);
     list.replaceChildren(...rows.map((code) => {
@@ -314,7 +317,7 @@
       return element("li", { data: { codeId: code.id } }, [
         element("span", { className: "device", text: code.device }),
         " — ",
-        element("span", { className: "time-left", text: timeLeft(code.expires) || "expired" }),
+        element("span", { className: "time-left", text: timeLeft(code.expires) }),
         " left ",
         button,
       ]);
