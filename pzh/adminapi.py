@@ -29,6 +29,7 @@ from twisted.web.server import NOT_DONE_YET
 from pz.errors import ZoneError
 from pz.timefmt import isoTime
 from pzh.operations import ZoneOperations
+from pzh.qr import qrSVG
 
 __all__ = ["apiResource", "MAX_BODY", "KEEPALIVE", "MAX_STREAMS", "STATUS"]
 
@@ -243,7 +244,8 @@ class AdminAPI(Resource):
         if set(body) - {"device"} or "device" not in body:
             raise ZoneError("BAD_REQUEST", 'the body must be {"device": NAME}')
         request.setResponseCode(201)
-        return self._ops.newCode(body["device"])
+        made = self._ops.newCode(body["device"])
+        return {**made, "qr_svg": qrSVG(made["code"])}
 
     @table.route("POST", r"codes/([^/]+)/cancel", takesBody=True)
     def cancelCode(self, request, id: str, body: dict) -> dict:

@@ -4,14 +4,14 @@ The hub's HTTPS side (C{--web-port}).
 
 It serves a health page and the zone's Mesh portal under
 C{/.well-known/mmm/} to anyone; to a signed-in session only
-(L{pzh.adminauth}), a page naming the zone and its connected devices and
-the admin API under C{/api/} (L{pzh.adminapi}); the hub's metrics at
+(L{pzh.adminauth}), the admin page (L{pzh.adminpage}) and the admin API
+under C{/api/} (L{pzh.adminapi}), and to anyone else who asks for HTML a
+page saying how to sign in; the hub's metrics at
 C{/metrics} (L{pzh.metrics}) to a signed-in session or a scraper with the
 bearer token; all through a L{pzh.weblimits.GuardedSite}: bounded bodies,
 a deadline per request, capped connections and the security headers.
 """
 
-import html
 import json
 
 from twisted.web.resource import Resource
@@ -20,6 +20,7 @@ from pzh.adminapi import apiResource
 from pzh.adminauth import (
     AdminAuth, SessionResource, SignInResource, SignOutResource, guarded,
 )
+from pzh.adminpage import adminPage
 from pzh.metrics import metricsResource
 from pzh.weblimits import GuardedSite, WebLimits
 
@@ -56,31 +57,6 @@ class _Root(Resource):
         return self.children[b""].render(request)
 
 
-class HomeResource(Resource):
-    """
-    C{GET /}: a plain page naming the zone and its connected devices.
-    """
-
-    def __init__(self, hub) -> None:
-        super().__init__()
-        self._hub = hub
-
-    def render_GET(self, request) -> bytes:
-        request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        rows = "".join(
-            f"<li>{html.escape(deviceId)} — {html.escape(info['address'] or '')}</li>"
-            for deviceId, info in sorted(self._hub.connectedDevices().items())
-        ) or "<li>none</li>"
-        zone = html.escape(self._hub.zone.zoneId)
-        return (
-            "<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>Zone {zone}</title></head><body>"
-            f"<h1>Personal zone {zone}</h1>"
-            f"<p>CA fingerprint: <code>{html.escape(self._hub.zone.caFingerprint)}</code></p>"
-            f"<h2>Connected devices</h2><ul>{rows}</ul></body></html>"
-        ).encode("utf-8")
-
-
 def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None,
              auth: AdminAuth = None, metricsToken=None) -> GuardedSite:
     """
@@ -100,7 +76,9 @@ def makeSite(hub, portal=None, limits: WebLimits = WebLimits(), reactor=None,
     if auth is None:
         auth = AdminAuth(reactor, hub.zone.host, hub.zone.webPort)
     root = _Root()
-    root.putChild(b"", guarded(HomeResource(hub), auth))
+    page, static = adminPage(hub.zone, auth)
+    root.putChild(b"", page)
+    root.putChild(b"static", static)
     root.putChild(b"signin", SignInResource(auth))
     root.putChild(b"signout", guarded(SignOutResource(auth), auth))
     root.putChild(b"session", guarded(SessionResource(auth), auth))

@@ -19,6 +19,7 @@ from pz import pki
 from pz.pairing import PairingCode
 from pz.testing import ZONE, MemoryHub, MemoryZone
 from pzh.adminapi import KEEPALIVE, MAX_BODY, MAX_STREAMS, apiResource
+from pzh.qr import qrSVG
 from pzh.web import makeSite
 
 URL = "https://127.0.0.1:9000/api/"
@@ -89,11 +90,14 @@ class RouteTests(APITestBase):
     def test_newCode(self):
         """
         C{POST /api/codes} with C{{"device": NAME}} answers 201 and the new
-        code, its id, the device id and expiry; the code enrols that device.
+        code, its id, the device id and expiry, and the code as a QR code
+        in SVG (L{pzh.qr}; checked in C{tests.pzh.test_adminpage}); the
+        code enrols that device.
         """
         status, made = self.call("POST", "codes", {"device": "phone"})
         self.assertEqual(status, 201)
-        self.assertEqual(set(made), {"id", "code", "device", "expires"})
+        self.assertEqual(set(made), {"id", "code", "device", "expires", "qr_svg"})
+        self.assertEqual(made["qr_svg"], qrSVG(made["code"]))
         self.assertEqual(made["device"], f"{ZONE}/phone")
         code = PairingCode.parse(made["code"])
         self.assertEqual(code.caFingerprint, self.fixture.zone.caFingerprint)
