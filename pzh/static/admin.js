@@ -546,6 +546,9 @@
       window.clearTimeout(meshTimer);
       meshTimer = window.setTimeout(() => loadMesh().catch(failed), 500);
     });
+    // A Mesh request stored or answered (from here, pzctl or another tab).
+    source.addEventListener("mesh", () => loadMesh().catch(failed));
+    source.addEventListener("sync", () => loadSync().catch(failed));
     source.addEventListener("code", (event) => {
       const code = JSON.parse(event.data);
       if (code.event === "made") {

@@ -103,11 +103,15 @@ class Browser:
         C{timeout}; fail naming C{what} and with the page's text otherwise.
         """
         def wait(driver):
-            from selenium.common.exceptions import TimeoutException
+            from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
             from selenium.webdriver.support.ui import WebDriverWait
 
+            # The page redraws rows as events arrive: an element found a
+            # moment ago may be gone; look again.
             try:
-                return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition)
+                return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                                     ignored_exceptions=(StaleElementReferenceException,)
+                                     ).until(condition)
             except TimeoutException:
                 text = driver.find_element("tag name", "body").text
                 raise AssertionError(f"timed out waiting for {what}; the page shows:\n{text}")
@@ -134,12 +138,17 @@ class Browser:
         return self.waitUntil(clickable, timeout, what=f"{selector} to be clickable").addCallback(
             lambda element: self.run(lambda driver: element.click()))
 
-    def screenshot(self, name: str):
+    def screenshot(self, name: str, show: str = None):
         """
         Save the window as C{NAME.png} in the test's folder (and in
-        C{$PZ_SCREENSHOTS} when set); fires with the path.
+        C{$PZ_SCREENSHOTS} when set), scrolled to the element C{show} if
+        given; fires with the path.
         """
         def take(driver):
+            if show is not None:
+                driver.execute_script(
+                    "document.querySelector(arguments[0]).scrollIntoView({block: 'center'});",
+                    show)
             path = os.path.join(self._shotDir, f"{name}.png")
             driver.save_screenshot(path)
             also = os.environ.get(SCREENSHOTS)
