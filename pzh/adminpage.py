@@ -17,6 +17,8 @@ from twisted.python.filepath import FilePath
 from twisted.web.resource import NoResource, Resource
 from twisted.web.template import Element, XMLFile, renderElement, renderer
 
+from pzh.adminauth import guarded
+
 __all__ = ["AdminPage", "SignedOutPage", "StaticFiles", "adminPage", "TEMPLATES", "STATIC"]
 
 _HERE = FilePath(__file__).parent()
@@ -138,7 +140,5 @@ def adminPage(zone, auth) -> tuple:
 
     @return: C{(page, static)}, to mount at C{b""} and C{b"static"}.
     """
-    from pzh.adminauth import guarded
-
     page = SignedOutPage(guarded(AdminPage(zone), auth), auth, zone)
     return page, guarded(StaticFiles(), auth)
