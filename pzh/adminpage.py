@@ -107,7 +107,6 @@ class _StaticFile(Resource):
     from the machine's MIME table; read when asked for (a few kilobytes).
     """
 
-
     def __init__(self, path: FilePath, contentType: str) -> None:
         super().__init__()
         self._path = path
