@@ -214,6 +214,18 @@ class AdminAPI(Resource):
     def meshAnswer(self, request, id: str, answer: str, body: dict) -> dict:
         return self._ops.meshAnswer(id, answer)
 
+    @table.route("GET", r"services/?")
+    def services(self, request) -> list:
+        return self._ops.services()
+
+    @table.route("GET", r"sync/?")
+    def sync(self, request) -> list:
+        return self._ops.syncStatus()
+
+    @table.route("GET", r"sync/conflicts/?")
+    def syncConflicts(self, request) -> list:
+        return self._ops.syncConflicts()
+
     @table.route("GET", r"events/?")
     def events(self, request):
         if len(self._streams) >= MAX_STREAMS:
@@ -227,7 +239,9 @@ class _EventStream:
     """
     One client's Server-Sent Events stream: an C{event: device} with the
     device's row when it connects, disconnects, is enrolled or revoked; an
-    C{event: code} when a pairing code is made, used or cancelled; a
+    C{event: code} when a pairing code is made, used or cancelled; an
+    C{event: sync} with the device's synchronisation row when its state
+    changes; a
     comment every L{KEEPALIVE} seconds; everything let go when the client
     goes.
     """
@@ -257,6 +271,8 @@ class _EventStream:
                 payload = self._ops.device(data)
             except ZoneError:
                 return
+        elif kind == "sync":
+            payload = self._ops.syncDevice(data)
         else:
             payload = {**data, "expires": isoTime(data.get("expires"))}
         self._write(b"event: " + kind.encode("ascii") + b"\ndata: "
