@@ -10,9 +10,10 @@ changes them; each device link as it registers and closes; and the
 synchronisation messages the router hands over.  It also keeps the zone's
 service cache (L{pzh.services}), which the hub writes from the devices'
 announces, and what the admin page shows of each device's synchronisation
-(L{HubSync.deviceStatus}): whether it is in step, and when it last was.  What it sends a device waits while that link's outgoing queue
-is not empty, so a large item never piles up in the hub's memory behind a
-slow device.
+(L{HubSync.deviceStatus}): whether it is in step, and when it last was.
+What it sends a device waits while that link's outgoing queue is not
+empty, so a large item never piles up in the hub's memory behind a slow
+device.
 """
 
 from collections import deque
