@@ -88,9 +88,9 @@ def enrolRecords(hubDir: str, count: int, now: float = None) -> str:
         for index in range(count):
             name = f"dev{index:05d}"
             serial = int.from_bytes(os.urandom(16), "big") >> 1
-            store.putDevice(DeviceRecord(
-                f"{zoneId}/{name}", name, serial, now - 86400, notAfter,
-                lastSeen=now - index, address=f"127.0.{index // 250}.{index % 250 + 1}:{40000 + index % 20000}"))
+            address = f"127.0.{index // 250}.{index % 250 + 1}:{40000 + index % 20000}"
+            store.putDevice(DeviceRecord(f"{zoneId}/{name}", name, serial, now - 86400, notAfter,
+                                         lastSeen=now - index, address=address))
         db.execute("COMMIT")
     finally:
         store.close()

@@ -101,7 +101,8 @@ class EnrolRecordsTests(SynchronousTestCase):
         store = SQLiteHubStore(os.path.join(hubDir, "hub.db"))
         self.addCleanup(store.close)
         devices = store.listDevices()
-        self.assertEqual([d.id for d in devices], [f"bench@127.0.0.1/dev{i:05d}" for i in range(30)])
+        self.assertEqual([d.id for d in devices],
+                         [f"bench@127.0.0.1/dev{i:05d}" for i in range(30)])
         self.assertEqual(len({d.serial for d in devices}), 30)
         self.assertEqual(devices[1].lastSeen, 1764496800.0 - 1)
         rows = [ZoneOperations._row(d, {}) for d in devices]

@@ -463,7 +463,8 @@ class SyncRouteTests(APITestBase):
         self.assertEqual(status, 200)
         self.assertEqual([(r["device"], r["state"], r["conflicts"]) for r in rows],
                          [(self.phone, "in step", 0)])
-        self.assertRegex(rows[0]["last_sync"], r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\Z")
+        self.assertRegex(rows[0]["last_sync"],
+                         r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\Z")
 
     def test_conflicts(self):
         """
