@@ -30,7 +30,12 @@ What it does, in order (see C{bench/README.md} for why):
  8. calls (L{bench.calls}): a zone service call's round trip at 1,000
     calls/s and the peak call rate, through the hub and over a peer link,
     next to a bare Twisted TLS echo relay; skip with C{--skip-calls};
- 9. prints the machine facts and one table, with ratios to the bare server
+ 9. the admin API (L{bench.adminapi}): C{GET /api/devices} of a zone with
+    5,000 devices from the hub's web port, signed in, requests/s and
+    p50/p99 latency over HTTPS keep-alive, next to a bare C{twisted.web}
+    JSON resource serving the same list over the same TLS; skip with
+    C{--skip-adminapi};
+10. prints the machine facts and one table, with ratios to the bare server
     and pass/fail against the targets, and writes it to
     C{bench/out/results.txt} (raw figures in C{bench/out/results.json}).
 
@@ -518,6 +523,13 @@ def main(argv=None) -> int:
             log("calls: round trip and peak through the hub and a peer link, next to a bare "
                 "TLS echo relay")
             calls = measureCalls(args, run)
+        adminapi = {}
+        if not args.skip_adminapi:
+            from bench.adminapi import measureAdminAPI
+
+            log("adminapi: GET /api/devices of a 5,000-device zone, next to a bare twisted.web "
+                "JSON resource")
+            adminapi = measureAdminAPI(args, run)
         attack = {}
         if not args.skip_attack:
             from bench.attack import measureAttack
@@ -528,6 +540,7 @@ def main(argv=None) -> int:
     finally:
         stopAll()
 
+    from bench.adminapi import adminAPIReport
     from bench.attack import attackReport
     from bench.calls import callsReport
     from bench.portal import portalReport
@@ -536,11 +549,12 @@ def main(argv=None) -> int:
 
     lines = (report(args, rate, memory, info) + revocationReport(revocation)
              + portalReport(portal) + syncReport(sync) + callsReport(calls)
-             + attackReport(attack))
+             + adminAPIReport(adminapi) + attackReport(attack))
     publish("results", "run", lines, began,
              {"args": {k: v for k, v in vars(args).items()}, "facts": info,
               "rate": rate, "memory": memory, "revocation": revocation,
-              "portal": portal, "sync": sync, "calls": calls, "attack": attack})
+              "portal": portal, "sync": sync, "calls": calls, "adminapi": adminapi,
+              "attack": attack})
     return 0
 
 

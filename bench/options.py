@@ -73,6 +73,19 @@ def parseArgs(argv):
                         "Get reads them)")
     parser.add_argument("--portal-publishes", type=int, default=5000,
                         help="Mesh portal: entries signed beforehand for the Publish run")
+    parser.add_argument("--skip-adminapi", action="store_true",
+                        help="no admin API table (GET /api/devices of a large zone, next to a "
+                        "bare twisted.web JSON resource)")
+    parser.add_argument("--adminapi-devices", type=int, default=5000,
+                        help="admin API: devices enrolled in the zone listed")
+    parser.add_argument("--adminapi-connections", type=int, default=8,
+                        help="admin API: requests in flight, each on its keep-alive connection")
+    parser.add_argument("--adminapi-warmup", type=float, default=1.0,
+                        help="admin API: warm-up seconds per server")
+    parser.add_argument("--adminapi-seconds", type=float, default=5.0,
+                        help="admin API: measured seconds per server")
+    parser.add_argument("--adminapi-max-requests", type=int, default=20000,
+                        help="admin API: most requests of a warm-up, and of a measured run")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.duration <= 0 or args.s_time < 1:
         parser.error("--repeat, --duration and --s-time must be positive")
@@ -89,6 +102,12 @@ def parseArgs(argv):
         parser.error("--calls-rate must be in (0, 20000], --calls-seconds and "
                      "--calls-peak-seconds in (0, 60], --calls-warmup in [0, 10], "
                      "--calls-size in [1, 65536] and --calls-in-flight in [1, 1000]")
+    if not (1 <= args.adminapi_devices <= 100000 and 1 <= args.adminapi_connections <= 256
+            and 0 <= args.adminapi_warmup <= 60 and 0 < args.adminapi_seconds <= 120
+            and 1 <= args.adminapi_max_requests <= 10 ** 6):
+        parser.error("--adminapi-devices must be in [1, 100000], --adminapi-connections in "
+                     "[1, 256], --adminapi-warmup in [0, 60], --adminapi-seconds in (0, 120] "
+                     "and --adminapi-max-requests in [1, 1000000]")
     args.attacks = [a for a in args.attacks.split(",") if a]
     if not args.attacks or not set(args.attacks) <= {"flood", "sink", "slowweb"}:
         parser.error("--attacks takes one or more of flood, sink, slowweb, comma-separated")

@@ -259,6 +259,18 @@ class AdminAPI(Resource):
     def meshAnswer(self, request, id: str, answer: str, body: dict) -> Deferred:
         return self._ops.meshAnswer(id, answer)
 
+    @table.route("GET", r"services/?")
+    def services(self, request) -> list:
+        return self._ops.services()
+
+    @table.route("GET", r"sync/?")
+    def sync(self, request) -> list:
+        return self._ops.syncStatus()
+
+    @table.route("GET", r"sync/conflicts/?")
+    def syncConflicts(self, request) -> list:
+        return self._ops.syncConflicts()
+
     @table.route("GET", r"events/?")
     def events(self, request):
         if len(self._streams) >= MAX_STREAMS:
@@ -274,8 +286,9 @@ class _EventStream:
     device's row when it connects, disconnects, is enrolled or revoked; an
     C{event: code} when a pairing code is made, used or cancelled; an
     C{event: mesh} when a Mesh connection request arrives at the hub's
-    portal or is answered; a comment every L{KEEPALIVE} seconds;
-    everything let go when the client goes.
+    portal or is answered; C{event: sync} with the device's
+    synchronisation row when its state changes; a comment every
+    L{KEEPALIVE} seconds; everything let go when the client goes.
     """
 
     _log = Logger()
@@ -303,6 +316,8 @@ class _EventStream:
                 payload = self._ops.device(data)
             except ZoneError:
                 return
+        elif kind == "sync":
+            payload = self._ops.syncDevice(data)
         elif kind == "code":
             payload = {**data, "expires": isoTime(data.get("expires"))}
         else:

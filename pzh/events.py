@@ -5,7 +5,8 @@ stream), as it happens rather than polled.
 
 The hub calls L{ZoneEvents.emit} where it learns each change: a device
 link up or down (L{pzh.registry}), a device enrolled (L{pzh.enrolment}),
-revoked (L{pzh.hub.Hub.revoke}), a pairing code made, used or cancelled.
+revoked (L{pzh.hub.Hub.revoke}), a pairing code made, used or cancelled,
+a device's synchronisation state changed (L{pzh.zonesync}).
 A listener that fails is logged and dropped; it never stops the hub's own
 work.
 """
@@ -20,7 +21,9 @@ __all__ = ["ZoneEvents"]
 class ZoneEvents:
     """
     A small observer list.  Each listener is called with C{(kind, data)}:
-    C{("device", DEVICE_ID)} or C{("code", {"id", "device", "event"})}.
+    C{("device", DEVICE_ID)}, C{("code", {"id", "device", "event"})} or
+    C{("sync", DEVICE_ID)} (its synchronisation state changed:
+    L{pzh.zonesync.HubSync.observe}).
     """
 
     _log = Logger()

@@ -123,6 +123,8 @@ class Hub:
                          else ZoneServiceCache.inMemory())
         # What changed, for the admin page's live stream (L{pzh.adminapi}).
         self.events = ZoneEvents()
+        if self.sync is not None:
+            self.sync.observe(lambda deviceId: self.events.emit("sync", deviceId))
         self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime,
                                    events=self.events)
         self.registry = Registry(zone.zoneId, store, clock, settings.coalesce, observer=self)

@@ -6,7 +6,8 @@ page's JSON API (L{pzh.adminapi}).
 L{ZoneOperations} lists devices with their state, makes, lists and
 cancels pairing codes, revokes devices, sums the zone up and, when the
 hub hosts a Mesh portal, lists the connection requests waiting on it and
-has them answered by an administration device.  It
+has them answered by an administration device; in a running hub it also
+shows the zone's service cache and each device's synchronisation.  It
 is built over a running hub (L{ZoneOperations.forHub}: the web port) or
 over a hub's data directory (L{ZoneOperations.forDirectory}: C{pzctl},
 which asks a running hub what only it knows through its admin socket and
@@ -86,7 +87,7 @@ class ZoneOperations:
 
         return cls(hub.zone, hub.store, hub.clock, hub.enrolment, hub.connectedDevices,
                    hub.revoke, events=hub.events, started=hub.started, portal=portal,
-                   linkOf=linkOf, mesh=hub.mesh)
+                   linkOf=linkOf, mesh=hub.mesh).withSync(hub.sync, hub.services)
 
     @classmethod
     def forDirectory(cls, hubDir: str, clock, codeLifetime: float = 600.0) -> "ZoneOperations":
@@ -321,3 +322,88 @@ class ZoneOperations:
         except ZoneError as e:
             return fail(e)
         return self._mesh.ask(record.account, id, answer)
+
+    # -- synchronisation and services ------------------------------------------
+
+    #: The running hub's L{pzh.zonesync.HubSync} (None when it does not
+    #: synchronise) and L{pzh.services.ZoneServiceCache}: set by
+    #: L{withSync}, only in the hub's own process, which alone knows them.
+    _sync = None
+    _services = None
+
+    def withSync(self, sync, services) -> "ZoneOperations":
+        """
+        Give these operations the hub's synchronisation and service cache.
+
+        @return: C{self}.
+        """
+        self._sync = sync
+        self._services = services
+        return self
+
+    def services(self) -> list:
+        """
+        The zone's service cache (C{items/servicecache.json} with the
+        announces not written yet), one row per device and service, sorted
+        by device then service: C{device}, C{service}, C{version},
+        C{methods}.
+
+        @raise ZoneError: C{NOT_RUNNING} outside the running hub.
+        """
+        from pz.servicecache import findServices
+
+        if self._services is None:
+            raise ZoneError("NOT_RUNNING", "the zone's service cache is known to the running hub")
+        return sorted(findServices(self._services.cache()),
+                      key=lambda row: (row["device"], row["service"]))
+
+    def _hubSync(self):
+        if self._sync is None:
+            raise ZoneError("NOT_RUNNING", "this hub does not synchronise the zone's items")
+        return self._sync
+
+    def _syncRow(self, deviceId: str, conflicts: dict) -> dict:
+        status = self._sync.deviceStatus(deviceId)
+        return {"device": deviceId, "state": status["state"],
+                "last_sync": isoTime(status["last_sync"]),
+                "conflicts": conflicts.get(deviceId, 0)}
+
+    def _conflictCounts(self) -> dict:
+        counts: dict = {}
+        for entry in self._hubSync().engine.conflicts():
+            counts[entry["origin"]] = counts.get(entry["origin"], 0) + 1
+        return counts
+
+    def syncStatus(self) -> list:
+        """
+        Each unrevoked device's synchronisation with the hub, by id:
+        C{device}, C{state} (C{in step}, C{syncing} or C{unknown}: see
+        L{pzh.zonesync.HubSync.deviceStatus}), C{last_sync} (ISO time or
+        null) and C{conflicts} (the hub's conflict copies of versions that
+        device made).
+
+        @raise ZoneError: C{NOT_RUNNING} when the hub does not synchronise.
+        """
+        counts = self._conflictCounts()
+        return [self._syncRow(device.id, counts) for device in self._store.listDevices()
+                if device.revoked is None]
+
+    def syncDevice(self, deviceId: str) -> dict:
+        """
+        One device's row, as in L{syncStatus}.
+
+        @raise ZoneError: C{NOT_RUNNING} as there.
+        """
+        return self._syncRow(deviceId, self._conflictCounts())
+
+    def syncConflicts(self) -> list:
+        """
+        The hub's conflict copies, oldest first: C{path} (the item),
+        C{device} (who made the losing version: a device id, or the zone
+        id for the hub's own), C{time} (that version's, ISO) and
+        C{kept_as} (under the hub's C{DATA/zone/}).
+
+        @raise ZoneError: C{NOT_RUNNING} when the hub does not synchronise.
+        """
+        return [{"path": c["path"], "device": c["origin"], "time": c["time"],
+                 "kept_as": c["kept_as"]} for c in self._hubSync().engine.conflicts()]

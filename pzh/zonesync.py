@@ -9,13 +9,15 @@ alone writes (one-way items), whenever enrolment, renewal or revocation
 changes them; each device link as it registers and closes; and the
 synchronisation messages the router hands over.  It also keeps the zone's
 service cache (L{pzh.services}), which the hub writes from the devices'
-announces.  What it sends a device waits while that link's outgoing queue
-is not empty, so a large item never piles up in the hub's memory behind a
-slow device.
+announces, and what the admin page shows of each device's synchronisation
+(L{HubSync.deviceStatus}): whether it is in step, and when it last was.
+What it sends a device waits while that link's outgoing queue is not
+empty, so a large item never piles up in the hub's memory behind a slow
+device.
 """
 
 from collections import deque
-from typing import Optional
+from typing import Callable, Optional
 
 from twisted.application import service
 from twisted.logger import Logger
@@ -75,6 +77,16 @@ class HubSync(service.Service):
         self.engine = SyncEngine(clock, self.tree, self.state, role="hub", localId=zone.zoneId,
                                  maxItemSize=maxItem, scanInterval=interval)
         self._senders: dict = {}
+        self._clock = clock
+        #: When each device last finished a round with this hub process
+        #: (POSIX seconds): the hub had handled its sync message and had
+        #: nothing in flight or queued with it.
+        self.lastSync: dict = {}
+        # Devices that finished a round on their current link, and the
+        # state last told to the observer, by device.
+        self._inStep: set = set()
+        self._told: dict = {}
+        self._observer: Optional[Callable[[str], None]] = None
         self.services = ZoneServiceCache(lambda: self.tree.read(SERVICE_CACHE),
                                          lambda data: self._put(SERVICE_CACHE, data), clock)
 
@@ -135,6 +147,8 @@ class HubSync(service.Service):
         # What it last agreed is of no use any more: it will never sync
         # again (a re-enrolled device is a new member and starts afresh).
         self.state.forgetPeer(deviceId)
+        self.lastSync.pop(deviceId, None)
+        self._told.pop(deviceId, None)
 
     def crlChanged(self) -> None:
         """
@@ -147,11 +161,61 @@ class HubSync(service.Service):
 
     def linkUp(self, link) -> None:
         sender = self._senders[link.deviceId] = _PacedSender(link)
+        self._inStep.discard(link.deviceId)
         self.engine.attach(link.deviceId, sender)
+        self._note(link.deviceId)
 
     def linkDown(self, link) -> None:
         self._senders.pop(link.deviceId, None)
+        self._inStep.discard(link.deviceId)
         self.engine.detach(link.deviceId)
+        self._note(link.deviceId)
 
     def received(self, link, payload: dict) -> None:
         self.engine.received(link.deviceId, payload)
+        self._note(link.deviceId, handled=True)
+
+    # --- each device's state, for the admin page ---------------------------------
+
+    def observe(self, observer: Callable[[str], None]) -> None:
+        """
+        Tell C{observer} a device's id whenever its L{deviceStatus} state
+        changes as the hub handles its link and its sync messages (a push
+        started by another device's change shows in L{deviceStatus} at
+        once, and is told when the device's answers arrive).
+        """
+        self._observer = observer
+
+    def _note(self, deviceId: str, handled: bool = False) -> None:
+        """
+        After C{deviceId}'s link came or went, or the hub C{handled} one of
+        its sync messages: a device with nothing in flight or queued then
+        has just finished a round (its hello found nothing to send, or its
+        last acknowledgement arrived).
+        """
+        if handled and self.engine.peerBusy(deviceId) is False:
+            self.lastSync[deviceId] = self._clock.seconds()
+            self._inStep.add(deviceId)
+        state = self.deviceStatus(deviceId)["state"]
+        if self._told.get(deviceId) != state:
+            self._told[deviceId] = state
+            if self._observer is not None:
+                self._observer(deviceId)
+
+    def deviceStatus(self, deviceId: str) -> dict:
+        """
+        C{{"state", "last_sync"}}: C{state} is C{syncing} while the hub has
+        something in flight or queued with the device (or awaits its first
+        round on a new link), C{in step} once a round is over and nothing
+        is, and C{unknown} while it is not connected (what it changed
+        offline cannot be known); C{last_sync} is L{lastSync}'s time, or
+        None (not since this hub process started).
+        """
+        busy = self.engine.peerBusy(deviceId)
+        if busy is None:
+            state = "unknown"
+        elif busy or deviceId not in self._inStep:
+            state = "syncing"
+        else:
+            state = "in step"
+        return {"state": state, "last_sync": self.lastSync.get(deviceId)}

@@ -134,6 +134,12 @@ class ISyncEngine(Interface):
     def status() -> dict:
         "Progress and health, for C{pzctl status --json}."
 
+    def peerBusy(peerId: str) -> Optional[bool]:
+        """
+        Whether anything is in flight or queued with a peer; None when it is
+        not attached.
+        """
+
     def conflicts() -> list:
         "The losing versions kept on this side."
 
@@ -433,6 +439,15 @@ class SyncEngine:
             "conflicts": len(self._state.conflicts()),
             "error": {"code": error.code, "message": error.message} if error else None,
         }
+
+    def peerBusy(self, peerId: str) -> Optional[bool]:
+        """
+        Whether anything is in flight or queued with C{peerId}: None when
+        it is not attached.  The hub's per-device sync state
+        (L{pzh.zonesync.HubSync.deviceStatus}) is read from it.
+        """
+        peer = self._peers.get(peerId)
+        return None if peer is None else peer.busy()
 
     def conflicts(self) -> list:
         """

@@ -19,8 +19,10 @@ from pz import pki
 from pz.pairing import PairingCode
 from pz.testing import ZONE, MemoryHub, MemoryZone
 from pzh.adminapi import KEEPALIVE, MAX_BODY, MAX_STREAMS, apiResource
+from pzh.hub import HubSettings
 from pzh.qr import qrSVG
 from pzh.web import makeSite
+from pzp.proxy import ProxySettings
 
 URL = "https://127.0.0.1:9000/api/"
 
@@ -454,6 +456,109 @@ class EventStreamTests(SynchronousTestCase):
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 200 "))
 
 
+class SyncRouteTests(APITestBase):
+    """
+    C{/api/services}, C{/api/sync} and C{/api/sync/conflicts} over a hub
+    that synchronises, with real devices in memory.
+    """
+
+    def setUp(self):
+        self.zone = MemoryZone(self, devices=["phone"],
+                               hubSettings=HubSettings(synchronise=True),
+                               deviceSettings=ProxySettings(builtinServices=False))
+        self.hub = self.zone.hub
+        root = Resource()
+        root.putChild(b"api", apiResource(self.hub, clock=self.zone.reactor))
+        self.treq = StubTreq(root)
+        self.phone = self.zone.deviceId("phone")
+
+    def test_sync(self):
+        """
+        C{GET /api/sync} has one row per unrevoked device: in step after
+        its first round, with the time it ended.
+        """
+        self.zone.advance(3)
+        status, rows = self.call("GET", "sync")
+        self.assertEqual(status, 200)
+        self.assertEqual([(r["device"], r["state"], r["conflicts"]) for r in rows],
+                         [(self.phone, "in step", 0)])
+        self.assertRegex(rows[0]["last_sync"],
+                         r"\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00\Z")
+
+    def test_conflicts(self):
+        """
+        C{GET /api/sync/conflicts} lists the hub's conflict copies.
+        """
+        self.assertEqual(self.call("GET", "sync/conflicts"), (200, []))
+        self.hub.sync.state.addConflict("preferences.json", self.phone, 1764496800.0,
+                                        "conflicts/p", None)
+        self.assertEqual(self.call("GET", "sync/conflicts"), (200, [
+            {"path": "preferences.json", "device": self.phone, "time": "2025-11-30T10:00:00+00:00",
+             "kept_as": "conflicts/p"}]))
+        self.assertEqual(self.call("GET", "sync")[1][0]["conflicts"], 1)
+
+    def test_services(self):
+        """
+        C{GET /api/services}: one row per device and service.
+        """
+        self.assertEqual(self.call("GET", "services"), (200, []))
+        self.hub.services.announced(self.phone, [{"service": "get42", "version": "1.0",
+                                                  "methods": ["get42"]}])
+        self.assertEqual(self.call("GET", "services"), (200, [
+            {"device": self.phone, "service": "get42", "version": "1.0", "methods": ["get42"]}]))
+
+    def test_notSynchronising(self):
+        """
+        A hub that does not synchronise answers the sync routes C{503
+        NOT_RUNNING}.
+        """
+        root = Resource()
+        root.putChild(b"api", apiResource(MemoryHub(self).hub))
+        self.treq = StubTreq(root)
+        for path in ("sync", "sync/conflicts"):
+            self.assertRefused(self.call("GET", path), 503, "NOT_RUNNING", "synchronise")
+        self.assertEqual(self.call("GET", "services"), (200, []))
+        self.assertRefused(self.call("POST", "sync"), 405, "BAD_REQUEST")
+
+
+class SyncEventTests(SynchronousTestCase):
+    """
+    C{GET /api/events} carries an C{event: sync} with the device's row
+    when its synchronisation state changes.
+    """
+
+    session, _signIn, open = EventStreamTests.session, EventStreamTests._signIn, EventStreamTests.open
+    events = staticmethod(EventStreamTests.events)
+
+    def setUp(self):
+        self.zone = MemoryZone(self, hubSettings=HubSettings(synchronise=True))
+        self.site = makeSite(self.zone.hub, reactor=self.zone.reactor)
+
+    def test_syncEvents(self):
+        """
+        A device connecting syncs, then is in step (each change told once);
+        when it goes, its state is unknown.
+        """
+        transport, _ = self.open()
+        self.zone.addDevice("phone")
+        self.zone.advance(3)
+        phone = self.zone.deviceId("phone")
+        rows = [row for kind, row in self.events(transport) if kind == "sync"]
+        # Its first round, then others (its services announced reach the
+        # service cache, which is pushed back to it), ending in step.
+        self.assertEqual([(r["device"], r["state"]) for r in rows[:2]],
+                         [(phone, "syncing"), (phone, "in step")])
+        self.assertEqual(rows[-1]["state"], "in step")
+        states = [r["state"] for r in rows]
+        self.assertNotIn(True, [a == b for a, b in zip(states, states[1:])], states)
+        self.assertEqual(set(rows[-1]), {"device", "state", "last_sync", "conflicts"})
+        transport.clear()
+        self.zone.stopDevice("phone")
+        self.zone.flush()
+        self.assertEqual([(r["device"], r["state"]) for k, r in self.events(transport)
+                          if k == "sync"], [(phone, "unknown")])
+
+
 class MeshRouteTests(SynchronousTestCase):
     """
     C{/api/mesh/pending} over the hub's Mesh portal.
@@ -610,6 +715,7 @@ class SignedInOnlyTests(SynchronousTestCase):
     ROUTES = [
         ("GET", "devices"), ("GET", "zone"), ("GET", "health"), ("GET", "codes"),
         ("GET", "mesh/pending"), ("GET", "events"), ("POST", "codes"),
+        ("GET", "services"), ("GET", "sync"), ("GET", "sync/conflicts"),
         ("POST", f"devices/{ZONE}%2Fphone/revoke"), ("POST", "codes/0123456789abcdef/cancel"),
     ]
 

@@ -9,10 +9,12 @@ from zope.interface import implementer
 
 from pz.errors import ZoneError
 from pz.mesh.messages import ConnectStartRequest, CreateRequest
-from pz.testing import ZONE, MemoryHub
+from pz.testing import ZONE, MemoryHub, MemoryZone
 from pzh.enrolment import codeId, tokenHash
+from pzh.hub import HubSettings
 from pzh.interfaces import IZoneLink
 from pzh.operations import ZoneOperations
+from pzp.proxy import ProxySettings
 from tests.mesh.portal._support import PortalFixture, makeDevice, makePerson
 
 
@@ -67,6 +69,24 @@ class OperationsTests(SynchronousTestCase):
         self.assertEqual(self.ops.device(f"{ZONE}/phone"), rows[f"{ZONE}/phone"])
         self.ops.revoke(f"{ZONE}/phone")
         self.assertEqual(self.ops.device(f"{ZONE}/phone")["state"], "revoked")
+
+    def test_devicesOneQuery(self):
+        """
+        Listing the devices reads the store once, whatever their number:
+        no query per row (a 5,000-device zone's list is what C{make bench}
+        loads the admin API with).
+        """
+        for index in range(20):
+            self.fixture.enrolDevice(f"d{index}")
+        calls = []
+        store = self.hub.store
+        for name in ("listDevices", "getDevice", "deviceBySerial", "outstandingTokens"):
+            def counted(*args, _name=name, _real=getattr(store, name)):
+                calls.append(_name)
+                return _real(*args)
+            self.patch(store, name, counted)
+        self.assertEqual(len(self.ops.devices()), 20)
+        self.assertEqual(calls, ["listDevices"])
 
     def test_deviceReadsOneLink(self):
         """
@@ -237,3 +257,136 @@ class MeshTests(SynchronousTestCase):
         """
         ops = ZoneOperations.forHub(self.fixture.hub)
         self.assertEqual(self.assertRaises(ZoneError, ops.meshPending).code, "NOT_RUNNING")
+
+
+GET42 = [{"service": "get42", "version": "1.0", "methods": ["get42"]}]
+
+
+class SyncAndServicesTests(SynchronousTestCase):
+    """
+    The zone's service cache and each device's synchronisation, as the
+    running hub knows them, over a real hub and real devices in memory.
+    """
+
+    def setUp(self):
+        self.zone = MemoryZone(self, devices=["phone", "laptop"],
+                               hubSettings=HubSettings(synchronise=True),
+                               deviceSettings=ProxySettings(builtinServices=False))
+        self.hub = self.zone.hub
+        self.ops = ZoneOperations.forHub(self.hub)
+        self.phone, self.laptop = self.zone.deviceId("phone"), self.zone.deviceId("laptop")
+        self.heard = []
+        self.hub.events.subscribe(lambda kind, data: self.heard.append((kind, data)))
+
+    def rows(self) -> dict:
+        return {row["device"]: row for row in self.ops.syncStatus()}
+
+    def test_inStepAfterARound(self):
+        """
+        Once a device's first round is over, it is C{in step} with the
+        time the round ended; a change the hub pushes makes it
+        C{syncing} until the device acknowledges it, which moves its
+        last sync time on.
+        """
+        self.zone.advance(3)
+        rows = self.rows()
+        self.assertEqual(set(rows), {self.phone, self.laptop})
+        self.assertEqual(rows[self.phone]["state"], "in step")
+        self.assertEqual(set(rows[self.phone]), {"device", "state", "last_sync", "conflicts"})
+        first = rows[self.phone]["last_sync"]
+        self.assertIsNotNone(first)
+        self.zone.reactor.advance(60)
+        self.hub.sync.tree.write("context/battery.json", b'{"level": 80}\n')
+        self.hub.sync.engine.localChange("context/battery.json")
+        self.assertEqual(self.rows()[self.phone]["state"], "syncing")
+        self.zone.flush()
+        row = self.rows()[self.phone]
+        self.assertEqual(row["state"], "in step")
+        self.assertGreater(row["last_sync"], first)
+
+    def test_disconnectedIsUnknown(self):
+        """
+        A device that is not connected is C{unknown} (what it changed
+        offline cannot be known) and keeps its last sync time; a revoked
+        device is not listed.
+        """
+        self.zone.advance(3)
+        before = self.rows()[self.laptop]["last_sync"]
+        self.zone.stopDevice("laptop")
+        self.zone.flush()
+        self.assertEqual(self.rows()[self.laptop], {"device": self.laptop, "state": "unknown",
+                                                    "last_sync": before, "conflicts": 0})
+        self.zone.revoke("phone")
+        self.assertEqual(list(self.rows()), [self.laptop])
+
+    def test_events(self):
+        """
+        The hub tells its listeners C{("sync", DEVICE_ID)} when a device's
+        state changes: syncing as its link comes up, in step, unknown when
+        it goes; not for every message that changes nothing.
+        """
+        self.zone.advance(3)
+        self.assertEqual([d for k, d in self.heard if k == "sync"], [])
+        self.zone.stopDevice("laptop")
+        self.zone.flush()
+        self.assertEqual([d for k, d in self.heard if k == "sync"], [self.laptop])
+        self.assertEqual(self.ops.syncDevice(self.laptop)["state"], "unknown")
+
+    def test_eventsAsALinkComesUp(self):
+        """
+        A device's first link: C{syncing} as it registers, then C{in
+        step}, each told once.
+        """
+        states = []
+        self.hub.events.subscribe(
+            lambda kind, data: states.append(self.ops.syncDevice(data)["state"])
+            if kind == "sync" and data == self.zone.deviceId("tv") else None)
+        self.zone.addDevice("tv")
+        self.zone.advance(3)
+        self.assertEqual(states, ["syncing", "in step"])
+
+    def test_conflicts(self):
+        """
+        The hub's conflict copies are listed with the device whose version
+        lost, and counted in that device's row.
+        """
+        self.zone.advance(3)
+        self.assertEqual(self.ops.syncConflicts(), [])
+        self.hub.sync.state.addConflict("preferences.json", self.phone, 1764496800.0,
+                                        "conflicts/preferences.json.phone.20251130T100000Z",
+                                        b"\x01" * 32)
+        self.assertEqual(self.ops.syncConflicts(), [{
+            "path": "preferences.json", "device": self.phone, "time": "2025-11-30T10:00:00+00:00",
+            "kept_as": "conflicts/preferences.json.phone.20251130T100000Z"}])
+        rows = self.rows()
+        self.assertEqual((rows[self.phone]["conflicts"], rows[self.laptop]["conflicts"]), (1, 0))
+
+    def test_services(self):
+        """
+        The service cache, announces not yet written included: one row per
+        device and service, sorted by device then service.
+        """
+        self.assertEqual(self.ops.services(), [])
+        two = [{"service": "b", "version": "2", "methods": ["x"]},
+               {"service": "a", "version": "1", "methods": ["y", "z"]}]
+        self.hub.services.announced(self.phone, GET42)
+        self.hub.services.announced(self.laptop, two)
+        rows = self.ops.services()
+        self.assertEqual([(r["device"], r["service"]) for r in rows],
+                         sorted([(self.laptop, "a"), (self.laptop, "b"), (self.phone, "get42")]))
+        self.assertEqual(rows[-1], {"device": self.phone, "service": "get42", "version": "1.0",
+                                    "methods": ["get42"]})
+
+    def test_notSynchronising(self):
+        """
+        A hub that does not synchronise answers C{NOT_RUNNING} for the sync
+        operations, and its in-memory service cache still; outside the hub
+        (C{pzctl}'s operations) the service cache is C{NOT_RUNNING} too.
+        """
+        hub = MemoryHub(self).hub
+        ops = ZoneOperations.forHub(hub)
+        for operation in (ops.syncStatus, ops.syncConflicts):
+            self.assertEqual(self.assertRaises(ZoneError, operation).code, "NOT_RUNNING")
+        self.assertEqual(ops.services(), [])
+        bare = ZoneOperations(hub.zone, hub.store, hub.clock, hub.enrolment, dict, dict)
+        self.assertEqual(self.assertRaises(ZoneError, bare.services).code, "NOT_RUNNING")
