@@ -27,7 +27,7 @@
   let clockOffset = 0; // the hub's clock minus this browser's, in ms
   let pendingRevoke = null;
   let source = null;
-  let meshTimer = null;
+  let refreshTimer = null;
 
   const byId = (id) => document.getElementById(id);
 
@@ -542,9 +542,12 @@
     source.addEventListener("device", (event) => {
       updateDevice(JSON.parse(event.data));
       showDevices();
-      // An enrolment through the Mesh portal also ends a pending request.
-      window.clearTimeout(meshTimer);
-      meshTimer = window.setTimeout(() => loadMesh().catch(failed), 500);
+      // An enrolment through the Mesh portal also ends a pending request;
+      // a device enrolled, revoked or back has its sync row and services.
+      window.clearTimeout(refreshTimer);
+      refreshTimer = window.setTimeout(() => {
+        for (const load of [loadMesh, loadSync, loadServices]) load().catch(failed);
+      }, 500);
     });
     // A Mesh request stored or answered (from here, pzctl or another tab).
     source.addEventListener("mesh", () => loadMesh().catch(failed));

@@ -135,6 +135,12 @@ class PairRevokeTests(_PageTest):
         yield browser.waitUntil(lambda driver: not driver.find_elements(
             "css selector", "#codes [data-code-id]"), what="the used code to leave the list")
         yield browser.screenshot("admin-page")
+        # Its synchronisation and its services have their rows too.
+        yield browser.waitUntil(lambda driver: driver.find_elements(
+            "css selector", f'table#sync tr[data-device="{deviceId}"]'), STEP, "the sync row")
+        yield browser.waitUntil(lambda driver: driver.find_elements(
+            "css selector", f'table#services tr[data-device="{deviceId}"][data-service="get42"]'),
+            STEP, "the device's services")
 
         # Revoke: asked first, naming the device; "no" changes nothing.
         row = f'tr[data-device="{deviceId}"]'
