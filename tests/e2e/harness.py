@@ -15,7 +15,11 @@ import sys
 import tempfile
 
 from twisted.internet import defer, protocol, reactor, task
+from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.internet.utils import getProcessOutputAndValue
+from twisted.web.client import Agent
+from twisted.web.iweb import IPolicyForHTTPS
+from zope.interface import implementer
 
 BIN = os.path.dirname(sys.executable)
 TWISTD = os.path.join(BIN, "twistd")
@@ -181,6 +185,20 @@ def waitFor(check, timeout: float = 20.0, interval: float = 0.1, what: str = "co
         yield task.deferLater(reactor, interval, lambda: None)
 
 
+@implementer(IPolicyForHTTPS)
+class ZoneCA:
+    """
+    HTTPS trust in one zone's CA only, checking the server's name: how a
+    client that was given the zone's C{ca.pem} reaches the hub's web port.
+    """
+
+    def __init__(self, caPEM: bytes) -> None:
+        self._ca = Certificate.loadPEM(caPEM)
+
+    def creatorForNetloc(self, hostname, port):
+        return optionsForClientTLS(hostname.decode("ascii"), trustRoot=self._ca)
+
+
 class Zone:
     """
     A hub and its devices for one test, each a real process.
@@ -202,6 +220,13 @@ class Zone:
 
     def deviceId(self, name: str) -> str:
         return f"{self.zoneId}/{name}"
+
+    def webAgent(self) -> Agent:
+        """
+        An HTTP agent for the hub's web port, trusting the zone's CA only.
+        """
+        with open(os.path.join(self.hubDir, "ca.pem"), "rb") as f:
+            return Agent(reactor, contextFactory=ZoneCA(f.read()))
 
     @defer.inlineCallbacks
     def startHub(self, *extra):

@@ -15,10 +15,8 @@ from http.cookiejar import CookieJar
 import attrs
 from treq.client import HTTPClient
 from twisted.internet import defer, protocol, reactor
-from twisted.web.client import Agent
 
 from tests.e2e.harness import PZCTL, PZCtlError, Twistd, Zone, pzctl, pzctlJSON, waitFor
-from tests.e2e.test_webport import _ZoneCA
 
 __all__ = ["MeshScenario", "meshApprovalScenario", "AdminSession"]
 
@@ -172,9 +170,7 @@ class AdminSession:
         """
         A client with an empty cookie jar that trusts the zone's CA only.
         """
-        with open(os.path.join(zone.hubDir, "ca.pem"), "rb") as f:
-            agent = Agent(reactor, contextFactory=_ZoneCA(f.read()))
-        return HTTPClient(agent, cookiejar=CookieJar())
+        return HTTPClient(zone.webAgent(), cookiejar=CookieJar())
 
     @classmethod
     @defer.inlineCallbacks

@@ -4,16 +4,13 @@ link C{pzctl admin-link} prints, over HTTPS trusting the zone's CA.
 """
 
 import json
-import os
 from http.cookiejar import CookieJar
 
 from treq.client import HTTPClient
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 from twisted.trial.unittest import TestCase
-from twisted.web.client import Agent
 
 from tests.e2e.harness import Zone, pzctl, pzctlJSON
-from tests.e2e.test_webport import _ZoneCA
 
 
 class AdminSignInTests(TestCase):
@@ -27,9 +24,7 @@ class AdminSignInTests(TestCase):
         """
         A client with an empty cookie jar that trusts the zone's CA only.
         """
-        with open(os.path.join(zone.hubDir, "ca.pem"), "rb") as f:
-            agent = Agent(reactor, contextFactory=_ZoneCA(f.read()))
-        return HTTPClient(agent, cookiejar=CookieJar())
+        return HTTPClient(zone.webAgent(), cookiejar=CookieJar())
 
     @defer.inlineCallbacks
     def get(self, zone, url: str, cookie=None):

@@ -4,17 +4,14 @@ the zone's CA, signed in with the link C{pzctl admin-link} prints.
 """
 
 import json
-import os
 from http.cookiejar import CookieJar
 
 from treq.client import HTTPClient
-from twisted.internet import defer, reactor
+from twisted.internet import defer
 from twisted.trial.unittest import TestCase
-from twisted.web.client import Agent
 
 from pzh.adminpage import STATIC
 from tests.e2e.harness import Zone, pzctl
-from tests.e2e.test_webport import _ZoneCA
 
 
 class AdminPageTests(TestCase):
@@ -37,12 +34,9 @@ class AdminPageTests(TestCase):
         """
         zone = Zone(self)
         yield zone.startHub()
-        with open(os.path.join(zone.hubDir, "ca.pem"), "rb") as f:
-            ca = f.read()
-
         def newClient():
             # Each with its own cookie jar.
-            return HTTPClient(Agent(reactor, contextFactory=_ZoneCA(ca)), cookiejar=CookieJar())
+            return HTTPClient(zone.webAgent(), cookiejar=CookieJar())
 
         client = newClient()
         base = f"https://127.0.0.1:{zone.webPort}"

@@ -9,13 +9,10 @@ import os
 from datetime import datetime, timezone
 
 from prometheus_client.parser import text_string_to_metric_families
-from twisted.internet import defer, reactor
-from twisted.internet.ssl import Certificate, optionsForClientTLS
+from twisted.internet import defer
 from twisted.trial.unittest import TestCase
-from twisted.web.client import Agent, readBody
+from twisted.web.client import readBody
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IPolicyForHTTPS
-from zope.interface import implementer
 
 from pz import pki
 from pz.tls import pzpClientOptions
@@ -23,15 +20,6 @@ from tests.e2e.harness import Zone, pzctl, waitFor
 from tests.e2e.rawclient import exchange
 
 TOKEN = "e2e-metrics-token-0123456789abcdef"
-
-
-@implementer(IPolicyForHTTPS)
-class _ZoneCA:
-    def __init__(self, caPEM: bytes) -> None:
-        self._ca = Certificate.loadPEM(caPEM)
-
-    def creatorForNetloc(self, hostname, port):
-        return optionsForClientTLS(hostname.decode("ascii"), trustRoot=self._ca)
 
 
 class MetricsTests(TestCase):
@@ -46,9 +34,7 @@ class MetricsTests(TestCase):
         """
         GET C{/metrics} with C{token}; fire with the status and the body.
         """
-        with open(os.path.join(zone.hubDir, "ca.pem"), "rb") as f:
-            agent = Agent(reactor, contextFactory=_ZoneCA(f.read()))
-        response = yield agent.request(
+        response = yield zone.webAgent().request(
             b"GET", f"https://127.0.0.1:{zone.webPort}/metrics".encode(),
             Headers({b"authorization": [f"Bearer {token}".encode()]}))
         body = yield readBody(response)

@@ -14,9 +14,7 @@ from twisted.internet import defer, protocol, reactor, task
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, wrapClientTLS
 from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twisted.trial.unittest import TestCase
-from twisted.web.client import Agent, readBody
-from twisted.web.iweb import IPolicyForHTTPS
-from zope.interface import implementer
+from twisted.web.client import readBody
 
 from tests.e2e.harness import TWISTD, Twistd, Zone, _Process, pzctl, pzctlJSON, waitFor
 
@@ -85,15 +83,6 @@ class _Collect(protocol.Protocol):
         self.closed.callback(b"".join(self._data))
 
 
-@implementer(IPolicyForHTTPS)
-class _ZoneCA:
-    def __init__(self, caPEM: bytes) -> None:
-        self._ca = Certificate.loadPEM(caPEM)
-
-    def creatorForNetloc(self, hostname, port):
-        return optionsForClientTLS(hostname.decode("ascii"), trustRoot=self._ca)
-
-
 class WebPortHeldTests(TestCase):
     """
     The hub's web port cannot be held.
@@ -119,9 +108,7 @@ class WebPortHeldTests(TestCase):
 
     @defer.inlineCallbacks
     def health(self, zone):
-        with open(os.path.join(zone.hubDir, "ca.pem"), "rb") as f:
-            agent = Agent(reactor, contextFactory=_ZoneCA(f.read()))
-        response = yield agent.request(b"GET", f"https://127.0.0.1:{zone.webPort}/health".encode())
+        response = yield zone.webAgent().request(b"GET", f"https://127.0.0.1:{zone.webPort}/health".encode())
         body = yield readBody(response)
         return response.code, body, response.headers
 
