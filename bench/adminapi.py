@@ -35,15 +35,14 @@ C{bench/out/adminapi.json}.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.processes import OUT, TOP, cpuTicks, freePort, log, spawn, stop, stopAll, waitForPort
-from bench.report import fmt, publish, ratio, table
+from bench.processes import TOP, cpuTicks, freePort, log, spawn, stop, waitForPort
+from bench.report import fmt, ratio, runAlone, table
 
 PYTHON = sys.executable
 BIN = os.path.dirname(sys.executable)
@@ -268,26 +267,9 @@ def adminAPIReport(result: dict) -> list:
 
 def main(argv=None) -> int:
     """
-    C{python -m bench.adminapi}: only this part, with C{python -m bench}'s
-    options.
+    C{python -m bench.adminapi}: only this part.
     """
-    from bench.calls import codeLine
-    from bench.options import parseArgs
-
-    args = parseArgs(sys.argv[1:] if argv is None else argv)
-    began = time.monotonic()
-    run = os.path.join(OUT, "run-adminapi")
-    shutil.rmtree(run, ignore_errors=True)
-    os.makedirs(run)
-    info = [codeLine()]
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
-    try:
-        result = measureAdminAPI(args, run)
-    finally:
-        stopAll()
-    publish("adminapi", "run-adminapi", info + adminAPIReport(result), began,
-            {"facts": info, "adminapi": result})
-    return 0
+    return runAlone("adminapi", measureAdminAPI, adminAPIReport, argv)
 
 
 if __name__ == "__main__":

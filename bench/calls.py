@@ -38,13 +38,12 @@ C{bench/out/calls.txt} and C{bench/out/calls.json}.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 
-from bench.processes import OUT, TOP, freePort, log, spawn, stop, stopAll, waitForPort
-from bench.report import fmt, publish, ratio, table
+from bench.processes import TOP, freePort, log, spawn, stop, waitForPort
+from bench.report import fmt, ratio, runAlone, table
 
 PYTHON = sys.executable
 BIN = os.path.dirname(sys.executable)
@@ -378,43 +377,11 @@ def callsReport(result: dict) -> list:
     return lines
 
 
-def codeLine() -> str:
-    """
-    The commit measured and the time, for a run of this part alone (the
-    full run prints the machine facts).
-    """
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=TOP,
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "pz", "pzh", "pzp", "bench"],
-                               cwd=TOP, capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        head, dirty = "", ""
-    return (f"code    : {head or '?'}{' with uncommitted changes' if dirty else ''}, "
-            f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores")
-
-
 def main(argv=None) -> int:
     """
-    C{python -m bench.calls}: only this part, with C{python -m bench}'s
-    options.
+    C{python -m bench.calls}: only this part.
     """
-    from bench.options import parseArgs
-
-    args = parseArgs(sys.argv[1:] if argv is None else argv)
-    began = time.monotonic()
-    run = os.path.join(OUT, "run-calls")
-    shutil.rmtree(run, ignore_errors=True)
-    os.makedirs(run)
-    info = [codeLine()]
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
-    try:
-        result = measureCalls(args, run)
-    finally:
-        stopAll()
-    publish("calls", "run-calls", info + callsReport(result), began,
-            {"facts": info, "calls": result})
-    return 0
+    return runAlone("calls", measureCalls, callsReport, argv)
 
 
 if __name__ == "__main__":

@@ -6,10 +6,13 @@ C{bench/out/}.
 
 import json
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import time
 
-from bench.processes import OUT
+from bench.processes import OUT, TOP, stopAll
 
 
 def ratio(value, base):
@@ -42,3 +45,43 @@ def publish(name: str, runDir: str, lines: list, began: float, figures: dict) ->
         f.write(text)
     with open(os.path.join(OUT, f"{name}.json"), "w") as f:
         json.dump(figures, f, indent=1, default=str)
+
+
+def codeLine() -> str:
+    """
+    The commit measured and the time, for a run of one part alone (the
+    full run prints the machine facts).
+    """
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=TOP,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "pz", "pzh", "pzp", "bench"],
+                               cwd=TOP, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        head, dirty = "", ""
+    return (f"code    : {head or '?'}{' with uncommitted changes' if dirty else ''}, "
+            f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {os.cpu_count()} cores")
+
+
+def runAlone(name: str, measure, report, argv=None) -> int:
+    """
+    C{python -m bench.NAME}: one part only, with C{python -m bench}'s
+    options: C{measure(args, runDir)} in a fresh C{bench/out/run-NAME/},
+    every process it started stopped, C{report(result)} printed and kept
+    as C{bench/out/NAME.txt}.
+    """
+    from bench.options import parseArgs
+
+    args = parseArgs(sys.argv[1:] if argv is None else argv)
+    began = time.monotonic()
+    run = os.path.join(OUT, f"run-{name}")
+    shutil.rmtree(run, ignore_errors=True)
+    os.makedirs(run)
+    info = [codeLine()]
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+    try:
+        result = measure(args, run)
+    finally:
+        stopAll()
+    publish(name, f"run-{name}", info + report(result), began, {"facts": info, name: result})
+    return 0

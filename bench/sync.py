@@ -49,7 +49,6 @@ import pwd
 import random
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -57,8 +56,8 @@ import sys
 import threading
 import time
 
-from bench.processes import OUT, TOP, freePort, log, spawn, started, stop, stopAll, waitForPort
-from bench.report import fmt, publish, ratio, table
+from bench.processes import TOP, freePort, log, spawn, started, stop, waitForPort
+from bench.report import fmt, ratio, runAlone, table
 from pz.admin import adminCall
 
 PYTHON = sys.executable
@@ -664,23 +663,9 @@ def syncReport(result: dict) -> list:
 
 def main(argv=None) -> int:
     """
-    C{python -m bench.sync}: only this part, with C{python -m bench}'s
-    options.
+    C{python -m bench.sync}: only this part.
     """
-    from bench.options import parseArgs
-
-    args = parseArgs(sys.argv[1:] if argv is None else argv)
-    began = time.monotonic()
-    run = os.path.join(OUT, "run-sync")
-    shutil.rmtree(run, ignore_errors=True)
-    os.makedirs(run)
-    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
-    try:
-        result = measureSync(args, run)
-    finally:
-        stopAll()
-    publish("sync", "run-sync", syncReport(result), began, {"sync": result})
-    return 0
+    return runAlone("sync", measureSync, syncReport, argv)
 
 
 if __name__ == "__main__":
