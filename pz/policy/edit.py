@@ -23,7 +23,7 @@ from pz.errors import ZoneError
 from pz.ids import checkDeviceId
 from pz.policy.model import NAMESPACE, Rule
 from pz.policy.parse import POLICY_ALGORITHMS, parsePolicy
-from pz.policy.scan import scan
+from pz.policy.scan import endOfStartTag, scan
 
 __all__ = ["EDITS_POLICY", "EFFECTS", "showRules", "addRule", "removeRule"]
 
@@ -173,6 +173,21 @@ def _insert(data: bytes, node, text: str, p: str, before=None) -> bytes:
     return data[:closing] + b"\n" + encoded + data[closing:]
 
 
+def _insertAfterHead(data: bytes, root, text: str, p: str) -> bytes:
+    """
+    Put C{text} (whole lines) just after the root set's description and
+    target, so comments before its first policy stay with that policy.
+    """
+    head = _children(root, "Description") + _children(root, "Target")
+    if not head and data[root.end - 2:root.end] == b"/>":
+        return _insert(data, root, text, p)
+    after = max(c.end for c in head) if head else endOfStartTag(data, root.start)
+    newline = data.find(b"\n", after)
+    if newline != -1 and not data[after:newline].strip():
+        return data[:newline + 1] + text.encode("utf-8") + data[newline + 1:]
+    return data[:after] + b"\n" + text.encode("utf-8") + data[after:]
+
+
 def _wrap(data: bytes, root, rule: str) -> bytes:
     inner = data[root.start:root.end]
     outer = (f"<PolicySet xmlns=\"{NAMESPACE}\" PolicySetId=\"{EDITS_SET}\" Version=\"1.0\" "
@@ -234,7 +249,7 @@ def addRule(data: bytes, effect: str, subject: Optional[str] = None,
         firstChild = min(children, key=lambda c: c.start) if children else None
         indent = _indentOf(data, firstChild, "  ") if firstChild else "  "
         rule = _ruleText(p, ruleId, EFFECTS[effect], matches, indent + "  ")
-        newData = _insert(data, root, _policyText(p, rule, indent), p, before=firstChild)
+        newData = _insertAfterHead(data, root, _policyText(p, rule, indent), p)
     else:
         newData = _wrap(data, root, _ruleText("", ruleId, EFFECTS[effect], matches, "    "))
     parsePolicy(newData)

@@ -19,7 +19,7 @@ from defusedxml.ElementTree import DefusedXMLParser, ParseError
 
 from pz.policy.model import MAX_DEPTH, MAX_POLICY_BYTES, MAX_RULES, PolicyError
 
-__all__ = ["Node", "scan"]
+__all__ = ["Node", "scan", "endOfStartTag"]
 
 
 class Node:
@@ -49,7 +49,7 @@ def _split(tag: str):
     return None, tag
 
 
-def _endOfStartTag(data: bytes, start: int) -> int:
+def endOfStartTag(data: bytes, start: int) -> int:
     """
     The offset just past the C{>} closing the start tag at C{start},
     skipping quoted attribute values (which may hold C{>}).
@@ -107,7 +107,7 @@ class _Builder:
         if self.raw.startswith(b"</", offset):
             node.end = self.raw.index(b">", offset) + 1
         else:
-            node.end = _endOfStartTag(self.raw, node.start)
+            node.end = endOfStartTag(self.raw, node.start)
 
     def data(self, text):
         if self.stack:
