@@ -10,6 +10,7 @@ reason, and a caller from a zone we do not know is denied before the
 policy is read.
 """
 
+from functools import partial
 from typing import Optional
 
 from twisted.logger import Logger
@@ -34,24 +35,22 @@ def targetMatches(target: Target, values: dict) -> Optional[bool]:
     (Indeterminate).
     """
     for allOfs in target.anyOf:
-        anyMatched = False
         indeterminate = False
         for matches in allOfs:
-            allMatched = True
             for match in matches:
                 actual = values[match.attribute]
                 if actual is None:
                     if match.mustBePresent:
                         indeterminate = True
-                    allMatched = False
                     break
-                if not _compare(match.function, match.value, actual):
-                    allMatched = False
+                if match.function == "equal":
+                    if actual != match.value:
+                        break
+                elif not actual.startswith(match.value):
                     break
-            if allMatched:
-                anyMatched = True
+            else:
                 break
-        if not anyMatched:
+        else:
             return None if indeterminate else False
     return True
 
@@ -77,7 +76,7 @@ def _condition(apply: Apply, values: dict) -> bool:
     return _compare(function, value, actual)
 
 
-def _rule(rule: Rule, values: dict) -> Outcome:
+def _rule(values: dict, rule: Rule) -> Outcome:
     matched = targetMatches(rule.target, values)
     if matched is None:
         return Outcome("Indeterminate", rule.ruleId,
@@ -99,15 +98,17 @@ def evaluate(node, values: dict) -> Outcome:
     attribute C{values} (L{Request.values}).
     """
     if isinstance(node, Rule):
-        return _rule(node, values)
+        return _rule(values, node)
     matched = targetMatches(node.target, values)
     if matched is None:
         name = node.policyId if isinstance(node, Policy) else node.policySetId
         return Outcome("Indeterminate", None, f"{name}: an attribute its target needs is missing")
     if not matched:
         return NOT_APPLICABLE
-    children = node.rules if isinstance(node, Policy) else node.children
-    return combine(node.algorithm, children, lambda child: evaluate(child, values),
+    if isinstance(node, Policy):
+        return combine(node.algorithm, node.rules, partial(_rule, values),
+                       lambda rule: targetMatches(rule.target, values))
+    return combine(node.algorithm, node.children, lambda child: evaluate(child, values),
                    lambda child: targetMatches(child.target, values))
 
 
