@@ -48,6 +48,7 @@ _ZONE = re.compile(r"\A[^\s/@]+@[^\s/@]+\Z")
 _SHOWN = {
     "urn:pz:subject:device": "subject",
     "urn:pz:subject:zone": "subject",
+    "urn:pz:subject:relation": "subject",
     "urn:pz:resource:service": "service",
     "urn:pz:resource:method": "method",
 }
@@ -77,7 +78,8 @@ def _summary(policyId: str, rule: Rule) -> dict:
 def showRules(data: bytes) -> list:
     """
     The policy's rules in document order, each a dict: C{id}, C{effect}
-    (as C{addRule} spells it), C{subject} (a device or zone id), C{service},
+    (as C{addRule} spells it), C{subject} (a device or zone id, C{own} or
+    C{friend}), C{service},
     C{method} (C{None} when the rule does not name one), C{policy} (the id
     of the policy holding it), C{description}, and C{simple}: whether those
     fields say all the rule matches (false for a rule with a condition or
@@ -100,13 +102,15 @@ def _checkName(value, what: str) -> Optional[str]:
 def _subjectAttribute(subject) -> Optional[str]:
     if subject is None:
         return None
+    if subject in ("own", "friend"):
+        return "urn:pz:subject:relation"
     if isinstance(subject, str) and "/" in subject:
         checkDeviceId(subject)
         return "urn:pz:subject:device"
     if isinstance(subject, str) and _ZONE.match(subject):
         return "urn:pz:subject:zone"
     raise _bad(f"{subject!r} is neither a device id (ZONE/NAME, such as "
-               "alice@127.0.0.1/laptop) nor a zone id (user@host)")
+               "alice@127.0.0.1/laptop), a zone id (user@host), own nor friend")
 
 
 def _match(p: str, attribute: str, value: str, indent: str) -> str:
@@ -210,8 +214,9 @@ def addRule(data: bytes, effect: str, subject: Optional[str] = None,
     before, or before them with C{first}.
 
     @param effect: a key of L{EFFECTS}.
-    @param subject: a device id (C{ZONE/NAME}) or a zone id (C{user@host})
-        the rule is for, or C{None} for every caller.
+    @param subject: a device id (C{ZONE/NAME}), a zone id (C{user@host}),
+        C{own} (every device of our zone) or C{friend} (every device of
+        every friend zone) the rule is for, or C{None} for every caller.
     @param service: the service name, or C{None} for every service.
     @param method: the method name, or C{None} for every method.
     @param ruleId: the new rule's id; by default a fresh random one.

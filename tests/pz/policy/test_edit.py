@@ -166,6 +166,24 @@ class AddRemoveTests(SynchronousTestCase):
         self.assertEqual(parsePolicy(data2).policySetId, EDITS_SET)
         self.assertEqual([r["id"] for r in showRules(data2)][:2], [ruleId, ruleId2])
 
+    def test_relation(self):
+        """
+        C{own} and C{friend} name every device of our zone or of every
+        friend zone: denying friends, then permitting one friend zone's
+        call to one service with C{first}, lets only that call through.
+        """
+        data, deny = addRule(DEFAULT, "deny", subject="friend")
+        data, permit = addRule(data, "permit", subject="bob@hub-b", service="get42", first=True)
+        rows = {row["id"]: row for row in showRules(data)}
+        self.assertEqual((rows[deny]["subject"], rows[permit]["subject"]), ("friend", "bob@hub-b"))
+        pdp = PolicyDecisionPoint(parsePolicy(data))
+        decide = lambda zone, relation, service: pdp.decide(
+            _request(zone, "tv", relation, service, "get")).ruleId
+        self.assertEqual(decide("bob@hub-b", "friend", "get42"), permit)
+        self.assertEqual(decide("bob@hub-b", "friend", "files"), deny)
+        self.assertEqual(decide("carol@hub-c", "friend", "get42"), deny)
+        self.assertEqual(decide("alice@hub-a", "own", "files"), "urn:pz:rule:permit-all")
+
     def test_badArguments(self):
         """
         An unknown effect, a subject that is neither a device nor a zone
@@ -200,14 +218,16 @@ class AddRemoveTests(SynchronousTestCase):
 
 
 _ADD = st.tuples(st.just("add"), st.sampled_from(sorted(EFFECTS)),
-                 st.sampled_from([None, *ZONES, *DEVICES]), st.sampled_from([None, *SERVICES]),
+                 st.sampled_from([None, "own", "friend", *ZONES, *DEVICES]),
+                 st.sampled_from([None, *SERVICES]),
                  st.sampled_from([None, *METHODS]), st.booleans())
 _REMOVE = st.tuples(st.just("remove"), st.integers(0, 50))
 
 
 def _applies(rule, request) -> bool:
     _, subject, service, method = rule
-    return ((subject is None or subject in (request.subject.zone, request.subject.device))
+    return ((subject is None or subject in (request.subject.zone, request.subject.device,
+                                            request.subject.relation))
             and service in (None, request.resource.service)
             and method in (None, request.resource.method))
 
