@@ -273,3 +273,23 @@ class SequenceTests(SynchronousTestCase):
                                                    "Prompt-blanket": "blanket"}.get(effect))
             else:
                 self.assertEqual(decision, base.decide(request))
+
+
+class SyncedTests(SynchronousTestCase):
+    def test_canonicalCopy(self):
+        """
+        The copy another device writes after a sync (the xacml chunker's
+        canonical document) parses and lists the same rules: an edited
+        policy stays in force on every device.
+        """
+        from pz.sync.chunkers import chunkerFor
+
+        chunker = chunkerFor("xacml")
+        with open(os.path.join(HERE, "nested.xml"), "rb") as f:
+            nested = f.read()
+        for original in (DEFAULT, HAND, nested):
+            data, _ = addRule(original, "prompt-oneshot", subject="friend", service="get42")
+            synced = chunker.join(chunker.split(data))
+            self.assertEqual(showRules(synced), showRules(data))
+            self.assertEqual(showRules(removeRule(synced, showRules(data)[0]["id"])),
+                             showRules(data)[1:])
