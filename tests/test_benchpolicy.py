@@ -70,6 +70,9 @@ class ReportTests(SynchronousTestCase):
         self.assertIn("100-rule policy (66,000 bytes", "\n".join(lines))
 
     def test_nothing(self):
+        """
+        A full run that skipped this part prints nothing for it.
+        """
         self.assertEqual(policy.policyReport({}), [])
 
 

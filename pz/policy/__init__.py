@@ -5,6 +5,7 @@ edited without writing XML.  See C{docs/policies.md}.
 """
 
 from pz.policy.decide import PolicyDecisionPoint
+from pz.policy.interfaces import IPolicyDecisionPoint
 from pz.policy.model import (
     MAX_DEPTH, MAX_POLICY_BYTES, MAX_RULES, Decision, PolicyError, PolicySet, Request,
     Resource, Subject,
@@ -13,5 +14,5 @@ from pz.policy.parse import parsePolicy
 
 __all__ = [
     "PolicyError", "MAX_POLICY_BYTES", "MAX_DEPTH", "MAX_RULES", "parsePolicy", "PolicySet",
-    "Subject", "Resource", "Request", "Decision", "PolicyDecisionPoint",
+    "Subject", "Resource", "Request", "Decision", "PolicyDecisionPoint", "IPolicyDecisionPoint",
 ]

@@ -13,9 +13,10 @@ policy is read.
 from functools import partial
 from typing import Optional
 
-from twisted.logger import Logger
+from zope.interface import implementer
 
 from pz.policy.combine import NOT_APPLICABLE, Outcome, combine
+from pz.policy.interfaces import IPolicyDecisionPoint
 from pz.policy.model import EFFECTS, Apply, Decision, Policy, PolicySet, Request, Rule, Target
 from pz.policy.parse import parsePolicy
 
@@ -132,6 +133,7 @@ def decisionOf(outcome: Outcome) -> Decision:
                     f"the policy could not decide ({outcome.reason})")
 
 
+@implementer(IPolicyDecisionPoint)
 class PolicyDecisionPoint:
     """
     Decides requests against the policy in force.
@@ -143,8 +145,6 @@ class PolicyDecisionPoint:
     @ivar policy: the L{PolicySet} in force, or C{None} (every request is
         then denied).
     """
-
-    log = Logger()
 
     def __init__(self, policy: Optional[PolicySet] = None) -> None:
         if policy is not None and not isinstance(policy, PolicySet):

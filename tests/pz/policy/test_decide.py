@@ -4,8 +4,11 @@ construction, Indeterminate outcomes, and the combining algorithms alone.
 """
 
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
 
-from pz.policy import Decision, PolicyDecisionPoint, Request, Resource, Subject, parsePolicy
+from pz.policy import (
+    Decision, IPolicyDecisionPoint, PolicyDecisionPoint, Request, Resource, Subject, parsePolicy,
+)
 from pz.policy.combine import NOT_APPLICABLE, Outcome, combine
 
 NS = "urn:oasis:names:tc:xacml:3.0:core:schema:wd-17"
@@ -49,6 +52,15 @@ class ValueTests(SynchronousTestCase):
         """
         self.assertEqual(Subject("a@h").relation, "own")
         self.assertEqual(Resource(), Resource(None, None, None))
+
+
+class InterfaceTests(SynchronousTestCase):
+    def test_provides(self):
+        """
+        The decision point provides the interface enforcement points are
+        wired with.
+        """
+        self.assertTrue(verifyObject(IPolicyDecisionPoint, PolicyDecisionPoint()))
 
 
 class IndeterminateTests(SynchronousTestCase):
