@@ -15,6 +15,7 @@ from pz.errors import ZoneError
 from pz.policy import PolicyDecisionPoint, PolicyError, Request, Resource, Subject, parsePolicy
 from pz.policy.edit import EDITS_POLICY, EDITS_SET, EFFECTS, addRule, removeRule, showRules
 from pz.sync.defaults import POLICY
+from tests.pz.policy.test_parse import _mutated
 
 DEFAULT = POLICY.encode("utf-8")
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "policies")
@@ -293,3 +294,49 @@ class SyncedTests(SynchronousTestCase):
             self.assertEqual(showRules(synced), showRules(data))
             self.assertEqual(showRules(removeRule(synced, showRules(data)[0]["id"])),
                              showRules(data)[1:])
+
+
+def _varied():
+    """
+    The test policies and L{HAND} with comments, processing instructions
+    and blank lines put after random tags.
+    """
+    files = [DEFAULT, HAND] + [open(os.path.join(HERE, name), "rb").read()
+                               for name in sorted(os.listdir(HERE))]
+    put = st.tuples(st.integers(0, 10 ** 6),
+                    st.sampled_from([b"<!-- c -->", b"\n\n", b"<?pi x?>", b"\t",
+                                     b" <!--<Rule/>-->"]))
+
+    def apply(case):
+        data, puts = case
+        for at, text in puts:
+            ends = [i + 1 for i in range(len(data)) if data[i:i + 1] == b">"]
+            at = ends[at % len(ends)]
+            data = data[:at] + text + data[at:]
+        return data
+    return st.tuples(st.sampled_from(files), st.lists(put, max_size=3)).map(apply)
+
+
+class DamagedTests(SynchronousTestCase):
+    @settings(max_examples=300, deadline=None)
+    @given(st.data())
+    def test_anyParsingFile(self, data):
+        """
+        Whatever file parses (damaged, or with comments and blank lines
+        anywhere), a rule is added to the edits policy and removing it
+        again leaves the same rules; the file's own rules are untouched.
+        """
+        original = data.draw(st.one_of(_mutated(), _varied()))
+        try:
+            before = showRules(original)
+        except PolicyError:
+            return
+        first = data.draw(st.booleans())
+        edited, ruleId = addRule(original, "deny", subject="friend", service="get42",
+                                 first=first)
+        rows = showRules(edited)
+        self.assertIn(ruleId, [r["id"] for r in rows if r["policy"] == EDITS_POLICY])
+        self.assertEqual(showRules(removeRule(edited, ruleId)),
+                         [r for r in rows if r["id"] != ruleId])
+        self.assertEqual([r for r in rows if r["id"] != ruleId and r["policy"] != EDITS_POLICY],
+                         [r for r in before if r["policy"] != EDITS_POLICY])

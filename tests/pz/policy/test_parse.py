@@ -223,3 +223,40 @@ class HostileTests(SynchronousTestCase):
         self.assertEqual((decision.effect, decision.reason), ("Deny", "no policy is in force"))
         self.assertRaises(TypeError, PolicyDecisionPoint, POLICY)
         self.assertRaises(TypeError, PolicyDecisionPoint().decide, "call")
+
+
+def _mutated():
+    """
+    The test policies with bytes replaced, removed or inserted.
+    """
+    import glob
+    import os
+
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "policies")
+    files = [POLICY.encode("utf-8")] + [open(p, "rb").read()
+                                        for p in sorted(glob.glob(os.path.join(here, "*.xml")))]
+    edit = st.tuples(st.integers(0, 10 ** 6), st.integers(0, 8),
+                     st.sampled_from([b"", b"<", b">", b"/", b'"', b"&", b"x", b"\x00", b"\xff",
+                                      b"<Rule/>", b"]]>", b"<!--", b"=", b"\n"]))
+
+    def apply(case):
+        data, edits = case
+        for at, cut, put in edits:
+            at %= len(data) + 1
+            data = data[:at] + put + data[at + cut:]
+        return data
+    return st.tuples(st.sampled_from(files), st.lists(edit, min_size=1, max_size=4)).map(apply)
+
+
+class MutatedTests(SynchronousTestCase):
+    @settings(max_examples=400, deadline=None)
+    @given(_mutated())
+    def test_parsesOrRefused(self, data):
+        """
+        A damaged policy either parses or is refused with a L{PolicyError}
+        naming a line: nothing else escapes.
+        """
+        try:
+            parsePolicy(data)
+        except PolicyError as e:
+            self.assertRegex(e.message, r"^policy( line \d+)?: \S")
