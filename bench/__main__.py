@@ -35,6 +35,9 @@ What it does, in order (see C{bench/README.md} for why):
     p50/p99 latency over HTTPS keep-alive, next to a bare C{twisted.web}
     JSON resource serving the same list over the same TLS; skip with
     C{--skip-adminapi};
+ 9b. one policy decision (L{bench.policy}): median and p99 of
+    C{PolicyDecisionPoint.decide} on a 100-rule policy, in-process, next to
+    a dict lookup of the same answer; skip with C{--skip-policy};
 10. prints the machine facts and one table, with ratios to the bare server
     and pass/fail against the targets, and writes it to
     C{bench/out/results.txt} (raw figures in C{bench/out/results.json}).
@@ -530,6 +533,12 @@ def main(argv=None) -> int:
             log("adminapi: GET /api/devices of a 5,000-device zone, next to a bare twisted.web "
                 "JSON resource")
             adminapi = measureAdminAPI(args, run)
+        policy = {}
+        if not args.skip_policy:
+            from bench.policy import measurePolicy
+
+            log("policy: one decision on a 100-rule policy, next to a dict lookup")
+            policy = measurePolicy(args)
         attack = {}
         if not args.skip_attack:
             from bench.attack import measureAttack
@@ -543,17 +552,19 @@ def main(argv=None) -> int:
     from bench.adminapi import adminAPIReport
     from bench.attack import attackReport
     from bench.calls import callsReport
+    from bench.policy import policyReport
     from bench.portal import portalReport
     from bench.revocation import revocationReport
     from bench.sync import syncReport
 
     lines = (report(args, rate, memory, info) + revocationReport(revocation)
              + portalReport(portal) + syncReport(sync) + callsReport(calls)
-             + adminAPIReport(adminapi) + attackReport(attack))
+             + adminAPIReport(adminapi) + policyReport(policy) + attackReport(attack))
     publish("results", "run", lines, began,
              {"args": {k: v for k, v in vars(args).items()}, "facts": info,
               "rate": rate, "memory": memory, "revocation": revocation,
               "portal": portal, "sync": sync, "calls": calls, "adminapi": adminapi,
+              "policy": policy,
               "attack": attack})
     return 0
 

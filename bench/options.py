@@ -86,6 +86,13 @@ def parseArgs(argv):
                         help="admin API: measured seconds per server")
     parser.add_argument("--adminapi-max-requests", type=int, default=20000,
                         help="admin API: most requests of a warm-up, and of a measured run")
+    parser.add_argument("--skip-policy", action="store_true",
+                        help="no policy decision table (one decision on a 100-rule policy, next "
+                        "to a dict lookup)")
+    parser.add_argument("--policy-rules", type=int, default=100,
+                        help="policy: rules in the policy decided against")
+    parser.add_argument("--policy-decisions", type=int, default=20000,
+                        help="policy: decisions timed per case")
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.duration <= 0 or args.s_time < 1:
         parser.error("--repeat, --duration and --s-time must be positive")
@@ -108,6 +115,9 @@ def parseArgs(argv):
         parser.error("--adminapi-devices must be in [1, 100000], --adminapi-connections in "
                      "[1, 256], --adminapi-warmup in [0, 60], --adminapi-seconds in (0, 120] "
                      "and --adminapi-max-requests in [1, 1000000]")
+    if not (2 <= args.policy_rules <= 10000 and 100 <= args.policy_decisions <= 10 ** 6):
+        parser.error("--policy-rules must be in [2, 10000] and --policy-decisions in "
+                     "[100, 1000000]")
     args.attacks = [a for a in args.attacks.split(",") if a]
     if not args.attacks or not set(args.attacks) <= {"flood", "sink", "slowweb"}:
         parser.error("--attacks takes one or more of flood, sink, slowweb, comma-separated")

@@ -71,12 +71,14 @@ USER_DETAILS = {
 #: A permissive default policy: one XACML 3.0 PolicySet holding one Policy
 #: whose one Rule permits.  A zone starts open between its own devices, as
 #: before synchronisation existed; the person narrows it by editing this
-#: item on any device.
+#: item on any device.  The set combines its policies first-applicable, so
+#: the rules C{pzctl policy add} puts in a policy of their own before this
+#: one (L{pz.policy.edit}) decide before it.
 POLICY = """\
 <?xml version="1.0" encoding="UTF-8"?>
 <PolicySet xmlns="urn:oasis:names:tc:xacml:3.0:core:schema:wd-17" \
 PolicySetId="urn:pz:policyset:zone" Version="1.0" \
-PolicyCombiningAlgId="urn:oasis:names:tc:xacml:3.0:policy-combining-algorithm:deny-overrides">
+PolicyCombiningAlgId="urn:oasis:names:tc:xacml:1.0:policy-combining-algorithm:first-applicable">
   <Description>The zone's policies: by default every request is permitted.</Description>
   <Target/>
   <Policy PolicyId="urn:pz:policy:default" Version="1.0" \
