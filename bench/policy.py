@@ -34,8 +34,7 @@ import statistics
 import sys
 import time
 
-from bench.processes import OUT
-from bench.report import fmt, publish, ratio, table
+from bench.report import fmt, ratio, runAlone, table
 
 _NS = "urn:oasis:names:tc:xacml:3.0:core:schema:wd-17"
 _EQUAL = "urn:oasis:names:tc:xacml:1.0:function:string-equal"
@@ -199,25 +198,20 @@ def policyReport(result: dict) -> list:
     return lines + table(headers, rows)
 
 
-def main(argv=None) -> int:
+def _measureAlone(args, run: str) -> dict:
     """
-    C{python -m bench.policy}: only this part, with C{python -m bench}'s
-    options.
+    The part alone also keeps the policy it measured in its run folder.
     """
-    from bench.calls import codeLine
-    from bench.options import parseArgs
-
-    args = parseArgs(sys.argv[1:] if argv is None else argv)
-    began = time.monotonic()
-    run = os.path.join(OUT, "run-policy")
-    os.makedirs(run, exist_ok=True)
     with open(os.path.join(run, "policy.xml"), "wb") as f:
         f.write(policyXML(args.policy_rules))
-    info = [codeLine()]
-    result = measurePolicy(args)
-    publish("policy", "run-policy", info + policyReport(result), began,
-            {"facts": info, "policy": result})
-    return 0
+    return measurePolicy(args)
+
+
+def main(argv=None) -> int:
+    """
+    C{python -m bench.policy}: only this part.
+    """
+    return runAlone("policy", _measureAlone, policyReport, argv)
 
 
 if __name__ == "__main__":
