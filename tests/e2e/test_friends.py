@@ -1,8 +1,8 @@
 """
 End-to-end: two real hubs, C{alice} and C{bob}, on 127.0.0.1, become friend
 zones by invitation with C{pzctl}; a device of bob calls a device of alice
-through both hubs; after C{untrust-zone} the next call is refused and the
-link is closed.
+through both hubs, and directly on its peer port; after C{untrust-zone} the
+next call is refused and the links are closed.
 """
 
 import os
@@ -10,8 +10,11 @@ import os
 from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
+from pz import pki
 from pz.sync.zoneitems import trustedHubPath
+from pz.testing import frames
 from tests.e2e.harness import Zone, pzctl, pzctlJSON, waitFor
+from tests.e2e.test_services import _deviceFiles, _dialPeerPort
 
 
 class FriendZonesTests(TestCase):
@@ -69,6 +72,23 @@ class FriendZonesTests(TestCase):
         answer = yield pzctlJSON("--pzp-dir", tab, "call", "--json", phone, "get42", "get42")
         self.assertEqual(answer, {"result": 42, "via": "hub"})
 
+        # Alice's device accepts bob's device on its peer port, for calls.
+        phoneCopy = os.path.join(alice.deviceDir("phone"), "zone", "items",
+                                 trustedHubPath(bob.zoneId))
+        yield waitFor(lambda: os.path.exists(phoneCopy), 30, what="bob's CA on alice's device")
+        status = yield alice.status("phone")
+        port = status["peer_port"]
+        aliceCA = pki.readCertificate(os.path.join(alice.deviceDir("phone"), "zone", "ca.pem"))
+        tabKey, tabCert = _deviceFiles(bob, "tab")
+        call = {"type": "JSONRPC", "from": bob.deviceId("tab"), "to": phone, "id": "e1",
+                "payload": {"jsonrpc": "2.0", "id": 1, "method": "get42.get42", "params": []}}
+        text = {"type": "prop", "from": bob.deviceId("tab"), "to": phone, "id": "e2",
+                "payload": {"status": "message", "text": "hi"}}
+        data, closed = yield _dialPeerPort(port, aliceCA, tabKey, tabCert, [call, text])
+        answers = [f["payload"] for f in frames(data)]
+        self.assertIn({"jsonrpc": "2.0", "id": 1, "result": 42}, answers)
+        self.assertIn("NOT_AUTHORISED", [p.get("code") for p in answers])
+
         yield pzctl("--hub-dir", alice.hubDir, "untrust-zone", bob.zoneId)
         rows = yield pzctlJSON("--hub-dir", alice.hubDir, "zones", "--json")
         self.assertEqual(rows, [])
@@ -82,3 +102,9 @@ class FriendZonesTests(TestCase):
         self.assertEqual(status, 1, out)
         self.assertIn("ZONE_UNTRUSTED", err)
         self.assertIn("no longer trusts this zone", bob.hub.log())
+
+        # Once alice's device synced the untrust, its peer port refuses bob's.
+        yield waitFor(lambda: not os.path.exists(phoneCopy), 30,
+                      what="bob's CA gone from alice's device")
+        data, closed = yield _dialPeerPort(port, aliceCA, tabKey, tabCert, [call])
+        self.assertEqual((data, closed), (b"", True))
