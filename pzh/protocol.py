@@ -137,7 +137,7 @@ class HubProtocol(Link):
         except pki.CertificateError as e:
             if e.code == "CERT_EXPIRED":
                 self._offerRenewal(cert)
-            elif e.code != "CERT_UNTRUSTED" or not self.hub.zoneLinks.admit(self, cert):
+            elif e.code != "CERT_UNTRUSTED" or not self._admitFriendHub(cert):
                 self._refuseCertificate(e)
             return
         wait = self.hub.coolOff.remaining(deviceId)
@@ -163,6 +163,18 @@ class HubProtocol(Link):
                                     "maxFrame": self.MAX_LENGTH})
         self.hub.registry.register(self)
         self.hub.router.deliverQueued(self)
+
+    def _admitFriendHub(self, cert) -> bool:
+        """
+        Whether C{cert}, not of this zone, is a friend zone's hub's: the
+        link then becomes that friend's zone link (L{pzh.zonelink}).  A
+        certificate of a friend's CA that is not its hub's is refused here.
+        """
+        try:
+            return self.hub.zoneLinks.admit(self, cert)
+        except pki.CertificateError as e:
+            self._refuseCertificate(e)
+            return True
 
     def _coolingOff(self, deviceId: str, wait: float) -> None:
         """

@@ -329,14 +329,12 @@ class ZoneLinks(service.MultiService):
         """
         Whether the hub's end of a connection (L{pzh.protocol.HubProtocol})
         whose certificate is not of this zone is a friend's hub; if so it
-        becomes that friend's zone link.  A certificate a friend's CA issued
-        that is not its hub's is refused here, on C{link}.
+        becomes that friend's zone link.
+
+        @raise pki.CertificateError: for a certificate a friend's CA issued
+            that is not its hub's (L{pzh.friends.Friends.hubIdentity}).
         """
-        try:
-            zoneId = self._friends.hubIdentity(cert)
-        except pki.CertificateError as e:
-            link._refuseCertificate(e)
-            return True
+        zoneId = self._friends.hubIdentity(cert)
         if zoneId is None:
             return False
         link.friendZone = link.peerId = zoneId
