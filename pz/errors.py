@@ -56,6 +56,8 @@ CODES = {
     "SYNC_PENDING": "this side holds an unsent change to the item; the hub decides",
     "SYNC_ITEMS_MISSING": "the zone's items folder is missing, not a folder or empty",
     "SYNC_BUSY": "too many transfers in flight; the item is queued",
+    "ZONE_UNTRUSTED": "the zone is not, or no longer, trusted by the other zone",
+    "ZONE_UNREACHABLE": "the link to that friend zone's hub is not up",
     "NO_SUCH_SERVICE": "the device offers no service of that name",
     "NO_SUCH_METHOD": "the service has no method of that name",
     "BAD_ARGUMENTS": "the call's arguments do not fit the method",

@@ -80,6 +80,7 @@ __all__ = [
     "peerCertificate",
     "verifyHubCertificate",
     "verifyZoneDevice",
+    "verifyFriendDevice",
     "peerServerOptions",
     "peerClientOptions",
 ]
@@ -459,21 +460,47 @@ def verifyZoneDevice(cert, caCert, crl, now: datetime,
     return identity
 
 
+def verifyFriendDevice(cert, friendCA, now: datetime) -> str:
+    """
+    Check that C{cert} is a device certificate of the friend zone whose CA
+    is C{friendCA} (a trusted PZH certificate): issued by it, valid at
+    C{now}, a TLS leaf naming a device C{ZONE/NAME} of that very zone,
+    never its hub.  Its user is the one of that CA (the webinos PZP
+    specification: "entities with PZP certificates from other zones are
+    assumed to belong to the user connected to the PZH CA certificate in
+    the chain").  A friend zone's CRL is not held here, so revocation is
+    not checked.
+
+    @return: the device id the certificate proves.
+    @raise CertificateError: as L{pz.pki.verifyPeerCertificate};
+        C{CERT_INVALID} for a certificate that is not a device of that zone.
+    """
+    identity = pki.verifyPeerCertificate(cert, friendCA, None, now)
+    zoneId = pki.identityOf(friendCA)
+    zone, slash, _ = identity.rpartition("/")
+    if not slash or zone != zoneId:
+        raise CertificateError(
+            "CERT_INVALID", f"{identity} is not a device of zone {zoneId}: a peer must be a PZP.")
+    return identity
+
+
 class _PeerVerifier:
     """
     The OpenSSL verify callback of a peer link: OpenSSL checks the chain up
-    to the zone CA; at the leaf this adds the zone's own rules
-    (L{verifyZoneDevice}).  A refused certificate fails the handshake.
+    to the zone CA (or a friend zone's CA); at the leaf this adds the zone's
+    own rules (L{verifyZoneDevice}), or a friend's (L{verifyFriendDevice}).
+    A refused certificate fails the handshake.
 
     @ivar refusals: the L{CertificateError}s of refused certificates, most
         recent last (the last few only), for the link to report.
     """
 
-    def __init__(self, caCert, crl, now, expectedFingerprint) -> None:
+    def __init__(self, caCert, crl, now, expectedFingerprint, friendCAs=()) -> None:
         self._caCert = caCert
         self._crl = crl
         self._now = now
         self._expected = expectedFingerprint
+        self._friendCAs = list(friendCAs)
         self.refusals = []
 
     def __call__(self, connection, certificate, errno, depth, ok) -> bool:
@@ -483,22 +510,43 @@ class _PeerVerifier:
         try:
             verifyZoneDevice(certificate, self._caCert, crl, self._now(), self._expected)
         except CertificateError as e:
+            if e.code == "CERT_UNTRUSTED":
+                e = self._friendRefusal(certificate, e)
+                if e is None:
+                    return True
             self.refusals = self.refusals[-9:] + [e]
             return False
         return True
 
+    def _friendRefusal(self, certificate, refusal):
+        """
+        None if C{certificate} is a device of a friend zone, else why not:
+        the friend zone's refusal if one of their CAs issued it, else
+        C{refusal}.
+        """
+        for friendCA in self._friendCAs:
+            try:
+                verifyFriendDevice(certificate, friendCA, self._now())
+            except CertificateError as e:
+                if e.code != "CERT_UNTRUSTED":
+                    return e
+                continue
+            return None
+        return refusal
 
-def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint) -> CertificateOptions:
+
+def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint,
+                 friendCAs=()) -> CertificateOptions:
     options = CertificateOptions(
         privateKey=_pkey(key),
         certificate=_x509(cert),
         extraCertChain=[_x509(caCert)],
         verify=True,
-        caCerts=[_x509(caCert)],
+        caCerts=[_x509(caCert)] + [_x509(ca) for ca in friendCAs],
         requireCertificate=True,
         **tlsSettings(),
     )
-    verifier = _PeerVerifier(caCert, crl, now or _wallClock, expectedFingerprint)
+    verifier = _PeerVerifier(caCert, crl, now or _wallClock, expectedFingerprint, friendCAs)
     # CertificateOptions builds its context once and caches it; adjust that
     # context before any connection uses (and so freezes) it.
     context = options.getContext()
@@ -510,21 +558,26 @@ def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint) -> Certificat
 
 
 def peerServerOptions(caCert: x509.Certificate, key, cert: x509.Certificate, crl,
-                      now=None) -> CertificateOptions:
+                      now=None, friendCAs=()) -> CertificateOptions:
     """
     TLS options for a device's peer server (the PZP's C{pzp_tlsServer}
     port): present the device certificate C{cert}; require a client
     certificate and refuse, during the handshake, any that is not a device
     certificate of this zone (L{verifyZoneDevice}): another CA's, the hub's,
-    a revoked one.  A device in another zone would first need the
-    peer-to-peer certificate exchange, which the zone does not offer.
+    a revoked one.  A device of a friend zone, whose CA is in
+    C{friendCAs}, is accepted too (L{verifyFriendDevice}); a device in any
+    other zone would first need the peer-to-peer certificate exchange,
+    which the zone does not offer.
 
     @param crl: the zone's CRL, or a callable returning the current one
         (so that a new CRL applies to the next handshake), or C{None}.
     @param now: a callable returning the current time (UTC), for tests.
+    @param friendCAs: the CA certificates of the friend zones (the trusted
+        PZH certificates other than this zone's), trust roots for this
+        port only.
     @return: options whose C{verifier.refusals} tells why handshakes failed.
     """
-    return _peerOptions(caCert, key, cert, crl, now, None)
+    return _peerOptions(caCert, key, cert, crl, now, None, friendCAs)
 
 
 def peerClientOptions(caCert: x509.Certificate, key, cert: x509.Certificate,

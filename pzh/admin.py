@@ -80,6 +80,48 @@ class HubAdmin:
         return {"url": url, "id": tokenId,
                 "expires": self._hub.clock.seconds() + auth.linkLifetime}
 
+    @commands.handler("invite_zone")
+    def command_invite_zone(self) -> dict:
+        """
+        A one-time invitation for another zone's hub
+        (L{pzh.friends.Friends.invite}).
+        """
+        return self._hub.friends.invite()
+
+    @commands.handler("accept_zone")
+    def command_accept_zone(self, code: str):
+        """
+        Accept another zone's invitation: dial its hub, check its CA
+        against the code's fingerprint, trust it, and keep a link with it.
+        """
+        from pzh.befriend import acceptInvitation
+
+        hub = self._hub
+        d = acceptInvitation(hub.clock, hub.zone, code)
+
+        def trusted(invited) -> dict:
+            record = hub.friends.accepted(invited.zoneId, invited.caCert, invited.host,
+                                          invited.port)
+            return {"zone": record.zoneId, "fingerprint": record.fingerprint,
+                    "hub": f"{record.host}:{record.port}"}
+
+        return d.addCallback(trusted)
+
+    @commands.handler("zones")
+    def command_zones(self) -> list:
+        """
+        The friend zones, with their CA fingerprints and link states.
+        """
+        return self._hub.zoneLinks.listing()
+
+    @commands.handler("untrust_zone")
+    def command_untrust_zone(self, zone: str) -> dict:
+        """
+        Stop trusting a friend zone; its live links close before this
+        answers.
+        """
+        return self._hub.friends.untrust(zone)
+
     @commands.handler("admin_logout")
     def command_admin_logout(self) -> dict:
         """

@@ -33,7 +33,7 @@ from pz.ids import validDeviceName
 from pz.pairing import PairingCode
 from pzh.store import DeviceRecord, IHubStore, TokenRecord
 
-__all__ = ["Enrolment", "RateLimiter", "validDeviceName", "tokenHash", "codeId", "ZONE_GUESSES"]
+__all__ = ["Enrolment", "RateLimiter", "TokenGate", "validDeviceName", "tokenHash", "codeId", "ZONE_GUESSES"]
 
 #: Wrong pairing codes the whole zone accepts per minute, from every address
 #: together, before further wrong codes are answered only C{RATE_LIMITED}.
@@ -100,6 +100,61 @@ class RateLimiter:
         self._failures.setdefault(source, deque()).append(self._clock.seconds())
 
 
+class TokenGate:
+    """
+    Checks one-time tokens kept as their hashes (pairing codes, zone
+    invitations): a valid token is looked up before any limit is
+    consulted, so that the real user always gets through; a wrong one
+    counts against its source and the zone, and once either is over its
+    budget the answer is only C{RATE_LIMITED}.
+    """
+
+    _log = Logger()
+
+    def __init__(self, clock, lookup, limiter: Optional[RateLimiter] = None,
+                 zoneLimiter: Optional[RateLimiter] = None, what: str = "pairing codes") -> None:
+        """
+        @param lookup: the store's lookup of a L{TokenRecord} by hash.
+        @param what: what the tokens are, for the log and the refusal.
+        """
+        self._clock = clock
+        self._lookup = lookup
+        self._limiter = limiter if limiter is not None else RateLimiter(clock)
+        self._zoneLimiter = zoneLimiter if zoneLimiter is not None else RateLimiter(
+            clock, limit=ZONE_GUESSES, maxSources=1)
+        self._what = what
+
+    def check(self, token: str, source: str) -> TokenRecord:
+        """
+        The record of C{token}, if it is known, unused and not expired.
+
+        @raise ZoneError: C{TOKEN_INVALID}, C{TOKEN_USED}, C{TOKEN_EXPIRED}
+            or C{RATE_LIMITED}.
+        """
+        wanted = tokenHash(token if isinstance(token, str) else "")
+        record = self._lookup(wanted)
+        if record is None or not hmac.compare_digest(record.tokenHash, wanted):
+            refusal = "TOKEN_INVALID"
+        elif record.used is not None:
+            refusal = "TOKEN_USED"
+        elif record.expires <= self._clock.seconds():
+            refusal = "TOKEN_EXPIRED"
+        else:
+            return record
+        if self._limiter.blocked(source) or self._zoneLimiter.blocked(_ZONE):
+            # Not counted: a blocked guesser cannot push its block further,
+            # and what is kept per source stays within the limit.
+            raise ZoneError("RATE_LIMITED", f"too many wrong {self._what} from this "
+                            "address or in this zone; wait a minute and try again")
+        self._limiter.failed(source)
+        self._zoneLimiter.failed(_ZONE)
+        if self._zoneLimiter.blocked(_ZONE):
+            self._log.warn("{count} wrong {what} within a minute: answering further "
+                           "wrong ones RATE_LIMITED (valid ones still work)",
+                           count=ZONE_GUESSES, what=self._what)
+        raise ZoneError(refusal)
+
+
 class Enrolment:
     """
     Hands out pairing codes and turns a valid code plus a CSR into a device
@@ -120,9 +175,7 @@ class Enrolment:
         self._authority = authority
         self._clock = clock
         self.codeLifetime = codeLifetime
-        self._limiter = limiter if limiter is not None else RateLimiter(clock)
-        self._zoneLimiter = zoneLimiter if zoneLimiter is not None else RateLimiter(
-            clock, limit=ZONE_GUESSES, maxSources=1)
+        self._gate = TokenGate(clock, self._store.getToken, limiter, zoneLimiter)
         self._events = events
 
     def deviceId(self, name: str) -> str:
@@ -165,34 +218,7 @@ class Enrolment:
             )
 
     def _checkToken(self, token: str, source: str) -> TokenRecord:
-        """
-        The record of a valid token, looked up before any limit is
-        consulted so that the real user always gets through; a wrong one
-        counts against its source and the zone, and once either is over
-        its budget the answer is only C{RATE_LIMITED}.
-        """
-        wanted = tokenHash(token if isinstance(token, str) else "")
-        record = self._store.getToken(wanted)
-        if record is None or not hmac.compare_digest(record.tokenHash, wanted):
-            refusal = "TOKEN_INVALID"
-        elif record.used is not None:
-            refusal = "TOKEN_USED"
-        elif record.expires <= self._clock.seconds():
-            refusal = "TOKEN_EXPIRED"
-        else:
-            return record
-        if self._limiter.blocked(source) or self._zoneLimiter.blocked(_ZONE):
-            # Not counted: a blocked guesser cannot push its block further,
-            # and what is kept per source stays within the limit.
-            raise ZoneError("RATE_LIMITED", "too many failed pairing attempts from this "
-                            "address or in this zone; wait a minute and try again")
-        self._limiter.failed(source)
-        self._zoneLimiter.failed(_ZONE)
-        if self._zoneLimiter.blocked(_ZONE):
-            self._log.warn("{count} wrong pairing codes within a minute: answering further "
-                           "wrong codes RATE_LIMITED (valid codes still work)",
-                           count=ZONE_GUESSES)
-        raise ZoneError(refusal)
+        return self._gate.check(token, source)
 
     def enrol(self, token: str, csrPEM: str, source: str):
         """

@@ -22,6 +22,7 @@ from pzh.authority import ZoneAuthority
 from pzh.enrolment import Enrolment
 from pzh.events import ZoneEvents
 from pzh.flow import CoolOff, QueueBudget, TokenBucket
+from pzh.friends import Friends
 from pzh.interfaces import IDeviceLinkOwner
 from pzh.meshanswerers import ANSWER_TIMEOUT, MeshAnswerers
 from pzh.metrics import HubMetrics, IHubMetrics
@@ -29,6 +30,7 @@ from pzh.registry import Registry
 from pzh.router import QueueLimits, Router
 from pzh.services import ZoneServiceCache
 from pzh.store import IHubStore
+from pzh.zonelink import ZoneLinks
 from pzh.zonesync import HubSync
 
 __all__ = ["Hub", "HubSettings"]
@@ -98,10 +100,15 @@ class Hub:
     _log = Logger()
 
     def __init__(self, zone, store: IHubStore, clock, settings: HubSettings = HubSettings(),
-                 metrics=None) -> None:
+                 metrics=None, connectZone=None, pdp=None) -> None:
         """
         @param metrics: an L{IHubMetrics}; by default a new L{HubMetrics},
             with a registry of its own.
+        @param connectZone: gives the endpoint a friend zone's hub is
+            dialled at (L{pzh.zonelink.tlsConnector}); None: this hub
+            dials no friend.
+        @param pdp: the policy decision point asked before a call from a
+            friend zone is let in, or None.
         """
         self.metrics = HubMetrics() if metrics is None else IHubMetrics(metrics)
         self.zone = zone
@@ -128,13 +135,19 @@ class Hub:
         self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime,
                                    events=self.events)
         self.registry = Registry(zone.zoneId, store, clock, settings.coalesce, observer=self)
+        #: The zones this one trusts, and the links with their hubs.
+        self.friends = Friends(zone, store, clock, settings.codeLifetime, sync=self.sync,
+                               events=self.events)
+        self.zoneLinks = ZoneLinks(zone, self.friends, self.registry, store, clock,
+                                   connector=connectZone, pdp=pdp, maxFrame=settings.maxFrame,
+                                   keepalive=settings.idleTimeout / 3)
         #: The devices that answer Mesh requests for the admin page.
         self.mesh = MeshAnswerers(self.registry, settings.meshAnswerTimeout)
         self.router = Router(zone.zoneId, self.registry, store, self.authority,
                              maxFrame=settings.maxFrame, crlChanged=self.pushCRL,
                              issued=self.certificateIssued, sync=self.sync, clock=clock,
                              services=self.services, routed=self.metrics.routed,
-                             mesh=self.mesh,
+                             mesh=self.mesh, zones=self.zoneLinks,
                              queue=QueueLimits(settings.queueExpiry, settings.queueMaxMessages,
                                                settings.queueMaxBytes))
         self.metrics.watchConnected(lambda: len(self.registry))

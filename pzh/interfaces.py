@@ -27,6 +27,8 @@ class IDeviceLinkOwner(ILinkOwner):
     queues = Attribute("the L{pzh.flow.QueueBudget} all links' send queues share")
     authority = Attribute("the L{pzh.authority.ZoneAuthority} that checks certificates")
     enrolment = Attribute("the L{pzh.enrolment.Enrolment} that serves pairing codes")
+    friends = Attribute("the L{pzh.friends.Friends}: invitations and the zones trusted")
+    zoneLinks = Attribute("the L{pzh.zonelink.ZoneLinks}: links with friend zones' hubs")
     registry = Attribute("the L{pzh.registry.Registry} of connected devices")
     router = Attribute("the L{pzh.router.Router} that handles a registered device's messages")
     metrics = Attribute("the L{pzh.metrics.IHubMetrics} handshakes and refusals are counted in")

@@ -35,7 +35,7 @@ __all__ = ["IHubMetrics", "HubMetrics", "metricsResource", "MetricsResource",
            "HANDSHAKE_OUTCOMES", "checkToken", "metricsTokenFromOptions"]
 
 #: What a completed TLS handshake with the hub's device port led to.
-HANDSHAKE_OUTCOMES = ("registered", "refused", "enrolling", "renewing")
+HANDSHAKE_OUTCOMES = ("registered", "refused", "enrolling", "renewing", "zone")
 
 
 class IHubMetrics(Interface):

@@ -23,7 +23,7 @@ from zope.interface import implementer
 
 from pz import pki
 from pz.crlparts import crlUpdates, fitsInline
-from pz.dispatch import Anything, MessageTable
+from pz.dispatch import Anything, Integer, MessageTable, Text
 from pz.errors import ZoneError
 from pz.link import Link
 from pz.wire import Envelope, decodeEnvelope, errorPayload
@@ -73,6 +73,8 @@ class HubProtocol(Link):
     certificate = None
     crlSent = None
     peerPort = 0
+    #: The friend zone whose hub this link is (L{pzh.zonelink}), or None.
+    friendZone = None
 
     _rateTimer = None
     _heldFor = None
@@ -111,6 +113,7 @@ class HubProtocol(Link):
         self._admit(cert)
         self.hub.metrics.handshake(
             "registered" if self.deviceId is not None else
+            "zone" if self.friendZone is not None else
             "enrolling" if self.enrolling else
             "renewing" if self.renewingId is not None else "refused")
 
@@ -134,7 +137,7 @@ class HubProtocol(Link):
         except pki.CertificateError as e:
             if e.code == "CERT_EXPIRED":
                 self._offerRenewal(cert)
-            else:
+            elif e.code != "CERT_UNTRUSTED" or not self._admitFriendHub(cert):
                 self._refuseCertificate(e)
             return
         wait = self.hub.coolOff.remaining(deviceId)
@@ -160,6 +163,18 @@ class HubProtocol(Link):
                                     "maxFrame": self.MAX_LENGTH})
         self.hub.registry.register(self)
         self.hub.router.deliverQueued(self)
+
+    def _admitFriendHub(self, cert) -> bool:
+        """
+        Whether C{cert}, not of this zone, is a friend zone's hub's: the
+        link then becomes that friend's zone link (L{pzh.zonelink}).  A
+        certificate of a friend's CA that is not its hub's is refused here.
+        """
+        try:
+            return self.hub.zoneLinks.admit(self, cert)
+        except pki.CertificateError as e:
+            self._refuseCertificate(e)
+            return True
 
     def _coolingOff(self, deviceId: str, wait: float) -> None:
         """
@@ -363,9 +378,17 @@ class HubProtocol(Link):
                            why=why)
         self.transport.abortConnection()
 
+    def replyTarget(self, envelope: Envelope) -> str:
+        if self.friendZone is not None:
+            return self.hub.zoneLinks.replyTarget(self, envelope)
+        return super().replyTarget(envelope)
+
     def envelopeReceived(self, envelope: Envelope) -> None:
         if self.deviceId is not None:
             self.hub.router.dispatch(self, envelope)
+            return
+        if self.friendZone is not None:
+            self.hub.zoneLinks.received(self, envelope)
             return
         try:
             self.admission.dispatchEnvelope(envelope)
@@ -380,7 +403,7 @@ class HubProtocol(Link):
         no certificate may only enrol, one with an expired certificate only
         renew; any other message closes the link.
         """
-        if self.enrolling and name == "enrol":
+        if self.enrolling and name in ("enrol", "befriend"):
             return
         if self.renewingId is not None and name == "renew":
             return
@@ -423,6 +446,25 @@ class HubProtocol(Link):
         self.sendMessage(device.id, answer)
         self.transport.loseConnection()
 
+    @admission.handler("befriend", token=Anything(optional=True), zone=Text(maxLength=512),
+                       ca=Text(maxLength=16384), host=Text(maxLength=253), port=Integer())
+    def _befriend(self, envelope: Envelope, token, zone, ca, host, port) -> None:
+        """
+        Another zone's hub accepts one of this zone's invitations
+        (L{pzh.friends.Friends.befriend} checks it); it learnt this zone's
+        CA from the C{hello} already.
+        """
+        try:
+            self.hub.friends.befriend(token, zone, ca, host, port, self.transport.getPeer().host)
+        except ZoneError as e:
+            if e.code != "RATE_LIMITED":
+                self._log.info("zone invitation from {address} refused: {code}",
+                               address=self.address, code=e.code)
+            raise
+        self.sendMessage(zone, {"status": "befriended", "ref": envelope.id,
+                                "zone": self.hub.zone.zoneId})
+        self.transport.loseConnection()
+
     def timeoutConnection(self) -> None:
         self._log.info("link from {who} went silent; closing it",
                        who=self.deviceId or self.address)
@@ -439,6 +481,8 @@ class HubProtocol(Link):
             self.hub.coolOff.unhold(self._heldFor, self)
         if self.deviceId is not None:
             self.hub.registry.unregister(self)
+        if self.friendZone is not None:
+            self.hub.zoneLinks.detach(self)
 
 
 class HubFactory(Factory):

@@ -3,7 +3,8 @@
 Routing: what the hub does with a message from an authenticated device.
 
 Messages addressed to another device are forwarded with C{from} rewritten
-to the identity the sender's certificate proves.  Messages addressed to the
+to the identity the sender's certificate proves; those addressed to a
+device of another zone go to the zone links (L{pzh.zonelink}).  Messages addressed to the
 hub itself (the zone id) are answered here: C{ping}, C{renew},
 C{crlRequest}, the synchronisation messages (L{pzh.zonesync}),
 C{peerEndpoint} (the port of the device's peer server, which its entry in
@@ -72,7 +73,7 @@ class Router:
     def __init__(self, zoneId: str, registry, store: IHubStore, authority=None,
                  maxFrame: int = DEFAULT_MAX_FRAME, crlChanged=None, issued=None,
                  sync=None, clock=None, queue: QueueLimits = QueueLimits(),
-                 services=None, routed=lambda: None, mesh=None) -> None:
+                 services=None, routed=lambda: None, mesh=None, zones=None) -> None:
         """
         @param clock: what queued messages are timed by; a router without
             one (some tests') does not queue.
@@ -83,7 +84,11 @@ class Router:
         @param mesh: the L{pzh.meshanswerers.MeshAnswerers} told which
             Mesh accounts a device answers for; a router without one
             refuses C{meshAccounts}.
+        @param zones: the L{pzh.zonelink.ZoneLinks} a message to another
+            zone's device goes to; a router without one refuses those as
+            C{UNKNOWN_DESTINATION}.
         """
+        self._zones = zones
         self._mesh = mesh
         self._routed = routed
         self._services = services
@@ -110,6 +115,10 @@ class Router:
         envelope = attrs.evolve(envelope, sender=link.deviceId)
         if envelope.to in ("", self._zoneId):
             self.messages.dispatchEnvelope(envelope, link)
+            return
+        if self._zones is not None and not envelope.to.startswith(self._zoneId + "/"):
+            self._zones.forwardOut(link, envelope)
+            self._routed()
             return
         queue = envelope.payload.get("queue", False)
         if not isinstance(queue, bool):

@@ -18,7 +18,8 @@ from zope.interface import Interface, implementer
 
 from pz.sqlite import SQLiteFile
 
-__all__ = ["IHubStore", "SQLiteHubStore", "DeviceRecord", "TokenRecord", "QueuedMessage"]
+__all__ = ["IHubStore", "SQLiteHubStore", "DeviceRecord", "TokenRecord", "QueuedMessage",
+           "FriendRecord"]
 
 
 @attrs.frozen
@@ -50,6 +51,30 @@ class TokenRecord:
     deviceName: str
     expires: float
     used: Optional[float] = None
+
+
+@attrs.frozen
+class FriendRecord:
+    """
+    A friend zone this hub trusts (its CA is among the trusted PZH
+    certificates), with where its hub is and which side keeps the link up.
+
+    @ivar zoneId: the friend's zone id.
+    @ivar fingerprint: the UDF of the friend zone's CA key.
+    @ivar host: the friend hub's host, as its certificate names it.
+    @ivar port: the friend hub's device port.
+    @ivar since: when the trust was made (POSIX seconds).
+    @ivar dials: whether this hub dials the friend (else the friend dials).
+    @ivar caPEM: the friend zone's CA certificate, PEM.
+    """
+
+    zoneId: str
+    fingerprint: str
+    host: str
+    port: int
+    since: float
+    dials: bool
+    caPEM: bytes
 
 
 @attrs.frozen
@@ -206,6 +231,43 @@ class IHubStore(Interface):
         @return: how many were dropped.
         """
 
+    def addInvitation(token: TokenRecord) -> None:
+        """
+        Remember a new zone invitation (kept, like a pairing token, as
+        its hash; C{deviceName} is unused and empty).
+        """
+
+    def getInvitation(tokenHash: str) -> Optional[TokenRecord]:
+        """
+        The invitation with that hash, or None.
+        """
+
+    def useInvitation(tokenHash: str, when: float) -> bool:
+        """
+        Mark an invitation used.  Atomic: of two concurrent callers only
+        one gets True.
+        """
+
+    def putFriend(friend: FriendRecord) -> None:
+        """
+        Insert or replace a friend zone.
+        """
+
+    def getFriend(zoneId: str) -> Optional[FriendRecord]:
+        """
+        The friend zone with that id, or None.
+        """
+
+    def listFriends() -> list:
+        """
+        Every friend zone, ordered by zone id.
+        """
+
+    def removeFriend(zoneId: str) -> bool:
+        """
+        Forget a friend zone; whether there was one.
+        """
+
     def getSetting(name: str) -> Optional[str]:
         """
         A small named setting, or None.
@@ -261,6 +323,20 @@ CREATE TABLE IF NOT EXISTS queued (
     frame BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS queued_device ON queued(device_id, seq);
+CREATE TABLE IF NOT EXISTS invitations (
+    token_hash TEXT PRIMARY KEY,
+    expires REAL NOT NULL,
+    used REAL
+);
+CREATE TABLE IF NOT EXISTS friends (
+    zone_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    host TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    since REAL NOT NULL,
+    dials INTEGER NOT NULL,
+    ca TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS settings (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -279,6 +355,11 @@ def _device(row) -> DeviceRecord:
         address=row[6],
         revoked=row[7],
     )
+
+
+def _friend(row) -> FriendRecord:
+    return FriendRecord(row[0], row[1], row[2], int(row[3]), row[4], bool(row[5]),
+                        row[6].encode("ascii"))
 
 
 _DEVICE_COLUMNS = "id, name, serial, enrolled, not_after, last_seen, address, revoked"
@@ -473,6 +554,42 @@ class SQLiteHubStore(SQLiteFile):
             cursor = self._db.execute(
                 "DELETE FROM queued WHERE queued < ? AND device_id = ?", (before, deviceId))
         return cursor.rowcount
+
+    def addInvitation(self, token: TokenRecord) -> None:
+        self._db.execute("INSERT INTO invitations (token_hash, expires, used) VALUES (?, ?, ?)",
+                         (token.tokenHash, token.expires, token.used))
+
+    def getInvitation(self, tokenHash: str) -> Optional[TokenRecord]:
+        row = self._one("SELECT token_hash, expires, used FROM invitations WHERE token_hash = ?",
+                        [tokenHash])
+        return TokenRecord(row[0], "", row[1], row[2]) if row else None
+
+    def useInvitation(self, tokenHash: str, when: float) -> bool:
+        cursor = self._db.execute(
+            "UPDATE invitations SET used = ? WHERE token_hash = ? AND used IS NULL",
+            (when, tokenHash))
+        return cursor.rowcount == 1
+
+    def putFriend(self, friend: FriendRecord) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO friends (zone_id, fingerprint, host, port, since, dials, ca)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (friend.zoneId, friend.fingerprint, friend.host, friend.port, friend.since,
+             int(friend.dials), friend.caPEM.decode("ascii")))
+
+    def getFriend(self, zoneId: str) -> Optional[FriendRecord]:
+        row = self._one("SELECT zone_id, fingerprint, host, port, since, dials, ca FROM friends"
+                        " WHERE zone_id = ?", [zoneId])
+        return _friend(row) if row else None
+
+    def listFriends(self) -> list:
+        rows = self._db.execute(
+            "SELECT zone_id, fingerprint, host, port, since, dials, ca FROM friends"
+            " ORDER BY zone_id")
+        return [_friend(row) for row in rows]
+
+    def removeFriend(self, zoneId: str) -> bool:
+        return self._db.execute("DELETE FROM friends WHERE zone_id = ?", (zoneId,)).rowcount == 1
 
     def getSetting(self, name: str) -> Optional[str]:
         row = self._one("SELECT value FROM settings WHERE name = ?", [name])

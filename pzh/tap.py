@@ -38,6 +38,7 @@ from pzh.weblimits import (
     webFactory,
 )
 from pzh.zone import loadOrCreateZone, validUser, zoneExists
+from pzh.zonelink import tlsConnector
 
 __all__ = ["Options", "makeService"]
 
@@ -253,12 +254,13 @@ def _makeService(options, reactor):
         queueMaxMessages=options["queue-max-messages"],
         queueMaxBytes=options["queue-max-bytes"],
     )
-    hub = Hub(zone, store, reactor, settings)
+    hub = Hub(zone, store, reactor, settings, connectZone=tlsConnector(reactor, zone))
 
     top = ProcessRoot(lock, logObserverFor(getattr(options, "parent", None)))
     _StartupLog(zone).setServiceParent(top)
     StoreService(store, drain=hub.registry.cancel).setServiceParent(top)
     hub.sync.setServiceParent(top)
+    hub.zoneLinks.setServiceParent(top)
     portal = hubPortal(hub, reactor, top)
     crlTimer = TimerService(_CRL_CHECK_INTERVAL, hub.refreshCRL)
     crlTimer.clock = reactor

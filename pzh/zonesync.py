@@ -30,6 +30,9 @@ from pzh.services import SERVICE_CACHE, ZoneServiceCache
 
 __all__ = ["HubSync"]
 
+#: Where the trusted PZH certificates are among the items.
+_TRUSTED_PZH = trustedHubPath("x").rpartition("/")[0] + "/"
+
 #: The hub's items, conflicts and sync state, under its data directory.
 ZONE_FOLDER = "zone"
 
@@ -149,6 +152,26 @@ class HubSync(service.Service):
         self.state.forgetPeer(deviceId)
         self.lastSync.pop(deviceId, None)
         self._told.pop(deviceId, None)
+
+    def trustZones(self, friends: dict) -> None:
+        """
+        Make the trusted PZH certificates this zone's own CA and exactly
+        the friend zones' CAs in C{friends} (zone id to PEM): a friend
+        added is written, one no longer trusted is removed, and the
+        devices get the change at once.
+        """
+        wanted = {trustedHubPath(zoneId): pem for zoneId, pem in friends.items()}
+        wanted[trustedHubPath(self._zone.zoneId)] = self._zone.caPEM
+        try:
+            present = [path for path in self.tree.scan() if path.startswith(_TRUSTED_PZH)]
+        except (OSError, ZoneError) as e:
+            self._log.warn("could not list the trusted zones among the items: {why}", why=e)
+            present = []
+        for path in present:
+            if path not in wanted:
+                self._put(path, None)
+        for path, pem in wanted.items():
+            self._put(path, pem)
 
     def crlChanged(self) -> None:
         """

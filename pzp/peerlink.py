@@ -30,7 +30,11 @@ from pz.wire import Envelope
 from pzp.devicemessages import DeviceMessaging
 from pzp.interfaces import IDeviceMessageOwner
 
-__all__ = ["PeerLinkProtocol", "IPeerLinkOwner"]
+__all__ = ["PeerLinkProtocol", "IPeerLinkOwner", "FRIEND_MESSAGES"]
+
+#: What a device of a friend zone may send over a peer link besides
+#: service calls (C{JSONRPC} envelopes).
+FRIEND_MESSAGES = frozenset({"ping", "pong", "error"})
 
 
 class IPeerLinkOwner(IDeviceMessageOwner):
@@ -58,6 +62,11 @@ class IPeerLinkOwner(IDeviceMessageOwner):
         The peer said which services it runs (its C{servicesAnnounce}).
         """
 
+    def friendTrusted(zoneId):
+        """
+        Whether zone C{zoneId} is (still) a friend zone of this device's.
+        """
+
 
 class PeerLinkProtocol(DeviceMessaging):
     """
@@ -72,6 +81,9 @@ class PeerLinkProtocol(DeviceMessaging):
     ownerInterface = IPeerLinkOwner
     lostBeforeAnswer = "the peer link closed before an answer came"
     _log = Logger()
+    #: The friend zone of the device at the other end, or None for a
+    #: device of this zone.
+    friendZone = None
 
     messages = MessageTable(DeviceMessaging.messages,
                             unknown=lambda name: ZoneError(
@@ -128,6 +140,10 @@ class PeerLinkProtocol(DeviceMessaging):
             self._fail(ZoneError(
                 "CERT_UNTRUSTED", f"dialled {self._expected} but reached {identity}"))
         else:
+            zone = identity.rpartition("/")[0]
+            if zone != self.owner.credentials.zoneId:
+                # The TLS layer let it in as a friend zone's device.
+                self.friendZone = zone
             self.peerId = identity
             self._pinger = LoopingCall(self.sendMessage, identity, {"status": "ping"})
             self._pinger.clock = self.clock
@@ -151,7 +167,26 @@ class PeerLinkProtocol(DeviceMessaging):
             raise ZoneError("NOT_AUTHORISED", f"{self.peerId} may not send as {envelope.sender}")
         if envelope.to not in ("", self.localId):
             raise ZoneError("UNKNOWN_DESTINATION", "a peer link relays nothing")
+        if self.friendZone is not None:
+            self._fromFriend(envelope)
         super().envelopeReceived(attrs.evolve(envelope, sender=self.peerId))
+
+    def _fromFriend(self, envelope: Envelope) -> None:
+        """
+        A friend zone's device may call services and keep its link alive,
+        nothing more, and only while its zone is still a friend: once it
+        is untrusted, the link closes at its next frame (at the latest its
+        next ping).
+        """
+        if not self.owner.friendTrusted(self.friendZone):
+            self.sendError(ZoneError("ZONE_UNTRUSTED",
+                                     f"zone {self.friendZone} is no longer trusted here"),
+                           envelope.id)
+            self.transport.loseConnection()
+            raise ZoneError("ZONE_UNTRUSTED", f"zone {self.friendZone} is no longer trusted")
+        if envelope.type != "JSONRPC" and envelope.name not in FRIEND_MESSAGES:
+            raise ZoneError("NOT_AUTHORISED", f"a device of another zone may not send "
+                                              f"{envelope.name!r} here")
 
     @messages.handler("ping")
     def _ping(self, envelope: Envelope) -> None:

@@ -372,17 +372,27 @@ class _CurrentServerOptions:
     never presents an expired certificate.
     """
 
-    def __init__(self, identity) -> None:
+    def __init__(self, identity, friends=lambda: {}) -> None:
+        """
+        @param friends: returns the friend zones' CA certificates by zone
+            id, read again at each handshake: a friend added or untrusted
+            counts from the next one.
+        """
         self._identity = identity
-        self._cert = None
+        self._friends = friends
+        self._built = None
         self._options = None
 
     def serverConnectionForTLS(self, tlsProtocol):
         creds = self._identity.current
-        if creds.cert is not self._cert:
-            self._cert = creds.cert
+        friendCAs = self._friends()
+        built = (creds.cert, tuple(sorted((zone, pki.caFingerprint(ca))
+                                          for zone, ca in friendCAs.items())))
+        if built != self._built:
+            self._built = built
             self._options = peerServerOptions(creds.caCert, creds.key, creds.cert,
-                                              lambda: self._identity.current.crl)
+                                              lambda: self._identity.current.crl,
+                                              friendCAs=list(friendCAs.values()))
         return self._options.serverConnectionForTLS(tlsProtocol)
 
 
@@ -400,7 +410,7 @@ class PeerMode:
     _log = Logger()
 
     def __init__(self, clock, identity, inbox, dialer, calls=None, keepalive: float = 30.0,
-                 announce=None, peerSync=None) -> None:
+                 announce=None, peerSync=None, friends=lambda: {}) -> None:
         """
         @param identity: the device's credentials holder (C{current}).
         @param dialer: C{dialer(deviceId, endpoint, owner)} opens an
@@ -415,7 +425,12 @@ class PeerMode:
             C{None}).
         @param peerSync: the L{pzp.peersync.PeerSync} told of each peer
             link kept and lost and given its C{Update_*} messages, or None.
+        @param friends: returns the friend zones' CA certificates by zone
+            id (L{pzp.friendtrust.friendCAs}): their devices may open peer
+            links to this one, to call its services only.
         """
+        self._friends = friends
+        self._friendLinks: set = set()
         self.clock = clock
         self._identity = identity
         self.inbox = inbox
@@ -506,11 +521,30 @@ class PeerMode:
         L{buildIncoming}.  The options follow the certificate: after a
         renewal the next handshake presents the new one.
         """
-        return TLSMemoryBIOFactory(_CurrentServerOptions(self._identity), False,
+        return TLSMemoryBIOFactory(_CurrentServerOptions(self._identity, self._friends), False,
                                    Factory.forProtocol(self.buildIncoming), self.clock)
 
     def _accepted(self, link) -> None:
+        if link.friendZone is not None:
+            # A friend zone's device: it is no member of this zone, has no
+            # Peer machine and syncs nothing; it may only call services.
+            self._friendLinks.add(link)
+            self._log.info("accepted a peer link from {device} of friend zone {zone}",
+                           device=link.peerId, zone=link.friendZone)
+            return
         self._machine(link.peerId).connected(link, False)
+
+    def friendTrusted(self, zoneId: str) -> bool:
+        """
+        Whether zone C{zoneId} is still among the friend zones.
+        """
+        return zoneId in self._friends()
+
+    def friendLinks(self) -> list:
+        """
+        The live peer links of friend zones' devices.
+        """
+        return list(self._friendLinks)
 
     def _linkUp(self, link) -> None:
         self._cancelRedial(link.peerId)
@@ -538,6 +572,9 @@ class PeerMode:
         return {d: list(s) for d, s in self._peerServices.items() if self.linkFor(d) is not None}
 
     def peerLinkLost(self, link, reason) -> None:
+        if link in self._friendLinks:
+            self._friendLinks.discard(link)
+            return
         machine = self._machines.get(link.peerId)
         if machine is not None and machine.currentLink() is link:
             machine.lost(reason)

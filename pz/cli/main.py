@@ -106,8 +106,8 @@ def loadVerbs(group: str = VERB_GROUP) -> list:
 #: The order of C{pzctl --help}'s list: hub verbs, then C{wait}, then device
 #: verbs.  A verb not named here is listed after these.
 _LISTED = ("pair", "codes", "cancel-code", "devices", "revoke", "zone", "admin-link",
-           "admin-logout", "wait", "status", "send", "inbox", "sync", "conflicts", "services",
-           "call", "peers", "mesh")
+           "admin-logout", "invite-zone", "accept-zone", "zones", "untrust-zone", "wait",
+           "status", "send", "inbox", "sync", "conflicts", "services", "call", "peers", "mesh")
 
 
 def addVerb(subparsers, verb: Verb, parents: list) -> argparse.ArgumentParser:

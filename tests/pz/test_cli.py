@@ -326,6 +326,9 @@ class DispatcherTests(PzctlTestBase):
             "cancel-code": "pzh.commands:cancelCode", "devices": "pzh.commands:devices",
             "revoke": "pzh.commands:revoke", "zone": "pzh.commands:zone",
             "admin-link": "pzh.commands:adminLink", "admin-logout": "pzh.commands:adminLogout",
+            "invite-zone": "pzh.friendcommands:inviteZone",
+            "accept-zone": "pzh.friendcommands:acceptZone",
+            "zones": "pzh.friendcommands:zones", "untrust-zone": "pzh.friendcommands:untrustZone",
             "wait": "pz.cli.wait:wait", "status": "pzp.commands:status",
             "send": "pzp.commands:send", "inbox": "pzp.commands:inbox",
             "sync": "pzp.commands:sync", "conflicts": "pzp.commands:conflicts",
@@ -336,7 +339,8 @@ class DispatcherTests(PzctlTestBase):
         self.assertEqual(status, 0)
         listed = re.findall(r"^    ([\w-]+)\s", out, re.M)
         self.assertEqual(listed, ["pair", "codes", "cancel-code", "devices", "revoke", "zone",
-                                  "admin-link", "admin-logout", "wait", "status", "send", "inbox",
+                                  "admin-link", "admin-logout", "invite-zone", "accept-zone",
+                                  "zones", "untrust-zone", "wait", "status", "send", "inbox",
                                   "sync", "conflicts", "services", "call", "peers", "mesh"])
 
     def test_newVerb(self):

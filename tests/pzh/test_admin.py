@@ -132,3 +132,60 @@ class HubAdminAuthTests(SynchronousTestCase):
         self.assertEqual(self.call(b'{"command": "admin-logout"}\n'),
                          {"ok": True, "result": {"sessions": 2}})
         self.assertEqual(self.admin.command_admin_logout(), {"sessions": 0})
+
+
+class FriendCommandTests(SynchronousTestCase):
+    """
+    The friend zone commands of L{HubAdmin}, over the admin socket's
+    protocol as C{pzctl} sends them.
+    """
+
+    def setUp(self):
+        from pzh.hub import HubSettings
+
+        self.alice = MemoryHub(self, HubSettings(synchronise=True), user="alice")
+        self.bob = MemoryHub(self, HubSettings(synchronise=True), clock=self.alice.clock,
+                             user="bob")
+        self.admin = HubAdmin(self.alice.hub)
+
+    def ask(self, line: bytes) -> dict:
+        protocol = AdminFactory(self.admin).buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        protocol.dataReceived(line + b"\n")
+        return json.loads(transport.value())
+
+    def test_inviteListUntrust(self):
+        """
+        C{invite-zone} makes a code; once a zone accepted it, C{zones}
+        lists it with its fingerprint and link state, and C{untrust-zone}
+        removes it.
+        """
+        from pz.pairing import PairingCode
+
+        made = self.ask(b'{"command": "invite-zone"}')["result"]
+        token = PairingCode.parse(made["code"]).token
+        self.alice.hub.friends.befriend(token, self.bob.zoneId,
+                                        self.bob.zone.caPEM.decode("ascii"), "127.0.0.1", 8000,
+                                        "127.0.0.1")
+        [row] = self.ask(b'{"command": "zones"}')["result"]
+        self.assertEqual((row["zone"], row["fingerprint"], row["link"], row["hub"]),
+                         (self.bob.zoneId, self.bob.zone.caFingerprint, "waiting",
+                          "127.0.0.1:8000"))
+        answer = self.ask(json.dumps({"command": "untrust-zone",
+                                      "args": {"zone": self.bob.zoneId}}).encode())
+        self.assertEqual(answer, {"ok": True, "result": {"zone": self.bob.zoneId}})
+        self.assertEqual(self.ask(b'{"command": "zones"}')["result"], [])
+
+    def test_badInput(self):
+        """
+        Untrusting a zone that is no friend, or accepting a malformed
+        code, is one clear C{BAD_REQUEST}, and nothing changes.
+        """
+        answer = self.ask(b'{"command": "untrust-zone", "args": {"zone": "x@y"}}')
+        self.assertEqual((answer["ok"], answer["code"]), (False, "BAD_REQUEST"))
+        answer = self.ask(b'{"command": "accept-zone", "args": {"code": "pz://h"}}')
+        self.assertEqual((answer["ok"], answer["code"]), (False, "BAD_REQUEST"))
+        answer = self.ask(b'{"command": "accept-zone", "args": {"code": 5}}')
+        self.assertEqual((answer["ok"], answer["code"]), (False, "BAD_REQUEST"))
+        self.assertEqual(self.alice.hub.friends.records(), [])

@@ -46,6 +46,7 @@ class Owner:
         self.lost = []
         self.announced = []
         self.peerSync = []
+        self.friends = set()
 
     def peerSyncReceived(self, link, payload) -> None:
         self.peerSync.append((link, payload))
@@ -55,6 +56,9 @@ class Owner:
 
     def peerServices(self, link, payload) -> None:
         self.announced.append((link, payload))
+
+    def friendTrusted(self, zoneId) -> bool:
+        return zoneId in self.friends
 
 
 class PeerLinkTests(SynchronousTestCase):
@@ -300,3 +304,80 @@ class PeerLinkFramesTests(SynchronousTestCase):
         link.makeConnection(PeerCertTransport(self.owner.credentials.cert))
         link.handshakeCompleted()
         self.assertEqual(self.failureResultOf(link.ready, ZoneError).value.code, "CERT_INVALID")
+
+
+class FriendPeerLinkTests(SynchronousTestCase):
+    """
+    A device of a friend zone on this device's peer port: it may call
+    services, nothing else, and only while its zone is a friend.
+    """
+
+    def setUp(self):
+        from tests.pz.test_friendpeertls import FRIEND, _friendZone
+
+        self.clock = Clock()
+        zone, _ = _zones()
+        friend = _friendZone()
+        key, cert = zone.device("laptop")
+        self.laptop = Owner(self.clock, Credentials(f"{ZONE}/laptop", key, cert, zone.caCert),
+                            Inbox(self.mktemp(), self.clock))
+        self.laptop.friends.add(FRIEND)
+        fKey, fCert = friend.device("phone")
+        creds = Credentials(f"{FRIEND}/phone", fKey, fCert, friend.caCert)
+        creds.zoneId = FRIEND
+        self.phone = Owner(self.clock, creds, Inbox(self.mktemp(), self.clock))
+        self.phone.friends.add(ZONE)
+        self.friendZone = FRIEND
+        self.client = PeerLinkProtocol(self.phone, True, f"{ZONE}/laptop")
+        self.accepted = PeerLinkProtocol(self.laptop, False)
+        self.pair = connectPair(
+            tlsFactory(tls.peerServerOptions(zone.caCert, key, cert, None,
+                                             friendCAs=[friend.caCert]), False,
+                       Factory.forProtocol(lambda: self.accepted), self.clock),
+            tlsFactory(tls.peerClientOptions(zone.caCert, fKey, fCert,
+                                             udf.key_fingerprint(cert.public_key())),
+                       True, Factory.forProtocol(lambda: self.client), self.clock),
+            self.clock, address("127.0.0.1", 8040), address("127.0.0.1", 50000))
+        self.pair.flush()
+        self.addCleanup(lambda: (self.accepted.transport.loseConnection(), self.pair.flush()))
+
+    def test_friendIdentified(self):
+        """
+        The accepting link knows the caller as the friend zone's device.
+        """
+        self.assertEqual(self.successResultOf(self.accepted.ready), self.accepted)
+        self.assertEqual((self.accepted.peerId, self.accepted.friendZone),
+                         (f"{self.friendZone}/phone", self.friendZone))
+
+    def test_callServed(self):
+        """
+        A call from the friend's device is served (here: no such service)
+        and answered over the link.
+        """
+        d = self.phone.calls.call(self.client, f"{ZONE}/laptop", "get42", "get42")
+        self.pair.flush()
+        self.assertEqual(self.failureResultOf(d, ZoneError).value.code, "NO_SUCH_SERVICE")
+
+    def test_onlyCalls(self):
+        """
+        A text message or a peer-sync message from the friend's device is
+        C{NOT_AUTHORISED}; nothing reaches the inbox or the sync.
+        """
+        d = self.client.request(f"{ZONE}/laptop", {"status": "message", "text": "hi"})
+        self.client.sendMessage(f"{ZONE}/laptop", {"status": "Update_Hash", "items": []})
+        self.pair.flush()
+        self.assertEqual(self.failureResultOf(d, ZoneError).value.code, "NOT_AUTHORISED")
+        self.assertEqual(self.laptop.inbox.messages(), [])
+        self.assertEqual(self.laptop.peerSync, [])
+
+    def test_untrustedCloses(self):
+        """
+        Once the friend zone is untrusted the link closes at the friend's
+        next frame (its ping), saying C{ZONE_UNTRUSTED}.
+        """
+        self.laptop.friends.clear()
+        d = self.phone.calls.call(self.client, f"{ZONE}/laptop", "get42", "get42")
+        self.pair.flush()
+        self.assertTrue(self.pair.closed)
+        self.assertIn(self.failureResultOf(d, ZoneError).value.code,
+                      ("ZONE_UNTRUSTED", "NOT_CONNECTED"))
