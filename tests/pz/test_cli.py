@@ -331,13 +331,16 @@ class DispatcherTests(PzctlTestBase):
             "sync": "pzp.commands:sync", "conflicts": "pzp.commands:conflicts",
             "services": "pzp.commands:services", "call": "pzp.commands:call",
             "peers": "pzp.commands:peers", "mesh": "pzp.meshcommands:mesh",
+            "policy": "pzp.policycommands:policy", "prompts": "pzp.policycommands:prompts",
+            "answer": "pzp.policycommands:answer",
         })
         status, out, _ = self.pzctl("--help")
         self.assertEqual(status, 0)
         listed = re.findall(r"^    ([\w-]+)\s", out, re.M)
         self.assertEqual(listed, ["pair", "codes", "cancel-code", "devices", "revoke", "zone",
                                   "admin-link", "admin-logout", "wait", "status", "send", "inbox",
-                                  "sync", "conflicts", "services", "call", "peers", "mesh"])
+                                  "sync", "conflicts", "services", "call", "peers", "policy",
+                                  "prompts", "answer", "mesh"])
 
     def test_newVerb(self):
         """
