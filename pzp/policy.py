@@ -199,7 +199,12 @@ class CallPolicy:
                        how=f" ({how})" if how else "")
         if permit:
             return succeed(None)
+        # The rule names itself; without one, the decision point's reason
+        # says why (no rule applies, an unknown subject).
         rule = f"rule {decision.ruleId}" if decision.ruleId else "the policy"
-        why = f" ({how})" if how else (f": {decision.reason}" if decision.reason else "")
+        if how:
+            why = f" ({how})"
+        else:
+            why = f": {decision.reason}" if decision.reason and not decision.ruleId else ""
         return fail(ZoneError("DENIED", f"{resource.service}.{resource.method} is denied to "
                                         f"{request.subject.device} by {rule}{why}"))
