@@ -66,6 +66,9 @@ class DevicePolicy:
         @param tree: the device's L{pz.sync.items.ItemTree}.
         """
         self._tree = tree
+        # Looked at before every call, so by name, without the tree's
+        # checks for links on the way: those run when the file is read.
+        self._file = os.path.join(tree.root, *POLICY.split("/"))
         # Until the item is read: the zone's default policy, what every
         # device starts with.
         self._pdp = PolicyDecisionPoint(parsePolicy(DEFAULT_POLICY.encode("utf-8")))
@@ -77,9 +80,9 @@ class DevicePolicy:
         one that does not parse is logged and the previous stays in force.
         """
         try:
-            st = os.stat(self._tree.resolve(POLICY), follow_symlinks=False)
+            st = os.lstat(self._file)
             signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        except (OSError, ZoneError):
+        except OSError:
             signature = None
         if signature == self._signature:
             return
@@ -88,12 +91,12 @@ class DevicePolicy:
             self._log.warn("policy {path} is missing: the previous policy stays in force",
                            path=POLICY)
             return
-        data = self._tree.read(POLICY)
         try:
+            data = self._tree.read(POLICY)
             self._pdp.load(data if data is not None else b"")
-        except PolicyError as e:
-            self._log.warn("policy {path} refused, the previous policy stays in force: {error}",
-                           path=POLICY, error=e.message)
+        except (PolicyError, ZoneError, OSError) as e:
+            self._log.warn("{path} refused, the previous policy stays in force: {error}",
+                           path=POLICY, error=getattr(e, "message", None) or str(e))
             return
         self._log.info("{path} loaded: in force from the next call", path=POLICY)
 

@@ -278,3 +278,23 @@ class CallPolicyTests(SynchronousTestCase):
         """
         self.assertRaises(TypeError, CallPolicy, DevicePolicy(self.tree), self.tree,
                           lambda: ZONE, object())
+
+
+class LinkedPolicyTests(SynchronousTestCase):
+    def test_symbolicLinkRefused(self):
+        """
+        A policy item that is a symbolic link is not followed: the previous
+        policy stays in force.
+        """
+        tree = ItemTree(self.mktemp())
+        tree.create()
+        policy = DevicePolicy(tree)
+        tree.write(POLICY, withRule("deny", service="get42")[0])
+        request = Request(subjectOf(PHONE, ZONE, tree), Resource("get42", "get42", None), "call")
+        self.assertEqual(policy.decide(request).effect, "Deny")
+        elsewhere = self.mktemp()
+        with open(elsewhere, "wb") as f:
+            f.write(DEFAULT.encode("utf-8"))
+        os.remove(tree.resolve(POLICY))
+        os.symlink(os.path.abspath(elsewhere), tree.resolve(POLICY))
+        self.assertEqual(policy.decide(request).effect, "Deny")
