@@ -19,7 +19,11 @@ In order (see C{bench/README.md}, item 7):
     own reactor, paired as a new device, with no peer server and no
     dialling, so every call goes A -> hub -> B and back;
  4. B{over the peer link}: another device A with Peer mode on, calling
-    once its peer link to B is C{Connected}.
+    once its peer link to B is C{Connected};
+ 5. B{through the hub with a 100-rule policy}: B's C{policies/policy.xml}
+    replaced by one of 100 rules (99 that do not apply, then the zone's
+    permit-all), and a third device A calling through the hub as in 3:
+    every call B serves is decided against it (L{pzp.policy}).
 
 Each caller sends C{echo.echo} calls carrying a string of C{--calls-size}
 characters: first a warm-up, then a fixed load of C{--calls-rate} calls a
@@ -27,7 +31,9 @@ second for C{--calls-seconds} (open loop, paced by the reactor's clock),
 then C{--calls-in-flight} calls kept waiting for C{--calls-peak-seconds}
 (the peak rate).  The round trip is from the call leaving A's reactor to
 its answer arriving there.  Targets: the hub path's p99 within 1.5 x the
-bare relay's, the peer path's p99 below the hub path's.
+bare relay's, the peer path's p99 below the hub path's, and the hub path's
+peak call rate with the 100-rule policy at most 10% below the rate with
+the zone's default one-rule policy.
 
 Everything listens on 127.0.0.1; every load is bounded in count and time;
 every process is stopped before this returns.  C{python -m bench.calls
@@ -71,6 +77,33 @@ PATHS = (
     ("hub", "hub path: A -> hub -> B", HUB_LINK),
     ("peer", "peer link: A -> B", PEER_LINK),
 )
+
+#: The policy phase's row, shown when it ran.
+POLICY_PATH = ("policy", "hub path, 100-rule policy on B", HUB_LINK)
+
+#: Rules in the policy phase's policy on B.
+POLICY_RULES = 100
+
+#: The target: the hub path's peak call rate with the policy at least this
+#: share of the rate without it.
+POLICY_TARGET = 0.9
+
+
+def bigPolicy(rules: int = POLICY_RULES) -> bytes:
+    """
+    The zone's default policy with C{rules - 1} rules added first that do
+    not apply to the benchmark's calls (other devices' calls to other
+    services), so that every call is decided past them all and the zone's
+    permit-all rule permits it: C{rules} rules in all.
+    """
+    from pz.policy.edit import addRule
+    from pz.sync.defaults import POLICY
+
+    data = POLICY.encode("utf-8")
+    for i in range(rules - 1):
+        data, _ = addRule(data, "deny", subject=f"bench@127.0.0.1/other{i}",
+                          service=f"service{i}")
+    return data
 
 
 def pzctl(*args, timeout: float = 60.0) -> str:
@@ -253,10 +286,18 @@ def measureCalls(args, run: str) -> dict:
                                  os.path.join(work, f"{name}.log"))
             return measure
 
+        def withPolicy() -> dict:
+            from pz.sync.items import ItemTree
+
+            # B reads it at its next call (pzp.policy.DevicePolicy).
+            ItemTree(os.path.join(work, "b", "zone")).write("policies/policy.xml", bigPolicy())
+            return device("apol", False)()
+
         for key, measure, what in (
             ("relay", relay, "the bare TLS echo relay"),
             ("hub", device("ahub", False), "device A -> hub -> device B"),
             ("peer", device("apeer", True), "device A -> device B over a peer link"),
+            ("policy", withPolicy, f"device A -> hub -> device B, {POLICY_RULES}-rule policy on B"),
         ):
             log(f"calls: {what}")
             try:
@@ -288,7 +329,7 @@ def verdicts(result: dict) -> list:
     def valid(key: str):
         part = result.get(key) or {}
         fixed = part.get("fixed") or {}
-        link = dict((k, l) for k, _, l in PATHS)[key]
+        link = dict((k, l) for k, _, l in PATHS + (POLICY_PATH,))[key]
         if part.get("error") or fixed.get("p99_ms") is None or fixed.get("errors"):
             return None
         if link is not None and fixed.get("via") != [link]:
@@ -298,11 +339,24 @@ def verdicts(result: dict) -> list:
     relay, hub, peer = valid("relay"), valid("hub"), valid("peer")
     hubRatio = ratio(hub, relay) if hub is not None else None
     peerRatio = ratio(peer, hub) if peer is not None else None
-    return [
+    found = [
         (f"hub path p99 <= {HUB_TARGET:g} x the bare relay's p99", hubRatio,
          hubRatio is not None and hubRatio <= HUB_TARGET),
         ("peer path p99 < the hub path's p99", peerRatio, peerRatio is not None and peerRatio < 1),
     ]
+    if POLICY_PATH[0] in result:
+        def peak(key: str):
+            return ((result.get(key) or {}).get("peak") or {}).get("answer_rate")
+
+        # The figure is shown whenever both peaks were measured; it passes
+        # only if both paths' fixed loads were whole too.
+        policyRatio = (ratio(peak("policy"), peak("hub"))
+                       if peak("policy") is not None and peak("hub") else None)
+        whole = hub is not None and valid("policy") is not None
+        found.append((f"hub path peak calls/s with a {POLICY_RULES}-rule policy on B >= "
+                      f"{POLICY_TARGET:g} x with the default policy", policyRatio,
+                      whole and policyRatio is not None and policyRatio >= POLICY_TARGET))
+    return found
 
 
 def cpuCell(load: dict) -> str:
@@ -338,7 +392,10 @@ def callsReport(result: dict) -> list:
         f"loop). Reference: bench.callrelay, a bare Twisted TLS relay (the hub's TLS options, "
         f"certificate and framing; frames relayed unread between two TLS clients) with an "
         f"echoing B end, the same frames at the same load. CPU us/call: user + system CPU "
-        f"time of the caller (A), the hub or relay (mid) and B over the fixed load, per call.",
+        f"time of the caller (A), the hub or relay (mid) and B over the fixed load, per call. "
+        f"Every call B serves is decided by the zone's policy: the zone's default one-rule "
+        f"policy on the hub and peer rows; {POLICY_RULES} rules (none applying before the "
+        f"last, which permits) on the last.",
     ]
     headers = ["path", "calls", "answered", "sent/s", "p50 ms", "p99 ms", "max ms",
                "p99 vs relay", "send lag p99 ms", "CPU us/call A/mid/B", "peak calls/s",
@@ -346,7 +403,8 @@ def callsReport(result: dict) -> list:
     rows = []
     notes = []
     relayP99 = (result.get("relay", {}).get("fixed") or {}).get("p99_ms")
-    for key, label, _ in PATHS:
+    shown = PATHS + ((POLICY_PATH,) if POLICY_PATH[0] in result else ())
+    for key, label, _ in shown:
         part = result.get(key) or {}
         fixed, peak = part.get("fixed") or {}, part.get("peak") or {}
         if part.get("error") or not fixed:

@@ -62,6 +62,7 @@ CODES = {
     "NO_SUCH_METHOD": "the service has no method of that name",
     "BAD_ARGUMENTS": "the call's arguments do not fit the method",
     "REMOTE_ERROR": "the service failed while running the call",
+    "DENIED": "the zone's policy does not let the caller do this (the message names the rule)",
     "POLICY_INVALID": "the policy does not parse or uses what the policy language lacks; the previous policy stays in force",
 }
 

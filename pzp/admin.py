@@ -83,3 +83,18 @@ class ProxyAdmin:
         Each known device's Peer machine state.
         """
         return {"peers": self._proxy.peerStatus()}
+
+    @commands.handler("prompts")
+    def command_prompts(self) -> dict:
+        """
+        The prompts waiting for an answer.
+        """
+        return {"prompts": self._proxy.waitingPrompts()}
+
+    @commands.handler("answer")
+    def command_answer(self, id: str, permit: bool, scope: str = None) -> dict:
+        """
+        Answer a waiting prompt: permit or deny, for this call, the
+        session or always.
+        """
+        return self._proxy.answerPrompt(id, permit, scope)

@@ -19,7 +19,7 @@ from twisted.internet import defer
 from twisted.internet.defer import Deferred, fail
 from twisted.logger import Logger
 
-from pz.calls import makeError, makeRequest, parseAnswer, requestId, serve
+from pz.calls import makeError, makeRequest, parseAnswer, parseRequest, requestId, serve
 from pz.errors import ZoneError
 from pz.wire import Envelope, newMessageId
 
@@ -59,8 +59,15 @@ class CallWorker:
 
     _log = Logger()
 
-    def __init__(self, registry, clock, timeout: float = DEFAULT_TIMEOUT, maxPending: int = MAX_PENDING) -> None:
+    def __init__(self, registry, clock, timeout: float = DEFAULT_TIMEOUT, maxPending: int = MAX_PENDING,
+                 policy=None) -> None:
+        """
+        @param policy: the enforcement point (L{pzp.policy.CallPolicy})
+            every incoming call passes before its service runs; None serves
+            every call (a worker outside a zone, in tests).
+        """
         self.registry = registry
+        self.policy = policy
         self.clock = clock
         self.timeout = timeout
         self.maxPending = maxPending
@@ -101,7 +108,9 @@ class CallWorker:
     def callLocal(self, service: str, method: str, params=None) -> Deferred:
         """
         Call one of this device's own services, checked and answered
-        exactly as a call from another device would be.
+        exactly as a call from another device would be, but without a
+        policy decision: the device's owner asks it, through its admin
+        socket or the embedding application.
         """
         try:
             payload = makeRequest(newMessageId(), service, method, params)
@@ -184,6 +193,8 @@ class CallWorker:
             callId = requestId(envelope.payload)
             if failure.check(defer.CancelledError):
                 return None
+            if failure.check(ZoneError):
+                return makeError(callId, failure.value)  # the policy refused it
             if failure.check(defer.TimeoutError):
                 return makeError(callId, ZoneError(
                     "TIMEOUT", f"the service did not answer within {self.timeout:g} s"))
@@ -194,10 +205,27 @@ class CallWorker:
         # The caller gives up after its timeout; a service that never
         # answers is cancelled after this device's own, so that nothing of
         # the call is held for ever.
-        serving = serve(self.registry, envelope.payload).addTimeout(self.timeout, self.clock)
+        serving = self._decide(envelope)
+        serving.addCallback(lambda _: serve(self.registry, envelope.payload))
+        serving.addTimeout(self.timeout, self.clock)
         self._serving.add(serving)
         serving.addBoth(lambda result: (self._serving.discard(serving), result)[1])
         serving.addErrback(crashed).addCallback(reply)
+
+    def _decide(self, envelope: Envelope) -> Deferred:
+        """
+        The policy's decision on an incoming call, before anything of it
+        runs: fires to go ahead (a request too malformed to decide on is
+        answered by L{serve}'s own refusal), fails with C{DENIED}.  This is
+        the one place calls are decided, whichever link brought them.
+        """
+        if self.policy is None:
+            return defer.succeed(None)
+        try:
+            request = parseRequest(envelope.payload)
+        except ZoneError:
+            return defer.succeed(None)
+        return self.policy.check(envelope.sender, request.service, request.method)
 
     def stop(self) -> None:
         """

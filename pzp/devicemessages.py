@@ -40,8 +40,10 @@ class DeviceMessaging(Link):
         built on it): whether the sender may send it here.  The link's
         peer proved its identity in the handshake and every device of the
         zone may send every device-to-device message; what only the hub
-        may ask (L{FROM_HUB_ONLY}) is refused from anyone else.  The
-        zone's policy check goes here.
+        may ask (L{FROM_HUB_ONLY}) is refused from anyone else.  Service
+        calls (C{JSONRPC}) do not pass this table: the zone's policy
+        decides on them in one place, L{pzp.calls.CallWorker}, for every
+        link alike (L{pzp.policy}).
 
         @raise ZoneError: C{NOT_AUTHORISED} to refuse the message.
         """

@@ -5,11 +5,11 @@ that what each part needs of the other is stated once and a wrong argument
 fails when the part is made.
 """
 
-from zope.interface import Attribute
+from zope.interface import Attribute, Interface
 
 from pz.link import ILinkOwner
 
-__all__ = ["IHubLinkOwner", "IDeviceMessageOwner"]
+__all__ = ["IHubLinkOwner", "IDeviceMessageOwner", "IPromptHandler"]
 
 
 class IDeviceMessageOwner(ILinkOwner):
@@ -55,4 +55,24 @@ class IHubLinkOwner(IDeviceMessageOwner):
         """
         Renew the device's certificate over C{link}; a Deferred that fires
         once the new identity is stored.
+        """
+
+
+class IPromptHandler(Interface):
+    """
+    Who asks the person when the policy says to ask (webinos' prompt
+    effects): the embedding application implements it (a dialog, a
+    notification); L{pzp.prompts.PromptQueue} is the built-in one, answered
+    with C{pzctl answer}.
+    """
+
+    def prompt(request, decision):
+        """
+        Ask whether the call C{request} (a L{pz.policy.Request}) may go
+        ahead; C{decision} (a L{pz.policy.Decision}) names the rule and its
+        prompt kind (C{oneshot}, C{session}, C{blanket}).
+
+        @return: a L{Deferred} firing with a L{pzp.prompts.PromptAnswer};
+            it may be cancelled (the call was given up), and the handler
+            then stops asking.
         """

@@ -52,12 +52,14 @@ from pzp.hubmode import HubMode
 from pzp.identity import Identity
 from pzp.inbox import MAX_BYTES, MAX_MESSAGES, MAX_TEXT, Inbox
 from pzp.meshapprovals import MeshApprovals
-from pzp.interfaces import IHubLinkOwner
+from pzp.interfaces import IHubLinkOwner, IPromptHandler
 from pzp.mode import HubWorkers, ModeCore, ModeMachine
 from pzp.peerdir import PeerDirectory
 from pzp.peermode import PeerMode, tlsDialer
 from pzp.peerserver import PeerServer
 from pzp.peersync import PeerSync
+from pzp.policy import CallPolicy, DevicePolicy
+from pzp.prompts import DEFAULT_PROMPT_TIMEOUT, PromptQueue
 from pzp.preferences import peerConnection, readPreferences
 from pzp.renewal import Renewal
 from pzp.revocation import Revocation
@@ -88,6 +90,9 @@ class ProxySettings:
     @ivar callTimeout: seconds a service call waits for its answer.
     @ivar meshApprovals: whether this device answers the hub's Mesh
         requests for the accounts it administers (L{pzp.meshapprovals}).
+    @ivar promptTimeout: seconds a prompt of the built-in
+        L{pzp.prompts.PromptQueue} waits for its answer before the call is
+        denied.
     """
 
     keepalive: float = 30.0
@@ -104,6 +109,7 @@ class ProxySettings:
     builtinServices: bool = True
     callTimeout: float = DEFAULT_TIMEOUT
     meshApprovals: bool = False
+    promptTimeout: float = DEFAULT_PROMPT_TIMEOUT
 
 
 @implementer(IProxyEvents, IHubLinkOwner)
@@ -118,7 +124,7 @@ class Proxy(service.MultiService):
 
     def __init__(self, dataDir: str, reactor, deviceName: str, pairCode=None,
                  settings: ProxySettings = ProxySettings(), giveUp=None,
-                 services=()) -> None:
+                 services=(), promptHandler=None) -> None:
         """
         @param giveUp: called with a L{ZoneError} when the proxy cannot do
             its job whatever it retries (a refused pairing code, a hub that
@@ -126,6 +132,9 @@ class Proxy(service.MultiService):
         @param services: zone services (L{pz.zoneservice.IZoneService})
             this device runs besides the built-in ones; more may be added
             to L{registry} at any time.
+        @param promptHandler: the L{IPromptHandler} that asks the person
+            when the policy says to prompt; by default the built-in
+            L{PromptQueue}, answered with C{pzctl answer}.
         """
         super().__init__()
         self._giveUp = giveUp or (lambda error: None)
@@ -139,6 +148,9 @@ class Proxy(service.MultiService):
         self.registry = ServiceRegistry()
         for zoneService in services:
             self.registry.register(zoneService)
+        #: Who asks the person when a rule says to prompt.
+        self.prompts = IPromptHandler(promptHandler if promptHandler is not None
+                                      else PromptQueue(reactor, settings.promptTimeout))
         self.calls = CallWorker(self.registry, reactor, settings.callTimeout)
         self._meshApprovals = None
         self._buildWorkers()
@@ -169,6 +181,9 @@ class Proxy(service.MultiService):
         directory = PeerDirectory()
         sync = ZoneSync(self.clock, self.zoneDir, self.settings.sync)
         items = ItemTree(self.zoneDir.path)
+        # Every incoming call is decided by the zone's policy from now on.
+        self.calls.policy = CallPolicy(DevicePolicy(items), items, lambda: identity.current.zoneId,
+                                       self.prompts)
         if self.settings.builtinServices:
             for builtin in builtinServices(items):
                 if builtin.name not in self.registry:
@@ -209,6 +224,8 @@ class Proxy(service.MultiService):
 
     def stopService(self):
         self._mode.stop()
+        if isinstance(self.prompts, PromptQueue):
+            self.prompts.stop()
         return super().stopService()
 
     @property
@@ -364,6 +381,24 @@ class Proxy(service.MultiService):
             return self._hubWorkers().call(to, service, method, params, timeout)
         except ZoneError as e:
             return fail(e)
+
+    def waitingPrompts(self) -> list:
+        """
+        The prompts waiting for an answer (C{pzctl prompts}).
+        """
+        return self._promptQueue().waiting()
+
+    def answerPrompt(self, promptId: str, permit: bool, scope=None) -> dict:
+        """
+        Answer a waiting prompt (C{pzctl answer}).
+        """
+        return self._promptQueue().answer(promptId, permit, scope)
+
+    def _promptQueue(self) -> PromptQueue:
+        if not isinstance(self.prompts, PromptQueue):
+            raise ZoneError("BAD_REQUEST", "this device's prompts are answered by the application "
+                                           "that runs it, not by pzctl")
+        return self.prompts
 
     def route(self, to: str):
         """

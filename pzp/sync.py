@@ -8,7 +8,8 @@ to the rest of the proxy: the hub link it speaks over (attached when the
 Hub machine reports the link up, detached when it is lost), the admin
 side's C{sync}, C{conflicts} and status, and the revocation worker, which
 hears of every CRL the hub's sync delivers (the CRL keeps its lifecycle
-rules: signed by the zone CA, its number only grows).
+rules: signed by the zone CA, its number only grows).  A policy from the
+hub that does not parse is not installed (L{pzp.policy.checkPolicy}).
 """
 
 from collections import deque
@@ -25,6 +26,7 @@ from pz.sync.engine import MAX_ITEM_SIZE, SyncEngine
 from pz.sync.state import SyncState
 from pz.sync.zoneitems import CRL, openItems, trustedHubPath, zoneItems
 from pz.wire import Envelope, encodeEnvelope, newMessageId
+from pzp.policy import POLICY, checkPolicy
 from pzp.seams import IIdentity, IRevocation, ISync
 
 __all__ = ["ZoneSync", "SyncSettings"]
@@ -121,7 +123,7 @@ class ZoneSync:
             self._agreeOnEnrolment(tree, creds.zoneId)
         return SyncEngine(
             self._clock, tree, self._state, role="device", localId=creds.deviceId,
-            validators={CRL: self._checkCRL}, maxItemSize=self._settings.maxItem,
+            validators={CRL: self._checkCRL, POLICY: checkPolicy}, maxItemSize=self._settings.maxItem,
             scanInterval=self._settings.interval, constrained=self._settings.constrained,
             changed=self._applied,
         )

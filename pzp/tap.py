@@ -23,6 +23,7 @@ from pz.zoneservice import buildService
 from pzp.admin import ProxyAdmin
 from pzp.calls import DEFAULT_TIMEOUT
 from pzp.inbox import MAX_BYTES, MAX_MESSAGES, MIN_BYTES
+from pzp.prompts import DEFAULT_PROMPT_TIMEOUT
 from pzp.proxy import Proxy, ProxySettings
 from pzp.preferences import DEFAULT_PEER_PORT, peerPort, readPreferences
 from pzp.sync import SyncSettings
@@ -71,6 +72,9 @@ class Options(usage.Options):
         ["peer-interface", None, "", "Address the peer server listens on (default: all)."],
         ["call-timeout", None, DEFAULT_TIMEOUT, "Seconds a service call waits for its answer.",
          float],
+        ["prompt-timeout", None, DEFAULT_PROMPT_TIMEOUT, "Seconds a prompt (a policy rule that "
+                                                         "asks first) waits for pzctl answer "
+                                                         "before the call is denied.", float],
     ]
 
     optFlags = [
@@ -124,6 +128,8 @@ class Options(usage.Options):
             raise usage.UsageError("--peer-port must be a port number, 0 to 65535")
         if self["call-timeout"] <= 0:
             raise usage.UsageError("--call-timeout must be positive")
+        if self["prompt-timeout"] <= 0:
+            raise usage.UsageError("--prompt-timeout must be positive")
         names = [s.name for s in self["services"]]
         if len(set(names)) != len(names):
             raise usage.UsageError("two --service options give services of the same name")
@@ -193,6 +199,7 @@ def _makeService(options, reactor):
                              peerConnection=not options["no-peer"],
                              builtinServices=not options["no-builtin-services"],
                              callTimeout=options["call-timeout"],
+                             promptTimeout=options["prompt-timeout"],
                              meshApprovals=bool(options["mesh-approvals"]),
                              inboxMessages=options["inbox-max-messages"],
                              inboxBytes=options["inbox-max-bytes"],

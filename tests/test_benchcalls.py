@@ -485,3 +485,47 @@ class OptionsTests(TestCase):
                     ["--calls-seconds", "3600"], ["--calls-in-flight", "0"],
                     ["--calls-size", "0"], ["--calls-peak-seconds", "-1"]):
             self.assertRaises(SystemExit, parseArgs, bad)
+
+
+class PolicyPhaseTests(TestCase):
+    """
+    The policy phase: B's 100-rule policy, and its target.
+    """
+
+    def test_bigPolicy(self):
+        """
+        The policy has 100 rules and permits the benchmark's calls, past
+        all the others.
+        """
+        from pz.policy import PolicyDecisionPoint, Request, Resource, Subject, parsePolicy
+        from pz.policy.edit import showRules
+
+        data = calls.bigPolicy()
+        self.assertEqual(len(showRules(data)), calls.POLICY_RULES)
+        decision = PolicyDecisionPoint(parsePolicy(data)).decide(Request(
+            Subject("bench@127.0.0.1", "bench@127.0.0.1/apol", None, "own"),
+            Resource("echo", "echo", None), "call"))
+        self.assertEqual((decision.effect, decision.ruleId), ("Permit", "urn:pz:rule:permit-all"))
+
+    def result(self, policyRate):
+        result = ReportTests.result(ReportTests())
+        result["policy"] = {"request": 448, "answer": 380,
+                            "fixed": dict(result["hub"]["fixed"]),
+                            "peak": {"answer_rate": policyRate, "p50_ms": 10.0, "errors": {}}}
+        return result
+
+    def test_verdict(self):
+        """
+        The policy row is shown when the phase ran, and its target passes
+        at 90% of the default policy's peak rate or more.
+        """
+        lines = calls.callsReport(self.result(2700.0))
+        self.assertEqual(len([line for line in lines if line.startswith("hub path, 100-rule")]), 1)
+        targets = ReportTests.targets(ReportTests(), lines)
+        self.assertEqual(targets, ["PASS", "PASS", "PASS"])
+        targets = ReportTests.targets(ReportTests(), calls.callsReport(self.result(2600.0)))
+        self.assertEqual(targets, ["PASS", "PASS", "FAIL"])
+        failed = self.result(3000.0)
+        failed["policy"]["fixed"]["errors"] = {"DENIED": 1}
+        targets = ReportTests.targets(ReportTests(), calls.callsReport(failed))
+        self.assertEqual(targets[-1], "FAIL")

@@ -334,6 +334,8 @@ class DispatcherTests(PzctlTestBase):
             "sync": "pzp.commands:sync", "conflicts": "pzp.commands:conflicts",
             "services": "pzp.commands:services", "call": "pzp.commands:call",
             "peers": "pzp.commands:peers", "mesh": "pzp.meshcommands:mesh",
+            "policy": "pzp.policycommands:policy", "prompts": "pzp.policycommands:prompts",
+            "answer": "pzp.policycommands:answer",
         })
         status, out, _ = self.pzctl("--help")
         self.assertEqual(status, 0)
@@ -341,7 +343,8 @@ class DispatcherTests(PzctlTestBase):
         self.assertEqual(listed, ["pair", "codes", "cancel-code", "devices", "revoke", "zone",
                                   "admin-link", "admin-logout", "invite-zone", "accept-zone",
                                   "zones", "untrust-zone", "wait", "status", "send", "inbox",
-                                  "sync", "conflicts", "services", "call", "peers", "mesh"])
+                                  "sync", "conflicts", "services", "call", "peers", "policy",
+                                  "prompts", "answer", "mesh"])
 
     def test_newVerb(self):
         """

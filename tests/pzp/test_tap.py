@@ -203,6 +203,16 @@ class OptionsTests(SynchronousTestCase):
             self.assertIn("port number", self.refused("-d", "x", "--peer-port", bad))
         self.assertIn("positive", self.refused("-d", "x", "--call-timeout", "0"))
 
+    def test_promptTimeout(self):
+        """
+        C{--prompt-timeout} is 20 s unless given, and must be positive.
+        """
+        self.assertEqual(self.parse("-d", "x")["prompt-timeout"], 20.0)
+        self.assertEqual(self.parse("-d", "x", "--prompt-timeout", "2.5")["prompt-timeout"], 2.5)
+        for bad in ("0", "-1"):
+            self.assertIn("--prompt-timeout must be positive",
+                          self.refused("-d", "x", "--prompt-timeout", bad))
+
 
 class MakeServiceTests(SynchronousTestCase):
     """
@@ -266,6 +276,8 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertFalse(proxy.settings.meshApprovals)
         _, proxy = proxyFor("--mesh-approvals")
         self.assertTrue(proxy.settings.meshApprovals)
+        _, proxy = proxyFor("--prompt-timeout", "4")
+        self.assertEqual((proxy.settings.promptTimeout, proxy.prompts.timeout), (4.0, 4.0))
 
     def test_peerPortPreference(self):
         """

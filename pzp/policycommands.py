@@ -1,0 +1,189 @@
+# -*- test-case-name: tests.pzp.test_policycommands -*-
+"""
+C{pzctl} verbs for the zone's policy and its prompts.
+
+C{policy show|add|remove} edit C{policies/policy.xml} among the items of a
+device (C{--pzp-dir DIR}) or of the hub (C{--hub-dir DIR}) without
+writing XML (L{pz.policy.edit}).  They write the item itself, with an
+atomic replace, whether the daemon runs or not: the daemon's periodic scan
+finds the change and syncs it like any other edit, and a device puts it in
+force at its next call (L{pzp.policy.DevicePolicy}).  Going through the
+file rather than the admin socket keeps one way of editing for both ends
+and for a stopped daemon, and a hand edit is no different.
+
+C{prompts} and C{answer} ask the running device through its admin
+socket: the prompts waiting, and the answer to one of them.
+"""
+
+import json
+import os
+
+from pz.cli.verb import Verb, needs
+from pz.errors import ZoneError
+
+__all__ = ["policy", "prompts", "answer"]
+
+#: The policy among the zone's items.
+_POLICY = "policies/policy.xml"
+_EFFECTS = ("permit", "deny", "prompt-oneshot", "prompt-session", "prompt-blanket")
+
+
+def _items(args):
+    """
+    The items folder of the device or hub the options name.
+    """
+    from pz.sync.items import ItemTree
+
+    if args.pzp_dir and args.hub_dir:
+        raise ZoneError("BAD_REQUEST", "give --pzp-dir or --hub-dir, not both")
+    where = args.pzp_dir or args.hub_dir or needs(args, "pzp_dir", "--pzp-dir")
+    tree = ItemTree(os.path.join(os.path.abspath(where), "zone"))
+    if not os.path.isdir(tree.root):
+        raise ZoneError("BAD_REQUEST", f"{where} holds no zone items: is it the data directory "
+                                       "of an enrolled device or of a hub?")
+    return tree
+
+
+def _read(tree) -> bytes:
+    data = tree.read(_POLICY)
+    if data is None:
+        raise ZoneError("BAD_REQUEST", f"{tree.resolve(_POLICY)} is missing")
+    return data
+
+
+def _checkSubject(subject):
+    """
+    A subject is a device id (C{ZONE/NAME}) or a zone id (C{user@host}).
+    """
+    from pz.ids import checkDeviceId
+
+    if subject is None:
+        return None
+    if "/" in subject:
+        return checkDeviceId(subject)
+    user, at, host = subject.partition("@")
+    if not (user and at and host) or any(c.isspace() for c in subject):
+        raise ZoneError("BAD_REQUEST", f"{subject!r} is neither a device id (ZONE/NAME) nor a "
+                                       "zone id (user@host)")
+    return subject
+
+
+def _show(args) -> None:
+    from pz.policy.edit import showRules
+
+    rules = showRules(_read(_items(args)))
+    if args.json:
+        print(json.dumps(rules, indent=2))
+        return
+    if not rules:
+        print("no rules")
+    for r in rules:
+        print(f"{r['id']}  {r['effect']}  subject={r['subject'] or '*'}  "
+              f"service={r['service'] or '*'}  method={r['method'] or '*'}  (in {r['policy']})")
+
+
+def _add(args) -> None:
+    from pz.policy.edit import addRule
+
+    tree = _items(args)
+    data, ruleId = addRule(_read(tree), args.effect, subject=_checkSubject(args.subject),
+                           service=args.service, method=args.method, first=args.first)
+    tree.write(_POLICY, data)
+    print(json.dumps({"id": ruleId}) if args.json else ruleId)
+
+
+def _remove(args) -> None:
+    from pz.policy.edit import removeRule
+
+    tree = _items(args)
+    tree.write(_POLICY, removeRule(_read(tree), args.rule))
+    print(json.dumps({"removed": args.rule}) if args.json else f"removed {args.rule}")
+
+
+def _policyArguments(parser, parents) -> None:
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True,
+                                  help="what to do with the policy")
+    show = verbs.add_parser("show", help="list the policy's rules", parents=parents,
+                            description="List every rule of the policy: id, effect, and the "
+                                        "subject, service and method it applies to (* for any).")
+    show.set_defaults(func=_show)
+    add = verbs.add_parser("add", help="add a rule; prints its id", parents=parents,
+                           description="Add a rule to the zone's policy (in the policy "
+                                       "urn:pz:policy:edits, which comes first) and print its id.")
+    add.add_argument("--effect", required=True, choices=_EFFECTS,
+                     help="permit, deny, or ask first: once per call, once per session of "
+                          "the device, or once for good")
+    add.add_argument("--subject", metavar="ID_OR_ZONE",
+                     help="the calling device (ZONE/NAME) or zone (user@host); default: any")
+    add.add_argument("--service", metavar="NAME", help="the service; default: any")
+    add.add_argument("--method", metavar="NAME", help="the method; default: any")
+    add.add_argument("--first", action="store_true",
+                     help="put the rule before the other added rules")
+    add.set_defaults(func=_add)
+    remove = verbs.add_parser("remove", help="remove a rule by its id", parents=parents,
+                              description="Remove the rule RULE_ID (policy show lists them).")
+    remove.add_argument("rule", metavar="RULE_ID", help="the rule's id (policy show lists them)")
+    remove.set_defaults(func=_remove)
+
+
+def _prompts(args) -> None:
+    from pz.admin import adminCall
+
+    waiting = adminCall(needs(args, "pzp_dir", "--pzp-dir"), "prompts")["prompts"]
+    if args.json:
+        print(json.dumps(waiting, indent=2))
+        return
+    if not waiting:
+        print("no prompts waiting")
+    for p in waiting:
+        print(f"{p['id']}  {p['subject']} ({p['relation']}) calls {p['service']}.{p['method']}  "
+              f"[{p['prompt']}, rule {p['rule']}]  waiting {p['waiting']:g} of {p['timeout']:g} s")
+
+
+def _answer(args) -> None:
+    from pz.admin import adminCall
+
+    request = {"id": args.id, "permit": args.answer == "permit"}
+    if args.session:
+        request["scope"] = "session"
+    elif args.always:
+        request["scope"] = "always"
+    result = adminCall(needs(args, "pzp_dir", "--pzp-dir"), "answer", request)
+    if args.json:
+        print(json.dumps(result))
+        return
+    print(f"{'permitted' if result['permit'] else 'denied'} {result['subject']} "
+          f"{result['service']}.{result['method']} ({result['scope']})")
+
+
+def _answerArguments(parser, parents) -> None:
+    parser.add_argument("id", metavar="ID", help="the prompt's id (pzctl prompts lists them)")
+    parser.add_argument("answer", choices=("permit", "deny"), help="let the call go ahead or not")
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument("--session", action="store_true",
+                       help="the same answer for that device, service and method until this "
+                            "device stops")
+    scope.add_argument("--always", action="store_true",
+                       help="keep the answer as a rule in the zone's policy")
+
+
+policy = Verb(
+    "policy", "show or edit the zone's policy (device or hub)",
+    "Show, add or remove rules of the zone's policy, items/policies/policy.xml of a device "
+    "(--pzp-dir) or of the hub (--hub-dir); the change syncs to the zone like any edit and "
+    "a device enforces it from its next call, without a restart.", None, _policyArguments,
+)
+
+prompts = Verb(
+    "prompts", "calls waiting for the person's answer (device)",
+    "List the prompts waiting on the device: who calls which service and method, under "
+    "which rule, and how long it has waited; an unanswered prompt is denied after "
+    "twistd pzp's --prompt-timeout.", _prompts,
+)
+
+answer = Verb(
+    "answer", "answer a waiting prompt (device)",
+    "Permit or deny the call prompt ID waits on; by default the answer holds as the rule "
+    "says (once, for the session, or always), --session keeps it until the device stops, "
+    "--always writes it into the policy as a rule.", _answer, _answerArguments,
+)
