@@ -78,8 +78,9 @@ def _show(args) -> None:
     if not rules:
         print("no rules")
     for r in rules:
+        more = "" if r["simple"] else "  and more: see the XML"
         print(f"{r['id']}  {r['effect']}  subject={r['subject'] or '*'}  "
-              f"service={r['service'] or '*'}  method={r['method'] or '*'}  (in {r['policy']})")
+              f"service={r['service'] or '*'}  method={r['method'] or '*'}  (in {r['policy']}){more}")
 
 
 def _add(args) -> None:

@@ -202,6 +202,12 @@ def _wrap(data: bytes, root, rule: str) -> bytes:
     return data[:root.start] + outer + inner + b"\n</PolicySet>" + data[root.end:]
 
 
+def _walk(node):
+    yield node
+    for child in node.children:
+        yield from _walk(child)
+
+
 def _children(node, name: str):
     return [c for c in node.children if c.namespace == NAMESPACE and c.name == name]
 
@@ -241,7 +247,8 @@ def addRule(data: bytes, effect: str, subject: Optional[str] = None,
                                    ("urn:pz:resource:method", method)) if v is not None]
     root = scan(data)
     p = _prefix(data, root)
-    edits = [c for c in _children(root, "Policy") if c.attrs.get("PolicyId") == EDITS_POLICY]
+    edits = [node for node in _walk(root) if node.namespace == NAMESPACE
+             and node.name == "Policy" and node.attrs.get("PolicyId", "").strip() == EDITS_POLICY]
     if edits:
         [node] = edits
         rules = _children(node, "Rule")
@@ -269,15 +276,8 @@ def removeRule(data: bytes, ruleId: str) -> bytes:
         C{POLICY_INVALID} when C{data} does not parse.
     """
     parsePolicy(data)
-    found = []
-
-    def walk(node):
-        if (node.namespace == NAMESPACE and node.name == "Rule"
-                and node.attrs.get("RuleId", "").strip() == ruleId):
-            found.append(node)
-        for child in node.children:
-            walk(child)
-    walk(scan(data))
+    found = [node for node in _walk(scan(data)) if node.namespace == NAMESPACE
+             and node.name == "Rule" and node.attrs.get("RuleId", "").strip() == ruleId]
     if not found:
         raise _bad(f"the policy has no rule {ruleId!r} (pzctl policy show lists them)")
     [node] = found

@@ -55,11 +55,12 @@ class PolicyVerbTests(SynchronousTestCase):
         self.assertIn(ruleId.encode(), self.tree.read(POLICY))
         status, out, _ = self.pzctl("--pzp-dir", self.dataDir, "policy", "show", "--json")
         rules = json.loads(out)
-        self.assertEqual(rules[0], {"id": ruleId, "effect": "Deny", "subject": PHONE,
+        self.assertEqual(rules[0], {"id": ruleId, "effect": "deny", "subject": PHONE,
                                     "service": "get42", "method": None,
-                                    "policy": "urn:pz:policy:edits"})
+                                    "policy": "urn:pz:policy:edits", "description": "",
+                                    "simple": True})
         status, out, _ = self.pzctl("--pzp-dir", self.dataDir, "policy", "show")
-        self.assertIn(f"{ruleId}  Deny  subject={PHONE}  service=get42  method=*", out)
+        self.assertIn(f"{ruleId}  deny  subject={PHONE}  service=get42  method=*", out)
         status, out, _ = self.pzctl("--pzp-dir", self.dataDir, "policy", "remove", ruleId)
         self.assertEqual((status, out), (0, f"removed {ruleId}\n"))
         self.assertNotIn(ruleId.encode(), self.tree.read(POLICY))

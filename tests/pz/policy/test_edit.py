@@ -185,6 +185,24 @@ class AddRemoveTests(SynchronousTestCase):
         self.assertEqual(decide("carol@hub-c", "friend", "get42"), deny)
         self.assertEqual(decide("alice@hub-a", "own", "files"), "urn:pz:rule:permit-all")
 
+    def test_editsPolicyAnywhere(self):
+        """
+        An edits policy that a person moved into a nested set is still
+        the one added rules go to.
+        """
+        with open(os.path.join(HERE, "nested.xml"), "rb") as f:
+            original = f.read()
+        data, first = addRule(original, "deny", service="files")
+        policy = data[data.index(b"  <Policy PolicyId=\"urn:pz:policy:edits\""):]
+        policy = policy[:policy.index(b"</Policy>\n") + len(b"</Policy>\n")]
+        moved = data.replace(policy, b"")
+        at = moved.index(b"  <Policy PolicyId=\"urn:t:policy:own\"")
+        moved = moved[:at] + policy + moved[at:]
+        self.assertEqual([r["id"] for r in showRules(moved)].count(first), 1)
+        data2, second = addRule(moved, "permit", service="get42")
+        rows = [r for r in showRules(data2) if r["policy"] == EDITS_POLICY]
+        self.assertEqual([r["id"] for r in rows], [first, second])
+
     def test_badArguments(self):
         """
         An unknown effect, a subject that is neither a device nor a zone
