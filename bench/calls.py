@@ -22,7 +22,7 @@ In order (see C{bench/README.md}, item 7):
     once its peer link to B is C{Connected};
  5. B{through the hub with a 100-rule policy}: B's C{policies/policy.xml}
     replaced by one of 100 rules (99 that do not apply, then the zone's
-    permit-all), and a third device A calling through the hub as in 3:
+    permit-own-zone), and a third device A calling through the hub as in 3:
     every call B serves is decided against it (L{pzp.policy}).
 
 Each caller sends C{echo.echo} calls carrying a string of C{--calls-size}
@@ -94,7 +94,7 @@ def bigPolicy(rules: int = POLICY_RULES) -> bytes:
     The zone's default policy with C{rules - 1} rules added first that do
     not apply to the benchmark's calls (other devices' calls to other
     services), so that every call is decided past them all and the zone's
-    permit-all rule permits it: C{rules} rules in all.
+    permit-own-zone rule permits it: C{rules} rules in all.
     """
     from pz.policy.edit import addRule
     from pz.sync.defaults import POLICY

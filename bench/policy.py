@@ -52,6 +52,8 @@ _METHODS = ("get", "list", "read", "write", "delete", "snap")
 #: The request only the last rule applies to, and one no rule applies to.
 LATE = ("zoe@hub-z", "zoe@hub-z/last", "friend", "vault", "open")
 NONE = ("yan@hub-y", "yan@hub-y/tv", "friend", "radio", "tune")
+#: A call of the zone's own device, which the default policy permits.
+OWN = ("me@hub-a", "me@hub-a/phone", "own", "get42", "get42")
 
 
 def _match(attribute: str, value: str, function: str = _EQUAL) -> str:
@@ -153,7 +155,7 @@ def measurePolicy(args) -> dict:
               "parse_ms": statistics.median(parses) * 1000, "cases": {}}
     for name, point, request in (("late", pdp, late), ("none", pdp, none),
                                  ("late-deny-overrides", denyOverrides, late),
-                                 ("default", default, late)):
+                                 ("default", default, _request(*OWN))):
         decision = point.decide(request)
         result["cases"][name] = dict(timeCalls(lambda: point.decide(request), count),
                                      effect=decision.effect, ruleId=decision.ruleId)

@@ -505,7 +505,7 @@ class PolicyPhaseTests(TestCase):
         decision = PolicyDecisionPoint(parsePolicy(data)).decide(Request(
             Subject("bench@127.0.0.1", "bench@127.0.0.1/apol", None, "own"),
             Resource("echo", "echo", None), "call"))
-        self.assertEqual((decision.effect, decision.ruleId), ("Permit", "urn:pz:rule:permit-all"))
+        self.assertEqual((decision.effect, decision.ruleId), ("Permit", "urn:pz:rule:permit-own-zone"))
 
     def result(self, policyRate):
         result = ReportTests.result(ReportTests())

@@ -119,7 +119,7 @@ class SmokeTests(TestCase):
         self.assertEqual(done.returncode, 0, done.stderr[-2000:])
         lines = done.stdout.splitlines()
         expected = {"late": "r30", "none": "-", "late-deny-overrides": "r30",
-                    "default": "urn:pz:rule:permit-all", "dict": "r30"}
+                    "default": "urn:pz:rule:permit-own-zone", "dict": "r30"}
         for key, label in policy.CASES:
             [row] = [line for line in lines if line.startswith(label)]
             self.assertEqual(row[len(label):].split()[1], expected[key], done.stdout)

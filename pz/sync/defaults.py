@@ -68,24 +68,34 @@ USER_DETAILS = {
     "social_contacts": "",
 }
 
-#: A permissive default policy: one XACML 3.0 PolicySet holding one Policy
-#: whose one Rule permits.  A zone starts open between its own devices, as
-#: before synchronisation existed; the person narrows it by editing this
-#: item on any device.  The set combines its policies first-applicable, so
-#: the rules C{pzctl policy add} puts in a policy of their own before this
-#: one (L{pz.policy.edit}) decide before it.
+#: The default policy: one XACML 3.0 PolicySet holding one Policy whose one
+#: Rule permits every request of the zone's own devices.  A zone starts open
+#: between its own devices, as before synchronisation existed, and closed to
+#: other zones: a friend zone's devices get in only where a rule the person
+#: adds permits them.  The set combines its policies first-applicable, so the
+#: rules C{pzctl policy add} puts in a policy of their own before this one
+#: (L{pz.policy.edit}) decide before it.
 POLICY = """\
 <?xml version="1.0" encoding="UTF-8"?>
 <PolicySet xmlns="urn:oasis:names:tc:xacml:3.0:core:schema:wd-17" \
 PolicySetId="urn:pz:policyset:zone" Version="1.0" \
 PolicyCombiningAlgId="urn:oasis:names:tc:xacml:1.0:policy-combining-algorithm:first-applicable">
-  <Description>The zone's policies: by default every request is permitted.</Description>
+  <Description>The zone's policies: by default every request of the zone's own devices is \
+permitted, and nothing of another zone's.</Description>
   <Target/>
   <Policy PolicyId="urn:pz:policy:default" Version="1.0" \
 RuleCombiningAlgId="urn:oasis:names:tc:xacml:3.0:rule-combining-algorithm:deny-overrides">
     <Target/>
-    <Rule RuleId="urn:pz:rule:permit-all" Effect="Permit">
-      <Description>Permit every request.</Description>
+    <Rule RuleId="urn:pz:rule:permit-own-zone" Effect="Permit">
+      <Description>Permit every request of this zone's own devices.</Description>
+      <Target>
+        <AnyOf><AllOf>
+          <Match MatchId="urn:oasis:names:tc:xacml:1.0:function:string-equal">
+            <AttributeValue>own</AttributeValue>
+            <AttributeDesignator AttributeId="urn:pz:subject:relation"/>
+          </Match>
+        </AllOf></AnyOf>
+      </Target>
     </Rule>
   </Policy>
 </PolicySet>

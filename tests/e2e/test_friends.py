@@ -5,6 +5,7 @@ through both hubs, and directly on its peer port; after C{untrust-zone} the
 next call is refused and the links are closed.
 """
 
+import json
 import os
 
 from twisted.internet import defer
@@ -69,7 +70,22 @@ class FriendZonesTests(TestCase):
         yield waitFor(lambda: os.path.exists(tabCopy), 30, what="alice's CA on bob's device")
 
         phone, tab = alice.deviceId("phone"), bob.deviceDir("tab")
-        answer = yield pzctlJSON("--pzp-dir", tab, "call", "--json", phone, "get42", "get42")
+        # Alice's default policy lets no other zone in: denied at her device.
+        out, err, status = yield pzctl("--pzp-dir", tab, "call", phone, "get42", "get42",
+                                       check=False)
+        self.assertEqual(status, 1, out)
+        self.assertIn("DENIED", err)
+        # A Permit rule naming bob's zone, written on alice's hub, syncs to
+        # her phone and lets the call through both hubs, without a restart.
+        yield pzctl("--hub-dir", alice.hubDir, "policy", "add", "--effect", "permit",
+                    "--subject", bob.zoneId, "--service", "get42")
+
+        @defer.inlineCallbacks
+        def permitted():
+            out, err, status = yield pzctl("--pzp-dir", tab, "call", "--json", phone, "get42",
+                                           "get42", check=False)
+            return json.loads(out) if status == 0 else None
+        answer = yield waitFor(permitted, 30, what="the permit rule on alice's phone")
         self.assertEqual(answer, {"result": 42, "via": "hub"})
 
         # Alice's device accepts bob's device on its peer port, for calls.

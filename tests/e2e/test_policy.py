@@ -70,7 +70,7 @@ class PolicyTests(TestCase):
         ruleId = out.strip()
         self.assertTrue(ruleId.startswith("urn:"), ruleId)
         rules = yield pzctlJSON("--pzp-dir", a, "policy", "show", "--json")
-        self.assertIn({"id": ruleId, "effect": "Deny", "subject": b, "service": "get42",
+        self.assertIn({"id": ruleId, "effect": "deny", "subject": b, "service": "get42",
                        "method": None}, [{k: r[k] for k in ("id", "effect", "subject", "service",
                                                            "method")} for r in rules])
         yield self.assertDenied(zone, ruleId)
@@ -90,7 +90,7 @@ class PolicyTests(TestCase):
         and then stops B's call; removed on the hub, the call works again.
         """
         zone = yield self.zone()
-        hub, b = zone.hubDir, zone.deviceId("b")
+        hub = zone.hubDir
         aPolicy = os.path.join(zone.deviceDir("a"), "zone", "items", "policies", "policy.xml")
         out = yield pzctl("--hub-dir", hub, "policy", "add", "--effect", "deny",
                           "--subject", zone.zoneId, "--service", "get42")

@@ -147,7 +147,8 @@ class ServicesTests(TestCase):
         with open(os.path.join(a, policy), encoding="utf-8") as f:
             text = f.read()
         with open(os.path.join(a, policy), "w", encoding="utf-8") as f:
-            f.write(text.replace("Permit every request.", "Permit every request (edited on A)."))
+            f.write(text.replace("Permit every request of this zone's own devices.",
+                                 "Permit every request (edited on A)."))
         yield waitFor(lambda: "edited on A" in open(os.path.join(zone.deviceDir("b"), policy),
                                                      encoding="utf-8").read(),
                       timeout=15, what="A's policy on B")

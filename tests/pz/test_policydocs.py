@@ -82,15 +82,13 @@ class PolicyDocsTests(SynchronousTestCase):
 
     def test_friendCommands(self):
         """
-        The two commands the page gives for letting a friend zone call one
-        service leave the default policy deciding as the page's table
+        The command the page gives for letting a friend zone call one
+        service leaves the default policy deciding as the page's table
         says.
         """
         [(xml, rows)] = [(x, r) for x, r in examples() if "urn:pz:policy:edits" in x]
-        data, _ = addRule(POLICY.encode("utf-8"), "deny", subject="friend",
-                          ruleId="urn:pz:rule:4f5a6b7c")
-        data, _ = addRule(data, "permit", subject="bob@hub-b", service="get42", first=True,
-                          ruleId="urn:pz:rule:0b1c2d3e")
+        data, _ = addRule(POLICY.encode("utf-8"), "permit", subject="bob@hub-b",
+                          service="get42", ruleId="urn:pz:rule:0b1c2d3e")
         self.assertEqual(self.check(data, rows), [])
 
     def test_rowsRead(self):

@@ -41,7 +41,7 @@ def policy(n: int) -> bytes:
     """
     A valid XACML policy, different for each C{n}.
     """
-    return DEFAULT_POLICY.replace("Permit every request.", f"Edit {n}.").encode("utf-8")
+    return DEFAULT_POLICY.replace("Permit every request of this zone's own devices.", f"Edit {n}.").encode("utf-8")
 
 
 def hexHash(data: bytes) -> str:
@@ -682,7 +682,7 @@ class LyingPeerTests(_Base):
         An item whose frame would be over the link's limit is not sent.
         """
         self.phone.tree.write(POLICY, DEFAULT_POLICY.replace(
-            "Permit every request.", "x" * 3000).encode("utf-8"))
+            "Permit every request of this zone's own devices.", "x" * 3000).encode("utf-8"))
         self.link.MAX_LENGTH = 2000
         self.phone.sync.received(self.link, {"status": "Update_Change", "need": [CRL, POLICY]})
         self.assertEqual([m["path"] for m in self.link.sent], [CRL])

@@ -165,7 +165,7 @@ class CallPolicyTests(SynchronousTestCase):
         logged = _Logged(self)
         self.assertIsNone(self.successResultOf(self.gate.check(PHONE, "get42", "get42")))
         self.assertEqual([line for line in logged.lines if line.startswith("policy ")],
-                         [f"policy Permit {PHONE} get42.get42 rule=urn:pz:rule:permit-all"])
+                         [f"policy Permit {PHONE} get42.get42 rule=urn:pz:rule:permit-own-zone"])
 
     def test_deny(self):
         """
@@ -251,7 +251,7 @@ class CallPolicyTests(SynchronousTestCase):
         self.successResultOf(d)
         rules = showRules(self.tree.read(POLICY))
         self.assertEqual({k: rules[0][k] for k in ("effect", "subject", "service", "method")},
-                         {"effect": "Permit", "subject": PHONE, "service": "get42",
+                         {"effect": "permit", "subject": PHONE, "service": "get42",
                           "method": "get42"})
         self.successResultOf(self.gate.check(PHONE, "get42", "get42"))
         self.assertEqual(self.prompts.waiting(), [])

@@ -202,7 +202,7 @@ class VersionTimeTests(SynchronousTestCase):
         self.addCleanup(self.sync.stop)
         tree = self.sync._tree
         tree.write("policies/policy.xml", tree.read("policies/policy.xml").replace(
-            b"Permit every request.", b"Edited."))
+            b"Permit every request of this zone's own devices.", b"Edited."))
         os.utime(tree.resolve("policies/policy.xml"), (1000, 1000))
         self.assertEqual(self.sync.versionTime("policies/policy.xml"), 1000)
         self.assertIsNone(self.sync.versionTime("context/none.json"))

@@ -63,9 +63,9 @@ class ShowTests(SynchronousTestCase):
         The default policy's one rule, as C{pzctl policy show} lists it.
         """
         self.assertEqual(showRules(DEFAULT), [{
-            "id": "urn:pz:rule:permit-all", "effect": "permit", "subject": None,
+            "id": "urn:pz:rule:permit-own-zone", "effect": "permit", "subject": "own",
             "service": None, "method": None, "policy": "urn:pz:policy:default",
-            "description": "Permit every request.", "simple": True}])
+            "description": "Permit every request of this zone's own devices.", "simple": True}])
 
     def test_handWritten(self):
         """
@@ -108,7 +108,7 @@ class AddRemoveTests(SynchronousTestCase):
 
     def test_takesEffect(self):
         """
-        An added Deny decides before the permit-all default; with C{first}
+        An added Deny decides before the default permit-own-zone rule; with C{first}
         an added Permit decides before it in turn.
         """
         pdp = PolicyDecisionPoint()
@@ -183,7 +183,7 @@ class AddRemoveTests(SynchronousTestCase):
         self.assertEqual(decide("bob@hub-b", "friend", "get42"), permit)
         self.assertEqual(decide("bob@hub-b", "friend", "files"), deny)
         self.assertEqual(decide("carol@hub-c", "friend", "get42"), deny)
-        self.assertEqual(decide("alice@hub-a", "own", "files"), "urn:pz:rule:permit-all")
+        self.assertEqual(decide("alice@hub-a", "own", "files"), "urn:pz:rule:permit-own-zone")
 
     def test_editsPolicyAnywhere(self):
         """
@@ -215,7 +215,7 @@ class AddRemoveTests(SynchronousTestCase):
             ({"effect": "deny", "subject": "bob@hub/"}, "not a device id"),
             ({"effect": "deny", "service": ""}, "service name"),
             ({"effect": "deny", "method": " get"}, "method name"),
-            ({"effect": "deny", "ruleId": "urn:pz:rule:permit-all"}, "taken"),
+            ({"effect": "deny", "ruleId": "urn:pz:rule:permit-own-zone"}, "taken"),
         ):
             e = self.assertRaises(ZoneError, addRule, DEFAULT, **kwargs)
             self.assertEqual(e.code, "BAD_REQUEST")

@@ -91,7 +91,7 @@ class ParseTests(SynchronousTestCase):
         policy = parsePolicy(POLICY.encode("utf-8"))
         self.assertEqual(policy.algorithm, "first-applicable")
         self.assertEqual([(p, r.ruleId, r.effect) for p, r in policy.rules()],
-                         [("urn:pz:policy:default", "urn:pz:rule:permit-all", "Permit")])
+                         [("urn:pz:policy:default", "urn:pz:rule:permit-own-zone", "Permit")])
 
     def test_hostile(self):
         """

@@ -122,13 +122,16 @@ TABLE = [
      (D, None, "n-deny-kill")),
     ("nested", (B, BOBPHONE, UNKNOWN, None), ("get42", "get", None), "call",
      (D, None, None)),
-    # the default policy: everything our zone and friend zones ask is permitted.
+    # the default policy: everything our zone asks is permitted, nothing of a
+    # friend zone until a rule permits it.
     ("default", (A, PHONE, OWN, None), ("get42", "get", None), "call",
-     (P, None, "urn:pz:rule:permit-all")),
+     (P, None, "urn:pz:rule:permit-own-zone")),
+    ("default", (B, BOBPHONE, FRIEND, None), ("get42", "get", None), "call",
+     (D, None, None)),
     ("default", (B, BOBPHONE, FRIEND, None), (None, None, "policies/policy.xml"), "sync",
-     (P, None, "urn:pz:rule:permit-all")),
+     (D, None, None)),
     ("default", (B, None, FRIEND, None), (None, None, None), "connect",
-     (P, None, "urn:pz:rule:permit-all")),
+     (D, None, None)),
     ("default", (C, None, UNKNOWN, None), (None, None, None), "connect",
      (D, None, None)),
 ]
@@ -180,7 +183,7 @@ class DecisionTableTests(SynchronousTestCase):
     def test_unknownAlwaysDenied(self):
         """
         A caller whose zone is unknown is denied before the policy is
-        read, even by the permit-all default, and the reason says so.
+        read, even by the default permit-own-zone rule, and the reason says so.
         """
         pdp = _load("default")
         decision = pdp.decide(Request(Subject(C, None, None, UNKNOWN), Resource(), "connect"))
