@@ -289,7 +289,7 @@ def measureCalls(args, run: str) -> dict:
         def withPolicy() -> dict:
             from pz.sync.items import ItemTree
 
-            # B reads it at its next call (pzp.policy.DevicePolicy).
+            # B reads it at its next call (pz.policy.item.ItemPolicy).
             ItemTree(os.path.join(work, "b", "zone")).write("policies/policy.xml", bigPolicy())
             return device("apol", False)()
 

@@ -16,6 +16,7 @@ from zope.interface import implementer
 from pz import pki
 from pz.crlparts import crlUpdates
 from pz.lograte import RateLimitedLog
+from pz.policy.item import ItemPolicy
 from pz.sync.engine import MAX_ITEM_SIZE
 from pz.wire import DEFAULT_MAX_FRAME
 from pzh.authority import ZoneAuthority
@@ -108,7 +109,8 @@ class Hub:
             dialled at (L{pzh.zonelink.tlsConnector}); None: this hub
             dials no friend.
         @param pdp: the policy decision point asked before a call from a
-            friend zone is let in, or None.
+            friend zone is let in; by default the zone's policy in the hub's
+            items (none without synchronisation).
         """
         self.metrics = HubMetrics() if metrics is None else IHubMetrics(metrics)
         self.zone = zone
@@ -138,6 +140,9 @@ class Hub:
         #: The zones this one trusts, and the links with their hubs.
         self.friends = Friends(zone, store, clock, settings.codeLifetime, sync=self.sync,
                                events=self.events)
+        if pdp is None and self.sync is not None:
+            # The zone's own policy, as the hub's items hold it.
+            pdp = ItemPolicy(self.sync.tree)
         self.zoneLinks = ZoneLinks(zone, self.friends, self.registry, store, clock,
                                    connector=connectZone, pdp=pdp, maxFrame=settings.maxFrame,
                                    keepalive=settings.idleTimeout / 3)

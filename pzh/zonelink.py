@@ -519,7 +519,7 @@ class ZoneLinks(service.MultiService):
                        method=method, rule=decision.ruleId)
         # A prompt is the called device's to put to its owner.
         if decision.effect != "Permit" and decision.prompt is None:
-            raise ZoneError("NOT_AUTHORISED", f"this zone's policy does not let "
+            raise ZoneError("DENIED", f"this zone's policy does not let "
                                               f"{envelope.sender} call {service}.{method} "
                                               f"(rule {decision.ruleId}: {decision.reason})")
 

@@ -4,15 +4,10 @@ The zone's policy enforced on this device: every call another device
 makes to one of this device's services is decided here before the
 service runs.
 
-L{DevicePolicy} holds the device's L{PolicyDecisionPoint}, loaded from the
-synced item C{policies/policy.xml}.  It looks at the file before each
-decision (one C{stat}) and reads it again when it changed, whoever changed
-it: the hub's sync, a peer's (L{pzp.peersync}), C{pzctl policy} or a person
-with an editor; a changed policy is so in force from the next call on,
-without a restart.  A policy that does not parse is refused: the sync
-engine does not install one that comes from the hub (L{checkPolicy} is its
-validator), and one written any other way is logged while the previous
-policy stays in force.
+The device's policy is a L{pz.policy.item.ItemPolicy} over its items
+folder: a change from the hub's sync, a peer's (L{pzp.peersync}),
+C{pzctl policy} or an editor is in force from the next call on, without a
+restart; one that does not parse is refused and the previous one stays.
 
 L{CallPolicy} is the enforcement point (L{pzp.calls.CallWorker} asks it
 before serving any incoming call, over the hub link or a peer link alike):
@@ -21,91 +16,20 @@ where the rule says to prompt, the L{IPromptHandler}, remembering session
 answers and writing blanket ones into the policy as rules.
 """
 
-import os
 from typing import Callable, Optional
 
 from twisted.internet.defer import fail, succeed
 from twisted.logger import Logger
 
 from pz.errors import ZoneError
-from pz.policy import PolicyDecisionPoint, PolicyError, Request, Resource, Subject, parsePolicy
+from pz.policy import Request, Resource, Subject
 from pz.policy.edit import addRule
+from pz.policy.item import POLICY, ItemPolicy, checkPolicy
 from pz.sync.defaults import POLICY as DEFAULT_POLICY
 from pz.sync.zoneitems import trustedHubPath
 from pzp.interfaces import IPromptHandler
 
-__all__ = ["POLICY", "DevicePolicy", "CallPolicy", "checkPolicy", "subjectOf"]
-
-#: The policy among the zone's items.
-POLICY = "policies/policy.xml"
-
-
-def checkPolicy(path: str, data: bytes) -> None:
-    """
-    The sync engine's validator: a policy that does not parse is not
-    installed.
-
-    @raise ZoneError: C{SYNC_BAD_ITEM}, naming the line and the problem.
-    """
-    try:
-        parsePolicy(data)
-    except PolicyError as e:
-        raise ZoneError("SYNC_BAD_ITEM", f"{path}: {e.message}") from None
-
-
-class DevicePolicy:
-    """
-    The policy in force on this device, read again whenever its file
-    changes.
-    """
-
-    _log = Logger()
-
-    def __init__(self, tree) -> None:
-        """
-        @param tree: the device's L{pz.sync.items.ItemTree}.
-        """
-        self._tree = tree
-        # Looked at before every call, so by name, without the tree's
-        # checks for links on the way: those run when the file is read.
-        self._file = os.path.join(tree.root, *POLICY.split("/"))
-        # Until the item is read: the zone's default policy, what every
-        # device starts with.
-        self._pdp = PolicyDecisionPoint(parsePolicy(DEFAULT_POLICY.encode("utf-8")))
-        self._signature = None
-
-    def refresh(self) -> None:
-        """
-        Read the policy again if its file changed since it was last read;
-        one that does not parse is logged and the previous stays in force.
-        """
-        try:
-            st = os.lstat(self._file)
-            signature = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        except OSError:
-            signature = None
-        if signature == self._signature:
-            return
-        self._signature = signature
-        if signature is None:
-            self._log.warn("policy {path} is missing: the previous policy stays in force",
-                           path=POLICY)
-            return
-        try:
-            data = self._tree.read(POLICY)
-            self._pdp.load(data if data is not None else b"")
-        except (PolicyError, ZoneError, OSError) as e:
-            self._log.warn("{path} refused, the previous policy stays in force: {error}",
-                           path=POLICY, error=getattr(e, "message", None) or str(e))
-            return
-        self._log.info("{path} loaded: in force from the next call", path=POLICY)
-
-    def decide(self, request: Request):
-        """
-        The decision on C{request} under the policy in force now.
-        """
-        self.refresh()
-        return self._pdp.decide(request)
+__all__ = ["POLICY", "ItemPolicy", "CallPolicy", "checkPolicy", "subjectOf"]
 
 
 def subjectOf(sender: str, zoneId: str, tree) -> Subject:
@@ -136,7 +60,7 @@ class CallPolicy:
 
     _log = Logger()
 
-    def __init__(self, policy: DevicePolicy, tree, zoneId: Callable[[], str], prompts) -> None:
+    def __init__(self, policy: ItemPolicy, tree, zoneId: Callable[[], str], prompts) -> None:
         """
         @param zoneId: this device's zone id, now.
         @param prompts: the L{IPromptHandler} that asks the person.

@@ -7,7 +7,7 @@ device (C{--pzp-dir DIR}) or of the hub (C{--hub-dir DIR}) without
 writing XML (L{pz.policy.edit}).  They write the item itself, with an
 atomic replace, whether the daemon runs or not: the daemon's periodic scan
 finds the change and syncs it like any other edit, and a device puts it in
-force at its next call (L{pzp.policy.DevicePolicy}).  Going through the
+force at its next call (L{pz.policy.item.ItemPolicy}).  Going through the
 file rather than the admin socket keeps one way of editing for both ends
 and for a stopped daemon, and a hand edit is no different.
 

@@ -58,7 +58,7 @@ from pzp.peerdir import PeerDirectory
 from pzp.peermode import PeerMode, tlsDialer
 from pzp.peerserver import PeerServer
 from pzp.peersync import PeerSync
-from pzp.policy import CallPolicy, DevicePolicy
+from pzp.policy import CallPolicy, ItemPolicy
 from pzp.prompts import DEFAULT_PROMPT_TIMEOUT, PromptQueue
 from pzp.preferences import peerConnection, readPreferences
 from pzp.renewal import Renewal
@@ -182,7 +182,7 @@ class Proxy(service.MultiService):
         sync = ZoneSync(self.clock, self.zoneDir, self.settings.sync)
         items = ItemTree(self.zoneDir.path)
         # Every incoming call is decided by the zone's policy from now on.
-        self.calls.policy = CallPolicy(DevicePolicy(items), items, lambda: identity.current.zoneId,
+        self.calls.policy = CallPolicy(ItemPolicy(items), items, lambda: identity.current.zoneId,
                                        self.prompts)
         if self.settings.builtinServices:
             for builtin in builtinServices(items):

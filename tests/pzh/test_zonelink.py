@@ -7,8 +7,10 @@ from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import tls
+from pz.policy import Decision, Resource, Subject
+from pz.policy.edit import addRule
+from pz.policy.item import POLICY
 from pz.testing import HOST, MemoryHub
-from pzh import zonelink
 from pzh.zonelink import ZoneLinkClient
 from tests.pzh.test_friends import _settings, makePair
 
@@ -19,14 +21,6 @@ def _call(to: str, msgId: str = "e1", method: str = "get42.get42", **extra) -> d
                             "params": []}}
     envelope.update(extra)
     return envelope
-
-
-class _Decision:
-    def __init__(self, effect, prompt=None):
-        self.effect = effect
-        self.prompt = prompt
-        self.ruleId = "r1"
-        self.reason = "test"
 
 
 class _FakePDP:
@@ -40,7 +34,7 @@ class _FakePDP:
 
     def decide(self, request):
         self.asked.append(request)
-        return _Decision(self.effect)
+        return Decision(self.effect, None, "r1", "test")
 
 
 class ZoneLinkTests(SynchronousTestCase):
@@ -97,11 +91,21 @@ class ZoneLinkTests(SynchronousTestCase):
         self.assertEqual((row["zone"], row["link"], row["dials"]), (self.bob.zoneId, "up", False))
         self.assertEqual(row["fingerprint"], self.bob.zone.caFingerprint)
 
+    def permit(self, hub, zone: str) -> None:
+        """
+        Add to C{hub}'s policy a rule permitting C{zone}'s calls to get42,
+        as C{pzctl --hub-dir DIR policy add} does.
+        """
+        tree = hub.hub.sync.tree
+        data, _ = addRule(tree.read(POLICY), "permit", subject=zone, service="get42")
+        tree.write(POLICY, data)
+
     def test_callRoutedBothWays(self):
         """
         A call from bob's device to alice's goes through both hubs; alice's
         device sees bob's device as the caller, and its answer comes back.
         """
+        self.permit(self.alice, self.bob.zoneId)
         self.dial()
         self.tab.send(_call(self.alice.deviceId("phone"), resp_to=self.bob.deviceId("tab")))
         self.pair.flush()
@@ -246,22 +250,35 @@ class ZoneLinkTests(SynchronousTestCase):
 
     def test_policyAsked(self):
         """
-        With a policy decision point, a call coming in from a friend zone
-        is asked about (action C{connect}) and refused when denied.
+        A call coming in from a friend zone is decided by the hub's own
+        policy (action C{connect}): the default lets no other zone in
+        (C{DENIED}, nothing delivered); once a rule permits bob's zone the
+        call reaches the device, without a restart.
         """
-        asked = []
-        self.patch(zonelink, "_policyRequest", lambda *args: asked.append(args) or args)
-        pdp = _FakePDP("Deny")
+        self.dial()
+        self.tab.send(_call(self.alice.deviceId("phone"), "p1"))
+        self.pair.flush()
+        self.assertEqual(self.tab.codes(), ["DENIED"])
+        self.assertEqual(self.phone.take(), [])
+        self.permit(self.alice, self.bob.zoneId)
+        self.tab.send(_call(self.alice.deviceId("phone"), "p2"))
+        self.pair.flush()
+        self.assertEqual(len(self.phone.take()), 1)
+
+    def test_policyRequest(self):
+        """
+        The hub asks its decision point with the friend's zone and device,
+        the called service and method, and action C{connect}.
+        """
+        pdp = _FakePDP("Permit")
         self.patch(self.alice.hub.zoneLinks, "_pdp", pdp)
         self.dial()
         self.tab.send(_call(self.alice.deviceId("phone"), "p1"))
         self.pair.flush()
-        self.assertEqual(asked, [(self.bob.zoneId, self.bob.deviceId("tab"), "get42", "get42")])
-        self.assertEqual(self.tab.codes(), ["NOT_AUTHORISED"])
-        self.assertEqual(self.phone.take(), [])
-        pdp.effect = "Permit"
-        self.tab.send(_call(self.alice.deviceId("phone"), "p2"))
-        self.pair.flush()
+        [request] = pdp.asked
+        self.assertEqual((request.subject, request.resource, request.action),
+                         (Subject(self.bob.zoneId, self.bob.deviceId("tab"), None, "friend"),
+                          Resource("get42", "get42", None), "connect"))
         self.assertEqual(len(self.phone.take()), 1)
 
 

@@ -18,7 +18,7 @@ from pz.sync.defaults import POLICY as DEFAULT
 from pz.sync.items import ItemTree
 from pz.sync.zoneitems import trustedHubPath
 from pzp.interfaces import IPromptHandler
-from pzp.policy import POLICY, CallPolicy, DevicePolicy, checkPolicy, subjectOf
+from pzp.policy import POLICY, CallPolicy, ItemPolicy, checkPolicy, subjectOf
 from pzp.prompts import PromptAnswer, PromptQueue
 
 ZONE = "me@example.org"
@@ -44,11 +44,11 @@ class _Logged:
         self.lines.append(formatEvent(event))
 
 
-class DevicePolicyTests(SynchronousTestCase):
+class ItemPolicyTests(SynchronousTestCase):
     def setUp(self):
         self.tree = ItemTree(self.mktemp())
         self.tree.create()
-        self.policy = DevicePolicy(self.tree)
+        self.policy = ItemPolicy(self.tree)
 
     def decide(self, service="get42"):
         return self.policy.decide(Request(subjectOf(PHONE, ZONE, self.tree),
@@ -149,7 +149,7 @@ class CallPolicyTests(SynchronousTestCase):
         self.tree.create()
         self.clock = Clock()
         self.prompts = PromptQueue(self.clock, timeout=20)
-        self.gate = CallPolicy(DevicePolicy(self.tree), self.tree, lambda: ZONE, self.prompts)
+        self.gate = CallPolicy(ItemPolicy(self.tree), self.tree, lambda: ZONE, self.prompts)
         self.addCleanup(lambda: self.assertEqual(self.clock.getDelayedCalls(), []))
 
     def rule(self, effect, **where):
@@ -262,7 +262,7 @@ class CallPolicyTests(SynchronousTestCase):
         the decision, and its answer holds.
         """
         prompts = RecordingPrompts()
-        gate = CallPolicy(DevicePolicy(self.tree), self.tree, lambda: ZONE, prompts)
+        gate = CallPolicy(ItemPolicy(self.tree), self.tree, lambda: ZONE, prompts)
         ruleId = self.rule("prompt-blanket", service="get42")
         d = gate.check(PHONE, "get42", "get42")
         [(request, decision, answer)] = prompts.asked
@@ -276,7 +276,7 @@ class CallPolicyTests(SynchronousTestCase):
         """
         A prompt handler that is not an L{IPromptHandler} fails at once.
         """
-        self.assertRaises(TypeError, CallPolicy, DevicePolicy(self.tree), self.tree,
+        self.assertRaises(TypeError, CallPolicy, ItemPolicy(self.tree), self.tree,
                           lambda: ZONE, object())
 
 
@@ -288,7 +288,7 @@ class LinkedPolicyTests(SynchronousTestCase):
         """
         tree = ItemTree(self.mktemp())
         tree.create()
-        policy = DevicePolicy(tree)
+        policy = ItemPolicy(tree)
         tree.write(POLICY, withRule("deny", service="get42")[0])
         request = Request(subjectOf(PHONE, ZONE, tree), Resource("get42", "get42", None), "call")
         self.assertEqual(policy.decide(request).effect, "Deny")
