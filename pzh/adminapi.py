@@ -271,6 +271,10 @@ class AdminAPI(Resource):
     def syncConflicts(self, request) -> list:
         return self._ops.syncConflicts()
 
+    @table.route("GET", r"zones/?")
+    def zones(self, request) -> list:
+        return self._ops.friendZones()
+
     @table.route("GET", r"events/?")
     def events(self, request):
         if len(self._streams) >= MAX_STREAMS:

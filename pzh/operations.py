@@ -61,7 +61,7 @@ class ZoneOperations:
                  connected: Callable[[], dict], revoker: Callable[[str], dict],
                  events=None, started: Optional[float] = None, portal=None,
                  linkOf: Optional[Callable[[str], Optional[dict]]] = None,
-                 mesh=None) -> None:
+                 mesh=None, zoneLinks=None) -> None:
         self.zone = zone
         self._store = IHubStore(store)
         self._clock = clock
@@ -73,6 +73,7 @@ class ZoneOperations:
         self._started = started
         self.portal = portal
         self._mesh = mesh
+        self._zoneLinks = zoneLinks
 
     @classmethod
     def forHub(cls, hub, portal=None) -> "ZoneOperations":
@@ -87,7 +88,8 @@ class ZoneOperations:
 
         return cls(hub.zone, hub.store, hub.clock, hub.enrolment, hub.connectedDevices,
                    hub.revoke, events=hub.events, started=hub.started, portal=portal,
-                   linkOf=linkOf, mesh=hub.mesh).withSync(hub.sync, hub.services)
+                   linkOf=linkOf, mesh=hub.mesh, zoneLinks=hub.zoneLinks,
+                   ).withSync(hub.sync, hub.services)
 
     @classmethod
     def forDirectory(cls, hubDir: str, clock, codeLifetime: float = 600.0) -> "ZoneOperations":
@@ -322,6 +324,20 @@ class ZoneOperations:
         except ZoneError as e:
             return fail(e)
         return self._mesh.ask(record.account, id, answer)
+
+    # -- friend zones ---------------------------------------------------------
+
+    def friendZones(self) -> list:
+        """
+        The zones this zone trusts, as C{pzctl zones} lists them: C{zone},
+        C{fingerprint} (its CA's), C{since}, C{hub} (its address),
+        C{dials} (whether this hub dials it) and C{link} (its state).
+
+        @raise ZoneError: C{NOT_RUNNING} outside the running hub.
+        """
+        if self._zoneLinks is None:
+            raise ZoneError("NOT_RUNNING", "the friend zones' links are known to the running hub")
+        return self._zoneLinks.listing()
 
     # -- synchronisation and services ------------------------------------------
 

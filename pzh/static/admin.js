@@ -508,17 +508,37 @@
     }
   }
 
+  async function loadZones() {
+    const rows = await loadOptional("/api/zones", "friend zones", "zones-note");
+    byId("zones").tBodies[0].replaceChildren(...rows.map((row) => element(
+      "tr", { data: { zone: row.zone } }, [
+        cell("zone", "Zone", row.zone),
+        cell("hub", "Hub", row.hub),
+        cell("fingerprint", "CA fingerprint", row.fingerprint),
+        cell("since", "Trusted since", timeNode(row.since, "")),
+        cell("link", "Link", row.link),
+      ])));
+    if (rows.length === 0 && byId("zones-note").hidden) {
+      byId("zones-note").textContent =
+        "No friend zone yet: pzctl --hub-dir DIR invite-zone makes an invitation.";
+      byId("zones-note").hidden = false;
+    }
+  }
+
   // -- loading and live changes ----------------------------------------------
 
   function loadAll() {
-    for (const load of [loadZone, loadDevices, loadCodes, loadMesh, loadSync, loadServices]) {
+    for (const load of [loadZone, loadDevices, loadCodes, loadMesh, loadSync, loadServices,
+                        loadZones]) {
       load().catch(failed);
     }
   }
 
   function refreshSlow() {
     if (document.hidden) return;
-    for (const load of [loadZone, loadMesh, loadSync, loadServices]) load().catch(failed);
+    for (const load of [loadZone, loadMesh, loadSync, loadServices, loadZones]) {
+      load().catch(failed);
+    }
   }
 
   function setLive(live) {
@@ -552,6 +572,8 @@
     // A Mesh request stored or answered (from here, pzctl or another tab).
     source.addEventListener("mesh", () => loadMesh().catch(failed));
     source.addEventListener("sync", () => loadSync().catch(failed));
+    // A zone trusted, untrusted, or its link up or down.
+    source.addEventListener("zone", () => loadZones().catch(failed));
     source.addEventListener("code", (event) => {
       const code = JSON.parse(event.data);
       if (code.event === "made") {

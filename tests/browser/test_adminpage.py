@@ -78,6 +78,8 @@ class SignInTests(_PageTest):
         ca = pki.readCertificate(os.path.join(zone.hubDir, "ca.pem"))
         self.assertEqual(fingerprint, pki.caFingerprint(ca))
         yield browser.screenshot("signed-in")
+        friends = yield browser.text("#zones-note")
+        self.assertIn("invite-zone", friends)
 
         # The same link a second time: refused, and says so.
         yield browser.get(link)

@@ -21,6 +21,7 @@ from pz.testing import ZONE, MemoryHub, MemoryZone
 from pzh.adminapi import KEEPALIVE, MAX_BODY, MAX_STREAMS, apiResource
 from pzh.hub import HubSettings
 from pzh.qr import qrSVG
+from tests.pzh.test_friends import makePair
 from pzh.web import makeSite
 from pzp.proxy import ProxySettings
 
@@ -521,6 +522,32 @@ class SyncRouteTests(APITestBase):
         self.assertRefused(self.call("POST", "sync"), 405, "BAD_REQUEST")
 
 
+class ZonesRouteTests(APITestBase):
+    """
+    C{GET /api/zones}: the friend zones, as C{pzctl zones} lists them.
+    """
+
+    def setUp(self):
+        self.pair = makePair(self)
+        self.hub = self.pair.alice.hub
+        root = Resource()
+        root.putChild(b"api", apiResource(self.hub, clock=self.pair.alice.clock))
+        self.treq = StubTreq(root)
+
+    def test_zones(self):
+        """
+        None before an invitation is accepted; then bob's zone, its CA's
+        fingerprint and its link's state.
+        """
+        self.assertEqual(self.call("GET", "zones"), (200, []))
+        self.pair.befriend()
+        status, rows = self.call("GET", "zones")
+        self.assertEqual(status, 200)
+        self.assertEqual([(r["zone"], r["fingerprint"]) for r in rows],
+                         [(self.pair.bob.zoneId, self.pair.bob.zone.caFingerprint)])
+        self.assertEqual(rows, self.hub.zoneLinks.listing())
+
+
 class SyncEventTests(SynchronousTestCase):
     """
     C{GET /api/events} carries an C{event: sync} with the device's row
@@ -715,7 +742,7 @@ class SignedInOnlyTests(SynchronousTestCase):
     ROUTES = [
         ("GET", "devices"), ("GET", "zone"), ("GET", "health"), ("GET", "codes"),
         ("GET", "mesh/pending"), ("GET", "events"), ("POST", "codes"),
-        ("GET", "services"), ("GET", "sync"), ("GET", "sync/conflicts"),
+        ("GET", "services"), ("GET", "sync"), ("GET", "sync/conflicts"), ("GET", "zones"),
         ("POST", f"devices/{ZONE}%2Fphone/revoke"), ("POST", "codes/0123456789abcdef/cancel"),
     ]
 
