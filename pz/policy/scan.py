@@ -161,7 +161,8 @@ def scan(data: bytes) -> Node:
             "ExternalReferenceForbidden": "external references are not allowed",
         }.get(kind, "forbidden XML construct")
         raise PolicyError(_lineOf(expat), f"{problem}; a policy is plain XML") from None
-    except (ValueError, UnicodeError) as e:
+    except (ValueError, UnicodeError, LookupError) as e:
+        # LookupError: an XML declaration naming an encoding Python lacks.
         raise PolicyError(_lineOf(expat), f"not readable XML ({e})") from None
     if root is None:
         raise PolicyError(None, "the file holds no element")

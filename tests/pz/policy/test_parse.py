@@ -63,6 +63,8 @@ HOSTILE = [
     (b" " * (MAX_POLICY_BYTES + 1), None, "bytes"),
     (b"", None, "empty"),
     (b"\x00\xff\xfe garbage", 1, "not well-formed"),
+    # An encoding Python does not know (found by MutatedTests).
+    (b'<?xml version="1.0" encoding="U"?>\n<PolicySet/>', 1, "unknown encoding"),
     (DENY_ALL[:-25], 5, "not well-formed"),
     (wrap('<Rule RuleId="a" Effect="Allow"/>'), 4, "Effect 'Allow'"),
     (wrap('<Rule RuleId="a" Effect="Permit"/>\n<Rule RuleId="a" Effect="Deny"/>'), 5,
