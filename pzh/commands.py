@@ -15,7 +15,7 @@ C{pzctl --help} stays fast.
 
 import json
 
-from pz.cli.verb import Verb, WallClock, needs
+from pz.cli.verb import Verb, WallClock, needs, printRows
 
 __all__ = ["pair", "codes", "cancelCode", "devices", "revoke", "zone", "adminLink", "adminLogout"]
 
@@ -41,14 +41,9 @@ def _pair(args) -> None:
 
 
 def _codes(args) -> None:
-    rows = _operations(args).codes()
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    elif not rows:
-        print("no pairing codes outstanding (make one: pzctl --hub-dir DIR pair --device NAME)")
-    else:
-        for r in rows:
-            print(f"{r['id']}  {r['device']}  expires {r['expires']}")
+    printRows(args, _operations(args).codes(),
+              "no pairing codes outstanding (make one: pzctl --hub-dir DIR pair --device NAME)",
+              lambda r: f"{r['id']}  {r['device']}  expires {r['expires']}")
 
 
 def _cancelCode(args) -> None:

@@ -10,7 +10,7 @@ process can do.  Registered in the C{pzctl.verbs} entry-point group.
 
 import json
 
-from pz.cli.verb import Verb, needs
+from pz.cli.verb import Verb, needs, printRows
 
 __all__ = ["inviteZone", "acceptZone", "zones", "untrustZone"]
 
@@ -42,15 +42,10 @@ def _acceptZone(args) -> None:
 
 def _zones(args) -> None:
     rows = _ask(args, "zones")
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        print("no friend zones (invite one: pzctl --hub-dir DIR invite-zone)")
-        return
-    width = max(len(r["zone"]) for r in rows)
-    for r in rows:
-        print(f"{r['zone']:<{width}}  {r['fingerprint']}  since {r['since']}  link {r['link']}")
+    width = max((len(r["zone"]) for r in rows), default=0)
+    printRows(args, rows, "no friend zones (invite one: pzctl --hub-dir DIR invite-zone)",
+              lambda r: f"{r['zone']:<{width}}  {r['fingerprint']}  since {r['since']}  "
+                        f"link {r['link']}")
 
 
 def _untrustZone(args) -> None:

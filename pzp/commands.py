@@ -11,7 +11,7 @@ Each verb is registered in the C{pzctl.verbs} entry-point group
 
 import json
 
-from pz.cli.verb import Verb, WallClock, needs
+from pz.cli.verb import Verb, WallClock, needs, printRows
 from pz.errors import ZoneError
 
 __all__ = ["status", "send", "inbox", "sync", "conflicts", "services", "call", "peers"]
@@ -124,15 +124,9 @@ def _sendArguments(parser, parents) -> None:
 def _services(args) -> None:
     from pz.admin import adminCall
 
-    services = adminCall(needs(args, "pzp_dir", "--pzp-dir"), "services")["services"]
-    if args.json:
-        print(json.dumps(services, indent=2))
-        return
-    if not services:
-        print("no services")
-    for s in services:
-        print(f"{s['device']}  {s['service']} {s['version']}  "
-              f"[{', '.join(s['methods'])}]  via {s['via']}")
+    printRows(args, adminCall(needs(args, "pzp_dir", "--pzp-dir"), "services")["services"],
+              "no services", lambda s: f"{s['device']}  {s['service']} {s['version']}  "
+                                       f"[{', '.join(s['methods'])}]  via {s['via']}")
 
 
 def _call(args) -> None:

@@ -18,7 +18,7 @@ socket: the prompts waiting, and the answer to one of them.
 import json
 import os
 
-from pz.cli.verb import Verb, needs
+from pz.cli.verb import Verb, needs, printRows
 from pz.errors import ZoneError
 
 __all__ = ["policy", "prompts", "answer"]
@@ -71,16 +71,10 @@ def _checkSubject(subject):
 def _show(args) -> None:
     from pz.policy.edit import showRules
 
-    rules = showRules(_read(_items(args)))
-    if args.json:
-        print(json.dumps(rules, indent=2))
-        return
-    if not rules:
-        print("no rules")
-    for r in rules:
-        more = "" if r["simple"] else "  and more: see the XML"
-        print(f"{r['id']}  {r['effect']}  subject={r['subject'] or '*'}  "
-              f"service={r['service'] or '*'}  method={r['method'] or '*'}  (in {r['policy']}){more}")
+    printRows(args, showRules(_read(_items(args))), "no rules", lambda r: (
+        f"{r['id']}  {r['effect']}  subject={r['subject'] or '*'}  "
+        f"service={r['service'] or '*'}  method={r['method'] or '*'}  (in {r['policy']})"
+        + ("" if r["simple"] else "  and more: see the XML")))
 
 
 def _add(args) -> None:
@@ -130,15 +124,11 @@ def _policyArguments(parser, parents) -> None:
 def _prompts(args) -> None:
     from pz.admin import adminCall
 
-    waiting = adminCall(needs(args, "pzp_dir", "--pzp-dir"), "prompts")["prompts"]
-    if args.json:
-        print(json.dumps(waiting, indent=2))
-        return
-    if not waiting:
-        print("no prompts waiting")
-    for p in waiting:
-        print(f"{p['id']}  {p['subject']} ({p['relation']}) calls {p['service']}.{p['method']}  "
-              f"[{p['prompt']}, rule {p['rule']}]  waiting {p['waiting']:g} of {p['timeout']:g} s")
+    printRows(args, adminCall(needs(args, "pzp_dir", "--pzp-dir"), "prompts")["prompts"],
+              "no prompts waiting", lambda p: (
+                  f"{p['id']}  {p['subject']} ({p['relation']}) calls "
+                  f"{p['service']}.{p['method']}  [{p['prompt']}, rule {p['rule']}]  "
+                  f"waiting {p['waiting']:g} of {p['timeout']:g} s"))
 
 
 def _answer(args) -> None:

@@ -10,12 +10,13 @@ ends.
 """
 
 import argparse
+import json
 import time
 from typing import Callable, NamedTuple, Optional
 
 from pz.errors import ZoneError
 
-__all__ = ["Verb", "VERB_GROUP", "WallClock", "needs"]
+__all__ = ["Verb", "VERB_GROUP", "WallClock", "needs", "printRows"]
 
 #: The entry-point group every C{pzctl} verb is registered in.
 VERB_GROUP = "pzctl.verbs"
@@ -68,3 +69,19 @@ def needs(args: argparse.Namespace, attr: str, flag: str) -> str:
     if not value:
         raise ZoneError("BAD_REQUEST", f"this command needs {flag} DIR")
     return value
+
+
+def printRows(args: argparse.Namespace, rows: list, empty: str,
+              line: Callable[[dict], str]) -> None:
+    """
+    A listing verb's output: with C{--json} the rows as a JSON array;
+    otherwise C{line(row)} for each, or the sentence C{empty} (saying what
+    to do) when there are none.
+    """
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(empty)
+    else:
+        for row in rows:
+            print(line(row))
