@@ -77,6 +77,11 @@ SECURITY_HEADERS = (
 #: Over HTTPS: browsers use HTTPS only for this host for a year.
 HSTS = (b"Strict-Transport-Security", b"max-age=31536000")
 
+#: The most input a refused client may still send while its refusal
+#: reaches it (see L{GuardedChannel._refuse}): what the socket buffers of a
+#: fast link hold, not a body anyone keeps.
+LINGER_BYTES = 8 * 1024 * 1024
+
 #: Descriptors kept back from the web port for everything else: device
 #: links, the admin socket, the databases, logs and the listening sockets.
 RESERVED_DESCRIPTORS = 64
@@ -220,7 +225,7 @@ class GuardedRequest(Request):
             # own error pages (405, 404) fail to decode any other.  Found by
             # the fuzz run of the web port.
             self.channel._refuse(400, b"Bad Request", "BAD_REQUEST",
-                                 "the request target must be ASCII")
+                                 "the request target must be ASCII", linger=False)
             return
         super().render(resrc)
 
@@ -234,6 +239,12 @@ class GuardedChannel(HTTPChannel):
     _deadline = None
     _refused = False
     _started = False
+    _lingering = None
+    _discarded = 0
+
+    #: Seconds a refused client is given to read its refusal before the
+    #: connection is closed (the time Apache's lingering close allows).
+    lingerTimeout = 2.0
 
     @property
     def limits(self) -> WebLimits:
@@ -248,6 +259,7 @@ class GuardedChannel(HTTPChannel):
 
     def dataReceived(self, data: bytes) -> None:
         if self._refused:
+            self._discard(data)
             return
         self._started = True
         super().dataReceived(data)
@@ -281,6 +293,8 @@ class GuardedChannel(HTTPChannel):
 
     def connectionLost(self, reason) -> None:
         self._cancelDeadline()
+        if self._lingering is not None and self._lingering.active():
+            self._lingering.cancel()
         super().connectionLost(reason)
 
     def refuseTooLarge(self) -> None:
@@ -290,7 +304,21 @@ class GuardedChannel(HTTPChannel):
         self._refuse(413, b"Payload Too Large", "TOO_LARGE",
                      f"the request body exceeds {self.limits.maxBody} bytes")
 
-    def _refuse(self, status: int, reason: bytes, code: str, message: str) -> None:
+    def _refuse(self, status: int, reason: bytes, code: str, message: str,
+                linger: bool = True) -> None:
+        """
+        Answer C{status} in the form of the resource asked for, and close.
+
+        @param linger: whether the client may still be sending (a body past
+            the limit, a request cut off by the deadline).  Closing a socket
+            that holds unread input makes the kernel send a reset, which can
+            reach the client before the refusal and erase it: the client,
+            still writing its body, sees only "connection lost" (found by
+            the Mesh end-to-end test on a loaded machine).  So the channel
+            first reads and drops input for up to L{lingerTimeout} seconds
+            (or until the client closes, as a client that has read the
+            answer's C{Connection: close} does), and only then closes.
+        """
         if self._refused:
             return
         self._refused = True
@@ -300,7 +328,19 @@ class GuardedChannel(HTTPChannel):
         # answered, and so in which form to refuse.
         payload = self.site.refusalBody(getattr(self, "_path", b""), status, code, message)
         self.transport.write(_rawResponse(status, reason, payload, self.isSecure()))
-        self._close()
+        if linger:
+            self._lingering = self.callLater(self.lingerTimeout, self._close)
+        else:
+            self._close()
+
+    def _discard(self, data: bytes) -> None:
+        """
+        Drop what a refused client still sends while the refusal reaches
+        it; one sending more than L{LINGER_BYTES} is closed at once.
+        """
+        self._discarded += len(data)
+        if self._discarded > LINGER_BYTES and not self.transport.disconnecting:
+            self._close()
 
     def _close(self) -> None:
         """

@@ -17,7 +17,7 @@ from zope.interface import implementer
 from pz.testing import ZONE, MemoryHub
 from pzh.interfaces import IZoneLink
 from pzh.web import makeSite
-from pzh.weblimits import WebLimits
+from pzh.weblimits import GuardedChannel, WebLimits
 
 
 
@@ -145,12 +145,14 @@ class GuardedWebTests(SynchronousTestCase):
 
     def test_tooLargeBeforeBody(self):
         """
-        A POST announcing a body over the limit is refused with 413 and
-        closed before any of the body arrives.
+        A POST announcing a body over the limit is refused with 413 before
+        any of the body arrives, and closed once the client has had time
+        to read it.
         """
         transport = self.request(b"POST /.well-known/mmm/ HTTP/1.1\r\nHost: hub\r\n"
                                  b"Content-Length: 1000000000000\r\n\r\n")
         self.assertTrue(transport.value().startswith(b"HTTP/1.1 413 "))
+        self.reactor.advance(GuardedChannel.lingerTimeout)
         self.assertTrue(transport.disconnecting)
 
     def test_headers(self):

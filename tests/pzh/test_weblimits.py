@@ -18,6 +18,8 @@ from twisted.web.server import NOT_DONE_YET
 from zope.interface import implementer
 
 from pzh.weblimits import (
+    LINGER_BYTES,
+    GuardedChannel,
     RESERVED_DESCRIPTORS,
     GuardedSite,
     RefusalLog,
@@ -131,17 +133,56 @@ class BodyLimitTests(_SiteTestCase):
 
     def test_contentLengthRefusedBeforeBody(self):
         """
-        A C{Content-Length} over the limit gets 413 and a close as soon as
-        the headers end, with no body sent; the resource is never called
-        and no body file is opened.
+        A C{Content-Length} over the limit gets 413 as soon as the headers
+        end, with no body sent; the resource is never called and no body
+        file is opened.
         """
         client = self.connect()
         client.send(_post(10 ** 12))
         self.assertTrue(client.written.startswith(b"HTTP/1.1 413 "), client.written)
         self.assertIn(b"TOO_LARGE", client.written)
-        self.assertTrue(client.transport.disconnecting)
         self.assertIsNone(client.channel.requests[0].content)
         self.assertEqual(self.resource.bodies, [])
+
+    def test_lingerBeforeClose(self):
+        """
+        After a 413 the connection stays open for C{lingerTimeout} seconds,
+        reading and dropping the body still arriving, so the client is
+        never reset before it reads the refusal; then it is closed.
+        """
+        client = self.connect()
+        client.send(_post(10 ** 12))
+        answered = client.written
+        self.reactor.advance(client.channel.lingerTimeout - 0.5)
+        client.send(b"x" * 65536)
+        self.assertFalse(client.transport.disconnecting)
+        self.assertEqual(client.written, answered)
+        self.reactor.advance(0.5)
+        self.assertTrue(client.transport.disconnecting)
+
+    def test_lingerEndsWithClient(self):
+        """
+        A client that closes after reading the refusal ends the lingering
+        at once: no timer is left behind.
+        """
+        client = self.connect()
+        client.send(_post(10 ** 12))
+        client.close()
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
+    def test_lingerBounded(self):
+        """
+        A refused client that keeps sending past C{LINGER_BYTES} is closed
+        without waiting.
+        """
+        client = self.connect()
+        client.send(_post(10 ** 12))
+        chunk = b"x" * (1024 * 1024)
+        for _ in range(LINGER_BYTES // len(chunk)):
+            client.send(chunk)
+        self.assertFalse(client.transport.disconnecting)
+        client.send(b"x")
+        self.assertTrue(client.transport.disconnecting)
 
     def test_bodyAfterRefusalIgnored(self):
         """
@@ -226,8 +267,9 @@ class DeadlineTests(_SiteTestCase):
             client.send(bytes([byte]))
             self.reactor.advance(10)
         self.assertTrue(client.written.startswith(b"HTTP/1.1 408 "), client.written)
-        self.assertTrue(client.transport.disconnecting)
         self.assertLessEqual(self.reactor.seconds(), LIMITS.requestTimeout + 10)
+        self.reactor.advance(client.channel.lingerTimeout)
+        self.assertTrue(client.transport.disconnecting)
 
     def test_silentClosed(self):
         """
@@ -361,6 +403,7 @@ class ConnectionCapTests(_SiteTestCase):
         """
         protocol = self.connectCapped()
         protocol.dataReceived(_post(10 ** 9))
+        self.reactor.advance(GuardedChannel.lingerTimeout)
         self.assertTrue(protocol.transport.disconnecting)
         protocol.connectionLost(Failure(ConnectionDone()))
         self.assertEqual(self.caps.openConnections, 0)
