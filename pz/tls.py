@@ -460,7 +460,7 @@ def verifyZoneDevice(cert, caCert, crl, now: datetime,
     return identity
 
 
-def verifyFriendDevice(cert, friendCA, now: datetime) -> str:
+def verifyFriendDevice(cert, friendCA, now: datetime, crl=None) -> str:
     """
     Check that C{cert} is a device certificate of the friend zone whose CA
     is C{friendCA} (a trusted PZH certificate): issued by it, valid at
@@ -468,14 +468,15 @@ def verifyFriendDevice(cert, friendCA, now: datetime) -> str:
     never its hub.  Its user is the one of that CA (the webinos PZP
     specification: "entities with PZP certificates from other zones are
     assumed to belong to the user connected to the PZH CA certificate in
-    the chain").  A friend zone's CRL is not held here, so revocation is
-    not checked.
+    the chain").  With C{crl}, that zone's CRL (its hub shares it with
+    this zone's hub, which syncs it to the devices), a revoked certificate
+    is refused too.
 
     @return: the device id the certificate proves.
     @raise CertificateError: as L{pz.pki.verifyPeerCertificate};
         C{CERT_INVALID} for a certificate that is not a device of that zone.
     """
-    identity = pki.verifyPeerCertificate(cert, friendCA, None, now)
+    identity = pki.verifyPeerCertificate(cert, friendCA, crl, now)
     zoneId = pki.identityOf(friendCA)
     zone, slash, _ = identity.rpartition("/")
     if not slash or zone != zoneId:
@@ -495,12 +496,14 @@ class _PeerVerifier:
         recent last (the last few only), for the link to report.
     """
 
-    def __init__(self, caCert, crl, now, expectedFingerprint, friendCAs=()) -> None:
+    def __init__(self, caCert, crl, now, expectedFingerprint, friendCAs=(),
+                 friendCRLs=()) -> None:
         self._caCert = caCert
         self._crl = crl
         self._now = now
         self._expected = expectedFingerprint
         self._friendCAs = list(friendCAs)
+        self._friendCRLs = list(friendCRLs)
         self.refusals = []
 
     def __call__(self, connection, certificate, errno, depth, ok) -> bool:
@@ -525,8 +528,9 @@ class _PeerVerifier:
         C{refusal}.
         """
         for friendCA in self._friendCAs:
+            crl = next((c for c in self._friendCRLs if c.issuer == friendCA.subject), None)
             try:
-                verifyFriendDevice(certificate, friendCA, self._now())
+                verifyFriendDevice(certificate, friendCA, self._now(), crl)
             except CertificateError as e:
                 if e.code != "CERT_UNTRUSTED":
                     return e
@@ -536,7 +540,7 @@ class _PeerVerifier:
 
 
 def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint,
-                 friendCAs=()) -> CertificateOptions:
+                 friendCAs=(), friendCRLs=()) -> CertificateOptions:
     options = CertificateOptions(
         privateKey=_pkey(key),
         certificate=_x509(cert),
@@ -546,7 +550,8 @@ def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint,
         requireCertificate=True,
         **tlsSettings(),
     )
-    verifier = _PeerVerifier(caCert, crl, now or _wallClock, expectedFingerprint, friendCAs)
+    verifier = _PeerVerifier(caCert, crl, now or _wallClock, expectedFingerprint, friendCAs,
+                             friendCRLs)
     # CertificateOptions builds its context once and caches it; adjust that
     # context before any connection uses (and so freezes) it.
     context = options.getContext()
@@ -558,7 +563,7 @@ def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint,
 
 
 def peerServerOptions(caCert: x509.Certificate, key, cert: x509.Certificate, crl,
-                      now=None, friendCAs=()) -> CertificateOptions:
+                      now=None, friendCAs=(), friendCRLs=()) -> CertificateOptions:
     """
     TLS options for a device's peer server (the PZP's C{pzp_tlsServer}
     port): present the device certificate C{cert}; require a client
@@ -575,9 +580,12 @@ def peerServerOptions(caCert: x509.Certificate, key, cert: x509.Certificate, crl
     @param friendCAs: the CA certificates of the friend zones (the trusted
         PZH certificates other than this zone's), trust roots for this
         port only.
+    @param friendCRLs: the friend zones' CRLs held (each checked against
+        the friend CA that issued it); a friend without one is not
+        checked for revocation.
     @return: options whose C{verifier.refusals} tells why handshakes failed.
     """
-    return _peerOptions(caCert, key, cert, crl, now, None, friendCAs)
+    return _peerOptions(caCert, key, cert, crl, now, None, friendCAs, friendCRLs)
 
 
 def peerClientOptions(caCert: x509.Certificate, key, cert: x509.Certificate,

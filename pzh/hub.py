@@ -24,6 +24,7 @@ from pzh.enrolment import Enrolment
 from pzh.events import ZoneEvents
 from pzh.flow import CoolOff, QueueBudget, TokenBucket
 from pzh.friends import Friends
+from pzh.friendshare import FriendShare
 from pzh.interfaces import IDeviceLinkOwner
 from pzh.meshanswerers import ANSWER_TIMEOUT, MeshAnswerers
 from pzh.metrics import HubMetrics, IHubMetrics
@@ -143,9 +144,13 @@ class Hub:
         if pdp is None and self.sync is not None:
             # The zone's own policy, as the hub's items hold it.
             pdp = ItemPolicy(self.sync.tree)
+        #: What this zone shares with its friends, and keeps of theirs.
+        self.share = (FriendShare(self.sync, self.authority, self.friends, pdp, clock,
+                                  interval=settings.syncInterval)
+                      if self.sync is not None and pdp is not None else None)
         self.zoneLinks = ZoneLinks(zone, self.friends, self.registry, store, clock,
                                    connector=connectZone, pdp=pdp, maxFrame=settings.maxFrame,
-                                   keepalive=settings.idleTimeout / 3)
+                                   keepalive=settings.idleTimeout / 3, share=self.share)
         #: The devices that answer Mesh requests for the admin page.
         self.mesh = MeshAnswerers(self.registry, settings.meshAnswerTimeout)
         self.router = Router(zone.zoneId, self.registry, store, self.authority,

@@ -21,7 +21,7 @@ certificate (L{pzh.friends.Friends.hubIdentity}).  A friend's device
 certificate, or a certificate of no friend, never does, and a friend's CA
 is never a root for this zone's devices.
 
-B{What crosses.}  Only service calls (C{JSONRPC} envelopes, requests and
+B{What crosses.}  Between devices, only service calls (C{JSONRPC} envelopes, requests and
 answers) and the C{error} replies to them.  A call from a device of A to
 C{ZONE_B/NAME} goes A's hub -> B's hub -> the device: A's router hands it
 to L{ZoneLinks.forwardOut} with C{from} set to the id the device's
@@ -38,9 +38,14 @@ sends the friend C{zoneClosed} (code C{ZONE_UNTRUSTED}) and closes the
 link at once; the friend's later calls are refused C{ZONE_UNTRUSTED} at
 its own hub, and its next dial is refused at the handshake.
 
+B{What is shared.}  Besides calls, each hub tells the other what of its
+zone it shares with it (its CRL, and the items its policy permits):
+L{pzh.friendshare}.
+
 The zone link's messages, addressed to the hub itself, are in one table
 (L{ZoneLinks.messages}): C{zoneLinked} (the answering hub admitted the
-dialling one), C{zoneClosed}, C{ping}, C{pong} and C{error}.
+dialling one), C{zoneClosed}, C{zoneShared}, C{zoneSharedNeed},
+C{zoneItem}, C{ping}, C{pong} and C{error}.
 """
 
 from datetime import datetime, timezone
@@ -56,7 +61,7 @@ from twisted.logger import Logger
 from zope.interface import Attribute, implementer
 
 from pz import pki
-from pz.dispatch import MessageTable, Text
+from pz.dispatch import Anything, JSONList, MessageTable, Text
 from pz.errors import ZoneError
 from pz.link import ILinkOwner, Link
 from pz.lograte import RateLimitedLog
@@ -237,7 +242,7 @@ class ZoneLinks(service.MultiService):
     def __init__(self, zone, friends, registry, store, clock,
                  connector: Optional[Callable] = None, pdp=None,
                  maxFrame: int = DEFAULT_MAX_FRAME, keepalive: float = 30.0,
-                 retryPolicy=None) -> None:
+                 retryPolicy=None, share=None) -> None:
         """
         @param friends: the L{pzh.friends.Friends}, observed here.
         @param registry: the L{pzh.registry.Registry} of this zone's
@@ -248,6 +253,8 @@ class ZoneLinks(service.MultiService):
             dial a friend at (L{tlsConnector}); None: this hub dials none.
         @param pdp: a policy decision point (C{decide(request)}) asked
             before a call from another zone is let in, or None.
+        @param share: the L{pzh.friendshare.FriendShare} told of each link
+            and handed the sharing messages, or None: nothing is shared.
         """
         super().__init__()
         self.zone = zone
@@ -260,6 +267,7 @@ class ZoneLinks(service.MultiService):
         self._store = store
         self._connector = connector
         self._pdp = pdp
+        self._share = share
         self._retryPolicy = retryPolicy or backoffPolicy(initialDelay=1.0, maxDelay=60.0)
         self._links: dict = {}
         self._dialers: dict = {}
@@ -275,6 +283,13 @@ class ZoneLinks(service.MultiService):
         for record in self._friends.records():
             if record.dials:
                 self._dial(record)
+        if self._share is not None:
+            self._share.start()
+
+    def stopService(self):
+        if self._share is not None:
+            self._share.stop()
+        return super().stopService()
 
     def _dial(self, record) -> None:
         if self._connector is None or record.zoneId in self._dialers:
@@ -352,11 +367,15 @@ class ZoneLinks(service.MultiService):
         self._links[link.friendZone] = link
         self._refused.pop(link.friendZone, None)
         self._log.info("zone link with {zone} up", zone=link.friendZone)
+        if self._share is not None:
+            self._share.linkUp(link)
 
     def detach(self, link) -> None:
         if self._links.get(link.friendZone) is link:
             del self._links[link.friendZone]
             self._log.info("zone link with {zone} down", zone=link.friendZone)
+            if self._share is not None:
+                self._share.linkDown(link.friendZone)
 
     def linkFor(self, zoneId: str):
         """
@@ -429,6 +448,37 @@ class ZoneLinks(service.MultiService):
         self._log.info("zone {zone} no longer trusts this zone; its link closes",
                        zone=link.friendZone)
         link.transport.loseConnection()
+
+    @messages.handler("zoneShared", items=Anything())
+    def _zoneShared(self, link, envelope: Envelope, items) -> None:
+        """
+        The friend's list of what it shares with this zone.
+        """
+        self._sharing().offered(self._admitted(link), items)
+
+    @messages.handler("zoneSharedNeed", paths=JSONList())
+    def _zoneSharedNeed(self, link, envelope: Envelope, paths) -> None:
+        """
+        The friend asks for items this zone shares with it.
+        """
+        self._sharing().needed(self._admitted(link), paths)
+
+    @messages.handler("zoneItem", path=Text(maxLength=1024), data=Text())
+    def _zoneItem(self, link, envelope: Envelope, path, data) -> None:
+        """
+        One item the friend shares with this zone.
+        """
+        self._sharing().itemReceived(self._admitted(link), path, data)
+
+    def _sharing(self):
+        if self._share is None:
+            raise ZoneError("UNKNOWN_MESSAGE", "this hub shares nothing with friend zones")
+        return self._share
+
+    def _admitted(self, link):
+        if self._links.get(link.friendZone) is not link:
+            raise ZoneError("NOT_AUTHORISED", "this zone link is not admitted yet")
+        return link
 
     @messages.handler("ping")
     def _ping(self, link, envelope: Envelope) -> None:

@@ -25,13 +25,18 @@ from twisted.logger import Logger
 from pz import pki
 from pz.errors import ZoneError
 from pz.sync.engine import MAX_ITEM_SIZE, SyncEngine
-from pz.sync.zoneitems import CRL, openItems, trustedDevicePath, trustedHubPath, zoneItems
+from pz.sync.zoneitems import (
+    CRL, friendFolder, openItems, trustedDevicePath, trustedHubPath, zoneItems,
+)
 from pzh.services import SERVICE_CACHE, ZoneServiceCache
 
 __all__ = ["HubSync"]
 
 #: Where the trusted PZH certificates are among the items.
 _TRUSTED_PZH = trustedHubPath("x").rpartition("/")[0] + "/"
+
+#: Where friend zones' shared items are among the items.
+_FRIENDS = friendFolder("x").partition("/")[0] + "/"
 
 #: The hub's items, conflicts and sync state, under its data directory.
 ZONE_FOLDER = "zone"
@@ -91,7 +96,7 @@ class HubSync(service.Service):
         self._told: dict = {}
         self._observer: Optional[Callable[[str], None]] = None
         self.services = ZoneServiceCache(lambda: self.tree.read(SERVICE_CACHE),
-                                         lambda data: self._put(SERVICE_CACHE, data), clock)
+                                         lambda data: self.putItem(SERVICE_CACHE, data), clock)
 
     def startService(self) -> None:
         super().startService()
@@ -110,10 +115,10 @@ class HubSync(service.Service):
         (which the authority keeps beside them and may have renewed while
         the hub was down).
         """
-        self._put(trustedHubPath(self._zone.zoneId), self._zone.caPEM)
-        self._put(CRL, self._authority.crlPEM)
+        self.putItem(trustedHubPath(self._zone.zoneId), self._zone.caPEM)
+        self.putItem(CRL, self._authority.crlPEM)
 
-    def _put(self, path: str, data: Optional[bytes], now: bool = True) -> None:
+    def putItem(self, path: str, data: Optional[bytes], now: bool = True) -> None:
         """
         Write (or, for None, remove) a one-way item if it differs, and let
         the engine send it at once (C{now}) rather than at its next scan.
@@ -140,13 +145,13 @@ class HubSync(service.Service):
         """
         Enrolment or renewal gave C{deviceId} a new certificate.
         """
-        self._put(trustedDevicePath(deviceId), pki.certificatePEM(cert))
+        self.putItem(trustedDevicePath(deviceId), pki.certificatePEM(cert))
 
     def deviceRevoked(self, deviceId: str) -> None:
         """
         C{deviceId} is revoked: its certificate is no longer trusted.
         """
-        self._put(trustedDevicePath(deviceId), None, now=False)
+        self.putItem(trustedDevicePath(deviceId), None, now=False)
         # What it last agreed is of no use any more: it will never sync
         # again (a re-enrolled device is a new member and starts afresh).
         self.state.forgetPeer(deviceId)
@@ -162,16 +167,28 @@ class HubSync(service.Service):
         """
         wanted = {trustedHubPath(zoneId): pem for zoneId, pem in friends.items()}
         wanted[trustedHubPath(self._zone.zoneId)] = self._zone.caPEM
-        try:
-            present = [path for path in self.tree.scan() if path.startswith(_TRUSTED_PZH)]
-        except (OSError, ZoneError) as e:
-            self._log.warn("could not list the trusted zones among the items: {why}", why=e)
-            present = []
+        present = self.itemsUnder(_TRUSTED_PZH)
         for path in present:
             if path not in wanted:
-                self._put(path, None)
+                self.putItem(path, None)
+        # What a zone no longer trusted had shared (pzh.friendshare) goes
+        # too, whenever that zone was untrusted.
+        kept = tuple(friendFolder(zoneId) for zoneId in friends)
+        for path in self.itemsUnder(_FRIENDS):
+            if not path.startswith(kept):
+                self.putItem(path, None)
         for path, pem in wanted.items():
-            self._put(path, pem)
+            self.putItem(path, pem)
+
+    def itemsUnder(self, folder: str) -> list:
+        """
+        The items under C{folder} (a path ending in C{/}).
+        """
+        try:
+            return [path for path in self.tree.scan() if path.startswith(folder)]
+        except (OSError, ZoneError) as e:
+            self._log.warn("could not list {folder} among the items: {why}", folder=folder, why=e)
+            return []
 
     def crlChanged(self) -> None:
         """
@@ -180,7 +197,7 @@ class HubSync(service.Service):
         wait behind synchronisation: the item goes out with the next scan,
         for the devices that missed the push and as the durable copy.
         """
-        self._put(CRL, self._authority.crlPEM, now=False)
+        self.putItem(CRL, self._authority.crlPEM, now=False)
 
     def linkUp(self, link) -> None:
         sender = self._senders[link.deviceId] = _PacedSender(link)

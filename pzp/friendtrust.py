@@ -6,7 +6,10 @@ items (C{certificates/trusted-pzh/ZONE.pem}) other than its own zone's.
 The hub is their only source (a one-way item, synced to the device), so
 what the device reads here is what its zone's owner decided with
 C{pzctl accept-zone} and C{pzctl untrust-zone}.  A file that does not
-hold one CA certificate naming the zone its name says is skipped.
+hold one CA certificate naming the zone its name says is skipped.  The
+friends' CRLs come the same way, from what each friend's hub shares with
+this zone's (C{friends/ZONE/crl.pem}); one that its friend's CA did not
+sign is skipped.
 """
 
 import os
@@ -14,9 +17,9 @@ import os
 from twisted.logger import Logger
 
 from pz import pki
-from pz.sync.zoneitems import trustedHubPath
+from pz.sync.zoneitems import friendCRLPath, trustedHubPath
 
-__all__ = ["friendCAs"]
+__all__ = ["friendCAs", "friendCRLs"]
 
 _log = Logger()
 
@@ -42,4 +45,25 @@ def friendCAs(itemsRoot: str, ownZone: str) -> dict:
         if zoneId is None or zoneId == ownZone or trustedHubPath(zoneId).rpartition("/")[2] != name:
             continue
         found[zoneId] = ca
+    return found
+
+
+def friendCRLs(itemsRoot: str, ownZone: str) -> list:
+    """
+    The CRLs the friend zones shared, each verified under its zone's CA.
+    """
+    found = []
+    for zoneId, ca in friendCAs(itemsRoot, ownZone).items():
+        path = os.path.join(itemsRoot, *friendCRLPath(zoneId).split("/"))
+        try:
+            with open(path, "rb") as f:
+                crl = pki.loadCRL(f.read())
+            pki.verifyCRL(crl, ca)
+        except FileNotFoundError:
+            continue
+        except (OSError, pki.CertificateError, ValueError) as e:
+            _log.warn("zone {zone}'s CRL among the items is skipped: {why}", zone=zoneId,
+                      why=getattr(e, "message", e))
+            continue
+        found.append(crl)
     return found

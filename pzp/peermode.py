@@ -372,27 +372,34 @@ class _CurrentServerOptions:
     never presents an expired certificate.
     """
 
-    def __init__(self, identity, friends=lambda: {}) -> None:
+    def __init__(self, identity, friends=lambda: {}, friendCRLs=lambda: []) -> None:
         """
         @param friends: returns the friend zones' CA certificates by zone
             id, read again at each handshake: a friend added or untrusted
             counts from the next one.
+        @param friendCRLs: returns the friend zones' CRLs held, read again
+            at each handshake as well.
         """
         self._identity = identity
         self._friends = friends
+        self._friendCRLs = friendCRLs
         self._built = None
         self._options = None
 
     def serverConnectionForTLS(self, tlsProtocol):
         creds = self._identity.current
         friendCAs = self._friends()
+        friendCRLs = self._friendCRLs()
         built = (creds.cert, tuple(sorted((zone, pki.caFingerprint(ca))
-                                          for zone, ca in friendCAs.items())))
+                                          for zone, ca in friendCAs.items())),
+                 tuple(sorted((crl.issuer.rfc4514_string(), pki.crlNumber(crl))
+                              for crl in friendCRLs)))
         if built != self._built:
             self._built = built
             self._options = peerServerOptions(creds.caCert, creds.key, creds.cert,
                                               lambda: self._identity.current.crl,
-                                              friendCAs=list(friendCAs.values()))
+                                              friendCAs=list(friendCAs.values()),
+                                              friendCRLs=friendCRLs)
         return self._options.serverConnectionForTLS(tlsProtocol)
 
 
@@ -410,7 +417,8 @@ class PeerMode:
     _log = Logger()
 
     def __init__(self, clock, identity, inbox, dialer, calls=None, keepalive: float = 30.0,
-                 announce=None, peerSync=None, friends=lambda: {}) -> None:
+                 announce=None, peerSync=None, friends=lambda: {},
+                 friendCRLs=lambda: []) -> None:
         """
         @param identity: the device's credentials holder (C{current}).
         @param dialer: C{dialer(deviceId, endpoint, owner)} opens an
@@ -428,8 +436,12 @@ class PeerMode:
         @param friends: returns the friend zones' CA certificates by zone
             id (L{pzp.friendtrust.friendCAs}): their devices may open peer
             links to this one, to call its services only.
+        @param friendCRLs: returns the CRLs the friend zones shared
+            (L{pzp.friendtrust.friendCRLs}): a revoked friend device is
+            refused.
         """
         self._friends = friends
+        self._friendCRLs = friendCRLs
         self._friendLinks: set = set()
         self.clock = clock
         self._identity = identity
@@ -521,7 +533,8 @@ class PeerMode:
         L{buildIncoming}.  The options follow the certificate: after a
         renewal the next handshake presents the new one.
         """
-        return TLSMemoryBIOFactory(_CurrentServerOptions(self._identity, self._friends), False,
+        return TLSMemoryBIOFactory(_CurrentServerOptions(self._identity, self._friends,
+                                                         self._friendCRLs), False,
                                    Factory.forProtocol(self.buildIncoming), self.clock)
 
     def _accepted(self, link) -> None:

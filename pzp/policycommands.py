@@ -73,7 +73,9 @@ def _show(args) -> None:
 
     printRows(args, showRules(_read(_items(args))), "no rules", lambda r: (
         f"{r['id']}  {r['effect']}  subject={r['subject'] or '*'}  "
-        f"service={r['service'] or '*'}  method={r['method'] or '*'}  (in {r['policy']})"
+        + (f"item={r['item']}  " if r["item"] else
+           f"service={r['service'] or '*'}  method={r['method'] or '*'}  ")
+        + f"(in {r['policy']})"
         + ("" if r["simple"] else "  and more: see the XML")))
 
 
@@ -82,7 +84,8 @@ def _add(args) -> None:
 
     tree = _items(args)
     data, ruleId = addRule(_read(tree), args.effect, subject=_checkSubject(args.subject),
-                           service=args.service, method=args.method, first=args.first)
+                           service=args.service, method=args.method, first=args.first,
+                           item=args.item)
     tree.write(_POLICY, data)
     print(json.dumps({"id": ruleId}) if args.json else ruleId)
 
@@ -112,6 +115,9 @@ def _policyArguments(parser, parents) -> None:
                      help="the calling device (ZONE/NAME) or zone (user@host); default: any")
     add.add_argument("--service", metavar="NAME", help="the service; default: any")
     add.add_argument("--method", metavar="NAME", help="the method; default: any")
+    add.add_argument("--item", metavar="PATH",
+                     help="instead of calls: sharing this item of the zone (userdetails.json; "
+                          "a folder ends in /: userdata/photos/) with the subject's zone")
     add.add_argument("--first", action="store_true",
                      help="put the rule before the other added rules")
     add.set_defaults(func=_add)

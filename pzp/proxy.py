@@ -46,7 +46,7 @@ from pz.zoneservice import ServiceRegistry
 from pzp.builtins.defaults import builtinServices
 from pzp.calls import DEFAULT_TIMEOUT, CallWorker
 from pzp.discovery import Discovery
-from pzp.friendtrust import friendCAs
+from pzp.friendtrust import friendCAs, friendCRLs
 from pzp.hublink import HubLinkProtocol
 from pzp.hubmode import HubMode
 from pzp.identity import Identity
@@ -196,7 +196,8 @@ class Proxy(service.MultiService):
                             constrained=self.settings.sync.constrained)
         peers = PeerMode(self.clock, identity, inbox, tlsDialer(self._reactor), self.calls,
                          self.settings.keepalive, discovery.announcement, peerSync,
-                         friends=lambda: friendCAs(items.root, identity.current.zoneId))
+                         friends=lambda: friendCAs(items.root, identity.current.zoneId),
+                         friendCRLs=lambda: friendCRLs(items.root, identity.current.zoneId))
         approvals = (MeshApprovals(self.zoneDir.dataDir, self._reactor, creds.zoneId)
                      if self.settings.meshApprovals else None)
         hubMode.wire(self, identity, renewal, revocation, directory, sync, discovery, approvals)

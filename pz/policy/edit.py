@@ -45,12 +45,17 @@ _FIRST_RULE = "urn:oasis:names:tc:xacml:1.0:rule-combining-algorithm:first-appli
 _FIRST_POLICY = "urn:oasis:names:tc:xacml:1.0:policy-combining-algorithm:first-applicable"
 _STRING = "http://www.w3.org/2001/XMLSchema#string"
 _ZONE = re.compile(r"\A[^\s/@]+@[^\s/@]+\Z")
+_STARTS = "urn:oasis:names:tc:xacml:3.0:function:string-starts-with"
+_PATH = "urn:pz:resource:path"
+_ACTION = "urn:pz:action"
 _SHOWN = {
     "urn:pz:subject:device": "subject",
     "urn:pz:subject:zone": "subject",
     "urn:pz:subject:relation": "subject",
     "urn:pz:resource:service": "service",
     "urn:pz:resource:method": "method",
+    _PATH: "item",
+    _ACTION: "action",
 }
 
 
@@ -60,7 +65,7 @@ def _bad(message: str) -> ZoneError:
 
 def _summary(policyId: str, rule: Rule) -> dict:
     row = {"id": rule.ruleId, "effect": _SPELLED[rule.effect], "subject": None,
-           "service": None, "method": None, "policy": policyId,
+           "service": None, "method": None, "item": None, "action": None, "policy": policyId,
            "description": rule.description, "simple": rule.condition is None}
     for allOfs in rule.target.anyOf:
         if len(allOfs) != 1 or len(allOfs[0]) != 1:
@@ -68,7 +73,9 @@ def _summary(policyId: str, rule: Rule) -> dict:
             continue
         [match] = allOfs[0]
         key = _SHOWN.get(match.attribute)
-        if key is None or match.function != "equal" or row[key] is not None:
+        # A folder of items is matched by its prefix, written with its "/".
+        folder = key == "item" and match.function == "starts-with" and match.value.endswith("/")
+        if key is None or (match.function != "equal" and not folder) or row[key] is not None:
             row["simple"] = False
             continue
         row[key] = match.value
@@ -99,6 +106,24 @@ def _checkName(value, what: str) -> Optional[str]:
     return value
 
 
+def _checkItem(item) -> Optional[str]:
+    """
+    An item path, or a folder of them ending in C{/}, as the items folder
+    names them.
+    """
+    if item is None:
+        return None
+    from pz.sync.items import SHAREABLE, classify
+
+    try:
+        rule = classify(item[:-1] + "/x" if isinstance(item, str) and item.endswith("/") else item)
+    except ZoneError as e:
+        raise _bad(e.message) from None
+    if rule.category not in SHAREABLE:
+        raise _bad(f"{item!r} is not an item a zone may share (its {', '.join(SHAREABLE)})")
+    return item
+
+
 def _subjectAttribute(subject) -> Optional[str]:
     if subject is None:
         return None
@@ -114,7 +139,8 @@ def _subjectAttribute(subject) -> Optional[str]:
 
 
 def _match(p: str, attribute: str, value: str, indent: str) -> str:
-    return (f"{indent}<{p}AnyOf><{p}AllOf><{p}Match MatchId=\"{_EQUAL}\">"
+    function = _STARTS if attribute == _PATH and value.endswith("/") else _EQUAL
+    return (f"{indent}<{p}AnyOf><{p}AllOf><{p}Match MatchId=\"{function}\">"
             f"<{p}AttributeValue DataType=\"{_STRING}\">{escape(value)}</{p}AttributeValue>"
             f"<{p}AttributeDesignator AttributeId=\"{attribute}\" DataType=\"{_STRING}\" "
             f"MustBePresent=\"false\"/></{p}Match></{p}AllOf></{p}AnyOf>\n")
@@ -214,7 +240,8 @@ def _children(node, name: str):
 
 def addRule(data: bytes, effect: str, subject: Optional[str] = None,
             service: Optional[str] = None, method: Optional[str] = None,
-            first: bool = False, ruleId: Optional[str] = None) -> tuple:
+            first: bool = False, ruleId: Optional[str] = None,
+            item: Optional[str] = None) -> tuple:
     """
     Add a rule to the policy C{urn:pz:policy:edits}: after the rules added
     before, or before them with C{first}.
@@ -225,6 +252,9 @@ def addRule(data: bytes, effect: str, subject: Optional[str] = None,
         every friend zone) the rule is for, or C{None} for every caller.
     @param service: the service name, or C{None} for every service.
     @param method: the method name, or C{None} for every method.
+    @param item: an item path (C{userdetails.json}), or a folder of items
+        ending in C{/} (C{userdata/photos/}): the rule is then about
+        sharing that item with another zone (action C{sync}).
     @param ruleId: the new rule's id; by default a fresh random one.
     @return: C{(newData, ruleId)}.
     @raise ZoneError: C{BAD_REQUEST} for a bad argument; C{POLICY_INVALID}
@@ -235,6 +265,7 @@ def addRule(data: bytes, effect: str, subject: Optional[str] = None,
     attribute = _subjectAttribute(subject)
     service = _checkName(service, "service")
     method = _checkName(method, "method")
+    item = _checkItem(item)
     policy = parsePolicy(data)
     taken = {rule.ruleId for _, rule in policy.rules()}
     if ruleId is None:
@@ -244,7 +275,8 @@ def addRule(data: bytes, effect: str, subject: Optional[str] = None,
     elif _checkName(ruleId, "rule") in taken or any(c in ruleId for c in " <>&\"'"):
         raise _bad(f"rule id {ruleId!r} is taken or not a plain name")
     matches = [(a, v) for a, v in ((attribute, subject), ("urn:pz:resource:service", service),
-                                   ("urn:pz:resource:method", method)) if v is not None]
+                                   ("urn:pz:resource:method", method), (_PATH, item),
+                                   (_ACTION, "sync" if item else None)) if v is not None]
     root = scan(data)
     p = _prefix(data, root)
     edits = [node for node in _walk(root) if node.namespace == NAMESPACE

@@ -62,6 +62,16 @@ class ItemPolicy:
         # zone starts with.
         self._pdp = PolicyDecisionPoint(parsePolicy(DEFAULT_POLICY.encode("utf-8")))
         self._signature = None
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """
+        A number that changes whenever another policy comes into force: a
+        decision remembered with it holds while it stays the same.
+        """
+        self.refresh()
+        return self._generation
 
     def refresh(self) -> None:
         """
@@ -87,6 +97,7 @@ class ItemPolicy:
             self._log.warn("{path} refused, the previous policy stays in force: {error}",
                            path=POLICY, error=getattr(e, "message", None) or str(e))
             return
+        self._generation += 1
         self._log.info("{path} loaded: in force from the next call", path=POLICY)
 
     def decide(self, request: Request):
@@ -95,3 +106,13 @@ class ItemPolicy:
         """
         self.refresh()
         return self._pdp.decide(request)
+
+    def rule(self, ruleId: str):
+        """
+        The rule C{ruleId} of the policy in force, or None.
+        """
+        policy = self._pdp.policy
+        for _, rule in (policy.rules() if policy is not None else ()):
+            if rule.ruleId == ruleId:
+                return rule
+        return None

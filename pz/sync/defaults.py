@@ -47,6 +47,7 @@ PREFERENCES = {
         "servicecache": "yes",
         "context": "yes",
         "user data": "yes",
+        "friends": "yes",
         "application_manifest": "yes",
     },
     "peer_connection": "yes",

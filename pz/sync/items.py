@@ -20,6 +20,7 @@ synchronised folder, for the person to see.
 """
 
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -34,15 +35,19 @@ from pz.files import privateDirectory
 from pz.sync.defaults import DEFAULTS
 
 __all__ = [
-    "ItemRule", "ItemTree", "Signature", "classify", "selection",
-    "CATEGORIES", "ALWAYS", "CONSTRAINED", "DEFAULTS", "MAX_PATH",
+    "ItemRule", "ItemTree", "Signature", "classify", "selection", "sharedRule",
+    "CATEGORIES", "SHAREABLE", "ALWAYS", "CONSTRAINED", "DEFAULTS", "MAX_PATH",
 ]
 
 #: Every category an item belongs to, in the order people read them.
 CATEGORIES = (
     "certificates", "crl", "policies", "preferences", "userdetails",
-    "servicecache", "context", "userdata",
+    "servicecache", "context", "userdata", "friends",
 )
+#: The categories a zone may share with a friend zone, where its policy
+#: lets it (L{sharedRule}): what the person keeps, not the zone's own
+#: machinery (certificates, policy, service cache) nor what friends shared.
+SHAREABLE = ("preferences", "userdetails", "context", "userdata")
 #: Categories every device synchronises whatever its preferences: without
 #: the trusted certificates and the revocation list a device cannot tell
 #: a zone peer from a revoked one.
@@ -112,7 +117,32 @@ def _rule(path: str, parts: list) -> Optional[ItemRule]:
             return ItemRule(path, "json", "context", False)
     elif parts[0] == "userdata":
         return ItemRule(path, "data", "userdata", False)
+    elif parts[0] == "friends" and len(parts) >= 3 and _ZONE_FOLDER.fullmatch(parts[1]):
+        # What a friend zone's hub shared with this zone (the hub's sharing):
+        # its CRL, always, and the items its policy lets this zone have,
+        # kept as they came.  Only the hub writes them.
+        if parts[2:] == ["crl.pem"]:
+            return ItemRule(path, "pem", "crl", True)
+        if parts[2] == "items" and len(parts) > 3 and sharedRule("/".join(parts[3:])):
+            return ItemRule(path, "data", "friends", True)
     return None
+
+
+#: A friend zone's folder under C{friends/}: its id, made file-safe the way
+#: L{pz.sync.zoneitems.friendFolder} does.
+_ZONE_FOLDER = re.compile(r"[A-Za-z0-9_.@-]+")
+
+
+def sharedRule(path: str) -> Optional[ItemRule]:
+    """
+    The rule of an item this zone may share with a friend zone (one of
+    L{SHAREABLE}), or None for any other path, valid or not.
+    """
+    try:
+        rule = classify(path)
+    except ZoneError:
+        return None
+    return rule if rule.category in SHAREABLE else None
 
 
 def classify(path: str) -> ItemRule:

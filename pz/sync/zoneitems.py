@@ -16,7 +16,10 @@ from pz.files import privateDirectory
 from pz.sync.items import DEFAULTS, ItemTree
 from pz.sync.state import SyncState
 
-__all__ = ["CRL", "trustedHubPath", "trustedDevicePath", "zoneItems", "openItems"]
+__all__ = [
+    "CRL", "trustedHubPath", "trustedDevicePath", "friendFolder", "friendCRLPath", "friendItemPath",
+    "zoneItems", "openItems",
+]
 
 #: The zone's CRL among the items.
 CRL = "crl.pem"
@@ -30,6 +33,30 @@ def trustedHubPath(zoneId: str) -> str:
     certificates: this zone's own, and later its friends'.
     """
     return f"certificates/trusted-pzh/{_UNSAFE.sub('_', zoneId)}.pem"
+
+
+def friendFolder(zoneId: str) -> str:
+    """
+    Where what friend zone C{zoneId} shares with this one is kept among
+    the items (by the hub's sharing with friends): its CRL and the items its policy lets
+    this zone have.
+    """
+    return f"friends/{_UNSAFE.sub('_', zoneId)}/"
+
+
+def friendCRLPath(zoneId: str) -> str:
+    """
+    Where friend zone C{zoneId}'s CRL is kept among the items.
+    """
+    return friendFolder(zoneId) + CRL
+
+
+def friendItemPath(zoneId: str, path: str) -> str:
+    """
+    Where friend zone C{zoneId}'s item C{path} (its path in that zone) is
+    kept among this zone's items.
+    """
+    return friendFolder(zoneId) + "items/" + path
 
 
 def trustedDevicePath(deviceId: str) -> str:

@@ -66,6 +66,31 @@ class FriendPeerTLSTests(SynchronousTestCase):
         server, client = self.dial(self.serverOptions([self.friend.caCert]), key, cert)
         self.assertEqual(pki.identityOf(server.peer), f"{ZONE}/laptop")
 
+    def test_revokedFriendDevice(self):
+        """
+        With the CRL the friend zone shared, its revoked device is refused
+        C{CERT_REVOKED} and its others still come in; a CRL some other CA
+        signed revokes nothing of the friend's.
+        """
+        key, cert = self.friend.device("phone")
+        otherKey, other = self.friend.device("tv")
+        crl = pki.buildCRL(self.friend.caKey, self.friend.caCert, [(cert.serial_number, NOW)],
+                           2, NOW)
+        options = tls.peerServerOptions(self.zone.caCert, self.serverKey, self.serverCert, None,
+                                        now=_now, friendCAs=[self.friend.caCert],
+                                        friendCRLs=[crl])
+        self.assertRefused(*self.dial(options, key, cert))
+        self.assertEqual([e.code for e in options.verifier.refusals], ["CERT_REVOKED"])
+        server, _ = self.dial(options, otherKey, other)
+        self.assertTrue(server.handshook)
+        forged = pki.buildCRL(self.zone.caKey, self.zone.caCert, [(cert.serial_number, NOW)],
+                              3, NOW)
+        options = tls.peerServerOptions(self.zone.caCert, self.serverKey, self.serverCert, None,
+                                        now=_now, friendCAs=[self.friend.caCert],
+                                        friendCRLs=[forged])
+        server, _ = self.dial(options, key, cert)
+        self.assertTrue(server.handshook)
+
     def test_notAFriend(self):
         """
         Without the friend's CA among C{friendCAs} its device is refused.

@@ -47,6 +47,20 @@ class _Pair:
         self.flush()
         return protocol.result
 
+    def dial(self):
+        """
+        Bob's hub dials alice's, as its C{ClientService} does: the client
+        and alice's end, pumped until quiet.
+        """
+        from pzh.zonelink import ZoneLinkClient
+
+        client = ZoneLinkClient(self.bob.hub.zoneLinks, self.alice.zoneId)
+        link = self.alice.connectProtocol(
+            tls.pzpClientOptions(self.alice.zone.caCert, self.bob.zone.hubKey,
+                                 self.bob.zone.hubCert, HOST), client)
+        self.flush()
+        return client, link
+
     def befriend(self) -> None:
         """
         Make alice and bob friends, the whole way.

@@ -8,10 +8,10 @@ import os
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
-from pz.sync.zoneitems import trustedHubPath
-from pzp.friendtrust import friendCAs
+from pz.sync.zoneitems import friendCRLPath, trustedHubPath
+from pzp.friendtrust import friendCAs, friendCRLs
 from tests.pz.test_friendpeertls import FRIEND, _friendZone
-from tests.pz.test_tls import ZONE, _zones
+from tests.pz.test_tls import NOW, ZONE, _zones
 
 
 class FriendCAsTests(SynchronousTestCase):
@@ -47,3 +47,19 @@ class FriendCAsTests(SynchronousTestCase):
         Without the folder there are no friends.
         """
         self.assertEqual(friendCAs(self.root, ZONE), {})
+
+    def test_crls(self):
+        """
+        L{friendCRLs} gives each friend's shared CRL that its CA signed; a
+        forged one, junk, or one of a zone that is no friend is skipped.
+        """
+        self.put(trustedHubPath(FRIEND), pki.certificatePEM(self.friend.caCert))
+        self.assertEqual(friendCRLs(self.root, ZONE), [])
+        crl = pki.buildCRL(self.friend.caKey, self.friend.caCert, [], 4, NOW)
+        self.put(friendCRLPath(FRIEND), pki.crlPEM(crl))
+        self.put(friendCRLPath("other@x"), pki.crlPEM(crl))
+        self.assertEqual([pki.crlNumber(c) for c in friendCRLs(self.root, ZONE)], [4])
+        for junk in (b"junk", pki.crlPEM(pki.buildCRL(self.zone.caKey, self.zone.caCert, [], 5,
+                                                      NOW))):
+            self.put(friendCRLPath(FRIEND), junk)
+            self.assertEqual(friendCRLs(self.root, ZONE), [])

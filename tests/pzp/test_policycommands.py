@@ -56,11 +56,18 @@ class PolicyVerbTests(SynchronousTestCase):
         status, out, _ = self.pzctl("--pzp-dir", self.dataDir, "policy", "show", "--json")
         rules = json.loads(out)
         self.assertEqual(rules[0], {"id": ruleId, "effect": "deny", "subject": PHONE,
-                                    "service": "get42", "method": None,
-                                    "policy": "urn:pz:policy:edits", "description": "",
-                                    "simple": True})
+                                    "service": "get42", "method": None, "item": None,
+                                    "action": None, "policy": "urn:pz:policy:edits",
+                                    "description": "", "simple": True})
         status, out, _ = self.pzctl("--pzp-dir", self.dataDir, "policy", "show")
         self.assertIn(f"{ruleId}  deny  subject={PHONE}  service=get42  method=*", out)
+        status, out, err = self.pzctl("--pzp-dir", self.dataDir, "policy", "add", "--effect",
+                                      "permit", "--subject", "bob@h", "--item", "userdata/a/")
+        self.assertEqual((status, err), (0, ""))
+        shared = out.strip()
+        status, out, _ = self.pzctl("--pzp-dir", self.dataDir, "policy", "show")
+        self.assertIn(f"{shared}  permit  subject=bob@h  item=userdata/a/  (in ", out)
+        self.pzctl("--pzp-dir", self.dataDir, "policy", "remove", shared)
         status, out, _ = self.pzctl("--pzp-dir", self.dataDir, "policy", "remove", ruleId)
         self.assertEqual((status, out), (0, f"removed {ruleId}\n"))
         self.assertNotIn(ruleId.encode(), self.tree.read(POLICY))
@@ -76,6 +83,10 @@ class PolicyVerbTests(SynchronousTestCase):
             (["--pzp-dir", self.dataDir, "policy", "add", "--effect", "deny", "--subject",
               "phone"], "neither a device id"),
             (["--pzp-dir", self.dataDir, "policy", "remove", "urn:pz:rule:nope"], "no rule"),
+            (["--pzp-dir", self.dataDir, "policy", "add", "--effect", "permit", "--item",
+              "policies/policy.xml"], "not an item a zone may share"),
+            (["--pzp-dir", self.dataDir, "policy", "add", "--effect", "permit", "--item",
+              "../x"], "not an item path"),
             (["--pzp-dir", self.mktemp(), "policy", "show"], "holds no zone items"),
             (["--pzp-dir", self.dataDir, "--hub-dir", self.dataDir, "policy", "show"],
              "data directory"),

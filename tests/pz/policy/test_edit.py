@@ -64,7 +64,8 @@ class ShowTests(SynchronousTestCase):
         """
         self.assertEqual(showRules(DEFAULT), [{
             "id": "urn:pz:rule:permit-own-zone", "effect": "permit", "subject": "own",
-            "service": None, "method": None, "policy": "urn:pz:policy:default",
+            "service": None, "method": None, "item": None, "action": None,
+            "policy": "urn:pz:policy:default",
             "description": "Permit every request of this zone's own devices.", "simple": True}])
 
     def test_handWritten(self):
@@ -96,7 +97,8 @@ class AddRemoveTests(SynchronousTestCase):
                                service="get42", method="get")
         [row] = [r for r in showRules(data) if r["id"] == ruleId]
         self.assertEqual(row, {"id": ruleId, "effect": "prompt-session", "subject": "bob@hub-b",
-                               "service": "get42", "method": "get", "policy": EDITS_POLICY,
+                               "service": "get42", "method": "get", "item": None,
+                               "action": None, "policy": EDITS_POLICY,
                                "description": "", "simple": True})
         self.assertTrue(ruleId.startswith("urn:pz:rule:"))
         data2, ruleId2 = addRule(data, "deny", subject="alice@hub-a/tv")
