@@ -12,7 +12,7 @@ from twisted.internet import defer
 from twisted.trial.unittest import TestCase
 
 from pz import pki
-from pz.sync.zoneitems import trustedHubPath
+from pz.sync.zoneitems import friendCRLPath, friendFolder, friendItemPath, trustedHubPath
 from pz.testing import frames
 from tests.e2e.harness import Zone, pzctl, pzctlJSON, waitFor
 from tests.e2e.test_services import _deviceFiles, _dialPeerPort
@@ -39,6 +39,7 @@ class FriendZonesTests(TestCase):
         yield alice.startHub()
         yield bob.startHub()
         yield alice.pairDevice("phone")
+        yield alice.pairDevice("tv")
         yield bob.pairDevice("tab")
 
         out = yield pzctl("--hub-dir", alice.hubDir, "invite-zone")
@@ -105,11 +106,17 @@ class FriendZonesTests(TestCase):
         self.assertIn({"jsonrpc": "2.0", "id": 1, "result": 42}, answers)
         self.assertIn("NOT_AUTHORISED", [p.get("code") for p in answers])
 
+        yield self.sharing(alice, bob)
+
         yield pzctl("--hub-dir", alice.hubDir, "untrust-zone", bob.zoneId)
         rows = yield pzctlJSON("--hub-dir", alice.hubDir, "zones", "--json")
         self.assertEqual(rows, [])
         self.assertFalse(os.path.exists(os.path.join(alice.hubDir, "zone", "items",
                                                      trustedHubPath(bob.zoneId))))
+        # What bob's zone shared with alice's (its CRL) left her items.
+        left = [names for _, _, names in os.walk(os.path.join(alice.hubDir, "zone", "items",
+                                                              friendFolder(bob.zoneId)))]
+        self.assertEqual(sum(left, []), [])
         [bobRow] = yield pzctlJSON("--hub-dir", bob.hubDir, "zones", "--json")
         # ZONE_UNTRUSTED as alice closed it; CERT_UNTRUSTED once bob dialled again
         self.assertIn(bobRow["link"], ("refused (ZONE_UNTRUSTED)", "refused (CERT_UNTRUSTED)"))
@@ -124,3 +131,56 @@ class FriendZonesTests(TestCase):
                       what="bob's CA gone from alice's device")
         data, closed = yield _dialPeerPort(port, aliceCA, tabKey, tabCert, [call])
         self.assertEqual((data, closed), (b"", True))
+
+    @defer.inlineCallbacks
+    def sharing(self, alice, bob):
+        """
+        What alice's zone shares with bob's reaches bob's device: her CRL
+        at once, her user details once a rule on her hub names them (her
+        preferences never); a device she revokes is then refused on the
+        peer port of bob's device.
+        """
+        tabItems = os.path.join(bob.deviceDir("tab"), "zone", "items")
+
+        def onTab(path):
+            try:
+                with open(os.path.join(tabItems, *path.split("/")), "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                return None
+
+        crlPath = friendCRLPath(alice.zoneId)
+        yield waitFor(lambda: onTab(crlPath), 30, what="alice's CRL on bob's device")
+
+        details = json.dumps({"name": "Alice", "email": "alice@example.org"}, indent=2).encode()
+        with open(os.path.join(alice.hubDir, "zone", "items", "userdetails.json"), "wb") as f:
+            f.write(details)
+        yield pzctl("--hub-dir", alice.hubDir, "policy", "add", "--effect", "permit",
+                    "--subject", bob.zoneId, "--item", "userdetails.json")
+        shared = friendItemPath(alice.zoneId, "userdetails.json")
+        yield waitFor(lambda: onTab(shared) == details, 30,
+                      what="alice's user details on bob's device")
+        self.assertIsNone(onTab(friendItemPath(alice.zoneId, "preferences.json")))
+        self.assertIn("sync userdetails.json", alice.hub.log())
+
+        # Alice's tv reaches bob's tab's peer port (its call is denied by
+        # bob's policy, but the link was made) until alice revokes it.
+        tvKey, tvCert = _deviceFiles(alice, "tv")
+        tabPort = (yield bob.status("tab"))["peer_port"]
+        bobCA = pki.readCertificate(os.path.join(bob.deviceDir("tab"), "zone", "ca.pem"))
+        call = {"type": "JSONRPC", "from": alice.deviceId("tv"), "to": bob.deviceId("tab"),
+                "id": "t1", "payload": {"jsonrpc": "2.0", "id": 1, "method": "get42.get42",
+                                        "params": []}}
+        data, closed = yield _dialPeerPort(tabPort, bobCA, tvKey, tvCert, [call], wait=1.5)
+        errors = [f["payload"]["error"]["data"]["zone_code"] for f in frames(data)
+                  if "error" in f["payload"]]
+        self.assertEqual(errors, ["DENIED"])
+        yield pzctl("--hub-dir", alice.hubDir, "revoke", alice.deviceId("tv"))
+        yield waitFor(lambda: pki.crlListsSerial(pki.loadCRL(onTab(crlPath)),
+                                                 pki.readCertificate(os.path.join(
+                                                     alice.hubDir, "ca.pem")),
+                                                 tvCert.serial_number),
+                      30, what="alice's revocation on bob's device")
+        data, closed = yield _dialPeerPort(tabPort, bobCA, tvKey, tvCert, [call])
+        self.assertEqual((data, closed), (b"", True))
+
