@@ -24,6 +24,7 @@ from twisted.logger import Logger
 
 from pz import pki
 from pz.errors import ZoneError
+from pz.policy.item import POLICY, checkPolicy
 from pz.sync.engine import MAX_ITEM_SIZE, SyncEngine
 from pz.sync.zoneitems import (
     CRL, friendFolder, openItems, trustedDevicePath, trustedHubPath, zoneItems,
@@ -82,7 +83,11 @@ class HubSync(service.Service):
         self._authority = authority
         self.tree, self.state, _ = openItems(
             zone.path(ZONE_FOLDER), lambda: zoneItems(zone.zoneId, zone.caPEM, authority.crlPEM))
+        # A policy that does not parse is refused before it is installed,
+        # as every device refuses one from the hub: the zone's copy stays
+        # the last good one, and its devices never see the broken one.
         self.engine = SyncEngine(clock, self.tree, self.state, role="hub", localId=zone.zoneId,
+                                 validators={POLICY: checkPolicy},
                                  maxItemSize=maxItem, scanInterval=interval)
         self._senders: dict = {}
         self._clock = clock

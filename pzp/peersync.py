@@ -39,8 +39,9 @@ when the data comes, before anything is written:
  - the policy, only if it differs and the announced time is later than
    this device's own (the later edit wins, as the hub's conflict rule
    says; equal times take nothing, so two devices never swap their
-   policies back and forth): it must parse as XACML (the sync chunker's
-   parser).  Only a device whose preferences select policies (and that is
+   policies back and forth): it must be a policy the decision point
+   takes (L{pz.policy.item.checkPolicy}); one that is not is neither
+   announced nor taken.  Only a device whose preferences select policies (and that is
    not constrained) announces, asks for or sends the policy, as for the
    hub's synchronisation.
 
@@ -76,6 +77,7 @@ from twisted.logger import Logger
 from pz import pki
 from pz.errors import ZoneError
 from pz.lograte import RateLimitedLog
+from pz.policy.item import checkPolicy
 from pz.sync.chunkers import manifestOf
 from pz.sync.items import classify, selection
 from pz.sync.zoneitems import CRL, trustedDevicePath
@@ -334,6 +336,8 @@ class PeerSync:
             try:
                 data = self._tree.read(path)
                 if data is not None:
+                    if path == POLICY:
+                        checkPolicy(path, data)
                     items[path] = _itemHash(path, data)
             except (OSError, ZoneError):
                 continue
@@ -457,6 +461,7 @@ class PeerSync:
         elif path == POLICY:
             if not self._policySelected():
                 raise ZoneError("SYNC_NOT_SELECTED", "policies are not synchronised here")
+            checkPolicy(path, data)
             self._write(path, data, asked.policyTime)
         elif not self._takeCertificate(path, data):
             return

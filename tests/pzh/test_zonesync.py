@@ -110,6 +110,22 @@ class HubSyncTests(SynchronousTestCase):
         self.assertEqual(result["sent"], 1)
         self.assertIsNotNone(read(self.hubItem("context", "battery.json")))
 
+    def test_brokenPolicyRefused(self):
+        """
+        A policy edited on the phone into well-formed XML that is no
+        policy (an unknown combining algorithm) is refused by the hub:
+        the hub's copy, and so the laptop's, stay the last good one.
+        """
+        self.zone.advance(3)
+        good = read(self.hubItem("policies", "policy.xml"))
+        broken = good.replace(b"first-applicable", b"no-such-algorithm")
+        self.assertNotEqual(broken, good)
+        with open(self.deviceItem("phone", "policies", "policy.xml"), "wb") as f:
+            f.write(broken)
+        self.zone.advance(3)
+        self.assertEqual(read(self.hubItem("policies", "policy.xml")), good)
+        self.assertEqual(read(self.deviceItem("laptop", "policies", "policy.xml")), good)
+
 
 GET42 = [{"service": "get42", "version": "1.0", "methods": ["get42"]}]
 

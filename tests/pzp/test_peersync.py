@@ -522,6 +522,16 @@ class LyingPeerTests(_Base):
         self.offer(POLICY, b"<html>not a policy</html>", policyTime=9e9)
         self.assertRefused("SYNC_BAD_ITEM")
 
+    def test_policyNotAPolicy(self):
+        """
+        Well-formed XACML the decision point does not take (an unknown
+        combining algorithm) is refused too, before it is written.
+        """
+        broken = policy(7).replace(b"first-applicable", b"no-such-algorithm")
+        self.assertEqual(self.offer(POLICY, broken, policyTime=9e9,
+                                    itemHash=manifestOf("xacml", broken).hash.hex()), [POLICY])
+        self.assertRefused("SYNC_BAD_ITEM")
+
     def test_policyOlder(self):
         """
         A different policy older than this device's is not asked for.
