@@ -278,17 +278,18 @@ class FriendShare:
     def needed(self, link, paths) -> None:
         """
         The friend asked for C{paths}: send each that is still shared as
-        announced (one changed since goes with the next announcement).
+        announced.  One announced no more (the friend asked before the
+        newer list came) or changed since is not sent: the newer list
+        says what to ask for.
         """
         zoneId = link.friendZone
         announced = self._announced.get(zoneId, {})
-        if not isinstance(paths, list) or len(paths) > MAX_SHARED_ITEMS + 1:
+        if (not isinstance(paths, list) or len(paths) > MAX_SHARED_ITEMS + 1
+                or not all(isinstance(path, str) for path in paths)):
             raise ZoneError("BAD_ENVELOPE", "'paths' must be a list of shared paths")
         for path in paths:
-            if not isinstance(path, str) or path not in announced:
-                raise ZoneError("BAD_REQUEST", f"{str(path)[:80]!r} is not shared with zone "
-                                               f"{zoneId}")
-        for path in paths:
+            if path not in announced:
+                continue
             data = self._read(path)
             if data is None or _digest(data) != announced[path]:
                 continue

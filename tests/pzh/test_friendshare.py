@@ -12,6 +12,7 @@ from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki, tls
+from pz.errors import ZoneError
 from pz.policy.edit import addRule, removeRule
 from pz.policy.item import POLICY
 from pz.sync.zoneitems import CRL, friendCRLPath, friendFolder, friendItemPath
@@ -135,6 +136,20 @@ class SharingTests(SynchronousTestCase):
         self.alice.hub.friends.publish()
         self.assertIsNone(self.held(self.alice, stale))
         self.assertIsNotNone(self.held(self.alice, friendCRLPath(self.bob.zoneId)))
+
+    def test_onlyWhatIsShared(self):
+        """
+        Asked for an item it does not share (the policy, a withdrawn or
+        made-up path), alice's hub sends nothing; a request that is not a
+        list of paths is C{BAD_ENVELOPE}.
+        """
+        aliceEnd = self.alice.hub.zoneLinks.linkFor(self.bob.zoneId)
+        sent = []
+        self.patch(aliceEnd, "sendMessage", lambda to, payload: sent.append(payload))
+        self.alice.hub.share.needed(aliceEnd, [POLICY, "userdetails.json", "../../etc/passwd"])
+        self.assertEqual(sent, [])
+        error = self.assertRaises(ZoneError, self.alice.hub.share.needed, aliceEnd, [7])
+        self.assertEqual(error.code, "BAD_ENVELOPE")
 
 
 class BadInputTests(SynchronousTestCase):
