@@ -45,7 +45,9 @@ def _zones(args) -> None:
     width = max((len(r["zone"]) for r in rows), default=0)
     printRows(args, rows, "no friend zones (invite one: pzctl --hub-dir DIR invite-zone)",
               lambda r: f"{r['zone']:<{width}}  {r['fingerprint']}  since {r['since']}  "
-                        f"link {r['link']}")
+                        f"link {r['link']}" + (
+                            f"  shares {len(r['shares'])} item(s), holds {len(r['shared'])} "
+                            "of theirs" if "shares" in r else ""))
 
 
 def _untrustZone(args) -> None:

@@ -298,6 +298,16 @@ class FriendShare:
 
     # -- what friends share here ----------------------------------------------
 
+    def heldFrom(self, zoneId: str) -> list:
+        """
+        The paths (as zone C{zoneId} names them) of what it shared that
+        this zone holds.
+        """
+        folder = friendFolder(zoneId)
+        items = folder + "items/"
+        return sorted(path[len(items):] if path.startswith(items) else path[len(folder):]
+                      for path in self._heldPaths(folder))
+
     def offered(self, link, items) -> None:
         """
         A friend announced what it shares: remove what it no longer does,

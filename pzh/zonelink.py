@@ -611,10 +611,18 @@ class ZoneLinks(service.MultiService):
 
     def listing(self) -> list:
         """
-        What C{pzctl zones} shows of every friend zone.
+        What C{pzctl zones} shows of every friend zone: with sharing, also
+        the paths this zone shares with it (C{shares}) and those it shared
+        here (C{shared}).
         """
-        return [{"zone": r.zoneId, "fingerprint": r.fingerprint,
-                 "since": datetime.fromtimestamp(r.since, timezone.utc).isoformat(
-                     timespec="seconds").replace("+00:00", "Z"),
-                 "hub": f"{r.host}:{r.port}", "dials": r.dials, "link": self.state(r.zoneId)}
-                for r in self._friends.records()]
+        rows = []
+        for r in self._friends.records():
+            row = {"zone": r.zoneId, "fingerprint": r.fingerprint,
+                   "since": datetime.fromtimestamp(r.since, timezone.utc).isoformat(
+                       timespec="seconds").replace("+00:00", "Z"),
+                   "hub": f"{r.host}:{r.port}", "dials": r.dials, "link": self.state(r.zoneId)}
+            if self._share is not None:
+                row["shares"] = sorted(self._share.sharedWith(r.zoneId))
+                row["shared"] = self._share.heldFrom(r.zoneId)
+            rows.append(row)
+        return rows

@@ -161,6 +161,8 @@ class FriendZonesTests(TestCase):
         yield waitFor(lambda: onTab(shared) == details, 30,
                       what="alice's user details on bob's device")
         self.assertIsNone(onTab(friendItemPath(alice.zoneId, "preferences.json")))
+        [row] = yield pzctlJSON("--hub-dir", bob.hubDir, "zones", "--json")
+        self.assertEqual(row["shared"], ["crl.pem", "userdetails.json"])
         self.assertIn("sync userdetails.json", alice.hub.log())
 
         # Alice's tv reaches bob's tab's peer port (its call is denied by

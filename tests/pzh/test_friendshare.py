@@ -96,6 +96,19 @@ class SharingTests(SynchronousTestCase):
         self.pair.flush()
         self.assertEqual(self.bobHolds("userdetails.json"), changed)
 
+    def test_listed(self):
+        """
+        C{pzctl zones} rows say what each side shares with the other.
+        """
+        self.editPolicy(lambda data: addRule(data, "permit", subject=self.bob.zoneId,
+                                             item="userdetails.json"))
+        [row] = self.alice.hub.zoneLinks.listing()
+        self.assertEqual((row["shares"], row["shared"]), (["crl.pem", "userdetails.json"],
+                                                          ["crl.pem"]))
+        [row] = self.bob.hub.zoneLinks.listing()
+        self.assertEqual((row["shares"], row["shared"]), (["crl.pem"],
+                                                          ["crl.pem", "userdetails.json"]))
+
     def test_callRuleSharesNothing(self):
         """
         A rule letting bob's zone call everything is about calls: it
