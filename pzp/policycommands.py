@@ -84,7 +84,8 @@ def _policyArguments(parser, parents) -> None:
                      help="permit, deny, or ask first: once per call, once per session of "
                           "the device, or once for good")
     add.add_argument("--subject", metavar="ID_OR_ZONE",
-                     help="the calling device (ZONE/NAME) or zone (user@host); default: any")
+                     help="the calling device (ZONE/NAME) or zone (user@host), own (this "
+                          "zone's devices) or friend (every friend zone's); default: any")
     add.add_argument("--service", metavar="NAME", help="the service; default: any")
     add.add_argument("--method", metavar="NAME", help="the method; default: any")
     add.add_argument("--first", action="store_true",

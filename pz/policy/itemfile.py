@@ -15,32 +15,10 @@ are refused before anything is written.
 from typing import Callable, Optional
 
 from pz.errors import ZoneError
-from pz.ids import checkDeviceId
 from pz.policy.edit import EFFECTS, addRule, removeRule, showRules
 from pz.policy.item import POLICY
 
-__all__ = ["PolicyFile", "checkSubject"]
-
-
-def checkSubject(subject) -> Optional[str]:
-    """
-    A rule's subject as a person gives it: a device id (C{ZONE/NAME}), a
-    zone id (C{user@host}), or None for any caller.
-
-    @raise ZoneError: C{BAD_REQUEST} for anything else.
-    """
-    if subject is None:
-        return None
-    if not isinstance(subject, str):
-        raise ZoneError("BAD_REQUEST", "the subject must be a device id (ZONE/NAME) or a zone "
-                                       "id (user@host)")
-    if "/" in subject:
-        return checkDeviceId(subject)
-    user, at, host = subject.partition("@")
-    if not (user and at and host) or any(c.isspace() for c in subject):
-        raise ZoneError("BAD_REQUEST", f"{subject!r} is neither a device id (ZONE/NAME) nor a "
-                                       "zone id (user@host)")
-    return subject
+__all__ = ["PolicyFile"]
 
 
 class PolicyFile:
@@ -93,8 +71,11 @@ class PolicyFile:
                                            + ", ".join(EFFECTS))
         if not isinstance(first, bool):
             raise ZoneError("BAD_REQUEST", "first is true or false")
-        data, ruleId = addRule(self.read(), effect, subject=checkSubject(subject),
-                               service=service, method=method, first=first)
+        if subject is not None and not isinstance(subject, str):
+            raise ZoneError("BAD_REQUEST", "the subject is a device id (ZONE/NAME), a zone id "
+                                           "(user@host), own or friend")
+        data, ruleId = addRule(self.read(), effect, subject=subject, service=service,
+                               method=method, first=first)
         self._write(data)
         return ruleId
 

@@ -9,7 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz.errors import ZoneError
 from pz.policy.item import POLICY
-from pz.policy.itemfile import PolicyFile, checkSubject
+from pz.policy.itemfile import PolicyFile
 from pz.sync.defaults import POLICY as DEFAULT_POLICY
 from pz.sync.items import ItemTree
 
@@ -53,7 +53,7 @@ class PolicyFileTests(SynchronousTestCase):
         for kwargs in ({"effect": "maybe"}, {"effect": ["deny"]}, {"effect": None},
                        {"effect": "deny", "subject": "phone"},
                        {"effect": "deny", "subject": ""}, {"effect": "deny", "subject": 7},
-                       {"effect": "deny", "subject": "own"},
+                       {"effect": "deny", "subject": "guest-of-honour"},
                        {"effect": "deny", "subject": "a@b/c d"},
                        {"effect": "deny", "service": ""}, {"effect": "deny", "service": 1},
                        {"effect": "deny", "method": " x"}, {"effect": "deny", "first": "yes"}):
@@ -88,10 +88,16 @@ class PolicyFileTests(SynchronousTestCase):
         self.assertEqual(e.code, "BAD_REQUEST")
         self.assertIn("policy.xml is missing", e.message)
 
-    def test_checkSubject(self):
+    def test_subjects(self):
         """
-        A subject is a device id, a zone id or None.
+        A subject is a device id, a zone id, C{own} or C{friend}, as the
+        policy docs say C{--subject} takes, each matched on its attribute.
         """
-        self.assertEqual(checkSubject(PHONE), PHONE)
-        self.assertEqual(checkSubject("bob@127.0.0.2"), "bob@127.0.0.2")
-        self.assertIsNone(checkSubject(None))
+        for subject, attribute in ((PHONE, "urn:pz:subject:device"),
+                                   ("bob@127.0.0.2", "urn:pz:subject:zone"),
+                                   ("own", "urn:pz:subject:relation"),
+                                   ("friend", "urn:pz:subject:relation")):
+            ruleId = self.policy.add("permit", subject=subject, service="s")
+            [row] = [r for r in self.policy.rules() if r["id"] == ruleId]
+            self.assertEqual(row["subject"], subject)
+            self.assertIn(attribute.encode(), self.tree.read(POLICY))
