@@ -53,6 +53,7 @@ STATUS = {
     "NAME_TAKEN": 409,
     "TOKEN_USED": 409,
     "TOKEN_EXPIRED": 409,
+    "POLICY_INVALID": 409,
     "RATE_LIMITED": 429,
     "NOT_RUNNING": 503,
     "NOT_CONNECTED": 503,
@@ -275,6 +276,25 @@ class AdminAPI(Resource):
     def zones(self, request) -> list:
         return self._ops.friendZones()
 
+    @table.route("GET", r"policy/?")
+    def policy(self, request) -> dict:
+        return self._ops.policy()
+
+    @table.route("POST", r"policy/rules/?", takesBody=True)
+    def addPolicyRule(self, request, body: dict) -> dict:
+        fields = {"effect", "subject", "service", "method", "item", "first"}
+        if set(body) - fields or "effect" not in body:
+            raise ZoneError("BAD_REQUEST", 'the body must be {"effect": EFFECT} with, if '
+                            'wanted, "subject", "service", "method", "item" and "first"')
+        request.setResponseCode(201)
+        return self._ops.addPolicyRule(body["effect"], subject=body.get("subject"),
+                                       service=body.get("service"), method=body.get("method"),
+                                       first=body.get("first", False), item=body.get("item"))
+
+    @table.route("POST", r"policy/rules/(.+)/remove", takesBody=True)
+    def removePolicyRule(self, request, ruleId: str, body: dict) -> dict:
+        return self._ops.removePolicyRule(ruleId)
+
     @table.route("GET", r"events/?")
     def events(self, request):
         if len(self._streams) >= MAX_STREAMS:
@@ -291,7 +311,8 @@ class _EventStream:
     C{event: code} when a pairing code is made, used or cancelled; an
     C{event: mesh} when a Mesh connection request arrives at the hub's
     portal or is answered; C{event: sync} with the device's
-    synchronisation row when its state changes; a comment every
+    synchronisation row when its state changes; C{event: policy} when the
+    hub's copy of the zone's policy changes; a comment every
     L{KEEPALIVE} seconds; everything let go when the client goes.
     """
 

@@ -16,7 +16,7 @@ from zope.interface import implementer
 from pz import pki
 from pz.crlparts import crlUpdates
 from pz.lograte import RateLimitedLog
-from pz.policy.item import ItemPolicy
+from pz.policy.item import POLICY, ItemPolicy
 from pz.sync.engine import MAX_ITEM_SIZE
 from pz.wire import DEFAULT_MAX_FRAME
 from pzh.authority import ZoneAuthority
@@ -135,6 +135,7 @@ class Hub:
         self.events = ZoneEvents()
         if self.sync is not None:
             self.sync.observe(lambda deviceId: self.events.emit("sync", deviceId))
+            self.sync.observeItems(self._itemChanged)
         self.enrolment = Enrolment(zone, store, self.authority, clock, settings.codeLifetime,
                                    events=self.events)
         self.registry = Registry(zone.zoneId, store, clock, settings.coalesce, observer=self)
@@ -175,6 +176,14 @@ class Hub:
         for device in self.store.listDevices():
             if device.revoked is not None:
                 self.services.forget(device.id)
+
+    def _itemChanged(self, path: str) -> None:
+        """
+        The hub's copy of an item changed (an edit here, or a device's
+        arriving by sync): the admin page hears when it is the policy.
+        """
+        if path == POLICY:
+            self.events.emit("policy", {"path": path})
 
     def linkUp(self, link) -> None:
         """

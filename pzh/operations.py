@@ -4,9 +4,10 @@ The zone's admin operations, one code path for C{pzctl} and the admin
 page's JSON API (L{pzh.adminapi}).
 
 L{ZoneOperations} lists devices with their state, makes, lists and
-cancels pairing codes, revokes devices, sums the zone up and, when the
-hub hosts a Mesh portal, lists the connection requests waiting on it and
-has them answered by an administration device; in a running hub it also
+cancels pairing codes, revokes devices, sums the zone up, shows and edits
+the zone's policy and, when the hub hosts a Mesh portal, lists the
+connection requests waiting on it and has them answered by an
+administration device; in a running hub it also
 shows the zone's service cache and each device's synchronisation.  It
 is built over a running hub (L{ZoneOperations.forHub}: the web port) or
 over a hub's data directory (L{ZoneOperations.forDirectory}: C{pzctl},
@@ -24,6 +25,7 @@ from pz.errors import ZoneError
 from pz.timefmt import isoTime
 from pzh.enrolment import Enrolment, codeId, tokenHash
 from pzh.store import IHubStore
+from pzh.zonesync import ZONE_FOLDER
 
 __all__ = ["ZoneOperations", "CODE_ID", "MAX_PENDING_LISTED"]
 
@@ -55,13 +57,15 @@ class ZoneOperations:
     @param mesh: the hub's L{pzh.meshanswerers.MeshAnswerers}, which asks
         an administration device to answer a Mesh request, or None (no
         hub running: nobody to ask).
+    @param policyFile: the L{pz.policy.itemfile.PolicyFile} of the hub's
+        items, or None when the hub keeps none (it does not synchronise).
     """
 
     def __init__(self, zone, store: IHubStore, clock, enrolment: Enrolment,
                  connected: Callable[[], dict], revoker: Callable[[str], dict],
                  events=None, started: Optional[float] = None, portal=None,
                  linkOf: Optional[Callable[[str], Optional[dict]]] = None,
-                 mesh=None, zoneLinks=None) -> None:
+                 mesh=None, zoneLinks=None, policyFile=None) -> None:
         self.zone = zone
         self._store = IHubStore(store)
         self._clock = clock
@@ -74,6 +78,7 @@ class ZoneOperations:
         self.portal = portal
         self._mesh = mesh
         self._zoneLinks = zoneLinks
+        self._policyFile = policyFile
 
     @classmethod
     def forHub(cls, hub, portal=None) -> "ZoneOperations":
@@ -86,9 +91,14 @@ class ZoneOperations:
                 return None
             return {"address": link.address, "last_seen": link.lastSeen}
 
+        from pz.policy.itemfile import PolicyFile
+
+        # An edit here is pushed to the devices at once.
+        policyFile = (None if hub.sync is None
+                      else PolicyFile(hub.sync.tree, changed=hub.sync.engine.localChange))
         return cls(hub.zone, hub.store, hub.clock, hub.enrolment, hub.connectedDevices,
                    hub.revoke, events=hub.events, started=hub.started, portal=portal,
-                   linkOf=linkOf, mesh=hub.mesh, zoneLinks=hub.zoneLinks,
+                   linkOf=linkOf, mesh=hub.mesh, zoneLinks=hub.zoneLinks, policyFile=policyFile,
                    ).withSync(hub.sync, hub.services)
 
     @classmethod
@@ -103,6 +113,8 @@ class ZoneOperations:
         from datetime import timedelta
 
         from pz.admin import adminCall
+        from pz.policy.itemfile import PolicyFile
+        from pz.sync.items import ItemTree
         from pzh.authority import ZoneAuthority
         from pzh.store import SQLiteHubStore
         from pzh.zone import loadZone
@@ -132,7 +144,9 @@ class ZoneOperations:
                     "crl_number": pki.crlNumber(authority.crl)}
 
         enrolment = Enrolment(zone, store, None, clock, codeLifetime)
-        return cls(zone, store, clock, enrolment, connected, revoker)
+        # The running hub's scan finds an edit made here and syncs it.
+        policyFile = PolicyFile(ItemTree(zone.path(ZONE_FOLDER)))
+        return cls(zone, store, clock, enrolment, connected, revoker, policyFile=policyFile)
 
     # -- devices --------------------------------------------------------------
 
@@ -338,6 +352,61 @@ class ZoneOperations:
         if self._zoneLinks is None:
             raise ZoneError("NOT_RUNNING", "the friend zones' links are known to the running hub")
         return self._zoneLinks.listing()
+
+    # -- the zone's policy ----------------------------------------------------
+
+    def _policy(self):
+        if self._policyFile is None:
+            raise ZoneError("NOT_RUNNING", "this hub does not synchronise the zone's items, "
+                                           "so it keeps no policy")
+        return self._policyFile
+
+    def policy(self) -> dict:
+        """
+        The zone's policy as the hub's C{items/policies/policy.xml} holds
+        it, as C{pzctl --hub-dir DIR policy show} reads it: C{rules} (one
+        row per rule, see L{pz.policy.edit.showRules}) and C{error}, null,
+        or C{"CODE: message"} when the file cannot be read or does not
+        parse (C{POLICY_INVALID} naming the line): its rules are then not
+        listed, and the devices keep the policy they had.
+
+        @raise ZoneError: C{NOT_RUNNING} when the hub keeps no items.
+        """
+        policyFile = self._policy()
+        try:
+            return {"rules": policyFile.rules(), "error": None}
+        except ZoneError as e:
+            return {"rules": [], "error": f"{e.code}: {e.message}"}
+
+    def addPolicyRule(self, effect, subject=None, service=None, method=None,
+                      first=False, item=None) -> dict:
+        """
+        Add a rule to the zone's policy, as C{pzctl --hub-dir DIR policy
+        add} does (in the policy C{urn:pz:policy:edits}, after the rules
+        added before, or before them with C{first}): C{{"rule": id}}.  The
+        file is replaced atomically and syncs to every device.  With
+        C{item} the rule is about sharing that item with the subject's
+        friend zone (L{pzh.friendshare}).
+
+        @raise ZoneError: C{BAD_REQUEST} for a bad effect, subject, service
+            or method, C{POLICY_INVALID} when the policy does not parse
+            (nothing is written), C{NOT_RUNNING} when the hub keeps no
+            items.
+        """
+        return {"rule": self._policy().add(effect, subject=subject, service=service,
+                                           method=method, first=first, item=item)}
+
+    def removePolicyRule(self, ruleId) -> dict:
+        """
+        Remove a rule from the zone's policy, as C{pzctl --hub-dir DIR
+        policy remove} does: C{{"removed": id}}.
+
+        @raise ZoneError: C{BAD_REQUEST} when the policy has no such rule,
+            C{POLICY_INVALID} when it does not parse (nothing is written),
+            C{NOT_RUNNING} when the hub keeps no items.
+        """
+        self._policy().remove(ruleId)
+        return {"removed": ruleId}
 
     # -- synchronisation and services ------------------------------------------
 

@@ -88,7 +88,9 @@ class HubSync(service.Service):
         # the last good one, and its devices never see the broken one.
         self.engine = SyncEngine(clock, self.tree, self.state, role="hub", localId=zone.zoneId,
                                  validators={POLICY: checkPolicy},
-                                 maxItemSize=maxItem, scanInterval=interval)
+                                 maxItemSize=maxItem, scanInterval=interval,
+                                 changed=lambda path, itemHash: self._itemChanged(path),
+                                 recorded=self._itemChanged)
         self._senders: dict = {}
         self._clock = clock
         #: When each device last finished a round with this hub process
@@ -100,6 +102,7 @@ class HubSync(service.Service):
         self._inStep: set = set()
         self._told: dict = {}
         self._observer: Optional[Callable[[str], None]] = None
+        self._itemObserver: Optional[Callable[[str], None]] = None
         self.services = ZoneServiceCache(lambda: self.tree.read(SERVICE_CACHE),
                                          lambda data: self.putItem(SERVICE_CACHE, data), clock)
 
@@ -230,6 +233,19 @@ class HubSync(service.Service):
         once, and is told when the device's answers arrive).
         """
         self._observer = observer
+
+    def observeItems(self, observer: Callable[[str], None]) -> None:
+        """
+        Tell C{observer} an item's path whenever the hub's copy of it
+        changes: a device's version arrived by sync, or a writer here (the
+        admin page, C{pzctl --hub-dir}, an editor) changed it, found by the
+        engine's scan.
+        """
+        self._itemObserver = observer
+
+    def _itemChanged(self, path: str) -> None:
+        if self._itemObserver is not None:
+            self._itemObserver(path)
 
     def _note(self, deviceId: str, handled: bool = False) -> None:
         """

@@ -23,8 +23,6 @@ from pz.errors import ZoneError
 
 __all__ = ["policy", "prompts", "answer"]
 
-#: The policy among the zone's items.
-_POLICY = "policies/policy.xml"
 _EFFECTS = ("permit", "deny", "prompt-oneshot", "prompt-session", "prompt-blanket")
 
 
@@ -44,34 +42,18 @@ def _items(args):
     return tree
 
 
-def _read(tree) -> bytes:
-    data = tree.read(_POLICY)
-    if data is None:
-        raise ZoneError("BAD_REQUEST", f"{tree.resolve(_POLICY)} is missing")
-    return data
-
-
-def _checkSubject(subject):
+def _policy(args):
     """
-    A subject is a device id (C{ZONE/NAME}) or a zone id (C{user@host}).
+    The policy item of the device or hub the options name, read and
+    written as the admin page does (L{pz.policy.itemfile.PolicyFile}).
     """
-    from pz.ids import checkDeviceId
+    from pz.policy.itemfile import PolicyFile
 
-    if subject is None:
-        return None
-    if "/" in subject:
-        return checkDeviceId(subject)
-    user, at, host = subject.partition("@")
-    if not (user and at and host) or any(c.isspace() for c in subject):
-        raise ZoneError("BAD_REQUEST", f"{subject!r} is neither a device id (ZONE/NAME) nor a "
-                                       "zone id (user@host)")
-    return subject
+    return PolicyFile(_items(args))
 
 
 def _show(args) -> None:
-    from pz.policy.edit import showRules
-
-    printRows(args, showRules(_read(_items(args))), "no rules", lambda r: (
+    printRows(args, _policy(args).rules(), "no rules", lambda r: (
         f"{r['id']}  {r['effect']}  subject={r['subject'] or '*'}  "
         + (f"item={r['item']}  " if r["item"] else
            f"service={r['service'] or '*'}  method={r['method'] or '*'}  ")
@@ -80,21 +62,13 @@ def _show(args) -> None:
 
 
 def _add(args) -> None:
-    from pz.policy.edit import addRule
-
-    tree = _items(args)
-    data, ruleId = addRule(_read(tree), args.effect, subject=_checkSubject(args.subject),
-                           service=args.service, method=args.method, first=args.first,
-                           item=args.item)
-    tree.write(_POLICY, data)
+    ruleId = _policy(args).add(args.effect, subject=args.subject, service=args.service,
+                               method=args.method, first=args.first, item=args.item)
     print(json.dumps({"id": ruleId}) if args.json else ruleId)
 
 
 def _remove(args) -> None:
-    from pz.policy.edit import removeRule
-
-    tree = _items(args)
-    tree.write(_POLICY, removeRule(_read(tree), args.rule))
+    _policy(args).remove(args.rule)
     print(json.dumps({"removed": args.rule}) if args.json else f"removed {args.rule}")
 
 
@@ -112,7 +86,8 @@ def _policyArguments(parser, parents) -> None:
                      help="permit, deny, or ask first: once per call, once per session of "
                           "the device, or once for good")
     add.add_argument("--subject", metavar="ID_OR_ZONE",
-                     help="the calling device (ZONE/NAME) or zone (user@host); default: any")
+                     help="the calling device (ZONE/NAME) or zone (user@host), own (this "
+                          "zone's devices) or friend (every friend zone's); default: any")
     add.add_argument("--service", metavar="NAME", help="the service; default: any")
     add.add_argument("--method", metavar="NAME", help="the method; default: any")
     add.add_argument("--item", metavar="PATH",

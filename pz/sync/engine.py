@@ -232,6 +232,9 @@ class SyncEngine:
         C{ZoneError("SYNC_BAD_ITEM")}.
     @param changed: told C{(path, hash or None)} after every received item
         is applied.
+    @param recorded: told C{path} whenever this side records a new
+        version of its own: a writer changed or removed the item, found by
+        a scan or by L{localChange}.
     @param maxInFlight: transfers this side sends to one peer at once; the
         rest wait in a queue.
     @param maxIncoming: transfers this side takes from one peer at once;
@@ -243,7 +246,8 @@ class SyncEngine:
     def __init__(self, clock, tree, state, *, role: str, localId: str, validators=None,
                  maxItemSize: int = MAX_ITEM_SIZE, scanInterval: float = 2.0,
                  constrained: bool = False, changed: Optional[Callable] = None,
-                 maxInFlight: int = 4, maxIncoming: int = 16) -> None:
+                 maxInFlight: int = 4, maxIncoming: int = 16,
+                 recorded: Optional[Callable[[str], None]] = None) -> None:
         self._names = namesFor(role)
         self._clock = clock
         self._tree = tree
@@ -256,6 +260,7 @@ class SyncEngine:
         self._scanInterval = scanInterval
         self._constrained = constrained
         self._changed = changed
+        self._recorded = recorded
         self._maxInFlight = maxInFlight
         self._maxIncoming = maxIncoming
         self._busyDelay = 1.0
@@ -523,8 +528,17 @@ class SyncEngine:
     def _scanPath(self, path: str, sig=None) -> bool:
         """
         Bring the record of C{path} up to date with its file; return whether
-        that made a new version.
+        that made a new version, which the owner hears of (C{recorded}).
         """
+        made = self._recordFile(path, sig)
+        if made and self._recorded is not None:
+            try:
+                self._recorded(path)
+            except Exception:
+                self._log.failure("telling the owner {path} changed here", path=path)
+        return made
+
+    def _recordFile(self, path: str, sig=None) -> bool:
         try:
             rule = _items.classify(path)
             absPath = self._tree.resolve(path)

@@ -1,6 +1,6 @@
 // The zone's admin page (pzh/templates/admin.xml): reads the hub's admin
 // API, follows its event stream, and asks the API to pair, cancel codes,
-// revoke devices and answer Mesh requests.  Plain script, no build step,
+// revoke devices, answer Mesh requests and edit the zone's policy.  Plain script, no build step,
 // no inline code (the site's content policy allows script from the hub
 // only); text reaches the page through textContent, never as markup.
 "use strict";
@@ -26,6 +26,7 @@
   let uptime = null; // {seconds, at}: the hub's uptime at a moment of this clock
   let clockOffset = 0; // the hub's clock minus this browser's, in ms
   let pendingRevoke = null;
+  let pendingRule = null; // the rule the removal dialog asks about
   let source = null;
   let refreshTimer = null;
 
@@ -525,11 +526,122 @@
     }
   }
 
+  // -- the policy ------------------------------------------------------------
+
+  function describeRule(rule) {
+    if (rule.item) return `${rule.effect} sharing ${rule.item} with ${rule.subject || "anyone"}`;
+    return `${rule.effect} for ${rule.subject || "any caller"}, ` +
+      `service ${rule.service || "any"}, method ${rule.method || "any"}`;
+  }
+
+  function ruleRow(rule) {
+    const button = element("button", {
+      className: "remove", text: "Remove",
+      attrs: { type: "button", "aria-label": `Remove the rule ${rule.id}` },
+    });
+    button.addEventListener("click", () => askRemoveRule(rule));
+    return element("tr", { data: { rule: rule.id, effect: rule.effect } }, [
+      cell("rule", "Rule", rule.simple ? rule.id : `${rule.id} (and more: see the XML)`),
+      cell("effect", "Effect", rule.effect),
+      cell("subject", "Subject", rule.subject || "any"),
+      cell("service", "Service", rule.service || "any"),
+      cell("method", "Method", rule.method || "any"),
+      cell("item", "Shared item", rule.item || "none"),
+      cell("in-policy", "In policy", rule.policy),
+      element("td", { className: "action", data: { label: "Action" } }, [button]),
+    ]);
+  }
+
+  async function loadPolicy() {
+    const tbody = byId("policy-rules").tBodies[0];
+    const note = byId("policy-note");
+    const problem = byId("policy-error");
+    let shown;
+    try {
+      shown = await call("GET", "/api/policy");
+    } catch (error) {
+      if (error.code !== "NOT_RUNNING" && error.code !== "UNKNOWN_MESSAGE") throw error;
+      tbody.replaceChildren();
+      problem.hidden = true;
+      note.textContent = error.code === "NOT_RUNNING"
+        ? "This hub does not synchronise the zone's items, so it keeps no policy."
+        : "This hub does not report its policy.";
+      note.hidden = false;
+      byId("policy-submit").disabled = true;
+      return;
+    }
+    byId("policy-submit").disabled = false;
+    problem.textContent = shown.error
+      ? `The policy does not parse; the devices keep the one they had. ${shown.error}`
+      : "";
+    problem.hidden = !shown.error;
+    // Keep a keyboard user's place when the table is redrawn.
+    const active = document.activeElement;
+    const held = active && tbody.contains(active) ? active.closest("tr").dataset.rule : null;
+    tbody.replaceChildren(...shown.rules.map(ruleRow));
+    for (const tr of tbody.rows) {
+      if (held !== null && tr.dataset.rule === held) tr.querySelector("button.remove").focus();
+    }
+    note.textContent = "The policy has no rule.";
+    note.hidden = shown.rules.length > 0 || Boolean(shown.error);
+  }
+
+  function askRemoveRule(rule) {
+    pendingRule = rule.id;
+    const dialog = byId("confirm-rule");
+    byId("confirm-rule-text").textContent =
+      `Remove the rule ${rule.id} (${describeRule(rule)})? ` +
+      "The change syncs to every device, which applies it from its next call.";
+    dialog.returnValue = "";
+    dialog.showModal();
+  }
+
+  async function removeRule(ruleId) {
+    try {
+      await call("POST", `/api/policy/rules/${encodeURIComponent(ruleId)}/remove`);
+      notice(`The rule ${ruleId} is removed.`);
+    } catch (error) {
+      failed(error);
+    }
+    try {
+      await loadPolicy();
+    } catch (error) {
+      failed(error);
+    }
+    byId("policy-region").focus();
+  }
+
+  async function addPolicyRule(event) {
+    event.preventDefault();
+    const submit = byId("policy-submit");
+    const fields = ["policy-subject", "policy-service", "policy-method", "policy-item"];
+    const given = (id) => byId(id).value.trim() || null;
+    submit.disabled = true;
+    try {
+      const added = await call("POST", "/api/policy/rules", {
+        effect: byId("policy-effect").value,
+        subject: given("policy-subject"),
+        service: given("policy-service"),
+        method: given("policy-method"),
+        item: given("policy-item"),
+        first: byId("policy-first").checked,
+      });
+      for (const id of fields) byId(id).value = "";
+      byId("policy-first").checked = false;
+      notice(`The rule ${added.rule} is added.`);
+      await loadPolicy();
+    } catch (error) {
+      failed(error);
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
   // -- loading and live changes ----------------------------------------------
 
   function loadAll() {
     for (const load of [loadZone, loadDevices, loadCodes, loadMesh, loadSync, loadServices,
-                        loadZones]) {
+                        loadZones, loadPolicy]) {
       load().catch(failed);
     }
   }
@@ -574,6 +686,8 @@
     source.addEventListener("sync", () => loadSync().catch(failed));
     // A zone trusted, untrusted, or its link up or down.
     source.addEventListener("zone", () => loadZones().catch(failed));
+    // The zone's policy edited here, by pzctl or on a device.
+    source.addEventListener("policy", () => loadPolicy().catch(failed));
     source.addEventListener("code", (event) => {
       const code = JSON.parse(event.data);
       if (code.event === "made") {
@@ -632,6 +746,16 @@
       pendingRevoke = null;
       if (dialog.returnValue === "yes" && deviceId !== null) revoke(deviceId);
       else if (deviceId !== null) notice(`${deviceId} is not revoked.`);
+    });
+    byId("policy-form").addEventListener("submit", addPolicyRule);
+    const ruleDialog = byId("confirm-rule");
+    byId("confirm-rule-yes").addEventListener("click", () => ruleDialog.close("yes"));
+    byId("confirm-rule-no").addEventListener("click", () => ruleDialog.close("no"));
+    ruleDialog.addEventListener("close", () => {
+      const ruleId = pendingRule;
+      pendingRule = null;
+      if (ruleDialog.returnValue === "yes" && ruleId !== null) removeRule(ruleId);
+      else if (ruleId !== null) notice(`The rule ${ruleId} is kept.`);
     });
     loadAll();
     listen();

@@ -6,6 +6,7 @@ Every step is screenshotted (C{make screenshots} keeps them in
 C{docs/images}).
 """
 
+import json
 import os
 
 from twisted.internet import defer
@@ -211,6 +212,8 @@ class DeviceListTests(_PageTest):
         codes = yield pzctl("--hub-dir", zone.hubDir, "codes", "--json")
         self.assertNotIn("tablet", codes)
 
+        yield self.policyStep(zone, browser, laptop)
+
         # Phone width: nothing wider than the window.
         # (Headless Chromium keeps windows at least 500 pixels wide: the
         # phone's viewport is emulated.)
@@ -223,6 +226,62 @@ class DeviceListTests(_PageTest):
         self.assertEqual(width, 390)
         self.assertLessEqual(overflow, 0)
         yield browser.screenshot("phone-width")
+
+
+    @defer.inlineCallbacks
+    def policyStep(self, zone, browser, laptop: str):
+        """
+        A deny rule added on the page with the keyboard is listed and in
+        the file C{pzctl policy show} reads; a rule C{pzctl} adds appears
+        without a reload; the page's rule is removed after a confirmation
+        naming it.
+        """
+        def rules(driver):
+            return {row.get_attribute("data-rule"): row.get_attribute("data-effect")
+                    for row in driver.find_elements("css selector", "#policy-rules tr[data-rule]")}
+
+        def policyShow():
+            return pzctl("--hub-dir", zone.hubDir, "policy", "show", "--json").addCallback(
+                lambda out: {r["id"]: r for r in json.loads(out)})
+
+        before = yield browser.waitUntil(rules, STEP, "the policy's rules")
+
+        def fill(driver):
+            from selenium.webdriver.common.keys import Keys
+            from selenium.webdriver.support.ui import Select
+
+            Select(driver.find_element("css selector", "#policy-effect")).select_by_value("deny")
+            driver.find_element("css selector", "#policy-subject").send_keys(laptop)
+            driver.find_element("css selector", "#policy-first").click()
+            driver.find_element("css selector", "#policy-service").send_keys("get42", Keys.ENTER)
+        yield browser.run(fill)
+        shown = yield browser.waitUntil(lambda driver: set(rules(driver)) - set(before),
+                                        STEP, "the new rule")
+        [ruleId] = shown
+        row = f'#policy-rules tr[data-rule="{ruleId}"]'
+        cells = yield browser.text(f"{row} .subject")
+        self.assertEqual(cells, laptop)
+        listed = yield policyShow()
+        self.assertEqual((listed[ruleId]["effect"], listed[ruleId]["subject"],
+                          listed[ruleId]["service"]), ("deny", laptop, "get42"))
+        self.assertEqual(list(listed)[0], ruleId)
+        yield browser.screenshot("policy", "#policy")
+
+        # pzctl edits the same file: the page hears of it and shows it.
+        cli = (yield pzctl("--hub-dir", zone.hubDir, "policy", "add", "--effect", "permit",
+                           "--service", "fromcli")).strip()
+        yield browser.waitUntil(lambda driver: cli in rules(driver), STEP, "pzctl's rule")
+
+        yield browser.click(f"{row} button.remove")
+        asked = yield browser.text("#confirm-rule-text")
+        self.assertIn(ruleId, asked)
+        yield browser.screenshot("policy-remove-confirm", "#confirm-rule")
+        yield browser.click("#confirm-rule-yes")
+        yield browser.waitUntil(lambda driver: ruleId not in rules(driver), STEP,
+                                "the removed rule to go")
+        listed = yield policyShow()
+        self.assertNotIn(ruleId, listed)
+        self.assertIn(cli, listed)
 
 
 class MeshApprovalTests(_PageTest):

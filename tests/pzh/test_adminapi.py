@@ -17,9 +17,12 @@ from twisted.web.resource import Resource
 
 from pz import pki
 from pz.pairing import PairingCode
+from pz.policy.edit import addRule, showRules
+from pz.policy.item import POLICY
 from pz.testing import ZONE, MemoryHub, MemoryZone
 from pzh.adminapi import KEEPALIVE, MAX_BODY, MAX_STREAMS, apiResource
 from pzh.hub import HubSettings
+from pzh.operations import ZoneOperations
 from pzh.qr import qrSVG
 from tests.pzh.test_friends import makePair
 from pzh.web import makeSite
@@ -803,3 +806,177 @@ class SignedInOnlyTests(SynchronousTestCase):
                                headers={"X-CSRF-Token": csrf})
         self.assertEqual(code, 200)
         self.assertIsNotNone(self.hub.store.getDevice(f"{ZONE}/phone").revoked)
+
+
+class PolicyRouteTests(APITestBase):
+    """
+    C{/api/policy}: the zone's policy shown and edited as C{pzctl --hub-dir
+    DIR policy} does, over a hub that synchronises.
+    """
+
+    def setUp(self):
+        self.fixture = MemoryHub(self, HubSettings(synchronise=True))
+        self.hub = self.fixture.hub
+        root = Resource()
+        root.putChild(b"api", apiResource(self.hub, clock=self.fixture.clock))
+        self.treq = StubTreq(root)
+
+    def item(self) -> bytes:
+        return self.hub.sync.tree.read(POLICY)
+
+    def test_addShowRemove(self):
+        """
+        C{POST /api/policy/rules} adds a rule (C{201} with its id) that
+        C{GET /api/policy} lists; C{POST .../ID/remove} takes it out.
+        """
+        status, shown = self.call("GET", "policy")
+        self.assertEqual(status, 200)
+        self.assertEqual(shown, {"rules": showRules(self.item()), "error": None})
+        phone = f"{ZONE}/phone"
+        status, added = self.call("POST", "policy/rules", {
+            "effect": "deny", "subject": phone, "service": "get42", "method": "get42",
+            "first": True})
+        self.assertEqual(status, 201)
+        ruleId = added["rule"]
+        rows = self.call("GET", "policy")[1]["rules"]
+        self.assertEqual(rows[0], {"id": ruleId, "effect": "deny", "subject": phone,
+                                   "service": "get42", "method": "get42", "item": None,
+                                   "action": None, "policy": "urn:pz:policy:edits",
+                                   "description": "", "simple": True})
+        status, _ = self.call("POST", "policy/rules", {"effect": "permit", "subject": None})
+        self.assertEqual(status, 201)
+        status, shared = self.call("POST", "policy/rules", {
+            "effect": "permit", "subject": "bob@127.0.0.1", "item": "userdetails.json"})
+        self.assertEqual(status, 201)
+        [row] = [r for r in self.call("GET", "policy")[1]["rules"] if r["id"] == shared["rule"]]
+        self.assertEqual((row["item"], row["action"]), ("userdetails.json", "sync"))
+        self.assertEqual(self.call("POST", f"policy/rules/{ruleId}/remove"),
+                         (200, {"removed": ruleId}))
+        self.assertNotIn(ruleId.encode(), self.item())
+
+    def test_ruleIdWithSlash(self):
+        """
+        A hand-written rule id holding a slash is named in the path encoded.
+        """
+        data, ruleId = addRule(self.item(), "deny", ruleId="rules/by-hand")
+        self.hub.sync.tree.write(POLICY, data)
+        self.assertEqual(self.call("POST", "policy/rules/rules%2Fby-hand/remove"),
+                         (200, {"removed": ruleId}))
+
+    def test_badInput(self):
+        """
+        A bad effect, a field too many or missing, a bad subject or an
+        unknown rule is C{400 BAD_REQUEST}, and the item is left as it was.
+        """
+        before = self.item()
+        for body in ({"effect": "maybe"}, {}, {"effect": "deny", "zone": "x"},
+                     {"effect": "deny", "subject": "phone"}, {"effect": "deny", "first": 1},
+                     {"effect": "permit", "item": "policies/policy.xml"},
+                     {"effect": 3}):
+            self.assertRefused(self.call("POST", "policy/rules", body), 400, "BAD_REQUEST")
+        self.assertRefused(self.call("POST", "policy/rules", data=b"[1]"), 400, "BAD_REQUEST")
+        self.assertRefused(self.call("POST", "policy/rules/urn:pz:rule:nope/remove"), 400,
+                           "BAD_REQUEST", "no rule")
+        self.assertRefused(self.call("DELETE", "policy"), 405, "BAD_REQUEST")
+        self.assertEqual(self.item(), before)
+
+    def test_broken(self):
+        """
+        A policy that does not parse: C{GET} shows its error and no rule;
+        adding or removing is C{409 POLICY_INVALID} and writes nothing.
+        """
+        broken = b"<PolicySet>\n<oops"
+        self.hub.sync.tree.write(POLICY, broken)
+        status, shown = self.call("GET", "policy")
+        self.assertEqual(status, 200)
+        self.assertEqual(shown["rules"], [])
+        self.assertTrue(shown["error"].startswith("POLICY_INVALID: policy line 2: "), shown)
+        self.assertRefused(self.call("POST", "policy/rules", {"effect": "deny"}), 409,
+                           "POLICY_INVALID", "policy line")
+        self.assertRefused(self.call("POST", "policy/rules/urn:pz:rule:permit-own-zone/remove"),
+                           409, "POLICY_INVALID")
+        self.assertEqual(self.item(), broken)
+
+    def test_notSynchronising(self):
+        """
+        A hub that keeps no items answers C{503 NOT_RUNNING}.
+        """
+        root = Resource()
+        root.putChild(b"api", apiResource(MemoryHub(self).hub))
+        self.treq = StubTreq(root)
+        self.assertRefused(self.call("GET", "policy"), 503, "NOT_RUNNING")
+        self.assertRefused(self.call("POST", "policy/rules", {"effect": "deny"}), 503,
+                           "NOT_RUNNING")
+
+
+class PolicyEventTests(SynchronousTestCase):
+    """
+    C{GET /api/events} carries an C{event: policy} when the hub's copy of
+    the zone's policy changes, however it changed.
+    """
+
+    session, _signIn, open = EventStreamTests.session, EventStreamTests._signIn, EventStreamTests.open
+    events = staticmethod(EventStreamTests.events)
+
+    def setUp(self):
+        self.zone = MemoryZone(self, hubSettings=HubSettings(synchronise=True))
+        self.site = makeSite(self.zone.hub, reactor=self.zone.reactor)
+
+    def test_policyEvents(self):
+        """
+        An edit through the operations is told at once; one written to the
+        file (C{pzctl}, an editor) when the hub's scan finds it; other
+        items are not told.
+        """
+        transport, _ = self.open()
+        ops = ZoneOperations.forHub(self.zone.hub)
+        ops.addPolicyRule("deny", service="get42")
+        policy = [data for kind, data in self.events(transport) if kind == "policy"]
+        self.assertEqual(policy, [{"path": POLICY}])
+        tree = self.zone.hub.sync.tree
+        tree.write(POLICY, addRule(tree.read(POLICY), "permit")[0])
+        tree.write("context/battery.json", b'{"level": 80}\n')
+        self.zone.advance(3)
+        policy = [data for kind, data in self.events(transport) if kind == "policy"]
+        self.assertEqual(policy, [{"path": POLICY}] * 2)
+
+
+class PolicySignedInOnlyTests(SynchronousTestCase):
+    """
+    The policy routes as the hub's site serves them: nothing without a
+    session, no change without the CSRF token.
+    """
+
+    request, signIn = SignedInOnlyTests.request, SignedInOnlyTests.signIn
+
+    def setUp(self):
+        self.fixture = MemoryHub(self, HubSettings(synchronise=True))
+        self.hub = self.fixture.hub
+        self.site = makeSite(self.hub, reactor=self.fixture.clock)
+        self.treq = StubTreq(self.site.resource)
+
+    def test_sessionAndCSRF(self):
+        """
+        Without a session every policy route is 401 and shows no rule; with
+        one, a change without the CSRF token is 403; nothing is written;
+        with the token it is done.
+        """
+        before = self.hub.sync.tree.read(POLICY)
+        body = json.dumps({"effect": "deny"}).encode()
+        for method, path in (("GET", "policy"), ("POST", "policy/rules"),
+                             ("POST", "policy/rules/urn:pz:rule:permit-own-zone/remove")):
+            code, answer = self.request(method, path, body=body)
+            self.assertEqual((code, json.loads(answer)["code"]), (401, "NOT_AUTHORISED"))
+            self.assertNotIn(b"permit-own-zone", answer)
+        cookies = self.signIn()
+        for path in ("policy/rules", "policy/rules/urn:pz:rule:permit-own-zone/remove"):
+            code, answer = self.request("POST", path, cookies=cookies, body=body)
+            self.assertEqual((code, json.loads(answer)["code"]), (403, "CSRF_REQUIRED"))
+        self.assertEqual(self.hub.sync.tree.read(POLICY), before)
+        d = self.treq.get("https://127.0.0.1:9000/session", cookies=cookies)
+        self.treq.flush()
+        csrf = self.successResultOf(self.successResultOf(d).json())["csrf"]
+        code, answer = self.request("POST", "policy/rules", cookies=cookies, body=body,
+                                    headers={"X-CSRF-Token": csrf})
+        self.assertEqual(code, 201)
+        self.assertIn(json.loads(answer)["rule"].encode(), self.hub.sync.tree.read(POLICY))

@@ -44,7 +44,10 @@ CONTRACT_IDS = {
     "count-disconnected", "count-revoked", "devices", "device-filter", "confirm", "confirm-text",
     "confirm-yes", "confirm-no", "pair-form", "pair-device", "pair-submit", "pair-result",
     "pair-code", "pair-qr", "pair-time-left", "codes", "mesh-pending", "mesh-none", "mesh-off",
-    "sync", "conflicts", "services", "signout",
+    "sync", "conflicts", "services", "signout", "policy-rules", "policy-error", "policy-form",
+    "policy-effect", "policy-subject", "policy-service", "policy-method", "policy-item",
+    "policy-first",
+    "policy-submit", "confirm-rule", "confirm-rule-text", "confirm-rule-yes", "confirm-rule-no",
 }
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -210,12 +213,42 @@ class PageTests(PageTestBase):
         sorts = [a["data-sort"] for a in page.all("button") if "data-sort" in a]
         self.assertEqual(sorts, ["id", "state", "address", "last_seen", "expires"])
         labels = {a.get("for"): None for a in page.all("label")}
-        self.assertEqual(set(labels), {"device-filter", "pair-device"})
+        self.assertEqual(set(labels), {"device-filter", "pair-device", "policy-effect",
+                                       "policy-subject", "policy-service", "policy-method",
+                                       "policy-item", "policy-first"})
         self.assertEqual(page.texts.get("notice", ""), "")
         _, notice = page.byId("notice")
         self.assertEqual((notice["role"], notice["aria-live"]), ("status", "polite"))
         self.assertIn("hidden", page.byId("pair-result")[1])
         self.assertEqual(page.byId("device-filter")[1]["type"], "search")
+
+    def test_policyPanel(self):
+        """
+        The policy panel: a table of rules, an error line that starts
+        hidden and is announced, a form whose effect is a select of the
+        five effects C{pzctl policy add} takes (deny first), optional
+        subject, service, method and shared item, a "put first" checkbox, and a modal
+        confirmation for removing a rule that starts on "Keep it".
+        """
+        from pz.policy.edit import EFFECTS
+
+        page = self.page()
+        self.assertEqual(page.byId("policy-rules")[0], "table")
+        self.assertEqual(page.byId("policy-form")[0], "form")
+        tag, problem = page.byId("policy-error")
+        self.assertEqual((tag, problem["role"]), ("p", "alert"))
+        self.assertIn("hidden", problem)
+        self.assertEqual(page.byId("policy-effect")[0], "select")
+        values = [a["value"] for a in page.all("option")]
+        self.assertEqual(sorted(values), sorted(EFFECTS))
+        self.assertEqual(values[0], "deny")
+        for id in ("policy-subject", "policy-service", "policy-method", "policy-item"):
+            self.assertEqual(page.byId(id)[1]["type"], "text")
+            self.assertNotIn("required", page.byId(id)[1])
+        self.assertEqual(page.byId("policy-first")[1]["type"], "checkbox")
+        self.assertEqual(page.byId("policy-submit")[1]["type"], "submit")
+        self.assertEqual(page.byId("confirm-rule")[0], "dialog")
+        self.assertIn("autofocus", page.byId("confirm-rule-no")[1])
 
     def test_labels(self):
         """
@@ -493,6 +526,7 @@ class ScriptTests(SynchronousTestCase):
         for route in ('"/api/devices"', '"/api/codes"', '"/api/zone"', '"/api/mesh/pending"',
                       '"/api/sync"', '"/api/sync/conflicts"', '"/api/services"',
                       '"/api/events"', '"/session"', '"/signout"', "/revoke`", "/cancel`",
+                      '"/api/policy"', '"/api/policy/rules"', "/remove`",
                       '"X-CSRF-Token"'):
             self.assertIn(route, script)
         self.assertNotRegex(script.replace('"http://www.w3.org/2000/svg"', ""), r"https?://")

@@ -3,12 +3,17 @@ Tests for L{pzh.operations}: the zone operations C{pzctl} and the admin
 API share, over a real hub in memory.
 """
 
+import os
+
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
 from pz.errors import ZoneError
 from pz.mesh.messages import ConnectStartRequest, CreateRequest
+from pz.policy.edit import addRule, showRules
+from pz.policy.item import POLICY
+from pz.sync.items import ItemTree
 from pz.testing import ZONE, MemoryHub, MemoryZone
 from pzh.enrolment import codeId, tokenHash
 from pzh.hub import HubSettings
@@ -390,3 +395,124 @@ class SyncAndServicesTests(SynchronousTestCase):
         self.assertEqual(ops.services(), [])
         bare = ZoneOperations(hub.zone, hub.store, hub.clock, hub.enrolment, dict, dict)
         self.assertEqual(self.assertRaises(ZoneError, bare.services).code, "NOT_RUNNING")
+
+
+class PolicyTests(SynchronousTestCase):
+    """
+    The zone's policy, shown and edited from the hub's items as C{pzctl
+    --hub-dir DIR policy} does, over a real hub and a real device in
+    memory.
+    """
+
+    def setUp(self):
+        self.zone = MemoryZone(self, devices=["phone"],
+                               hubSettings=HubSettings(synchronise=True),
+                               deviceSettings=ProxySettings(builtinServices=False))
+        self.hub = self.zone.hub
+        self.ops = ZoneOperations.forHub(self.hub)
+        self.phone = self.zone.deviceId("phone")
+        self.zone.advance(3)
+        self.heard = []
+        self.hub.events.subscribe(
+            lambda kind, data: kind == "policy" and self.heard.append((kind, data)))
+
+    def phonePolicy(self) -> bytes:
+        return ItemTree(os.path.join(self.zone.dataDir("phone"), "zone")).read(POLICY)
+
+    def test_show(self):
+        """
+        The rules as C{pzctl --hub-dir DIR policy show --json} lists them,
+        and no error.
+        """
+        shown = self.ops.policy()
+        self.assertIsNone(shown["error"])
+        self.assertEqual(shown["rules"], showRules(self.hub.sync.tree.read(POLICY)))
+        self.assertIn("urn:pz:rule:permit-own-zone", [r["id"] for r in shown["rules"]])
+
+    def test_addRemoveSyncs(self):
+        """
+        A rule added here is in the hub's item at once, reaches the device
+        by sync and is told as an C{event: policy}; removed, it leaves
+        both.
+        """
+        ruleId = self.ops.addPolicyRule("deny", subject=self.phone, service="get42",
+                                        first=True)["rule"]
+        self.assertEqual(self.heard, [("policy", {"path": POLICY})])
+        [row] = [r for r in self.ops.policy()["rules"] if r["id"] == ruleId]
+        self.assertEqual((row["effect"], row["subject"], row["service"], row["method"]),
+                         ("deny", self.phone, "get42", None))
+        self.zone.advance(3)
+        self.assertIn(ruleId.encode(), self.phonePolicy())
+        self.assertEqual(self.ops.removePolicyRule(ruleId), {"removed": ruleId})
+        self.zone.advance(3)
+        self.assertNotIn(ruleId.encode(), self.phonePolicy())
+        self.assertEqual(self.heard, [("policy", {"path": POLICY})] * 2)
+
+    def test_editElsewhere(self):
+        """
+        An edit by C{pzctl --hub-dir} (or an editor) is told when the hub's
+        scan finds it, and a device's edit when it arrives by sync: each
+        once.
+        """
+        tree = self.hub.sync.tree
+        data, _ = addRule(tree.read(POLICY), "deny", service="byhand")
+        tree.write(POLICY, data)
+        self.assertEqual(self.heard, [])
+        self.zone.advance(3)
+        self.assertEqual(self.heard, [("policy", {"path": POLICY})])
+        phoneTree = ItemTree(os.path.join(self.zone.dataDir("phone"), "zone"))
+        data, ruleId = addRule(phoneTree.read(POLICY), "permit", service="fromphone")
+        phoneTree.write(POLICY, data)
+        self.zone.advance(6)
+        self.assertEqual(self.heard, [("policy", {"path": POLICY})] * 2)
+        self.assertIn(ruleId, [r["id"] for r in self.ops.policy()["rules"]])
+
+    def test_badInput(self):
+        """
+        A bad effect, subject or rule is refused with the code C{pzctl}
+        gives, and nothing is written or told.
+        """
+        before = self.hub.sync.tree.read(POLICY)
+        for call in (lambda: self.ops.addPolicyRule("maybe"),
+                     lambda: self.ops.addPolicyRule("deny", subject="phone"),
+                     lambda: self.ops.addPolicyRule("deny", service=""),
+                     lambda: self.ops.removePolicyRule("urn:pz:rule:nope")):
+            self.assertEqual(self.assertRaises(ZoneError, call).code, "BAD_REQUEST")
+        self.assertEqual(self.hub.sync.tree.read(POLICY), before)
+        self.zone.advance(3)
+        self.assertEqual(self.heard, [])
+
+    def test_broken(self):
+        """
+        A policy that does not parse shows its error, naming the line, and
+        no rule; adding and removing refuse it with C{POLICY_INVALID} and
+        write nothing.
+        """
+        broken = b'<?xml version="1.0"?>\n<PolicySet>\n  <oops\n'
+        self.hub.sync.tree.write(POLICY, broken)
+        shown = self.ops.policy()
+        self.assertEqual(shown["rules"], [])
+        self.assertRegex(shown["error"], r"\APOLICY_INVALID: policy line \d+: ")
+        for call in (lambda: self.ops.addPolicyRule("deny"),
+                     lambda: self.ops.removePolicyRule("urn:pz:rule:permit-own-zone")):
+            self.assertEqual(self.assertRaises(ZoneError, call).code, "POLICY_INVALID")
+        self.assertEqual(self.hub.sync.tree.read(POLICY), broken)
+
+    def test_forDirectory(self):
+        """
+        Over the hub's data directory (C{pzctl}), the same file is shown
+        and edited.
+        """
+        ops = ZoneOperations.forDirectory(self.hub.zone.dataDir, self.hub.clock)
+        ruleId = ops.addPolicyRule("deny", service="get42")["rule"]
+        self.assertIn(ruleId, [r["id"] for r in self.ops.policy()["rules"]])
+        self.assertEqual(ops.policy(), self.ops.policy())
+
+    def test_notSynchronising(self):
+        """
+        A hub that does not synchronise keeps no policy: C{NOT_RUNNING}.
+        """
+        ops = ZoneOperations.forHub(MemoryHub(self).hub)
+        for call in (ops.policy, lambda: ops.addPolicyRule("deny"),
+                     lambda: ops.removePolicyRule("x")):
+            self.assertEqual(self.assertRaises(ZoneError, call).code, "NOT_RUNNING")
