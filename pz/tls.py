@@ -40,6 +40,7 @@ new port or client takes.
 from __future__ import annotations
 
 import ipaddress
+import weakref
 from datetime import datetime, timezone
 
 import idna
@@ -83,6 +84,8 @@ __all__ = [
     "verifyFriendDevice",
     "peerServerOptions",
     "peerClientOptions",
+    "verifyExchangeDevice",
+    "exchangeClientOptions",
 ]
 
 #: The oldest TLS version any zone link accepts.
@@ -484,39 +487,124 @@ def verifyFriendDevice(cert, friendCA, now: datetime) -> str:
     return identity
 
 
+def _isZoneCA(cert) -> bool:
+    """
+    Whether C{cert} is a self-signed CA certificate naming a zone (a
+    C{pz:} identity without a device name).
+    """
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+        cert.verify_directly_issued_by(cert)
+    except Exception:
+        return False
+    identity = pki.identityOf(cert)
+    return constraints.value.ca and identity is not None and "/" not in identity
+
+
+def verifyExchangeDevice(cert, caCert, now: datetime, knownZones) -> str:
+    """
+    Check a certificate met in the peer-to-peer certificate exchange: a
+    device certificate (C{ZONE/NAME}) of a zone this device does not know,
+    verifying against the CA certificate C{caCert} that came with it, a
+    self-signed CA naming that very zone, both valid at C{now}.  Its user
+    is the one of that CA (the webinos PZP specification: "entities with
+    PZP certificates from other zones are assumed to belong to the user
+    connected to the PZH CA certificate in the chain").  A zone in
+    C{knownZones} (this device's own, its friends') is never let in this
+    way: its devices come in under that zone's own rules or not at all.
+
+    @return: the device id the certificate proves.
+    @raise CertificateError: C{CERT_UNTRUSTED} without a zone CA, else as
+        L{pz.pki.verifyPeerCertificate}; C{CERT_INVALID} for a certificate
+        that is not a device of that CA's zone, or of a known zone.
+    """
+    if isinstance(caCert, X509):
+        caCert = caCert.to_cryptography()
+    if caCert is None or not _isZoneCA(caCert):
+        raise CertificateError("CERT_UNTRUSTED", "The certificate exchange needs the device's "
+                                                 "zone CA certificate in its chain.")
+    now = pki._utc(now)
+    if not caCert.not_valid_before_utc <= now <= caCert.not_valid_after_utc:
+        raise CertificateError("CERT_EXPIRED", "The zone CA certificate is not valid now.")
+    identity = pki.verifyPeerCertificate(cert, caCert, None, now)
+    zoneId = pki.identityOf(caCert)
+    zone, slash, _ = identity.rpartition("/")
+    if not slash or zone != zoneId:
+        raise CertificateError(
+            "CERT_INVALID", f"{identity} is not a device of zone {zoneId}: a peer must be a PZP.")
+    if zoneId in knownZones:
+        raise CertificateError(
+            "CERT_INVALID", f"zone {zoneId} is known here: its devices need no exchange.")
+    return identity
+
+
 class _PeerVerifier:
     """
     The OpenSSL verify callback of a peer link: OpenSSL checks the chain up
     to the zone CA (or a friend zone's CA); at the leaf this adds the zone's
     own rules (L{verifyZoneDevice}), or a friend's (L{verifyFriendDevice}).
-    A refused certificate fails the handshake.
+    While C{exchangeOpen()} says an exchange ticket is outstanding, a chain
+    of an unknown zone is let through too, if its leaf is a device of the
+    zone CA presented above it (L{verifyExchangeDevice}): the link then
+    asks for the ticket's token.  A refused certificate fails the
+    handshake.
 
     @ivar refusals: the L{CertificateError}s of refused certificates, most
         recent last (the last few only), for the link to report.
     """
 
-    def __init__(self, caCert, crl, now, expectedFingerprint, friendCAs=()) -> None:
+    def __init__(self, caCert, crl, now, expectedFingerprint, friendCAs=(),
+                 exchangeOpen=None) -> None:
         self._caCert = caCert
         self._crl = crl
         self._now = now
         self._expected = expectedFingerprint
         self._friendCAs = list(friendCAs)
+        self._exchangeOpen = exchangeOpen
+        #: connection -> the self-signed CA an unknown chain presented.
+        self._presented = weakref.WeakKeyDictionary()
         self.refusals = []
 
+    def _exchanging(self) -> bool:
+        return self._exchangeOpen is not None and bool(self._exchangeOpen())
+
     def __call__(self, connection, certificate, errno, depth, ok) -> bool:
-        if not ok or depth != 0:
-            return bool(ok)
-        crl = self._crl() if callable(self._crl) else self._crl
-        try:
-            verifyZoneDevice(certificate, self._caCert, crl, self._now(), self._expected)
-        except CertificateError as e:
-            if e.code == "CERT_UNTRUSTED":
-                e = self._friendRefusal(certificate, e)
-                if e is None:
+        if depth != 0:
+            if not ok and depth == 1 and self._exchanging():
+                ca = certificate.to_cryptography()
+                if _isZoneCA(ca):
+                    # Judged with the leaf below it, which must be its device.
+                    self._presented[connection] = ca
                     return True
-            self.refusals = self.refusals[-9:] + [e]
+            return bool(ok)
+        presented = self._presented.get(connection)
+        if not ok and presented is None:
             return False
-        return True
+        refusal = None
+        if ok:
+            crl = self._crl() if callable(self._crl) else self._crl
+            try:
+                verifyZoneDevice(certificate, self._caCert, crl, self._now(), self._expected)
+                return True
+            except CertificateError as e:
+                refusal = self._friendRefusal(certificate, e) if e.code == "CERT_UNTRUSTED" else e
+                if refusal is None:
+                    return True
+        if (refusal is None or refusal.code == "CERT_UNTRUSTED") and presented is not None:
+            if self._exchanging():
+                try:
+                    verifyExchangeDevice(certificate, presented, self._now(), self._knownZones())
+                    return True
+                except CertificateError as e:
+                    refusal = e
+            else:
+                refusal = CertificateError("CERT_UNTRUSTED", "no certificate exchange is open")
+        self.refusals = self.refusals[-9:] + [
+            refusal or CertificateError("CERT_UNTRUSTED", "the chain did not verify")]
+        return False
+
+    def _knownZones(self) -> set:
+        return {pki.identityOf(ca) for ca in [self._caCert, *self._friendCAs]}
 
     def _friendRefusal(self, certificate, refusal):
         """
@@ -536,7 +624,7 @@ class _PeerVerifier:
 
 
 def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint,
-                 friendCAs=()) -> CertificateOptions:
+                 friendCAs=(), exchangeOpen=None) -> CertificateOptions:
     options = CertificateOptions(
         privateKey=_pkey(key),
         certificate=_x509(cert),
@@ -546,7 +634,8 @@ def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint,
         requireCertificate=True,
         **tlsSettings(),
     )
-    verifier = _PeerVerifier(caCert, crl, now or _wallClock, expectedFingerprint, friendCAs)
+    verifier = _PeerVerifier(caCert, crl, now or _wallClock, expectedFingerprint, friendCAs,
+                             exchangeOpen)
     # CertificateOptions builds its context once and caches it; adjust that
     # context before any connection uses (and so freezes) it.
     context = options.getContext()
@@ -558,7 +647,7 @@ def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint,
 
 
 def peerServerOptions(caCert: x509.Certificate, key, cert: x509.Certificate, crl,
-                      now=None, friendCAs=()) -> CertificateOptions:
+                      now=None, friendCAs=(), exchangeOpen=None) -> CertificateOptions:
     """
     TLS options for a device's peer server (the PZP's C{pzp_tlsServer}
     port): present the device certificate C{cert}; require a client
@@ -566,8 +655,9 @@ def peerServerOptions(caCert: x509.Certificate, key, cert: x509.Certificate, crl
     certificate of this zone (L{verifyZoneDevice}): another CA's, the hub's,
     a revoked one.  A device of a friend zone, whose CA is in
     C{friendCAs}, is accepted too (L{verifyFriendDevice}); a device in any
-    other zone would first need the peer-to-peer certificate exchange,
-    which the zone does not offer.
+    other zone only while C{exchangeOpen()} says a peer-exchange ticket is
+    outstanding (L{verifyExchangeDevice}), and then the link must still
+    present the ticket's token.
 
     @param crl: the zone's CRL, or a callable returning the current one
         (so that a new CRL applies to the next handshake), or C{None}.
@@ -575,9 +665,11 @@ def peerServerOptions(caCert: x509.Certificate, key, cert: x509.Certificate, crl
     @param friendCAs: the CA certificates of the friend zones (the trusted
         PZH certificates other than this zone's), trust roots for this
         port only.
+    @param exchangeOpen: returns whether a peer-exchange ticket is
+        outstanding now, or C{None}: no exchange ever.
     @return: options whose C{verifier.refusals} tells why handshakes failed.
     """
-    return _peerOptions(caCert, key, cert, crl, now, None, friendCAs)
+    return _peerOptions(caCert, key, cert, crl, now, None, friendCAs, exchangeOpen)
 
 
 def peerClientOptions(caCert: x509.Certificate, key, cert: x509.Certificate,
@@ -597,3 +689,49 @@ def peerClientOptions(caCert: x509.Certificate, key, cert: x509.Certificate,
     @param crl: as for L{peerServerOptions}.
     """
     return _peerOptions(caCert, key, cert, crl, now, expectedFingerprint)
+
+
+class _PinnedVerifier:
+    """
+    The OpenSSL verify callback of a device dialling another zone's device
+    with a peer-exchange code: the chain above the leaf is that zone's
+    business; the leaf must be exactly the certificate whose SHA-256 the
+    code carries (the webinos PZP specification: trust "just the
+    certificate of the PZP we are contacting").
+    """
+
+    def __init__(self, certDigest: str) -> None:
+        self._digest = certDigest
+        self.refusals = []
+
+    def __call__(self, connection, certificate, errno, depth, ok) -> bool:
+        if depth != 0:
+            return True
+        if pki.certificateDigest(certificate.to_cryptography()) == self._digest:
+            return True
+        self.refusals = self.refusals[-9:] + [CertificateError(
+            "CERT_UNTRUSTED", "the device presented a certificate other than the code's")]
+        return False
+
+
+def exchangeClientOptions(caCert: x509.Certificate, key, cert: x509.Certificate,
+                          certDigest: str) -> CertificateOptions:
+    """
+    TLS options for the peer-to-peer certificate exchange, on the dialling
+    side: present C{cert} with this zone's CA C{caCert} in the chain (the
+    other device judges it by that CA), and accept only the certificate
+    whose DER SHA-256 is C{certDigest}, nothing else.
+    """
+    options = CertificateOptions(
+        privateKey=_pkey(key),
+        certificate=_x509(cert),
+        extraCertChain=[_x509(caCert)],
+        verify=True,
+        caCerts=[_x509(caCert)],
+        **tlsSettings(),
+    )
+    verifier = _PinnedVerifier(certDigest)
+    context = options.getContext()
+    context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, verifier)
+    options.verifier = verifier
+    return options
