@@ -21,9 +21,16 @@ from typing import Optional
 
 import attrs
 
+from pz.errors import ZoneError
 from pz.tokens import RateLimiter, TokenGate, tokenHash
 
 __all__ = ["ExchangeTickets", "TICKET_LIFETIME"]
+
+_REFUSALS = {
+    "TOKEN_INVALID": "no such peer-exchange code",
+    "TOKEN_USED": "this peer-exchange code has been used already; ask for a new one",
+    "TOKEN_EXPIRED": "this peer-exchange code has expired; ask for a new one",
+}
 
 #: Seconds a peer-exchange code stays valid.
 TICKET_LIFETIME = 600.0
@@ -89,7 +96,10 @@ class ExchangeTickets:
         @raise ZoneError: C{TOKEN_INVALID}, C{TOKEN_USED},
             C{TOKEN_EXPIRED} or C{RATE_LIMITED}.
         """
-        ticket = self._gate.check(token, source)
+        try:
+            ticket = self._gate.check(token, source)
+        except ZoneError as e:
+            raise ZoneError(e.code, _REFUSALS.get(e.code, e.message))
         ticket.used = self._clock.seconds()
 
     def _forgetOld(self) -> None:
