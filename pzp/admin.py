@@ -84,7 +84,7 @@ class ProxyAdmin:
         """
         return {"peers": self._proxy.peerStatus()}
 
-    @commands.handler("peer-invite")
+    @commands.handler("peer_invite")
     def command_peerInvite(self, host: str = None) -> dict:
         """
         A one-time peer-exchange code for this device.
@@ -93,7 +93,7 @@ class ProxyAdmin:
             raise ZoneError("BAD_REQUEST", "peer-invite's 'host' must be a host name or address")
         return self._proxy.peerInvite(host)
 
-    @commands.handler("peer-exchange")
+    @commands.handler("peer_exchange")
     def command_peerExchange(self, code: str):
         """
         Link once with the device of another zone a peer-exchange code
@@ -101,7 +101,7 @@ class ProxyAdmin:
         """
         return self._proxy.peerExchange(code)
 
-    @commands.handler("peer-close")
+    @commands.handler("peer_close")
     def command_peerClose(self, device: str) -> dict:
         """
         Close a one-time peer link.

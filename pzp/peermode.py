@@ -789,8 +789,16 @@ def exchangeDialer(reactor, makeEndpoint=None):
 
         def failed(failure):
             refusals = options.verifier.refusals
-            if refusals and (not failure.check(ZoneError) or failure.value.code == "NOT_CONNECTED"):
+            if refusals:
                 raise ZoneError(refusals[-1].code, refusals[-1].message)
+            if failure.check(ZoneError) and failure.value.code == "NOT_CONNECTED":
+                # Its handshake refused this device: it has no code open.
+                raise ZoneError("EXCHANGE_REFUSED", f"{code.host}:{code.port} refused the "
+                                "link: it has no peer-exchange code open (used, expired, or "
+                                "its proxy restarted)")
+            if not failure.check(ZoneError):
+                raise ZoneError("NOT_CONNECTED", f"cannot reach {code.host}:{code.port}: "
+                                                 f"{failure.getErrorMessage()}")
             return failure
 
         connecting = connectProtocol(
