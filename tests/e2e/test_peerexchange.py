@@ -19,12 +19,12 @@ from tests.e2e.harness import Zone, pzctl, pzctlJSON, waitFor
 _VOLATILE = (".log", ".sock", "admin")
 
 
-def _snapshot(root: str, skip=()) -> dict:
-    """
-    Every file under C{root} and the SHA-256 of its contents, but logs,
-    sockets and the relative paths in C{skip}.
-    """
-    found = {}
+#: The device's sync state, which its item scans (every 2 s) rewrite
+#: whatever happens; checked by content instead (L{_mentions}).
+_SYNC_STATE = os.path.join("zone", "sync") + os.sep
+
+
+def _files(root: str, skip=()):
     for folder, _, names in os.walk(root):
         for name in names:
             path = os.path.join(folder, name)
@@ -32,8 +32,23 @@ def _snapshot(root: str, skip=()) -> dict:
             if relative in skip or name.endswith(_VOLATILE) or not os.path.isfile(path):
                 continue
             with open(path, "rb") as f:
-                found[relative] = hashlib.sha256(f.read()).hexdigest()
-    return found
+                yield relative, f.read()
+
+
+def _snapshot(root: str, skip=()) -> dict:
+    """
+    Every file under C{root} and the SHA-256 of its contents, but logs,
+    sockets, the sync state and the relative paths in C{skip}.
+    """
+    return {relative: hashlib.sha256(data).hexdigest() for relative, data in _files(root, skip)
+            if not relative.startswith(_SYNC_STATE)}
+
+
+def _mentions(root: str, text: str, skip=()) -> list:
+    """
+    The files under C{root} (the sync state included) holding C{text}.
+    """
+    return [relative for relative, data in _files(root, skip) if text.encode() in data]
 
 
 class PeerExchangeTests(TestCase):
@@ -104,4 +119,9 @@ class PeerExchangeTests(TestCase):
         self.assertIn("EXCHANGE_REFUSED", err)
         self.assertIn("no peer-exchange code open", err)
 
-        self.assertEqual((_snapshot(phoneDir, {policy}), _snapshot(tabDir)), before)
+        after = _snapshot(phoneDir, {policy}), _snapshot(tabDir)
+        changed = [sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+                   for old, new in zip(before, after)]
+        self.assertEqual(changed, [[], []])
+        self.assertEqual(_mentions(phoneDir, bob.zoneId, {policy}), [])
+        self.assertEqual(_mentions(tabDir, alice.zoneId), [])
