@@ -286,3 +286,104 @@ class ExchangeLinkTests(SynchronousTestCase):
         d = owner.calls.call(client, f"{ZONE}/laptop", "get42", "get42")
         pair.flush()
         self.assertEqual(self.failureResultOf(d, ZoneError).value.code, "NO_SUCH_SERVICE")
+
+
+class _Identity:
+    def __init__(self, current) -> None:
+        self.current = current
+
+
+class PeerModeExchangeTests(SynchronousTestCase):
+    """
+    L{PeerMode}'s side of the exchange: a code dialled, the one-time link
+    listed, routed to, closed, and gone with the worker.
+    """
+
+    def setUp(self):
+        from pzp.peermode import PeerMode
+
+        self.clock = Clock()
+        zone, _ = _zones()
+        stranger = _strangerZone()
+        key, cert = zone.device("desk")
+        self.aliceCreds = Credentials(f"{ZONE}/desk", key, cert, zone.caCert)
+        key, cert = stranger.device("pad")
+        self.bobCreds = Credentials(f"{STRANGER}/pad", key, cert, stranger.caCert)
+        self.bobCreds.zoneId = STRANGER
+        self.alice = PeerMode(self.clock, _Identity(self.aliceCreds),
+                              Inbox(self.mktemp(), self.clock), None,
+                              tickets=ExchangeTickets(self.clock))
+        self.bob = PeerMode(self.clock, _Identity(self.bobCreds), Inbox(self.mktemp(), self.clock),
+                            None, exchangeDialer=self.dialer)
+        self.pairs = []
+        self.addCleanup(self.stopAll)
+
+    def stopAll(self):
+        self.alice.stop()
+        self.bob.stop()
+        for pair in self.pairs:
+            pair.flush()
+
+    def dialer(self, code, owner):
+        mine, theirs = owner.credentials, self.aliceCreds
+        client = PeerLinkProtocol(owner, True, None, exchangeToken=code.token)
+        server = self.alice.buildIncoming()
+        pair = connectPair(
+            tlsFactory(tls.peerServerOptions(theirs.caCert, theirs.key, theirs.cert, None,
+                                             exchangeOpen=self.alice.exchangeOpen), False,
+                       Factory.forProtocol(lambda: server), self.clock),
+            tlsFactory(tls.exchangeClientOptions(mine.caCert, mine.key, mine.cert,
+                                                 code.certDigest),
+                       True, Factory.forProtocol(lambda: client), self.clock),
+            self.clock, address("127.0.0.1", 8040), address("127.0.0.1", 50000))
+        self.pairs.append(pair)
+        pair.flush()
+        return client.ready
+
+    def code(self):
+        token, _ = self.alice.invite()
+        return PeerCode("127.0.0.1", 8040, token, pki.certificateDigest(self.aliceCreds.cert))
+
+    def test_linkListedRoutedClosed(self):
+        """
+        C{exchange} fires with the other device's id; both list the link
+        as one-time and route to it; C{closeGuest} closes it on both sides
+        and a second close is C{NOT_CONNECTED}.
+        """
+        self.assertFalse(self.alice.exchangeOpen())
+        code = self.code()
+        self.assertTrue(self.alice.exchangeOpen())
+        self.assertEqual(self.successResultOf(self.bob.exchange(code)), f"{ZONE}/desk")
+        self.assertFalse(self.alice.exchangeOpen())
+        self.assertEqual(self.bob.status(), {f"{ZONE}/desk": "Connected (one-time)"})
+        self.assertEqual(self.alice.status(), {f"{STRANGER}/pad": "Connected (one-time)"})
+        self.assertEqual(self.alice.guestIds(), {f"{STRANGER}/pad"})
+        self.assertTrue(self.bob.linkFor(f"{ZONE}/desk").guest)
+        self.bob.closeGuest(f"{ZONE}/desk")
+        for pair in self.pairs:
+            pair.flush()
+        self.assertEqual((self.alice.status(), self.bob.status()), ({}, {}))
+        self.assertIsNone(self.bob.linkFor(f"{ZONE}/desk"))
+        self.assertEqual(self.assertRaises(ZoneError, self.bob.closeGuest, f"{ZONE}/desk").code,
+                         "NOT_CONNECTED")
+        # The used code does not open a second link.
+        self.assertEqual(self.failureResultOf(self.bob.exchange(code), ZoneError).value.code,
+                         "NOT_CONNECTED")
+
+    def test_stopCloses(self):
+        """
+        A worker that stops closes its one-time links.
+        """
+        self.successResultOf(self.bob.exchange(self.code()))
+        self.alice.stop()
+        for pair in self.pairs:
+            pair.flush()
+        self.assertEqual((self.alice.status(), self.bob.status()), ({}, {}))
+
+    def test_noTickets(self):
+        """
+        A worker without tickets issues no code and never opens its
+        handshake to an unknown zone.
+        """
+        self.assertEqual(self.assertRaises(ZoneError, self.bob.invite).code, "BAD_REQUEST")
+        self.assertFalse(self.bob.exchangeOpen())
