@@ -238,7 +238,7 @@ class PeerLinkProtocol(DeviceMessaging):
         except ZoneError as e:
             self._refuseExchange(envelope.id, f"{e.code}: {e.message}")
             return
-        self.sendMessage(self._exchanging, {"status": "peerExchanged"}, )
+        self.sendMessage(self._exchanging, {"status": "peerExchanged"})
         self._exchanged()
 
     def _exchanged(self) -> None:

@@ -176,8 +176,12 @@ class ExchangeLinkTests(SynchronousTestCase):
             tlsFactory(server, False, Factory.forProtocol(lambda: accepted), self.clock),
             tlsFactory(options, True, Factory.forProtocol(lambda: client), self.clock),
             self.clock, address("127.0.0.1", 8040), address("127.0.0.1", 50000))
-        pair.flush()
         self.pairs.append((pair, accepted, client))
+        for link in (accepted, client):
+            # Each test looks at the outcomes it is about; the rest of the
+            # refusals are expected, not unhandled errors.
+            self.addCleanup(link.ready.addErrback, lambda f: None)
+        pair.flush()
         return pair, accepted, client, owner
 
     def refused(self, client) -> ZoneError:
