@@ -4,6 +4,7 @@ Tests for the peer-to-peer certificate exchange on a device: the tickets
 real TLS in memory.
 """
 
+import attrs
 from twisted.internet.protocol import Factory
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
@@ -15,9 +16,11 @@ from pz.testing.loopback import address, connectPair, tlsFactory
 from pzp.exchange import ExchangeTickets
 from pzp.inbox import Inbox
 from pzp.peerlink import PeerLinkProtocol
+from pzp.proxy import ProxySettings
 from tests.pz.test_exchangetls import STRANGER, _strangerZone
 from tests.pz.test_tls import ZONE, _zones
 from tests.pzp.test_peerlink import Credentials, Owner
+from tests.pzp.test_proxy import ProxyTestBase
 
 
 class TicketTests(SynchronousTestCase):
@@ -293,6 +296,10 @@ class ExchangeLinkTests(SynchronousTestCase):
 
 
 class _Identity:
+    """
+    The credentials holder a L{PeerMode} reads.
+    """
+
     def __init__(self, current) -> None:
         self.current = current
 
@@ -391,3 +398,52 @@ class PeerModeExchangeTests(SynchronousTestCase):
         """
         self.assertEqual(self.assertRaises(ZoneError, self.bob.invite).code, "BAD_REQUEST")
         self.assertFalse(self.bob.exchangeOpen())
+
+
+class ProxyExchangeTests(ProxyTestBase):
+    """
+    The proxy's admin side of the exchange: C{peer-invite},
+    C{peer-exchange}, C{peer-close}.
+    """
+
+    def enrolled(self, **settings):
+        proxy = self.proxy(dataDir=self.enrolledDir(),
+                           settings=attrs.evolve(ProxySettings(), **settings))
+        self.completeConnection()
+        return proxy
+
+    def test_invite(self):
+        """
+        The code names the peer server's address and port, a token, and
+        the SHA-256 of the device's certificate; it is valid 10 minutes.
+        """
+        proxy = self.enrolled(peerPort=8040, peerInterface="127.0.0.1")
+        answer = proxy.peerInvite()
+        code = PeerCode.parse(answer["code"])
+        creds = proxy.credentials
+        self.assertEqual((code.host, code.port, code.certDigest),
+                         ("127.0.0.1", 8040, pki.certificateDigest(creds.cert)))
+        self.assertEqual(answer["expires"], 600)
+        self.assertEqual(PeerCode.parse(proxy.peerInvite("192.0.2.7")["code"]).host,
+                         "192.0.2.7")
+
+    def test_inviteNeedsAddress(self):
+        """
+        A peer server listening on every address needs C{--host}; a
+        device without a peer server has nothing to invite to.
+        """
+        proxy = self.enrolled(peerPort=8040)
+        self.assertEqual(self.assertRaises(ZoneError, proxy.peerInvite).code, "BAD_REQUEST")
+        self.assertTrue(proxy.peerInvite("192.0.2.7")["code"].startswith("pzp://192.0.2.7:8040/"))
+
+    def test_badArguments(self):
+        """
+        A malformed code is C{BAD_REQUEST}; closing a link there is not is
+        C{NOT_CONNECTED}; a bad device id is refused.
+        """
+        proxy = self.enrolled(peerPort=8040, peerInterface="127.0.0.1")
+        self.assertEqual(self.failureResultOf(proxy.peerExchange("pz://x:1/t#f"),
+                                              ZoneError).value.code, "BAD_REQUEST")
+        self.assertEqual(self.assertRaises(ZoneError, proxy.peerClose, f"{ZONE}/nobody").code,
+                         "NOT_CONNECTED")
+        self.assertRaises(ZoneError, proxy.peerClose, "not a device")
