@@ -487,6 +487,57 @@ def verifyFriendDevice(cert, friendCA, now: datetime) -> str:
     return identity
 
 
+class _PeerVerifier:
+    """
+    The OpenSSL verify callback of a peer link: OpenSSL checks the chain up
+    to the zone CA (or a friend zone's CA); at the leaf this adds the zone's
+    own rules (L{verifyZoneDevice}), or a friend's (L{verifyFriendDevice}).
+    A refused certificate fails the handshake.
+
+    @ivar refusals: the L{CertificateError}s of refused certificates, most
+        recent last (the last few only), for the link to report.
+    """
+
+    def __init__(self, caCert, crl, now, expectedFingerprint, friendCAs=()) -> None:
+        self._caCert = caCert
+        self._crl = crl
+        self._now = now
+        self._expected = expectedFingerprint
+        self._friendCAs = list(friendCAs)
+        self.refusals = []
+
+    def __call__(self, connection, certificate, errno, depth, ok) -> bool:
+        if not ok or depth != 0:
+            return bool(ok)
+        crl = self._crl() if callable(self._crl) else self._crl
+        try:
+            verifyZoneDevice(certificate, self._caCert, crl, self._now(), self._expected)
+        except CertificateError as e:
+            if e.code == "CERT_UNTRUSTED":
+                e = self._friendRefusal(certificate, e)
+                if e is None:
+                    return True
+            self.refusals = self.refusals[-9:] + [e]
+            return False
+        return True
+
+    def _friendRefusal(self, certificate, refusal):
+        """
+        None if C{certificate} is a device of a friend zone, else why not:
+        the friend zone's refusal if one of their CAs issued it, else
+        C{refusal}.
+        """
+        for friendCA in self._friendCAs:
+            try:
+                verifyFriendDevice(certificate, friendCA, self._now())
+            except CertificateError as e:
+                if e.code != "CERT_UNTRUSTED":
+                    return e
+                continue
+            return None
+        return refusal
+
+
 def _isZoneCA(cert) -> bool:
     """
     Whether C{cert} is a self-signed CA certificate naming a zone (a
@@ -538,89 +589,46 @@ def verifyExchangeDevice(cert, caCert, now: datetime, knownZones) -> str:
     return identity
 
 
-class _PeerVerifier:
+class _ExchangeVerifier(_PeerVerifier):
     """
-    The OpenSSL verify callback of a peer link: OpenSSL checks the chain up
-    to the zone CA (or a friend zone's CA); at the leaf this adds the zone's
-    own rules (L{verifyZoneDevice}), or a friend's (L{verifyFriendDevice}).
-    While C{exchangeOpen()} says an exchange ticket is outstanding, a chain
-    of an unknown zone is let through too, if its leaf is a device of the
-    zone CA presented above it (L{verifyExchangeDevice}): the link then
-    asks for the ticket's token.  A refused certificate fails the
-    handshake.
-
-    @ivar refusals: the L{CertificateError}s of refused certificates, most
-        recent last (the last few only), for the link to report.
+    The peer server's verify callback while it offers the peer-to-peer
+    certificate exchange: as L{_PeerVerifier}, except that while
+    C{exchangeOpen()} says a ticket is outstanding, a chain of an unknown
+    zone is let through too, if its leaf is a device of the self-signed
+    zone CA presented right above it (L{verifyExchangeDevice}): the link
+    then asks for the ticket's token.  With no ticket outstanding it is
+    L{_PeerVerifier} exactly.
     """
 
-    def __init__(self, caCert, crl, now, expectedFingerprint, friendCAs=(),
-                 exchangeOpen=None) -> None:
-        self._caCert = caCert
-        self._crl = crl
-        self._now = now
-        self._expected = expectedFingerprint
-        self._friendCAs = list(friendCAs)
+    def __init__(self, *args, exchangeOpen, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self._exchangeOpen = exchangeOpen
-        #: connection -> the self-signed CA an unknown chain presented.
+        #: connection -> the untrusted zone CA its chain presented.
         self._presented = weakref.WeakKeyDictionary()
-        self.refusals = []
-
-    def _exchanging(self) -> bool:
-        return self._exchangeOpen is not None and bool(self._exchangeOpen())
 
     def __call__(self, connection, certificate, errno, depth, ok) -> bool:
+        if not self._exchangeOpen():
+            return super().__call__(connection, certificate, errno, depth, ok)
         if depth != 0:
-            if not ok and depth == 1 and self._exchanging():
+            if not ok and depth == 1:
                 ca = certificate.to_cryptography()
                 if _isZoneCA(ca):
                     # Judged with the leaf below it, which must be its device.
                     self._presented[connection] = ca
                     return True
-            return bool(ok)
+            return super().__call__(connection, certificate, errno, depth, ok)
         presented = self._presented.get(connection)
-        if not ok and presented is None:
+        if presented is None:
+            return super().__call__(connection, certificate, errno, depth, ok)
+        try:
+            verifyExchangeDevice(certificate, presented, self._now(), self._knownZones())
+        except CertificateError as e:
+            self.refusals = self.refusals[-9:] + [e]
             return False
-        refusal = None
-        if ok:
-            crl = self._crl() if callable(self._crl) else self._crl
-            try:
-                verifyZoneDevice(certificate, self._caCert, crl, self._now(), self._expected)
-                return True
-            except CertificateError as e:
-                refusal = self._friendRefusal(certificate, e) if e.code == "CERT_UNTRUSTED" else e
-                if refusal is None:
-                    return True
-        if (refusal is None or refusal.code == "CERT_UNTRUSTED") and presented is not None:
-            if self._exchanging():
-                try:
-                    verifyExchangeDevice(certificate, presented, self._now(), self._knownZones())
-                    return True
-                except CertificateError as e:
-                    refusal = e
-            else:
-                refusal = CertificateError("CERT_UNTRUSTED", "no certificate exchange is open")
-        self.refusals = self.refusals[-9:] + [
-            refusal or CertificateError("CERT_UNTRUSTED", "the chain did not verify")]
-        return False
+        return True
 
     def _knownZones(self) -> set:
         return {pki.identityOf(ca) for ca in [self._caCert, *self._friendCAs]}
-
-    def _friendRefusal(self, certificate, refusal):
-        """
-        None if C{certificate} is a device of a friend zone, else why not:
-        the friend zone's refusal if one of their CAs issued it, else
-        C{refusal}.
-        """
-        for friendCA in self._friendCAs:
-            try:
-                verifyFriendDevice(certificate, friendCA, self._now())
-            except CertificateError as e:
-                if e.code != "CERT_UNTRUSTED":
-                    return e
-                continue
-            return None
-        return refusal
 
 
 def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint,
@@ -634,8 +642,11 @@ def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint,
         requireCertificate=True,
         **tlsSettings(),
     )
-    verifier = _PeerVerifier(caCert, crl, now or _wallClock, expectedFingerprint, friendCAs,
-                             exchangeOpen)
+    if exchangeOpen is None:
+        verifier = _PeerVerifier(caCert, crl, now or _wallClock, expectedFingerprint, friendCAs)
+    else:
+        verifier = _ExchangeVerifier(caCert, crl, now or _wallClock, expectedFingerprint,
+                                     friendCAs, exchangeOpen=exchangeOpen)
     # CertificateOptions builds its context once and caches it; adjust that
     # context before any connection uses (and so freezes) it.
     context = options.getContext()
