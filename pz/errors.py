@@ -58,6 +58,8 @@ CODES = {
     "SYNC_BUSY": "too many transfers in flight; the item is queued",
     "ZONE_UNTRUSTED": "the zone is not, or no longer, trusted by the other zone",
     "ZONE_UNREACHABLE": "the link to that friend zone's hub is not up",
+    "EXCHANGE_REFUSED": "the peer-to-peer certificate exchange was refused: no valid "
+                        "peer-exchange code was presented in time",
     "NO_SUCH_SERVICE": "the device offers no service of that name",
     "NO_SUCH_METHOD": "the service has no method of that name",
     "BAD_ARGUMENTS": "the call's arguments do not fit the method",

@@ -31,6 +31,7 @@ checks of a hub certificate fail.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import secrets
@@ -48,6 +49,7 @@ from pz.udf import key_fingerprint
 
 __all__ = [
     "CertificateError",
+    "certificateDigest",
     "PZ_URI_PREFIX",
     "CLOCK_SKEW",
     "newKey",
@@ -773,6 +775,14 @@ def verifyPeerCertificate(cert, caCert, crl, now: datetime) -> str:
             "CERT_INVALID", "The certificate names no personal zone identity."
         )
     return identity
+
+
+def certificateDigest(cert) -> str:
+    """
+    The SHA-256 of C{cert}'s DER encoding, in lower-case hex: the
+    certificate a peer-exchange code pins.
+    """
+    return hashlib.sha256(_asCryptography(cert).public_bytes(serialization.Encoding.DER)).hexdigest()
 
 
 def caFingerprint(caCert) -> str:

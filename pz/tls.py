@@ -40,6 +40,7 @@ new port or client takes.
 from __future__ import annotations
 
 import ipaddress
+import weakref
 from datetime import datetime, timezone
 
 import idna
@@ -83,6 +84,8 @@ __all__ = [
     "verifyFriendDevice",
     "peerServerOptions",
     "peerClientOptions",
+    "verifyExchangeDevice",
+    "exchangeClientOptions",
 ]
 
 #: The oldest TLS version any zone link accepts.
@@ -539,8 +542,101 @@ class _PeerVerifier:
         return refusal
 
 
+def _isZoneCA(cert) -> bool:
+    """
+    Whether C{cert} is a self-signed CA certificate naming a zone (a
+    C{pz:} identity without a device name).
+    """
+    try:
+        constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+        cert.verify_directly_issued_by(cert)
+    except Exception:
+        return False
+    identity = pki.identityOf(cert)
+    return constraints.value.ca and identity is not None and "/" not in identity
+
+
+def verifyExchangeDevice(cert, caCert, now: datetime, knownZones) -> str:
+    """
+    Check a certificate met in the peer-to-peer certificate exchange: a
+    device certificate (C{ZONE/NAME}) of a zone this device does not know,
+    verifying against the CA certificate C{caCert} that came with it, a
+    self-signed CA naming that very zone, both valid at C{now}.  Its user
+    is the one of that CA (the webinos PZP specification: "entities with
+    PZP certificates from other zones are assumed to belong to the user
+    connected to the PZH CA certificate in the chain").  A zone in
+    C{knownZones} (this device's own, its friends') is never let in this
+    way: its devices come in under that zone's own rules or not at all.
+
+    @return: the device id the certificate proves.
+    @raise CertificateError: C{CERT_UNTRUSTED} without a zone CA, else as
+        L{pz.pki.verifyPeerCertificate}; C{CERT_INVALID} for a certificate
+        that is not a device of that CA's zone, or of a known zone.
+    """
+    if isinstance(caCert, X509):
+        caCert = caCert.to_cryptography()
+    if caCert is None or not _isZoneCA(caCert):
+        raise CertificateError("CERT_UNTRUSTED", "The certificate exchange needs the device's "
+                                                 "zone CA certificate in its chain.")
+    now = pki._utc(now)
+    if not caCert.not_valid_before_utc <= now <= caCert.not_valid_after_utc:
+        raise CertificateError("CERT_EXPIRED", "The zone CA certificate is not valid now.")
+    identity = pki.verifyPeerCertificate(cert, caCert, None, now)
+    zoneId = pki.identityOf(caCert)
+    zone, slash, _ = identity.rpartition("/")
+    if not slash or zone != zoneId:
+        raise CertificateError(
+            "CERT_INVALID", f"{identity} is not a device of zone {zoneId}: a peer must be a PZP.")
+    if zoneId in knownZones:
+        raise CertificateError(
+            "CERT_INVALID", f"zone {zoneId} is known here: its devices need no exchange.")
+    return identity
+
+
+class _ExchangeVerifier(_PeerVerifier):
+    """
+    The peer server's verify callback while it offers the peer-to-peer
+    certificate exchange: as L{_PeerVerifier}, except that while
+    C{exchangeOpen()} says a ticket is outstanding, a chain of an unknown
+    zone is let through too, if its leaf is a device of the self-signed
+    zone CA presented right above it (L{verifyExchangeDevice}): the link
+    then asks for the ticket's token.  With no ticket outstanding it is
+    L{_PeerVerifier} exactly.
+    """
+
+    def __init__(self, *args, exchangeOpen, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._exchangeOpen = exchangeOpen
+        #: connection -> the untrusted zone CA its chain presented.
+        self._presented = weakref.WeakKeyDictionary()
+
+    def __call__(self, connection, certificate, errno, depth, ok) -> bool:
+        if not self._exchangeOpen():
+            return super().__call__(connection, certificate, errno, depth, ok)
+        if depth != 0:
+            if not ok and depth == 1:
+                ca = certificate.to_cryptography()
+                if _isZoneCA(ca):
+                    # Judged with the leaf below it, which must be its device.
+                    self._presented[connection] = ca
+                    return True
+            return super().__call__(connection, certificate, errno, depth, ok)
+        presented = self._presented.get(connection)
+        if presented is None:
+            return super().__call__(connection, certificate, errno, depth, ok)
+        try:
+            verifyExchangeDevice(certificate, presented, self._now(), self._knownZones())
+        except CertificateError as e:
+            self.refusals = self.refusals[-9:] + [e]
+            return False
+        return True
+
+    def _knownZones(self) -> set:
+        return {pki.identityOf(ca) for ca in [self._caCert, *self._friendCAs]}
+
+
 def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint,
-                 friendCAs=(), friendCRLs=()) -> CertificateOptions:
+                 friendCAs=(), friendCRLs=(), exchangeOpen=None) -> CertificateOptions:
     options = CertificateOptions(
         privateKey=_pkey(key),
         certificate=_x509(cert),
@@ -550,8 +646,12 @@ def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint,
         requireCertificate=True,
         **tlsSettings(),
     )
-    verifier = _PeerVerifier(caCert, crl, now or _wallClock, expectedFingerprint, friendCAs,
-                             friendCRLs)
+    if exchangeOpen is None:
+        verifier = _PeerVerifier(caCert, crl, now or _wallClock, expectedFingerprint, friendCAs,
+                                 friendCRLs)
+    else:
+        verifier = _ExchangeVerifier(caCert, crl, now or _wallClock, expectedFingerprint,
+                                     friendCAs, friendCRLs, exchangeOpen=exchangeOpen)
     # CertificateOptions builds its context once and caches it; adjust that
     # context before any connection uses (and so freezes) it.
     context = options.getContext()
@@ -563,7 +663,8 @@ def _peerOptions(caCert, key, cert, crl, now, expectedFingerprint,
 
 
 def peerServerOptions(caCert: x509.Certificate, key, cert: x509.Certificate, crl,
-                      now=None, friendCAs=(), friendCRLs=()) -> CertificateOptions:
+                      now=None, friendCAs=(), friendCRLs=(),
+                      exchangeOpen=None) -> CertificateOptions:
     """
     TLS options for a device's peer server (the PZP's C{pzp_tlsServer}
     port): present the device certificate C{cert}; require a client
@@ -571,8 +672,9 @@ def peerServerOptions(caCert: x509.Certificate, key, cert: x509.Certificate, crl
     certificate of this zone (L{verifyZoneDevice}): another CA's, the hub's,
     a revoked one.  A device of a friend zone, whose CA is in
     C{friendCAs}, is accepted too (L{verifyFriendDevice}); a device in any
-    other zone would first need the peer-to-peer certificate exchange,
-    which the zone does not offer.
+    other zone only while C{exchangeOpen()} says a peer-exchange ticket is
+    outstanding (L{verifyExchangeDevice}), and then the link must still
+    present the ticket's token.
 
     @param crl: the zone's CRL, or a callable returning the current one
         (so that a new CRL applies to the next handshake), or C{None}.
@@ -583,9 +685,11 @@ def peerServerOptions(caCert: x509.Certificate, key, cert: x509.Certificate, crl
     @param friendCRLs: the friend zones' CRLs held (each checked against
         the friend CA that issued it); a friend without one is not
         checked for revocation.
+    @param exchangeOpen: returns whether a peer-exchange ticket is
+        outstanding now, or C{None}: no exchange ever.
     @return: options whose C{verifier.refusals} tells why handshakes failed.
     """
-    return _peerOptions(caCert, key, cert, crl, now, None, friendCAs, friendCRLs)
+    return _peerOptions(caCert, key, cert, crl, now, None, friendCAs, friendCRLs, exchangeOpen)
 
 
 def peerClientOptions(caCert: x509.Certificate, key, cert: x509.Certificate,
@@ -605,3 +709,49 @@ def peerClientOptions(caCert: x509.Certificate, key, cert: x509.Certificate,
     @param crl: as for L{peerServerOptions}.
     """
     return _peerOptions(caCert, key, cert, crl, now, expectedFingerprint)
+
+
+class _PinnedVerifier:
+    """
+    The OpenSSL verify callback of a device dialling another zone's device
+    with a peer-exchange code: the chain above the leaf is that zone's
+    business; the leaf must be exactly the certificate whose SHA-256 the
+    code carries (the webinos PZP specification: trust "just the
+    certificate of the PZP we are contacting").
+    """
+
+    def __init__(self, certDigest: str) -> None:
+        self._digest = certDigest
+        self.refusals = []
+
+    def __call__(self, connection, certificate, errno, depth, ok) -> bool:
+        if depth != 0:
+            return True
+        if pki.certificateDigest(certificate.to_cryptography()) == self._digest:
+            return True
+        self.refusals = self.refusals[-9:] + [CertificateError(
+            "CERT_UNTRUSTED", "the device presented a certificate other than the code's")]
+        return False
+
+
+def exchangeClientOptions(caCert: x509.Certificate, key, cert: x509.Certificate,
+                          certDigest: str) -> CertificateOptions:
+    """
+    TLS options for the peer-to-peer certificate exchange, on the dialling
+    side: present C{cert} with this zone's CA C{caCert} in the chain (the
+    other device judges it by that CA), and accept only the certificate
+    whose DER SHA-256 is C{certDigest}, nothing else.
+    """
+    options = CertificateOptions(
+        privateKey=_pkey(key),
+        certificate=_x509(cert),
+        extraCertChain=[_x509(caCert)],
+        verify=True,
+        caCerts=[_x509(caCert)],
+        **tlsSettings(),
+    )
+    verifier = _PinnedVerifier(certDigest)
+    context = options.getContext()
+    context.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, verifier)
+    options.verifier = verifier
+    return options

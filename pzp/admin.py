@@ -84,6 +84,32 @@ class ProxyAdmin:
         """
         return {"peers": self._proxy.peerStatus()}
 
+    @commands.handler("peer_invite")
+    def command_peerInvite(self, host: str = None) -> dict:
+        """
+        A one-time peer-exchange code for this device.
+        """
+        if host is not None and (not isinstance(host, str) or not host or len(host) > 253):
+            raise ZoneError("BAD_REQUEST", "peer-invite's 'host' must be a host name or address")
+        return self._proxy.peerInvite(host)
+
+    @commands.handler("peer_exchange")
+    def command_peerExchange(self, code: str):
+        """
+        Link once with the device of another zone a peer-exchange code
+        names.
+        """
+        return self._proxy.peerExchange(code)
+
+    @commands.handler("peer_close")
+    def command_peerClose(self, device: str) -> dict:
+        """
+        Close a one-time peer link.
+        """
+        if not isinstance(device, str):
+            raise ZoneError("BAD_REQUEST", "peer-close needs a device id")
+        return self._proxy.peerClose(device)
+
     @commands.handler("prompts")
     def command_prompts(self) -> dict:
         """

@@ -220,5 +220,6 @@ call = Verb(
 peers = Verb(
     "peers", "the state of this device's direct links (device)",
     "List the zone's other devices this device knows and the state of its direct link to "
-    "each: NotConnected, Connecting, Connected or Disconnecting.", _peers,
+    "each: NotConnected, Connecting, Connected or Disconnecting; and each device of another "
+    "zone on a one-time link of a certificate exchange: Connected (one-time).", _peers,
 )

@@ -26,7 +26,7 @@ from pz.dispatch import MessageTable
 from pz.dispatch import JSONList
 from pz.errors import ZoneError
 from pz.lograte import RateLimitedLog
-from pz.wire import Envelope
+from pz.wire import Envelope, errorPayload
 from pzp.devicemessages import DeviceMessaging
 from pzp.interfaces import IDeviceMessageOwner
 
@@ -67,6 +67,17 @@ class IPeerLinkOwner(IDeviceMessageOwner):
         Whether zone C{zoneId} is (still) a friend zone of this device's.
         """
 
+    exchangeTimeout = Attribute("seconds a link set up by a certificate exchange has to "
+                                "present (or accept) the code's token")
+
+    def redeemExchange(token, source):
+        """
+        Use up the peer-exchange ticket of C{token}, presented from
+        address C{source}.
+
+        @raise ZoneError: why not (nothing is used up then).
+        """
+
 
 class PeerLinkProtocol(DeviceMessaging):
     """
@@ -84,20 +95,31 @@ class PeerLinkProtocol(DeviceMessaging):
     #: The friend zone of the device at the other end, or None for a
     #: device of this zone.
     friendZone = None
+    #: Whether the device at the other end came by the peer-to-peer
+    #: certificate exchange (a one-time link, L{pzp.exchange}).
+    guest = False
+    #: While a certificate exchange is being set up: the device id its
+    #: certificate names, not yet admitted.
+    _exchanging = None
+    _deadline = None
 
     messages = MessageTable(DeviceMessaging.messages,
                             unknown=lambda name: ZoneError(
                                 "UNKNOWN_MESSAGE", f"this device does not handle {name!r}"))
 
-    def __init__(self, owner, outgoing: bool, expectedPeer: Optional[str] = None) -> None:
+    def __init__(self, owner, outgoing: bool, expectedPeer: Optional[str] = None,
+                 exchangeToken: Optional[str] = None) -> None:
         """
         @param expectedPeer: the device id dialled (an outgoing link), or
             C{None} for a link the peer server accepted.
+        @param exchangeToken: for a link dialled with a peer-exchange code,
+            its token, sent as the first message.
         """
         super().__init__(owner)
         self.localId = self.owner.credentials.deviceId
         self.outgoing = outgoing
         self._expected = expectedPeer
+        self._exchangeToken = exchangeToken
         self.refusals = RateLimitedLog(self._log, self.clock.seconds)
         # Cancelling a dial that waits for the handshake closes the link.
         self.ready: Deferred = Deferred(lambda d: self.transport and self.transport.abortConnection())
@@ -141,14 +163,91 @@ class PeerLinkProtocol(DeviceMessaging):
                 "CERT_UNTRUSTED", f"dialled {self._expected} but reached {identity}"))
         else:
             zone = identity.rpartition("/")[0]
-            if zone != self.owner.credentials.zoneId:
+            if zone != self.owner.credentials.zoneId and self.owner.friendTrusted(zone):
                 # The TLS layer let it in as a friend zone's device.
                 self.friendZone = zone
-            self.peerId = identity
-            self._pinger = LoopingCall(self.sendMessage, identity, {"status": "ping"})
-            self._pinger.clock = self.clock
-            self._pinger.start(self.owner.keepalive, now=False)
-            self.ready.callback(self)
+            elif zone != self.owner.credentials.zoneId:
+                self._startExchange(identity)
+                return
+            self._admit(identity)
+
+    def _admit(self, identity: str) -> None:
+        self.peerId = identity
+        self._pinger = LoopingCall(self.sendMessage, identity, {"status": "ping"})
+        self._pinger.clock = self.clock
+        self._pinger.start(self.owner.keepalive, now=False)
+        self.ready.callback(self)
+
+    # -- the peer-to-peer certificate exchange ----------------------------------
+
+    def _startExchange(self, identity: str) -> None:
+        """
+        A device of a zone neither ours nor a friend's: the TLS layer let
+        it through only for a certificate exchange (L{pz.tls}), so the
+        dialling side now sends the code's token, and the accepting side
+        waits a short while for it.
+        """
+        if self.outgoing and self._exchangeToken is None:
+            self._fail(ZoneError("CERT_UNTRUSTED", f"{identity} is of no zone known here"))
+            return
+        self._exchanging = identity
+        self._deadline = self.clock.callLater(self.owner.exchangeTimeout, self._exchangeLate)
+        if self.outgoing:
+            self.sendMessage(identity, {"status": "peerExchange", "token": self._exchangeToken})
+
+    def _exchangeLate(self) -> None:
+        self._deadline = None
+        self._refuseExchange(None, "no peer-exchange code came in time" if not self.outgoing
+                             else "the other device did not answer the peer-exchange code")
+
+    def _refuseExchange(self, ref, why: str) -> None:
+        error = ZoneError("EXCHANGE_REFUSED", why)
+        self._log.info("peer exchange with {device} refused: {why}", device=self._exchanging,
+                       why=why)
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
+        if not self.outgoing and self.transport is not None:
+            self.sendMessage(self._exchanging, errorPayload(error, ref))
+        self._exchanging = None
+        self._fail(error)
+
+    def _exchangeReceived(self, envelope: Envelope) -> None:
+        """
+        The first message of a link being set up by a certificate
+        exchange: from the dialling device, C{peerExchange} with a valid
+        token, or the link closes C{EXCHANGE_REFUSED} and nothing is used
+        up; to it, C{peerExchanged} or the other device's refusal.
+        """
+        payload = envelope.payload
+        if self.outgoing:
+            if envelope.name == "peerExchanged":
+                self._exchanged()
+            elif envelope.name == "error":
+                self._refuseExchange(None, f"{payload.get('code')}: {payload.get('message')}")
+            else:
+                self._refuseExchange(None, f"the other device sent {envelope.name!r}")
+            return
+        token = payload.get("token")
+        if envelope.type != "prop" or envelope.name != "peerExchange" or not isinstance(token, str):
+            self._refuseExchange(envelope.id, "the first message must be peerExchange with "
+                                              "the code's token")
+            return
+        try:
+            self.owner.redeemExchange(token, self.transport.getPeer().host)
+        except ZoneError as e:
+            self._refuseExchange(envelope.id, f"{e.code}: {e.message}")
+            return
+        self.sendMessage(self._exchanging, {"status": "peerExchanged"})
+        self._exchanged()
+
+    def _exchanged(self) -> None:
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
+        identity, self._exchanging = self._exchanging, None
+        self.guest = True
+        self._admit(identity)
 
     def _fail(self, error: ZoneError) -> None:
         if not self.ready.called:
@@ -161,6 +260,9 @@ class PeerLinkProtocol(DeviceMessaging):
         its sender and only this device its destination: a peer link
         relays nothing.
         """
+        if self._exchanging is not None:
+            self._exchangeReceived(envelope)
+            return
         if not self.ready.called or not self.peerId:
             raise ZoneError("UNKNOWN_MESSAGE", "nothing is accepted before the peer is known")
         if envelope.sender not in ("", self.peerId):
@@ -169,6 +271,8 @@ class PeerLinkProtocol(DeviceMessaging):
             raise ZoneError("UNKNOWN_DESTINATION", "a peer link relays nothing")
         if self.friendZone is not None:
             self._fromFriend(envelope)
+        elif self.guest:
+            self._fromGuest(envelope)
         super().envelopeReceived(attrs.evolve(envelope, sender=self.peerId))
 
     def _fromFriend(self, envelope: Envelope) -> None:
@@ -184,6 +288,15 @@ class PeerLinkProtocol(DeviceMessaging):
                            envelope.id)
             self.transport.loseConnection()
             raise ZoneError("ZONE_UNTRUSTED", f"zone {self.friendZone} is no longer trusted")
+        if envelope.type != "JSONRPC" and envelope.name not in FRIEND_MESSAGES:
+            raise ZoneError("NOT_AUTHORISED", f"a device of another zone may not send "
+                                              f"{envelope.name!r} here")
+
+    def _fromGuest(self, envelope: Envelope) -> None:
+        """
+        A device met by the certificate exchange may call services and
+        keep its link alive, as a friend's may, nothing more.
+        """
         if envelope.type != "JSONRPC" and envelope.name not in FRIEND_MESSAGES:
             raise ZoneError("NOT_AUTHORISED", f"a device of another zone may not send "
                                               f"{envelope.name!r} here")
@@ -207,6 +320,8 @@ class PeerLinkProtocol(DeviceMessaging):
         self.transport.abortConnection()
 
     def connectionLost(self, reason) -> None:
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
         if self._pinger is not None and self._pinger.running:
             self._pinger.stop()
         super().connectionLost(reason)

@@ -50,7 +50,9 @@ from zope.interface import Interface, implementer
 
 from pz import pki
 from pz.errors import ZoneError
-from pz.tls import peerCertificate, peerClientOptions, peerServerOptions
+from pz.tls import (
+    exchangeClientOptions, peerCertificate, peerClientOptions, peerServerOptions,
+)
 from pz.servicecache import parseAnnounce
 from pz.zoneservice import ServiceRegistry
 from pzp.calls import CallWorker
@@ -58,11 +60,17 @@ from pzp.peerlink import IPeerLinkOwner, PeerLinkProtocol
 from pzp.seams import asZoneError
 
 __all__ = ["PeerMachine", "PeerInputs", "PeerCore", "IPeerActions", "CONNECT_TIMEOUT",
-           "dialledByLower", "PeerMode", "tlsDialer"]
+           "dialledByLower", "PeerMode", "tlsDialer", "exchangeDialer", "ONE_TIME"]
 
 #: Seconds a dial may take, TLS handshake and verification included, before
 #: it counts as failed.
 CONNECT_TIMEOUT = 30.0
+
+#: Seconds a link set up by a certificate exchange has for its token.
+EXCHANGE_TIMEOUT = 10.0
+
+#: How C{pzctl peers} shows a certificate exchange's link.
+ONE_TIME = "Connected (one-time)"
 
 #: Seconds before a lost or failed peer link is dialled again; doubled at
 #: each failure up to L{MAX_REDIAL}, back to this once a link is up.
@@ -372,17 +380,21 @@ class _CurrentServerOptions:
     never presents an expired certificate.
     """
 
-    def __init__(self, identity, friends=lambda: {}, friendCRLs=lambda: []) -> None:
+    def __init__(self, identity, friends=lambda: {}, friendCRLs=lambda: [],
+                 exchangeOpen=None) -> None:
         """
         @param friends: returns the friend zones' CA certificates by zone
             id, read again at each handshake: a friend added or untrusted
             counts from the next one.
         @param friendCRLs: returns the friend zones' CRLs held, read again
             at each handshake as well.
+        @param exchangeOpen: returns whether a peer-exchange ticket is
+            outstanding, asked at each handshake.
         """
         self._identity = identity
         self._friends = friends
         self._friendCRLs = friendCRLs
+        self._exchangeOpen = exchangeOpen
         self._built = None
         self._options = None
 
@@ -399,7 +411,8 @@ class _CurrentServerOptions:
             self._options = peerServerOptions(creds.caCert, creds.key, creds.cert,
                                               lambda: self._identity.current.crl,
                                               friendCAs=list(friendCAs.values()),
-                                              friendCRLs=friendCRLs)
+                                              friendCRLs=friendCRLs,
+                                              exchangeOpen=self._exchangeOpen)
         return self._options.serverConnectionForTLS(tlsProtocol)
 
 
@@ -418,7 +431,8 @@ class PeerMode:
 
     def __init__(self, clock, identity, inbox, dialer, calls=None, keepalive: float = 30.0,
                  announce=None, peerSync=None, friends=lambda: {},
-                 friendCRLs=lambda: []) -> None:
+                 friendCRLs=lambda: [], tickets=None, exchangeDialer=None,
+                 exchangeTimeout: float = EXCHANGE_TIMEOUT) -> None:
         """
         @param identity: the device's credentials holder (C{current}).
         @param dialer: C{dialer(deviceId, endpoint, owner)} opens an
@@ -439,9 +453,21 @@ class PeerMode:
         @param friendCRLs: returns the CRLs the friend zones shared
             (L{pzp.friendtrust.friendCRLs}): a revoked friend device is
             refused.
+        @param tickets: the L{pzp.exchange.ExchangeTickets} that let a
+            device of an unknown zone link once (none when C{None}).
+        @param exchangeDialer: C{exchangeDialer(code, owner)} dials the
+            device a L{pz.pairing.PeerCode} names and fires with the link
+            once the exchange is done (L{exchangeDialer}).
+        @param exchangeTimeout: seconds a certificate exchange's token has
+            to come (or be answered) on a new link.
         """
         self._friends = friends
         self._friendCRLs = friendCRLs
+        self._tickets = tickets
+        self._exchangeDialer = exchangeDialer
+        self.exchangeTimeout = exchangeTimeout
+        #: device id -> the one-time link of a certificate exchange.
+        self._guestLinks: dict = {}
         self._friendLinks: set = set()
         self.clock = clock
         self._identity = identity
@@ -534,10 +560,14 @@ class PeerMode:
         renewal the next handshake presents the new one.
         """
         return TLSMemoryBIOFactory(_CurrentServerOptions(self._identity, self._friends,
-                                                         self._friendCRLs), False,
+                                                         self._friendCRLs,
+                                                         self.exchangeOpen), False,
                                    Factory.forProtocol(self.buildIncoming), self.clock)
 
     def _accepted(self, link) -> None:
+        if link.guest:
+            self._guestUp(link)
+            return
         if link.friendZone is not None:
             # A friend zone's device: it is no member of this zone, has no
             # Peer machine and syncs nothing; it may only call services.
@@ -546,6 +576,74 @@ class PeerMode:
                            device=link.peerId, zone=link.friendZone)
             return
         self._machine(link.peerId).connected(link, False)
+
+    # -- the peer-to-peer certificate exchange ------------------------------
+
+    def exchangeOpen(self) -> bool:
+        """
+        Whether a peer-exchange ticket is outstanding: only then does the
+        peer server let a device of an unknown zone through its handshake.
+        """
+        return self._tickets is not None and self._tickets.outstanding()
+
+    def invite(self) -> tuple:
+        """
+        A new peer-exchange ticket: C{(token, expires)}.
+        """
+        if self._tickets is None:
+            raise ZoneError("BAD_REQUEST", "this device offers no certificate exchange")
+        return self._tickets.issue()
+
+    def redeemExchange(self, token: str, source: str) -> None:
+        if self._tickets is None:
+            raise ZoneError("TOKEN_INVALID")
+        self._tickets.redeem(token, source)
+
+    def exchange(self, code) -> Deferred:
+        """
+        Dial the device the peer-exchange C{code} names, trusting only the
+        certificate it pins, and present its token; fires with the other
+        device's id once the one-time link is up.
+        """
+        if self._exchangeDialer is None:
+            raise ZoneError("BAD_REQUEST", "this device cannot dial a certificate exchange")
+        return self._exchangeDialer(code, self).addCallback(self._dialledGuest)
+
+    def _dialledGuest(self, link) -> str:
+        self._guestUp(link)
+        return link.peerId
+
+    def _guestUp(self, link) -> None:
+        """
+        A one-time link of a certificate exchange is up: it carries calls
+        (decided by the policy with the caller a C{guest}), nothing else;
+        no Peer machine, no sync, nothing kept.  A newer one from the same
+        device replaces it.
+        """
+        old = self._guestLinks.get(link.peerId)
+        self._guestLinks[link.peerId] = link
+        if old is not None and old.transport is not None:
+            old.transport.loseConnection()
+        self._log.info("one-time peer link with {device} is up (certificate exchange, {way})",
+                       device=link.peerId, way="dialled" if link.outgoing else "accepted")
+
+    def guestIds(self) -> frozenset:
+        """
+        The devices on one-time links of a certificate exchange now.
+        """
+        return frozenset(self._guestLinks)
+
+    def closeGuest(self, deviceId: str) -> None:
+        """
+        Close the one-time link with C{deviceId}: a new one needs a new
+        code.
+        """
+        link = self._guestLinks.pop(deviceId, None)
+        if link is None:
+            raise ZoneError("NOT_CONNECTED", f"no one-time peer link with {deviceId}")
+        if link.transport is not None:
+            link.transport.loseConnection()
+        self._log.info("one-time peer link with {device} closed", device=deviceId)
 
     def friendTrusted(self, zoneId: str) -> bool:
         """
@@ -585,6 +683,11 @@ class PeerMode:
         return {d: list(s) for d, s in self._peerServices.items() if self.linkFor(d) is not None}
 
     def peerLinkLost(self, link, reason) -> None:
+        if link.guest:
+            if self._guestLinks.get(link.peerId) is link:
+                del self._guestLinks[link.peerId]
+                self._log.info("one-time peer link with {device} is gone", device=link.peerId)
+            return
         if link in self._friendLinks:
             self._friendLinks.discard(link)
             return
@@ -622,19 +725,36 @@ class PeerMode:
             self.peerGone(deviceId)
         for machine in list(self._machines.values()):
             machine.stop()
+        for deviceId in list(self._guestLinks):
+            self.closeGuest(deviceId)
 
     def linkFor(self, deviceId: str):
         """
         The peer link to C{deviceId} when it is Connected, else C{None}.
         """
         machine = self._machines.get(deviceId)
-        return machine.currentLink() if machine is not None else None
+        link = machine.currentLink() if machine is not None else None
+        return link if link is not None else self._guestLinks.get(deviceId)
 
     def status(self) -> dict:
         """
-        Each remote device's Peer machine state, by device id.
+        Each remote device's Peer machine state, by device id, and
+        C{Connected (one-time)} for each device on a certificate
+        exchange's link.
         """
-        return {deviceId: machine.state() for deviceId, machine in sorted(self._machines.items())}
+        states = {deviceId: machine.state() for deviceId, machine in self._machines.items()}
+        states.update(dict.fromkeys(self._guestLinks, ONE_TIME))
+        return dict(sorted(states.items()))
+
+
+def _endpointFor(reactor, host: str, port: int):
+    # The hub reports the address it saw: an IP address, dialled as such
+    # (no name resolution); a name only if it gave one.
+    if isIPAddress(host):
+        return TCP4ClientEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT)
+    if isIPv6Address(host):
+        return TCP6ClientEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT)
+    return HostnameEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT)
 
 
 def tlsDialer(reactor, makeEndpoint=None):
@@ -649,13 +769,7 @@ def tlsDialer(reactor, makeEndpoint=None):
     """
     if makeEndpoint is None:
         def makeEndpoint(host, port):
-            # The hub reports the address it saw: an IP address, dialled
-            # as such (no name resolution); a name only if it gave one.
-            if isIPAddress(host):
-                return TCP4ClientEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT)
-            if isIPv6Address(host):
-                return TCP6ClientEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT)
-            return HostnameEndpoint(reactor, host, port, timeout=CONNECT_TIMEOUT)
+            return _endpointFor(reactor, host, port)
 
     def dial(deviceId: str, endpoint: dict, owner) -> Deferred:
         creds = owner.credentials
@@ -666,5 +780,43 @@ def tlsDialer(reactor, makeEndpoint=None):
             wrapClientTLS(options, makeEndpoint(endpoint["host"], endpoint["port"]), clock=reactor),
             link)
         return connecting.addCallback(lambda _: link.ready)
+
+    return dial
+
+
+def exchangeDialer(reactor, makeEndpoint=None):
+    """
+    The dialer of L{PeerMode.exchange}: TLS with
+    L{pz.tls.exchangeClientOptions} (this device's certificate with its
+    zone CA; only the certificate the code pins accepted) to the code's
+    host and port, the code's token as the first message.  Fires with the
+    link once the other device accepted the token.
+    """
+    if makeEndpoint is None:
+        def makeEndpoint(host, port):
+            return _endpointFor(reactor, host, port)
+
+    def dial(code, owner) -> Deferred:
+        creds = owner.credentials
+        options = exchangeClientOptions(creds.caCert, creds.key, creds.cert, code.certDigest)
+        link = PeerLinkProtocol(owner, True, None, exchangeToken=code.token)
+
+        def failed(failure):
+            refusals = options.verifier.refusals
+            if refusals:
+                raise ZoneError(refusals[-1].code, refusals[-1].message)
+            if failure.check(ZoneError) and failure.value.code == "NOT_CONNECTED":
+                # Its handshake refused this device: it has no code open.
+                raise ZoneError("EXCHANGE_REFUSED", f"{code.host}:{code.port} refused the "
+                                "link: it has no peer-exchange code open (used, expired, or "
+                                "its proxy restarted)")
+            if not failure.check(ZoneError):
+                raise ZoneError("NOT_CONNECTED", f"cannot reach {code.host}:{code.port}: "
+                                                 f"{failure.getErrorMessage()}")
+            return failure
+
+        connecting = connectProtocol(
+            wrapClientTLS(options, makeEndpoint(code.host, code.port), clock=reactor), link)
+        return connecting.addCallback(lambda _: link.ready).addErrback(failed)
 
     return dial

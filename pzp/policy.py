@@ -32,12 +32,14 @@ from pzp.interfaces import IPromptHandler
 __all__ = ["POLICY", "ItemPolicy", "CallPolicy", "checkPolicy", "subjectOf"]
 
 
-def subjectOf(sender: str, zoneId: str, tree) -> Subject:
+def subjectOf(sender: str, zoneId: str, tree, guests=frozenset()) -> Subject:
     """
     The subject of a request from C{sender}, the device id its link
     authenticated: our zone's own device (C{own}); a device of a zone whose
-    CA this zone trusts, under C{certificates/trusted-pzh/} (C{friend}); or
-    C{unknown}, which no policy permits.
+    CA this zone trusts, under C{certificates/trusted-pzh/} (C{friend}); a
+    device among C{guests}, on a one-time link of the peer-to-peer
+    certificate exchange (C{guest}); or C{unknown}, which no policy
+    permits.
     """
     zone = sender.partition("/")[0]
     if zone == zoneId:
@@ -47,6 +49,8 @@ def subjectOf(sender: str, zoneId: str, tree) -> Subject:
             relation = "friend" if tree.read(trustedHubPath(zone)) is not None else "unknown"
         except (OSError, ZoneError):
             relation = "unknown"
+        if relation == "unknown" and sender in guests:
+            relation = "guest"
     return Subject(zone, sender, None, relation)
 
 
@@ -60,11 +64,15 @@ class CallPolicy:
 
     _log = Logger()
 
-    def __init__(self, policy: ItemPolicy, tree, zoneId: Callable[[], str], prompts) -> None:
+    def __init__(self, policy: ItemPolicy, tree, zoneId: Callable[[], str], prompts,
+                 guests: Callable[[], frozenset] = frozenset) -> None:
         """
         @param zoneId: this device's zone id, now.
         @param prompts: the L{IPromptHandler} that asks the person.
+        @param guests: the devices on one-time links of a certificate
+            exchange, now (L{pzp.peermode.PeerMode.guestIds}).
         """
+        self._guests = guests
         self._policy = policy
         self._tree = tree
         self._zoneId = zoneId
@@ -79,7 +87,7 @@ class CallPolicy:
             with C{ZoneError("DENIED")} naming the rule; it waits while a
             prompt does (cancelling it withdraws the prompt).
         """
-        request = Request(subjectOf(sender, self._zoneId(), self._tree),
+        request = Request(subjectOf(sender, self._zoneId(), self._tree, self._guests()),
                           Resource(service, method, None), "call")
         decision = self._policy.decide(request)
         if decision.prompt is None:

@@ -39,7 +39,9 @@ from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from pz import pki
 from pz.errors import ZoneError
+from pz.pairing import PeerCode
 from pz.ids import checkDeviceId
 from pz.sync.items import ItemTree
 from pz.zoneservice import ServiceRegistry
@@ -55,7 +57,8 @@ from pzp.meshapprovals import MeshApprovals
 from pzp.interfaces import IHubLinkOwner, IPromptHandler
 from pzp.mode import HubWorkers, ModeCore, ModeMachine
 from pzp.peerdir import PeerDirectory
-from pzp.peermode import PeerMode, tlsDialer
+from pzp.exchange import ExchangeTickets
+from pzp.peermode import PeerMode, exchangeDialer, tlsDialer
 from pzp.peerserver import PeerServer
 from pzp.peersync import PeerSync
 from pzp.policy import CallPolicy, ItemPolicy
@@ -183,7 +186,7 @@ class Proxy(service.MultiService):
         items = ItemTree(self.zoneDir.path)
         # Every incoming call is decided by the zone's policy from now on.
         self.calls.policy = CallPolicy(ItemPolicy(items), items, lambda: identity.current.zoneId,
-                                       self.prompts)
+                                       self.prompts, lambda: peers.guestIds())
         if self.settings.builtinServices:
             for builtin in builtinServices(items):
                 if builtin.name not in self.registry:
@@ -197,7 +200,11 @@ class Proxy(service.MultiService):
         peers = PeerMode(self.clock, identity, inbox, tlsDialer(self._reactor), self.calls,
                          self.settings.keepalive, discovery.announcement, peerSync,
                          friends=lambda: friendCAs(items.root, identity.current.zoneId),
-                         friendCRLs=lambda: friendCRLs(items.root, identity.current.zoneId))
+                         friendCRLs=lambda: friendCRLs(items.root, identity.current.zoneId),
+                         # Peer-exchange tickets live in memory only: a
+                         # restart leaves none, and nothing is written.
+                         tickets=ExchangeTickets(self.clock),
+                         exchangeDialer=exchangeDialer(self._reactor))
         approvals = (MeshApprovals(self.zoneDir.dataDir, self._reactor, creds.zoneId)
                      if self.settings.meshApprovals else None)
         hubMode.wire(self, identity, renewal, revocation, directory, sync, discovery, approvals)
@@ -416,6 +423,44 @@ class Proxy(service.MultiService):
         (Not C{services}: that is the L{service.MultiService}'s children.)
         """
         return self._hubWorkers().services()
+
+    def peerInvite(self, host: Optional[str] = None) -> dict:
+        """
+        A one-time peer-exchange code for this device's peer port
+        (C{pzctl peer-invite}): C{{"code": ..., "expires": seconds}}.
+        """
+        hub = self._hubWorkers()
+        port = hub.peerServer.port()
+        if not port:
+            raise ZoneError("NOT_CONNECTED", "this device has no peer server to invite to")
+        host = host or self.settings.peerInterface
+        if not host or host in ("0.0.0.0", "::"):
+            raise ZoneError("BAD_REQUEST", "the peer server listens on every address: "
+                                           "say which one the other device dials (--host)")
+        token, expires = hub.peers.invite()
+        code = PeerCode(host, port, token, pki.certificateDigest(hub.identity.current.cert))
+        return {"code": str(code), "expires": expires - self.clock.seconds()}
+
+    def peerExchange(self, code: str):
+        """
+        Dial the device a peer-exchange C{code} names (C{pzctl
+        peer-exchange}); fires with C{{"device": its id}} once the
+        one-time link is up.
+        """
+        try:
+            parsed = PeerCode.parse(code)
+            return self._hubWorkers().peers.exchange(parsed).addCallback(
+                lambda deviceId: {"device": deviceId})
+        except ZoneError as e:
+            return fail(e)
+
+    def peerClose(self, deviceId: str) -> dict:
+        """
+        Close the one-time link with C{deviceId} (C{pzctl peer-close}).
+        """
+        checkDeviceId(deviceId)
+        self._hubWorkers().peers.closeGuest(deviceId)
+        return {"closed": deviceId}
 
     def peerStatus(self) -> dict:
         """

@@ -107,7 +107,8 @@ def loadVerbs(group: str = VERB_GROUP) -> list:
 #: verbs.  A verb not named here is listed after these.
 _LISTED = ("pair", "codes", "cancel-code", "devices", "revoke", "zone", "admin-link",
            "admin-logout", "invite-zone", "accept-zone", "zones", "untrust-zone", "wait",
-           "status", "send", "inbox", "sync", "conflicts", "services", "call", "peers", "policy",
+           "status", "send", "inbox", "sync", "conflicts", "services", "call", "peers", "peer-invite",
+           "peer-exchange", "peer-close", "policy",
            "prompts", "answer", "mesh")
 
 

@@ -127,7 +127,7 @@ def _checkItem(item) -> Optional[str]:
 def _subjectAttribute(subject) -> Optional[str]:
     if subject is None:
         return None
-    if subject in ("own", "friend"):
+    if subject in ("own", "friend", "guest"):
         return "urn:pz:subject:relation"
     if isinstance(subject, str) and "/" in subject:
         checkDeviceId(subject)
@@ -135,7 +135,7 @@ def _subjectAttribute(subject) -> Optional[str]:
     if isinstance(subject, str) and _ZONE.match(subject):
         return "urn:pz:subject:zone"
     raise _bad(f"{subject!r} is neither a device id (ZONE/NAME, such as "
-               "alice@127.0.0.1/laptop), a zone id (user@host), own nor friend")
+               "alice@127.0.0.1/laptop), a zone id (user@host), own, friend nor guest")
 
 
 def _match(p: str, attribute: str, value: str, indent: str) -> str:
@@ -248,8 +248,10 @@ def addRule(data: bytes, effect: str, subject: Optional[str] = None,
 
     @param effect: a key of L{EFFECTS}.
     @param subject: a device id (C{ZONE/NAME}), a zone id (C{user@host}),
-        C{own} (every device of our zone) or C{friend} (every device of
-        every friend zone) the rule is for, or C{None} for every caller.
+        C{own} (every device of our zone), C{friend} (every device of
+        every friend zone) or C{guest} (every device on a one-time link of
+        a certificate exchange) the rule is for, or C{None} for every
+        caller.
     @param service: the service name, or C{None} for every service.
     @param method: the method name, or C{None} for every method.
     @param item: an item path (C{userdetails.json}), or a folder of items

@@ -34,7 +34,7 @@ MAX_RULES = 10000
 NAMESPACE = "urn:oasis:names:tc:xacml:3.0:core:schema:wd-17"
 
 #: The relations of a caller's zone to ours.
-RELATIONS = ("own", "friend", "unknown")
+RELATIONS = ("own", "friend", "guest", "unknown")
 
 #: The effects a rule may carry, as written in C{Effect=}, and the prompt
 #: each of webinos' prompt effects asks for.
@@ -78,8 +78,10 @@ class Subject:
     """
     Who asks: the caller's zone id (C{user@host}), its device id
     (C{ZONE/NAME}) when a device asks, the user when known, and how its
-    zone relates to ours (C{own}, a C{friend} zone whose CA we trust, or
-    C{unknown}, which is always denied).
+    zone relates to ours (C{own}, a C{friend} zone whose CA we trust, a
+    C{guest}: a device of another zone on a one-time link of the
+    peer-to-peer certificate exchange, or C{unknown}, which is always
+    denied).
     """
 
     zone: str = attrs.field(validator=_text)

@@ -336,6 +336,9 @@ class DispatcherTests(PzctlTestBase):
             "peers": "pzp.commands:peers", "mesh": "pzp.meshcommands:mesh",
             "policy": "pzp.policycommands:policy", "prompts": "pzp.policycommands:prompts",
             "answer": "pzp.policycommands:answer",
+            "peer-invite": "pzp.exchangecommands:peerInvite",
+            "peer-exchange": "pzp.exchangecommands:peerExchange",
+            "peer-close": "pzp.exchangecommands:peerClose",
         })
         status, out, _ = self.pzctl("--help")
         self.assertEqual(status, 0)
@@ -343,7 +346,8 @@ class DispatcherTests(PzctlTestBase):
         self.assertEqual(listed, ["pair", "codes", "cancel-code", "devices", "revoke", "zone",
                                   "admin-link", "admin-logout", "invite-zone", "accept-zone",
                                   "zones", "untrust-zone", "wait", "status", "send", "inbox",
-                                  "sync", "conflicts", "services", "call", "peers", "policy",
+                                  "sync", "conflicts", "services", "call", "peers",
+                                  "peer-invite", "peer-exchange", "peer-close", "policy",
                                   "prompts", "answer", "mesh"])
 
     def test_newVerb(self):

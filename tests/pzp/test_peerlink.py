@@ -60,6 +60,11 @@ class Owner:
     def friendTrusted(self, zoneId) -> bool:
         return zoneId in self.friends
 
+    exchangeTimeout = 10.0
+
+    def redeemExchange(self, token, source) -> None:
+        raise ZoneError("TOKEN_INVALID")
+
 
 class PeerLinkTests(SynchronousTestCase):
     """

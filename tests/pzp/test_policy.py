@@ -186,6 +186,29 @@ class CallPolicyTests(SynchronousTestCase):
                                  ZoneError).value
         self.assertEqual(e.code, "DENIED")
 
+    def test_guest(self):
+        """
+        A device on a one-time link of a certificate exchange is a
+        C{guest}: the default policy denies it, a rule naming its zone (or
+        the C{guest} relation) permits it; once its link is gone it is
+        unknown again, denied whatever the rules say.
+        """
+        guests = {"you@example.net/tv"}
+        gate = CallPolicy(ItemPolicy(self.tree), self.tree, lambda: ZONE, self.prompts,
+                          lambda: frozenset(guests))
+        self.assertEqual(subjectOf("you@example.net/tv", ZONE, self.tree, guests).relation,
+                         "guest")
+        e = self.failureResultOf(gate.check("you@example.net/tv", "get42", "get42"),
+                                 ZoneError).value
+        self.assertEqual(e.code, "DENIED")
+        self.rule("permit", subject="you@example.net", service="get42")
+        self.successResultOf(gate.check("you@example.net/tv", "get42", "get42"))
+        self.failureResultOf(gate.check("you@example.net/tv", "files", "list"), ZoneError)
+        self.rule("permit", subject="guest", service="files")
+        self.successResultOf(gate.check("you@example.net/tv", "files", "list"))
+        guests.clear()
+        self.failureResultOf(gate.check("you@example.net/tv", "get42", "get42"), ZoneError)
+
     def test_promptPermit(self):
         """
         A prompt rule makes the call wait until the answer; permit lets it
