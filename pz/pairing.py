@@ -45,8 +45,7 @@ class PairingCode:
     caFingerprint: str
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"pz://{host}:{self.port}/{self.token}#{self.caFingerprint}"
+        return f"pz://{_hostPort(self.host, self.port)}/{self.token}#{self.caFingerprint}"
 
     @classmethod
     def parse(cls, text: str) -> "PairingCode":
@@ -55,22 +54,36 @@ class PairingCode:
 
         @raise ZoneError: C{BAD_REQUEST} naming what is wrong with it.
         """
-        text = text.strip()
-        try:
-            parts = urlsplit(text)
-            port = parts.port
-        except ValueError:
-            raise ZoneError("BAD_REQUEST", "pairing code is not a pz:// address")
-        if parts.scheme != "pz" or not parts.hostname or port is None:
-            raise ZoneError(
-                "BAD_REQUEST", "pairing code must look like pz://HOST:PORT/TOKEN#FINGERPRINT"
-            )
-        token = parts.path.lstrip("/")
-        if not _TOKEN.match(token):
-            raise ZoneError("BAD_REQUEST", "pairing code has no valid token")
-        if not _UDF.match(parts.fragment):
-            raise ZoneError("BAD_REQUEST", "pairing code has no valid CA fingerprint")
-        return cls(parts.hostname, port, token, parts.fragment)
+        return cls(*_parseCode(text, "pz", "pairing code", "FINGERPRINT", _UDF,
+                               "CA fingerprint"))
+
+
+def _hostPort(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _parseCode(text, scheme: str, what: str, shown: str, fragment, fragmentWhat: str) -> tuple:
+    """
+    The C{(host, port, token, fragment)} of a code C{SCHEME://HOST:PORT/TOKEN#FRAGMENT}.
+
+    @raise ZoneError: C{BAD_REQUEST}, naming C{what} and what is wrong.
+    """
+    if not isinstance(text, str):
+        raise ZoneError("BAD_REQUEST", f"a {what} is a text")
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError:
+        raise ZoneError("BAD_REQUEST", f"{what} is not a {scheme}:// address")
+    if parts.scheme != scheme or not parts.hostname or not port:
+        raise ZoneError("BAD_REQUEST",
+                        f"{what} must look like {scheme}://HOST:PORT/TOKEN#{shown}")
+    token = parts.path.lstrip("/")
+    if not _TOKEN.match(token):
+        raise ZoneError("BAD_REQUEST", f"{what} has no valid token")
+    if not fragment.match(parts.fragment):
+        raise ZoneError("BAD_REQUEST", f"{what} has no valid {fragmentWhat}")
+    return parts.hostname, port, token, parts.fragment
 
 
 @attrs.frozen
@@ -88,8 +101,7 @@ class PeerCode:
     certDigest: str
 
     def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"pzp://{host}:{self.port}/{self.token}#{self.certDigest}"
+        return f"pzp://{_hostPort(self.host, self.port)}/{self.token}#{self.certDigest}"
 
     @classmethod
     def parse(cls, text: str) -> "PeerCode":
@@ -98,20 +110,5 @@ class PeerCode:
 
         @raise ZoneError: C{BAD_REQUEST} naming what is wrong with it.
         """
-        if not isinstance(text, str):
-            raise ZoneError("BAD_REQUEST", "a peer-exchange code is a text")
-        text = text.strip()
-        try:
-            parts = urlsplit(text)
-            port = parts.port
-        except ValueError:
-            raise ZoneError("BAD_REQUEST", "peer-exchange code is not a pzp:// address")
-        if parts.scheme != "pzp" or not parts.hostname or not port:
-            raise ZoneError("BAD_REQUEST",
-                            "peer-exchange code must look like pzp://HOST:PORT/TOKEN#CERTSHA256")
-        token = parts.path.lstrip("/")
-        if not _TOKEN.match(token):
-            raise ZoneError("BAD_REQUEST", "peer-exchange code has no valid token")
-        if not _SHA256.match(parts.fragment):
-            raise ZoneError("BAD_REQUEST", "peer-exchange code has no valid certificate SHA-256")
-        return cls(parts.hostname, port, token, parts.fragment)
+        return cls(*_parseCode(text, "pzp", "peer-exchange code", "CERTSHA256", _SHA256,
+                               "certificate SHA-256"))
