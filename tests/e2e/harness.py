@@ -169,10 +169,16 @@ def waitFor(check, timeout: float = 20.0, interval: float = 0.1, what: str = "co
     """
     Poll C{check} (may return a Deferred) until it returns something true;
     fire with that.  Fails with C{AssertionError} after C{timeout} seconds.
+
+    A check that takes a while (one that runs C{pzctl}, a new Python
+    process) is followed by a pause as long as it took: polled back to
+    back it would keep a core busy, slowing the very processes waited for
+    and the tests running beside this one.
     """
     deadline = reactor.seconds() + timeout
     last = None
     while True:
+        started = reactor.seconds()
         try:
             result = yield defer.maybeDeferred(check)
             if result:
@@ -182,7 +188,9 @@ def waitFor(check, timeout: float = 20.0, interval: float = 0.1, what: str = "co
             last = e
         if reactor.seconds() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
-        yield task.deferLater(reactor, interval, lambda: None)
+        pause = max(interval, reactor.seconds() - started)
+        yield task.deferLater(reactor, min(pause, max(0.0, deadline - reactor.seconds())),
+                              lambda: None)
 
 
 @implementer(IPolicyForHTTPS)
