@@ -186,8 +186,16 @@ class FriendShare:
     # -- sharing --------------------------------------------------------------
 
     def offerAll(self) -> None:
+        """
+        Announce to every linked friend what changed; one that fails (its
+        items unreadable for a moment) is logged and tried again at the
+        next look, and stops neither the others nor the looking.
+        """
         for zoneId in list(self._links):
-            self.offer(zoneId)
+            try:
+                self.offer(zoneId)
+            except Exception:
+                self._log.failure("sharing with zone {zone}", zone=zoneId)
 
     def offer(self, zoneId: str) -> None:
         """

@@ -109,6 +109,23 @@ class SharingTests(SynchronousTestCase):
         self.assertEqual((row["shares"], row["shared"]), (["crl.pem"],
                                                           ["crl.pem", "userdetails.json"]))
 
+    def test_failureKeepsLooking(self):
+        """
+        A look that fails is logged, and the next one shares as usual.
+        """
+        share = self.alice.hub.share
+        share.start()
+        self.addCleanup(share.stop)
+        original = share.sharedWith
+        self.patch(share, "sharedWith", lambda zoneId: 1 / 0)
+        self.editPolicy(lambda data: addRule(data, "permit", subject=self.bob.zoneId,
+                                             item="userdetails.json"))
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.patch(share, "sharedWith", original)
+        self.alice.clock.advance(2.0)
+        self.pair.flush()
+        self.assertEqual(self.bobHolds("userdetails.json"), DETAILS)
+
     def test_callRuleSharesNothing(self):
         """
         A rule letting bob's zone call everything is about calls: it
