@@ -1,12 +1,34 @@
 """
 What tests share beyond L{pz.testing} (the clock and frame helpers every
-protocol test needs): the same content under another JSON type, and a port
-something else already listens on.
+protocol test needs): the same content under another JSON type, a port
+something else already listens on, and C{pzctl} run in the test's process.
 """
 
+import io
 import socket
+import sys
 
-__all__ = ["changeType", "takenPort"]
+__all__ = ["changeType", "runPzctl", "takenPort"]
+
+
+def runPzctl(testCase, *argv) -> tuple:
+    """
+    Run C{pzctl argv} in-process with its output captured: its exit
+    status, standard output and error.
+    """
+    from pz.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    testCase.patch(sys, "stdout", out)
+    testCase.patch(sys, "stderr", err)
+    try:
+        status = main(list(argv))
+    except SystemExit as e:
+        status = e.code
+    finally:
+        testCase.patch(sys, "stdout", sys.__stdout__)
+        testCase.patch(sys, "stderr", sys.__stderr__)
+    return status, out.getvalue(), err.getvalue()
 
 
 def takenPort(testCase) -> int:

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import re
-import sys
 import time
 
 from twisted.internet.task import Clock
@@ -19,7 +18,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from pz import pki
 import pz.cli.main
-from pz.cli.main import _parser, main
+from pz.cli.main import _parser
 from pz.cli.verb import VERB_GROUP, Verb
 from pz.errors import ZoneError
 from pz.pairing import PairingCode
@@ -29,6 +28,7 @@ from pzh.store import SQLiteHubStore
 from pzh.zone import loadOrCreateZone
 from pzp.inbox import Inbox
 from pzp.zonedir import ZoneDirectory
+from tests.support import runPzctl
 
 HOST = "127.0.0.1"
 ZONE = f"alice@{HOST}"
@@ -48,17 +48,7 @@ class PzctlTestBase(SynchronousTestCase):
         """
         Run C{pzctl argv}: its exit status, standard output and error.
         """
-        out, err = io.StringIO(), io.StringIO()
-        self.patch(sys, "stdout", out)
-        self.patch(sys, "stderr", err)
-        try:
-            status = main(list(argv))
-        except SystemExit as e:
-            status = e.code
-        finally:
-            self.patch(sys, "stdout", sys.__stdout__)
-            self.patch(sys, "stderr", sys.__stderr__)
-        return status, out.getvalue(), err.getvalue()
+        return runPzctl(self, *argv)
 
     def assertError(self, result, code: str, *phrases):
         """

@@ -5,16 +5,13 @@ and says why in one line; the prompt verbs go through the device's admin
 commands.
 """
 
-import io
 import json
 import os
-import sys
 
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from pz.cli.main import main
 from pz.errors import ZoneError
 from pz.policy import Decision, Request, Resource, Subject
 from pz.sync.items import ItemTree
@@ -23,6 +20,7 @@ from pzp.interfaces import IPromptHandler
 from pzp.policy import POLICY
 from pzp.prompts import PromptQueue
 from pzp.proxy import Proxy
+from tests.support import runPzctl
 
 PHONE = "alice@127.0.0.1/phone"
 
@@ -34,14 +32,10 @@ class PolicyVerbTests(SynchronousTestCase):
         self.tree.create()
 
     def pzctl(self, *argv):
-        out, err = io.StringIO(), io.StringIO()
-        self.patch(sys, "stdout", out)
-        self.patch(sys, "stderr", err)
-        try:
-            status = main(list(argv))
-        except SystemExit as e:
-            status = e.code
-        return status, out.getvalue(), err.getvalue()
+        """
+        Run C{pzctl argv}: its exit status, standard output and error.
+        """
+        return runPzctl(self, *argv)
 
     def test_addShowRemove(self):
         """
