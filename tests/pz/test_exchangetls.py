@@ -13,22 +13,14 @@ from twisted.trial.unittest import SynchronousTestCase
 from pz import pki, tls
 from pz.pki import CertificateError
 from pz.testing import tlsLoopback
-from tests.pz.test_friendpeertls import FRIEND, _friendZone
-from tests.pz.test_tls import NOW, ZONE, _Zone, _zones
+from tests.pz.test_friendpeertls import FRIEND, _friendZone, _now
+from tests.pz.test_tls import NOW, ZONE, _Zone, _zones, namedZone
 
 STRANGER = "carol@far.example"
-_stranger = None
 
 
 def _strangerZone() -> _Zone:
-    global _stranger
-    if _stranger is None:
-        _stranger = _Zone(STRANGER)
-    return _stranger
-
-
-def _now():
-    return NOW
+    return namedZone(STRANGER)
 
 
 class ExchangeServerTLSTests(SynchronousTestCase):

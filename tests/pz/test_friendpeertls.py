@@ -10,17 +10,13 @@ from twisted.trial.unittest import SynchronousTestCase
 from pz import pki, tls
 from pz.pki import CertificateError
 from pz.testing import tlsLoopback
-from tests.pz.test_tls import NOW, ZONE, _Zone, _zones
+from tests.pz.test_tls import NOW, ZONE, _Zone, _zones, namedZone
 
 FRIEND = "bert@other.example"
-_friend = None
 
 
 def _friendZone() -> _Zone:
-    global _friend
-    if _friend is None:
-        _friend = _Zone(FRIEND)
-    return _friend
+    return namedZone(FRIEND)
 
 
 def _now():

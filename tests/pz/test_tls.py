@@ -5,6 +5,7 @@ L{TLSMemoryBIOFactory} and pumped by L{twisted.test.iosim}.
 
 from __future__ import annotations
 
+import functools
 import struct
 from datetime import datetime, timedelta, timezone
 
@@ -87,6 +88,15 @@ class _Zone:
 
 _zone = None
 _foreign = None
+
+
+@functools.cache
+def namedZone(zoneId: str) -> _Zone:
+    """
+    One L{_Zone} for C{zoneId}, made once for all tests (another zone than
+    L{_zones}'s: a friend's, a stranger's).
+    """
+    return _Zone(zoneId)
 
 
 def _zones() -> tuple[_Zone, _Zone]:
