@@ -23,6 +23,9 @@ from pz.errors import ZoneError
 
 __all__ = ["policy", "prompts", "answer"]
 
+#: L{pz.policy.edit.EFFECTS}' names, spelled out: importing the policy
+#: core (~180 ms) at every pzctl start, whatever the verb, would cost more
+#: than the copy; a test keeps the two the same.
 _EFFECTS = ("permit", "deny", "prompt-oneshot", "prompt-session", "prompt-blanket")
 
 

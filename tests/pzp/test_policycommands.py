@@ -37,6 +37,15 @@ class PolicyVerbTests(SynchronousTestCase):
         """
         return runPzctl(self, *argv)
 
+    def test_effectsAsTheCoreSpellsThem(self):
+        """
+        The effects C{policy add} offers are the policy core's.
+        """
+        from pz.policy.edit import EFFECTS
+        from pzp.policycommands import _EFFECTS
+
+        self.assertEqual(_EFFECTS, tuple(EFFECTS))
+
     def test_addShowRemove(self):
         """
         C{add} prints the new rule's id and writes it into the item;
