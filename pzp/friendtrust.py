@@ -48,12 +48,13 @@ def friendCAs(itemsRoot: str, ownZone: str) -> dict:
     return found
 
 
-def friendCRLs(itemsRoot: str, ownZone: str) -> list:
+def friendCRLs(itemsRoot: str, cas: dict) -> list:
     """
-    The CRLs the friend zones shared, each verified under its zone's CA.
+    The CRLs the friend zones C{cas} (their CAs by zone id, as
+    L{friendCAs} read them) shared, each verified under its zone's CA.
     """
     found = []
-    for zoneId, ca in friendCAs(itemsRoot, ownZone).items():
+    for zoneId, ca in cas.items():
         path = os.path.join(itemsRoot, *friendCRLPath(zoneId).split("/"))
         try:
             with open(path, "rb") as f:

@@ -380,14 +380,14 @@ class _CurrentServerOptions:
     never presents an expired certificate.
     """
 
-    def __init__(self, identity, friends=lambda: {}, friendCRLs=lambda: [],
+    def __init__(self, identity, friends=lambda: {}, friendCRLs=lambda cas: [],
                  exchangeOpen=None) -> None:
         """
         @param friends: returns the friend zones' CA certificates by zone
             id, read again at each handshake: a friend added or untrusted
             counts from the next one.
-        @param friendCRLs: returns the friend zones' CRLs held, read again
-            at each handshake as well.
+        @param friendCRLs: returns the CRLs held of the friend zones it is
+            given (their CAs by zone id), read again at each handshake too.
         @param exchangeOpen: returns whether a peer-exchange ticket is
             outstanding, asked at each handshake.
         """
@@ -401,7 +401,7 @@ class _CurrentServerOptions:
     def serverConnectionForTLS(self, tlsProtocol):
         creds = self._identity.current
         friendCAs = self._friends()
-        friendCRLs = self._friendCRLs()
+        friendCRLs = self._friendCRLs(friendCAs)
         built = (creds.cert, tuple(sorted((zone, pki.caFingerprint(ca))
                                           for zone, ca in friendCAs.items())),
                  tuple(sorted((crl.issuer.rfc4514_string(), pki.crlNumber(crl))
@@ -431,7 +431,7 @@ class PeerMode:
 
     def __init__(self, clock, identity, inbox, dialer, calls=None, keepalive: float = 30.0,
                  announce=None, peerSync=None, friends=lambda: {},
-                 friendCRLs=lambda: [], tickets=None, exchangeDialer=None,
+                 friendCRLs=lambda cas: [], tickets=None, exchangeDialer=None,
                  exchangeTimeout: float = EXCHANGE_TIMEOUT) -> None:
         """
         @param identity: the device's credentials holder (C{current}).
@@ -450,9 +450,9 @@ class PeerMode:
         @param friends: returns the friend zones' CA certificates by zone
             id (L{pzp.friendtrust.friendCAs}): their devices may open peer
             links to this one, to call its services only.
-        @param friendCRLs: returns the CRLs the friend zones shared
-            (L{pzp.friendtrust.friendCRLs}): a revoked friend device is
-            refused.
+        @param friendCRLs: returns the CRLs the friend zones whose CAs it
+            is given shared (L{pzp.friendtrust.friendCRLs}): a revoked
+            friend device is refused.
         @param tickets: the L{pzp.exchange.ExchangeTickets} that let a
             device of an unknown zone link once (none when C{None}).
         @param exchangeDialer: C{exchangeDialer(code, owner)} dials the

@@ -200,7 +200,7 @@ class Proxy(service.MultiService):
         peers = PeerMode(self.clock, identity, inbox, tlsDialer(self._reactor), self.calls,
                          self.settings.keepalive, discovery.announcement, peerSync,
                          friends=lambda: friendCAs(items.root, identity.current.zoneId),
-                         friendCRLs=lambda: friendCRLs(items.root, identity.current.zoneId),
+                         friendCRLs=lambda cas: friendCRLs(items.root, cas),
                          # Peer-exchange tickets live in memory only: a
                          # restart leaves none, and nothing is written.
                          tickets=ExchangeTickets(self.clock),
