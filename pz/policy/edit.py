@@ -262,7 +262,7 @@ def addRule(data: bytes, effect: str, subject: Optional[str] = None,
     @raise ZoneError: C{BAD_REQUEST} for a bad argument; C{POLICY_INVALID}
         when C{data} does not parse.
     """
-    if effect not in EFFECTS:
+    if not isinstance(effect, str) or effect not in EFFECTS:
         raise _bad(f"{effect!r} is not an effect; use one of " + ", ".join(EFFECTS))
     attribute = _subjectAttribute(subject)
     service = _checkName(service, "service")

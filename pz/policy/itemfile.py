@@ -15,7 +15,7 @@ are refused before anything is written.
 from typing import Callable, Optional
 
 from pz.errors import ZoneError
-from pz.policy.edit import EFFECTS, addRule, removeRule, showRules
+from pz.policy.edit import addRule, removeRule, showRules
 from pz.policy.item import POLICY
 
 __all__ = ["PolicyFile"]
@@ -67,14 +67,8 @@ class PolicyFile:
             C{POLICY_INVALID} when the policy does not parse; nothing is
             written then.
         """
-        if not isinstance(effect, str) or effect not in EFFECTS:
-            raise ZoneError("BAD_REQUEST", f"{effect!r} is not an effect; use one of "
-                                           + ", ".join(EFFECTS))
         if not isinstance(first, bool):
             raise ZoneError("BAD_REQUEST", "first is true or false")
-        if subject is not None and not isinstance(subject, str):
-            raise ZoneError("BAD_REQUEST", "the subject is a device id (ZONE/NAME), a zone id "
-                                           "(user@host), own or friend")
         data, ruleId = addRule(self.read(), effect, subject=subject, service=service,
                                method=method, first=first, item=item)
         self._write(data)
