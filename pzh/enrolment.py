@@ -28,10 +28,10 @@ from pz import pki
 from pz.errors import ZoneError
 from pz.ids import validDeviceName
 from pz.pairing import PairingCode
-from pz.tokens import ZONE_GUESSES, RateLimiter, TokenGate, codeId, tokenHash
+from pz.tokens import RateLimiter, TokenGate, codeId, tokenHash
 from pzh.store import DeviceRecord, IHubStore, TokenRecord
 
-__all__ = ["Enrolment", "RateLimiter", "TokenGate", "validDeviceName", "tokenHash", "codeId", "ZONE_GUESSES"]
+__all__ = ["Enrolment", "validDeviceName"]
 
 
 class Enrolment:

@@ -10,7 +10,7 @@ CA against the fingerprint and A's hub certificate against that CA, and
 only then sends the token with B's own CA certificate and hub address
 (L{pzh.befriend}).  A checks the token as it checks pairing tokens (kept
 hashed, single use, expiring, compared in constant time, wrong guesses
-rate-limited: L{pzh.enrolment.TokenGate}), checks that B's CA is a CA
+rate-limited: L{pz.tokens.TokenGate}), checks that B's CA is a CA
 naming the zone it claims, and records B.  Both hubs then hold the other's
 CA among the trusted PZH certificates
 (C{items/certificates/trusted-pzh/ZONE.pem}, a one-way item the hub writes
@@ -33,7 +33,7 @@ from pz import pki
 from pz.errors import ZoneError
 from pz.pairing import PairingCode
 from pz.pki import CertificateError
-from pzh.enrolment import TokenGate, codeId, tokenHash
+from pz.tokens import TokenGate, codeId, tokenHash
 from pzh.store import FriendRecord, IHubStore, TokenRecord
 
 __all__ = ["Friends", "checkZoneCA", "validZoneId", "zoneOf"]
@@ -106,7 +106,7 @@ class Friends:
             keeps trust in its store only).
         @param events: a L{pzh.events.ZoneEvents} told C{zone} with the
             friend's id when a friend comes or goes, or None.
-        @param limiter: per-address L{pzh.enrolment.RateLimiter} of wrong
+        @param limiter: per-address L{pz.tokens.RateLimiter} of wrong
             invitations (and C{zoneLimiter} for the whole zone).
         """
         self._zone = zone

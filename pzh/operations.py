@@ -23,7 +23,8 @@ from twisted.internet.defer import Deferred, fail
 
 from pz.errors import ZoneError
 from pz.timefmt import isoTime
-from pzh.enrolment import Enrolment, codeId, tokenHash
+from pz.tokens import codeId, tokenHash
+from pzh.enrolment import Enrolment
 from pzh.store import IHubStore
 from pzh.zonesync import ZONE_FOLDER
 
@@ -32,7 +33,7 @@ __all__ = ["ZoneOperations", "CODE_ID", "MAX_PENDING_LISTED"]
 #: The most Mesh connection requests listed at once.
 MAX_PENDING_LISTED = 500
 
-#: What a pairing code's id looks like (L{pzh.enrolment.codeId}).
+#: What a pairing code's id looks like (L{pz.tokens.codeId}).
 CODE_ID = re.compile(r"\A[0-9a-f]{16}\Z")
 
 

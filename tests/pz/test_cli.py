@@ -22,7 +22,7 @@ from pz.cli.main import _parser
 from pz.cli.verb import VERB_GROUP, Verb
 from pz.errors import ZoneError
 from pz.pairing import PairingCode
-from pzh.enrolment import tokenHash
+from pz.tokens import tokenHash
 from pzh.hub import Hub
 from pzh.store import SQLiteHubStore
 from pzh.zone import loadOrCreateZone

@@ -8,7 +8,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from pz import pki
 from pz.errors import ZoneError
 from pz.testing import HOST, ZONE, MemoryHub
-from pzh.enrolment import ZONE_GUESSES, RateLimiter, tokenHash, validDeviceName
+from pz.tokens import ZONE_GUESSES, RateLimiter, tokenHash
+from pzh.enrolment import validDeviceName
 
 
 

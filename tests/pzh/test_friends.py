@@ -14,7 +14,7 @@ from pz.sync.zoneitems import trustedHubPath
 from pz.testing import HOST, MemoryHub
 from pz.testing.loopback import flushPumps
 from pzh.befriend import Invited, InvitationProtocol
-from pzh.enrolment import ZONE_GUESSES
+from pz.tokens import ZONE_GUESSES
 from pzh.friends import checkZoneCA, validZoneId
 from pzh.hub import HubSettings
 

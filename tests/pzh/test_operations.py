@@ -15,7 +15,7 @@ from pz.policy.edit import addRule, showRules
 from pz.policy.item import POLICY
 from pz.sync.items import ItemTree
 from pz.testing import ZONE, MemoryHub, MemoryZone
-from pzh.enrolment import codeId, tokenHash
+from pz.tokens import codeId, tokenHash
 from pzh.hub import HubSettings
 from pzh.interfaces import IZoneLink
 from pzh.operations import ZoneOperations

@@ -12,7 +12,7 @@ from zope.interface.verify import verifyObject
 
 from pz import pki, tls, udf
 from pz.testing import HOST, RENEWAL_DUE, ZONE, MemoryHub
-from pzh.enrolment import tokenHash
+from pz.tokens import tokenHash
 from pzh.hub import Hub, HubSettings
 from pzh.interfaces import IDeviceLinkOwner, IZoneLink
 from pzh.protocol import HubFactory, HubProtocol
